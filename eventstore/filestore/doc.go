@@ -1,0 +1,67 @@
+// Package filestore is the embedded default event log of epochledger: a
+// segmented, append-only write-ahead log on local disk.
+//
+// # Directory
+//
+//	DIR/LOCK                        flock(2)ed by the process that has the log open
+//	DIR/00000000000000000001.seg    segments, named by their first position (%020d),
+//	DIR/00000000000000052429.seg    so `ls` order is log order
+//	DIR/torn/<segment>.<offset>.torn  bytes cut from a torn tail, kept for inspection
+//
+// # Segment
+//
+// A segment is a 64-byte header followed by frames:
+//
+//	0        8        12       16               24                       56       60       64
+//	+--------+--------+--------+----------------+------------------------+--------+--------+
+//	| magic  | version| zero   | first position | chain hash before it   | zero   | CRC-32C|
+//	|EPLOGSEG| u32 =1 |        | u64            | [32]byte               |        | of 0:60|
+//	+--------+--------+--------+----------------+------------------------+--------+--------+
+//
+// # Frame (one event)
+//
+//	+------------+--------+------------------------+------------+
+//	| length u32 | kind u8| payload [length]       | CRC-32C u32|
+//	+------------+--------+------------------------+------------+
+//
+// kind is 1 for an event whose batch continues and 2 for the last event of
+// a batch (an atomic append): a batch is committed only once its kind-2
+// frame is complete. The CRC covers length, kind and payload and is
+// chained: it starts from the previous frame's CRC (the header's CRC for a
+// segment's first frame), so a frame cannot be moved or dropped unnoticed.
+// All integers are little-endian.
+//
+// # Payload
+//
+//	0          8          16               48   49   50   51   52         56
+//	+----------+----------+----------------+----+----+----+----+----------+------------------------------+
+//	| position | revision | chain hash     |idL |tyL |stL |tiL | data len | id type stream time data     |
+//	| u64      | u64      | [32]byte       | u8 | u8 | u8 | u8 | u32      | (the lengths before them)    |
+//	+----------+----------+----------------+----+----+----+----+----------+------------------------------+
+//
+// The chain hash of event n is SHA-256(chain hash of event n-1 ||
+// payload[0:16] || payload[48:]): it commits to the event's position,
+// revision and every byte of its content, and to all events before it. The
+// first event's predecessor is 32 zero bytes. An auditor who kept any event's
+// chain hash (settlement memos record the head's) detects a rewrite of
+// anything before it even if every CRC was recomputed.
+//
+// # Durability and recovery
+//
+// One goroutine encodes appends in order (checking expected revisions and
+// ids, computing hashes) and a second writes each group of waiting appends
+// with one write and one fsync; no append is acknowledged before the fsync
+// of its group returns. A failed write or fsync is sticky: every later
+// append returns it, and the log must be reopened (which runs recovery).
+//
+// On open every segment is scanned and its frames checked; the in-memory
+// indexes (id → position, stream → positions, position → offset) are rebuilt
+// from the segments, so nothing but the segments needs to survive a crash.
+// Damage is tolerated only at the end of the newest segment, where a crash
+// can leave a torn or uncommitted tail: those bytes are copied to DIR/torn,
+// the segment is truncated to the last committed batch and fsynced. A bad
+// frame that is followed by a valid one, or damage in any older segment, is
+// corruption: Open returns an *eventstore.CorruptError naming the segment and
+// offset, and nothing is repaired. Verify checks everything read-only,
+// including the hash chain.
+package filestore

@@ -1,0 +1,202 @@
+package filestore
+
+import (
+	"crypto/sha256"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"hash/crc32"
+
+	"github.com/epochledger/epochledger/eventstore"
+)
+
+const (
+	segMagic      = "EPLOGSEG"
+	segVersion    = 1
+	headerSize    = 64
+	frameOverhead = 4 + 1 + 4 // length, kind, crc
+	payloadFixed  = 56
+
+	kindContinue = 1 // an event whose batch goes on
+	kindCommit   = 2 // the last event of a batch: commits it
+
+	// maxPayload bounds one frame, so a damaged length field cannot make
+	// recovery allocate gigabytes.
+	maxPayload = payloadFixed + 4*eventstore.MaxNameLen + eventstore.MaxDataLen
+)
+
+var castagnoli = crc32.MakeTable(crc32.Castagnoli)
+
+func crcUpdate(seed uint32, p []byte) uint32 { return crc32.Update(seed, castagnoli, p) }
+
+// segmentName is the file name of the segment whose first event is first.
+func segmentName(first uint64) string { return fmt.Sprintf("%020d.seg", first) }
+
+// header is a segment's header.
+type header struct {
+	first    uint64
+	prevHash [32]byte
+}
+
+func (h *header) encode() []byte {
+	b := make([]byte, headerSize)
+	copy(b, segMagic)
+	binary.LittleEndian.PutUint32(b[8:], segVersion)
+	binary.LittleEndian.PutUint64(b[16:], h.first)
+	copy(b[24:56], h.prevHash[:])
+	binary.LittleEndian.PutUint32(b[60:], crcUpdate(0, b[:60]))
+	return b
+}
+
+// decodeHeader parses and checks a segment header; it returns the header
+// and its CRC, the seed of the first frame's CRC.
+func decodeHeader(b []byte) (header, uint32, error) {
+	var h header
+	if len(b) < headerSize {
+		return h, 0, errors.New("segment header is short")
+	}
+	if string(b[:8]) != segMagic {
+		return h, 0, fmt.Errorf("bad segment magic %q", b[:8])
+	}
+	crc := binary.LittleEndian.Uint32(b[60:])
+	if got := crcUpdate(0, b[:60]); got != crc {
+		return h, 0, fmt.Errorf("segment header CRC mismatch (stored %08x, computed %08x)", crc, got)
+	}
+	if v := binary.LittleEndian.Uint32(b[8:]); v != segVersion {
+		return h, 0, fmt.Errorf("unsupported segment version %d", v)
+	}
+	h.first = binary.LittleEndian.Uint64(b[16:])
+	copy(h.prevHash[:], b[24:56])
+	return h, crc, nil
+}
+
+// payloadSize is the encoded payload size of e in stream.
+func payloadSize(stream string, e *eventstore.EventData) int {
+	return payloadFixed + len(e.ID) + len(e.Type) + len(stream) + len(e.Time) + len(e.Data)
+}
+
+// appendFrame encodes one event as a frame at the end of dst. prevHash is
+// the chain hash of the event before; the event's own chain hash is
+// returned with the frame's CRC (seed of the next frame).
+func appendFrame(dst []byte, kind byte, pos, rev uint64, stream string, e *eventstore.EventData, prevHash *[32]byte, crcSeed uint32) ([]byte, [32]byte, uint32) {
+	n := payloadSize(stream, e)
+	start := len(dst)
+	dst = grow(dst, frameOverhead+n)
+	f := dst[start : start+frameOverhead+n]
+	binary.LittleEndian.PutUint32(f[0:], uint32(n))
+	f[4] = kind
+	p := f[5 : 5+n]
+	binary.LittleEndian.PutUint64(p[0:], pos)
+	binary.LittleEndian.PutUint64(p[8:], rev)
+	p[48], p[49], p[50], p[51] = byte(len(e.ID)), byte(len(e.Type)), byte(len(stream)), byte(len(e.Time))
+	binary.LittleEndian.PutUint32(p[52:], uint32(len(e.Data)))
+	o := payloadFixed
+	o += copy(p[o:], e.ID)
+	o += copy(p[o:], e.Type)
+	o += copy(p[o:], stream)
+	o += copy(p[o:], e.Time)
+	copy(p[o:], e.Data)
+	h := chainHash(prevHash, p)
+	copy(p[16:48], h[:])
+	crc := crcUpdate(crcSeed, f[:5+n])
+	binary.LittleEndian.PutUint32(f[5+n:], crc)
+	return dst, h, crc
+}
+
+// chainHash computes an event's chain hash from its predecessor's and its
+// payload (whose hash field is skipped).
+func chainHash(prev *[32]byte, payload []byte) [32]byte {
+	d := sha256.New()
+	d.Write(prev[:])
+	d.Write(payload[0:16])
+	d.Write(payload[48:])
+	var out [32]byte
+	d.Sum(out[:0])
+	return out
+}
+
+func grow(b []byte, n int) []byte {
+	if cap(b)-len(b) < n {
+		nb := make([]byte, len(b), 2*cap(b)+n)
+		copy(nb, b)
+		b = nb
+	}
+	return b[:len(b)+n]
+}
+
+// payload is a decoded frame payload; its fields alias the frame bytes.
+type payload struct {
+	position uint64
+	revision uint64
+	hash     []byte
+	id       []byte
+	typ      []byte
+	stream   []byte
+	time     []byte
+	data     []byte
+	raw      []byte
+}
+
+// decodePayload parses a payload without copying.
+func decodePayload(p []byte) (payload, error) {
+	var d payload
+	if len(p) < payloadFixed {
+		return d, fmt.Errorf("payload of %d bytes is shorter than its fixed part", len(p))
+	}
+	d.position = binary.LittleEndian.Uint64(p[0:])
+	d.revision = binary.LittleEndian.Uint64(p[8:])
+	d.hash = p[16:48]
+	il, tl, sl, ml := int(p[48]), int(p[49]), int(p[50]), int(p[51])
+	dl := int(binary.LittleEndian.Uint32(p[52:]))
+	if payloadFixed+il+tl+sl+ml+dl != len(p) {
+		return d, fmt.Errorf("payload field lengths (%d+%d+%d+%d+%d) do not add up to %d bytes", il, tl, sl, ml, dl, len(p)-payloadFixed)
+	}
+	o := payloadFixed
+	d.id, o = p[o:o+il], o+il
+	d.typ, o = p[o:o+tl], o+tl
+	d.stream, o = p[o:o+sl], o+sl
+	d.time, o = p[o:o+ml], o+ml
+	d.data = p[o : o+dl]
+	d.raw = p
+	if il == 0 || tl == 0 || sl == 0 {
+		return d, errors.New("payload has an empty id, type or stream")
+	}
+	return d, nil
+}
+
+// frameError describes why a frame could not be read at an offset.
+type frameError struct {
+	offset int64
+	reason string
+	// truncated: the frame runs past the end of the data (a torn tail
+	// candidate) rather than failing a check.
+	truncated bool
+}
+
+func (e *frameError) Error() string { return e.reason }
+
+// decodeFrame reads the frame at the start of b. It returns the frame's
+// kind, payload (aliasing b), total size and CRC. seed is the CRC of the
+// frame before.
+func decodeFrame(b []byte, seed uint32) (kind byte, p []byte, size int, crc uint32, err error) {
+	if len(b) < 5 {
+		return 0, nil, 0, 0, &frameError{reason: "frame header is cut short", truncated: true}
+	}
+	n := int(binary.LittleEndian.Uint32(b))
+	kind = b[4]
+	if n < payloadFixed || n > maxPayload {
+		return 0, nil, 0, 0, &frameError{reason: fmt.Sprintf("frame length %d out of range", n)}
+	}
+	size = frameOverhead + n
+	if len(b) < size {
+		return 0, nil, 0, 0, &frameError{reason: fmt.Sprintf("frame of %d bytes is cut short at %d", size, len(b)), truncated: true}
+	}
+	crc = binary.LittleEndian.Uint32(b[5+n:])
+	if got := crcUpdate(seed, b[:5+n]); got != crc {
+		return 0, nil, 0, 0, &frameError{reason: fmt.Sprintf("frame CRC mismatch (stored %08x, computed %08x)", crc, got)}
+	}
+	if kind != kindContinue && kind != kindCommit {
+		return 0, nil, 0, 0, &frameError{reason: fmt.Sprintf("unknown frame kind %d", kind)}
+	}
+	return kind, b[5 : 5+n], size, crc, nil
+}

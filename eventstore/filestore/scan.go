@@ -1,0 +1,119 @@
+package filestore
+
+import (
+	"encoding/binary"
+	"errors"
+	"io"
+)
+
+// frameScanner reads the frames of one segment in order through large
+// sequential reads, checking each frame's chained CRC.
+type frameScanner struct {
+	r    io.ReaderAt
+	size int64  // bytes of the segment that may be read
+	base int64  // file offset of buf[0]
+	buf  []byte // buf[lo:hi] holds unread bytes
+	lo   int
+	hi   int
+	seed uint32 // CRC of the previous frame
+}
+
+const scanChunk = 1 << 20
+
+func newFrameScanner(r io.ReaderAt, size, offset int64, seed uint32) *frameScanner {
+	return &frameScanner{r: r, size: size, base: offset, buf: make([]byte, scanChunk), seed: seed}
+}
+
+// offset is the file offset of the next frame.
+func (s *frameScanner) offset() int64 { return s.base + int64(s.lo) }
+
+// fill makes at least n unread bytes available, or as many as remain.
+func (s *frameScanner) fill(n int) error {
+	if s.hi-s.lo >= n {
+		return nil
+	}
+	if s.lo > 0 {
+		copy(s.buf, s.buf[s.lo:s.hi])
+		s.base += int64(s.lo)
+		s.hi -= s.lo
+		s.lo = 0
+	}
+	if n > len(s.buf) {
+		nb := make([]byte, n+scanChunk)
+		copy(nb, s.buf[:s.hi])
+		s.buf = nb
+	}
+	for s.hi < n {
+		want := int64(len(s.buf) - s.hi)
+		if rem := s.size - (s.base + int64(s.hi)); rem < want {
+			want = rem
+		}
+		if want <= 0 {
+			return nil
+		}
+		m, err := s.r.ReadAt(s.buf[s.hi:s.hi+int(want)], s.base+int64(s.hi))
+		s.hi += m
+		if err != nil && !errors.Is(err, io.EOF) {
+			return err
+		}
+		if m == 0 {
+			return nil
+		}
+	}
+	return nil
+}
+
+// next returns the next frame. At the clean end of the segment it returns
+// io.EOF; a bad frame gives a *frameError with its offset. The payload
+// aliases the scanner's buffer until the next call.
+func (s *frameScanner) next() (kind byte, p []byte, off int64, err error) {
+	off = s.offset()
+	if off >= s.size {
+		return 0, nil, off, io.EOF
+	}
+	if err := s.fill(5); err != nil {
+		return 0, nil, off, err
+	}
+	if s.hi-s.lo >= 5 {
+		n := int(binary.LittleEndian.Uint32(s.buf[s.lo:]))
+		if n <= maxPayload {
+			if err := s.fill(frameOverhead + n); err != nil {
+				return 0, nil, off, err
+			}
+		}
+	}
+	kind, p, size, crc, err := decodeFrame(s.buf[s.lo:s.hi], s.seed)
+	if err != nil {
+		fe := err.(*frameError)
+		fe.offset = off
+		return 0, nil, off, fe
+	}
+	s.lo += size
+	s.seed = crc
+	return kind, p, off, nil
+}
+
+// frameFollows reports whether a valid frame starts right after the bad
+// frame at off, judging by its length field: evidence that the damage is
+// in the middle of the log rather than a torn tail.
+func frameFollows(r io.ReaderAt, size, off int64) bool {
+	var lb [4]byte
+	if _, err := r.ReadAt(lb[:], off); err != nil {
+		return false
+	}
+	n := int64(binary.LittleEndian.Uint32(lb[:]))
+	if n < payloadFixed || n > maxPayload {
+		return false
+	}
+	next := off + frameOverhead + n
+	if next+frameOverhead+payloadFixed > size {
+		return false
+	}
+	var seedb [4]byte
+	if _, err := r.ReadAt(seedb[:], next-4); err != nil {
+		return false
+	}
+	s := newFrameScanner(r, size, next, binary.LittleEndian.Uint32(seedb[:]))
+	_, _, _, err := s.next()
+	return err == nil
+}

@@ -1,0 +1,551 @@
+package filestore
+
+import (
+	"context"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+
+	"github.com/epochledger/epochledger/eventstore"
+)
+
+var _ eventstore.Store = (*Store)(nil)
+var _ eventstore.MultiAppender = (*Store)(nil)
+
+// Options configure a Store.
+type Options struct {
+	// FS is the file system; nil means the operating system's.
+	FS FS
+	// SegmentSize is the size past which a new segment is started (a
+	// segment may exceed it by one group of appends).
+	SegmentSize int64
+	// MaxGroupBytes caps the encoded bytes of one group commit.
+	MaxGroupBytes int
+	// ReadOnly opens the log without the lock, the writer or repair: for
+	// readers (export, verify, queries) beside a live writer. A torn tail is
+	// then left alone and not read.
+	ReadOnly bool
+	// Logger receives recovery notices; nil discards them.
+	Logger *slog.Logger
+}
+
+// DefaultOptions returns the options Open uses for a nil *Options.
+func DefaultOptions() *Options {
+	return &Options{FS: OSFS{}, SegmentSize: 64 << 20, MaxGroupBytes: 8 << 20}
+}
+
+// Validate fills defaults and checks the options.
+func (o *Options) Validate() error {
+	if o.FS == nil {
+		o.FS = OSFS{}
+	}
+	if o.SegmentSize == 0 {
+		o.SegmentSize = 64 << 20
+	}
+	if o.MaxGroupBytes == 0 {
+		o.MaxGroupBytes = 8 << 20
+	}
+	if o.SegmentSize < headerSize+1 {
+		return fmt.Errorf("filestore: segment size %d is too small", o.SegmentSize)
+	}
+	if o.SegmentSize > 1<<31 {
+		return fmt.Errorf("filestore: segment size %d exceeds 2 GiB", o.SegmentSize)
+	}
+	if o.MaxGroupBytes < 1 {
+		return fmt.Errorf("filestore: max group bytes %d must be positive", o.MaxGroupBytes)
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	return nil
+}
+
+// segment is the in-memory index of one segment file.
+type segment struct {
+	name      string
+	first     uint64
+	prevHash  [32]byte
+	headerCRC uint32
+	offsets   []uint32 // frame offset of position first+i
+	size      int64    // encoded bytes, including groups not yet flushed
+}
+
+// Store is the embedded event log. It is safe for concurrent use.
+type Store struct {
+	dir  string
+	opts Options
+	fs   FS
+	lock io.Closer
+
+	// mu guards the indexes and the published head. The encoder goroutine
+	// is the only writer of the indexes; readers see positions <= head.
+	mu       sync.RWMutex
+	segs     []*segment
+	uuidIDs  map[[16]byte]uint64
+	otherIDs map[string]uint64
+	streams  map[string][]uint64 // stream -> positions, index = revision
+	head     uint64
+	headCh   chan struct{} // closed and replaced when head moves
+	closed   bool
+
+	// Encoder-owned state (also set by Open before the goroutines start).
+	next     uint64 // position the next event gets
+	lastHash [32]byte
+	lastCRC  uint32
+
+	reqCh   chan *appendOp
+	flushCh chan *group
+	done    chan struct{}
+	closeMu sync.RWMutex // held for reading while submitting, for writing by Close
+	closing bool         // guarded by closeMu: no more appends
+	werr    atomic.Pointer[error]
+	wfile   File // active segment, owned by the flusher
+
+	// Repaired describes a torn tail cut by Open ("" when none).
+	Repaired string
+}
+
+// Open opens (creating if needed) the log in dir and recovers it.
+func Open(dir string, opts *Options) (*Store, error) {
+	var o Options
+	if opts != nil {
+		o = *opts
+	} else {
+		o = *DefaultOptions()
+	}
+	if err := o.Validate(); err != nil {
+		return nil, err
+	}
+	s := &Store{
+		dir: dir, opts: o, fs: o.FS,
+		uuidIDs:  make(map[[16]byte]uint64),
+		otherIDs: make(map[string]uint64),
+		streams:  make(map[string][]uint64),
+		headCh:   make(chan struct{}),
+		next:     1,
+	}
+	if !o.ReadOnly {
+		if err := s.fs.MkdirAll(dir, 0o755); err != nil {
+			return nil, fmt.Errorf("filestore: create %s: %w", dir, err)
+		}
+		l, err := s.fs.Lock(filepath.Join(dir, "LOCK"))
+		if err != nil {
+			return nil, err
+		}
+		s.lock = l
+	}
+	if err := s.recover(); err != nil {
+		s.releaseLock()
+		return nil, err
+	}
+	if o.ReadOnly {
+		return s, nil
+	}
+	if err := s.openActive(); err != nil {
+		s.releaseLock()
+		return nil, err
+	}
+	s.reqCh = make(chan *appendOp, 1024)
+	s.flushCh = make(chan *group, 2)
+	s.done = make(chan struct{})
+	go s.encodeLoop()
+	go s.flushLoop()
+	return s, nil
+}
+
+func (s *Store) releaseLock() {
+	if s.lock != nil {
+		s.lock.Close()
+		s.lock = nil
+	}
+}
+
+// Dir returns the data directory.
+func (s *Store) Dir() string { return s.dir }
+
+func (s *Store) path(name string) string { return filepath.Join(s.dir, name) }
+
+// listSegments returns the segment files of dir in log order.
+func listSegments(fs FS, dir string) ([]string, []uint64, error) {
+	names, err := fs.List(dir)
+	if err != nil {
+		if errors.Is(err, os.ErrNotExist) {
+			return nil, nil, nil
+		}
+		return nil, nil, fmt.Errorf("filestore: list %s: %w", dir, err)
+	}
+	var segs []string
+	var firsts []uint64
+	for _, n := range names {
+		if !strings.HasSuffix(n, ".seg") || len(n) != 24 {
+			continue
+		}
+		first, err := strconv.ParseUint(strings.TrimSuffix(n, ".seg"), 10, 64)
+		if err != nil || first == 0 {
+			return nil, nil, &eventstore.CorruptError{Segment: n, Reason: "segment file name is not a position"}
+		}
+		segs = append(segs, n)
+		firsts = append(firsts, first)
+	}
+	return segs, firsts, nil
+}
+
+// recover scans every segment, rebuilds the indexes and, unless read-only,
+// repairs a torn tail of the newest segment.
+func (s *Store) recover() error {
+	if !s.opts.ReadOnly {
+		// Leftovers of a segment creation that crashed before its rename.
+		if names, err := s.fs.List(s.dir); err == nil {
+			for _, n := range names {
+				if strings.HasSuffix(n, ".seg.tmp") {
+					_ = s.fs.Remove(s.path(n))
+				}
+			}
+		}
+	}
+	names, firsts, err := listSegments(s.fs, s.dir)
+	if err != nil {
+		return err
+	}
+	for i, name := range names {
+		last := i == len(names)-1
+		if firsts[i] != s.next {
+			return &eventstore.CorruptError{Segment: name, Reason: fmt.Sprintf("segment starts at position %d, want %d (a segment is missing or out of place)", firsts[i], s.next)}
+		}
+		if err := s.recoverSegment(name, last); err != nil {
+			return err
+		}
+	}
+	s.head = s.next - 1
+	return nil
+}
+
+// pendingEvent is an event of a batch whose commit frame is not yet seen.
+type pendingEvent struct {
+	pos    uint64
+	off    uint32
+	id     string
+	stream string
+	hash   [32]byte
+}
+
+func (s *Store) recoverSegment(name string, last bool) error {
+	f, err := s.fs.OpenFile(s.path(name), os.O_RDONLY, 0)
+	if err != nil {
+		return fmt.Errorf("filestore: open %s: %w", name, err)
+	}
+	defer f.Close()
+	size, err := f.Size()
+	if err != nil {
+		return fmt.Errorf("filestore: stat %s: %w", name, err)
+	}
+	hb := make([]byte, headerSize)
+	if _, err := f.ReadAt(hb, 0); err != nil && !errors.Is(err, io.EOF) {
+		return fmt.Errorf("filestore: read %s: %w", name, err)
+	}
+	h, hcrc, err := decodeHeader(hb)
+	if err != nil {
+		return &eventstore.CorruptError{Segment: name, Offset: 0, Reason: err.Error()}
+	}
+	if h.first != s.next {
+		return &eventstore.CorruptError{Segment: name, Reason: fmt.Sprintf("header says first position %d, want %d", h.first, s.next)}
+	}
+	if h.prevHash != s.lastHash {
+		return &eventstore.CorruptError{Segment: name, Reason: "header's previous chain hash does not match the last event of the previous segment"}
+	}
+	seg := &segment{name: name, first: h.first, prevHash: h.prevHash, headerCRC: hcrc, size: headerSize}
+	s.segs = append(s.segs, seg)
+	s.lastCRC = hcrc
+
+	sc := newFrameScanner(f, size, headerSize, hcrc)
+	var pending []pendingEvent
+	committedEnd := int64(headerSize)
+	committedCRC := hcrc
+	for {
+		kind, p, off, err := sc.next()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			var fe *frameError
+			if !errors.As(err, &fe) {
+				return fmt.Errorf("filestore: read %s: %w", name, err)
+			}
+			if !last || frameFollows(f, size, off) {
+				return &eventstore.CorruptError{Segment: name, Offset: off, Position: s.next + uint64(len(pending)), Reason: fe.reason}
+			}
+			return s.cutTail(f, seg, committedEnd, committedCRC, size, fe.reason)
+		}
+		d, err := decodePayload(p)
+		pos := s.next + uint64(len(pending))
+		if err == nil && d.position != pos {
+			err = fmt.Errorf("frame holds position %d, want %d", d.position, pos)
+		}
+		if err != nil {
+			return &eventstore.CorruptError{Segment: name, Offset: off, Position: pos, Reason: err.Error()}
+		}
+		pe := pendingEvent{pos: pos, off: uint32(off), id: string(d.id), stream: string(d.stream)}
+		copy(pe.hash[:], d.hash)
+		if want := uint64(len(s.streams[pe.stream])) + s.pendingInStream(pending, pe.stream); d.revision != want {
+			return &eventstore.CorruptError{Segment: name, Offset: off, Position: pos, Reason: fmt.Sprintf("event of stream %q has revision %d, want %d", pe.stream, d.revision, want)}
+		}
+		if _, dup := s.lookupID(pe.id); dup || pendingHasID(pending, pe.id) {
+			return &eventstore.CorruptError{Segment: name, Offset: off, Position: pos, Reason: fmt.Sprintf("event id %s is stored twice", pe.id)}
+		}
+		pending = append(pending, pe)
+		if kind == kindCommit {
+			for _, e := range pending {
+				s.indexEvent(seg, e.pos, e.off, e.id, e.stream)
+			}
+			s.lastHash = pending[len(pending)-1].hash
+			s.next += uint64(len(pending))
+			pending = pending[:0]
+			committedEnd = sc.offset()
+			committedCRC = sc.seed
+			seg.size = committedEnd
+			s.lastCRC = committedCRC
+		}
+	}
+	if len(pending) > 0 {
+		if !last {
+			return &eventstore.CorruptError{Segment: name, Offset: committedEnd, Position: s.next, Reason: "batch without its commit frame before the end of an older segment"}
+		}
+		return s.cutTail(f, seg, committedEnd, committedCRC, size, "batch without its commit frame")
+	}
+	return nil
+}
+
+func (s *Store) pendingInStream(pending []pendingEvent, stream string) uint64 {
+	var n uint64
+	for _, e := range pending {
+		if e.stream == stream {
+			n++
+		}
+	}
+	return n
+}
+
+func pendingHasID(pending []pendingEvent, id string) bool {
+	for _, e := range pending {
+		if e.id == id {
+			return true
+		}
+	}
+	return false
+}
+
+// cutTail handles a torn tail of the newest segment: bytes from end on are
+// copied aside into DIR/torn and cut off (read-only stores just stop there).
+func (s *Store) cutTail(f File, seg *segment, end int64, crc uint32, size int64, why string) error {
+	seg.size = end
+	s.lastCRC = crc
+	msg := fmt.Sprintf("torn tail in %s: %d bytes from offset %d (%s)", seg.name, size-end, end, why)
+	if s.opts.ReadOnly {
+		s.Repaired = msg + "; left alone (read-only)"
+		return nil
+	}
+	damaged := make([]byte, size-end)
+	if _, err := f.ReadAt(damaged, end); err != nil && !errors.Is(err, io.EOF) {
+		return fmt.Errorf("filestore: read torn tail of %s: %w", seg.name, err)
+	}
+	tornDir := s.path("torn")
+	if err := s.fs.MkdirAll(tornDir, 0o755); err != nil {
+		return fmt.Errorf("filestore: %w", err)
+	}
+	aside := filepath.Join(tornDir, fmt.Sprintf("%s.%d.torn", seg.name, end))
+	if err := writeFileSync(s.fs, aside, damaged); err != nil {
+		return fmt.Errorf("filestore: keep torn tail: %w", err)
+	}
+	if err := s.fs.SyncDir(tornDir); err != nil {
+		return fmt.Errorf("filestore: %w", err)
+	}
+	wf, err := s.fs.OpenFile(s.path(seg.name), os.O_WRONLY, 0)
+	if err != nil {
+		return fmt.Errorf("filestore: repair %s: %w", seg.name, err)
+	}
+	defer wf.Close()
+	if err := wf.Truncate(end); err != nil {
+		return fmt.Errorf("filestore: truncate %s: %w", seg.name, err)
+	}
+	if err := wf.Sync(); err != nil {
+		return fmt.Errorf("filestore: sync %s: %w", seg.name, err)
+	}
+	s.Repaired = msg + "; copied to " + aside
+	s.opts.Logger.Warn("filestore: repaired torn tail", "segment", seg.name, "offset", end, "bytes", size-end, "reason", why, "copied_to", aside)
+	return nil
+}
+
+func writeFileSync(fs FS, name string, data []byte) error {
+	f, err := fs.OpenFile(name, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)
+	if err != nil {
+		return err
+	}
+	if _, err := f.Write(data); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
+}
+
+// openActive opens the newest segment for appending, creating the first
+// segment of an empty log.
+func (s *Store) openActive() error {
+	if len(s.segs) == 0 {
+		seg, err := s.createSegment(s.next, s.lastHash)
+		if err != nil {
+			return err
+		}
+		s.segs = append(s.segs, seg)
+		s.lastCRC = seg.headerCRC
+	}
+	seg := s.segs[len(s.segs)-1]
+	f, err := s.fs.OpenFile(s.path(seg.name), os.O_WRONLY|os.O_APPEND, 0)
+	if err != nil {
+		return fmt.Errorf("filestore: open %s for append: %w", seg.name, err)
+	}
+	s.wfile = f
+	return nil
+}
+
+// createSegment writes a new segment file durably: header to a temporary
+// file, fsync, rename, fsync the directory.
+func (s *Store) createSegment(first uint64, prevHash [32]byte) (*segment, error) {
+	h := header{first: first, prevHash: prevHash}
+	b := h.encode()
+	name := segmentName(first)
+	tmp := s.path(name + ".tmp")
+	if err := writeFileSync(s.fs, tmp, b); err != nil {
+		return nil, fmt.Errorf("filestore: create segment %s: %w", name, err)
+	}
+	if err := s.fs.Rename(tmp, s.path(name)); err != nil {
+		return nil, fmt.Errorf("filestore: create segment %s: %w", name, err)
+	}
+	if err := s.fs.SyncDir(s.dir); err != nil {
+		return nil, fmt.Errorf("filestore: sync %s: %w", s.dir, err)
+	}
+	_, crc, _ := decodeHeader(b)
+	return &segment{name: name, first: first, prevHash: prevHash, headerCRC: crc, size: headerSize}, nil
+}
+
+// parseUUID returns the 16 bytes of a canonical UUID string.
+func parseUUID(id string) ([16]byte, bool) {
+	var u [16]byte
+	if len(id) != 36 || id[8] != '-' || id[13] != '-' || id[18] != '-' || id[23] != '-' {
+		return u, false
+	}
+	// Only lowercase keys are compact: another case of the same UUID is a
+	// different id string and must stay distinct.
+	for i := 0; i < 36; i++ {
+		if c := id[i]; c >= 'A' && c <= 'F' {
+			return u, false
+		}
+	}
+	j := 0
+	for _, part := range [5][2]int{{0, 8}, {9, 13}, {14, 18}, {19, 23}, {24, 36}} {
+		n, err := hex.Decode(u[j:], []byte(id[part[0]:part[1]]))
+		if err != nil {
+			return u, false
+		}
+		j += n
+	}
+	return u, true
+}
+
+// lookupID returns the position of a stored (or staged) event id.
+func (s *Store) lookupID(id string) (uint64, bool) {
+	if u, ok := parseUUID(id); ok {
+		p, found := s.uuidIDs[u]
+		return p, found
+	}
+	p, found := s.otherIDs[id]
+	return p, found
+}
+
+// indexEvent records an event in the indexes; the caller holds mu (or is
+// recovering before anyone can read).
+func (s *Store) indexEvent(seg *segment, pos uint64, off uint32, id, stream string) {
+	if u, ok := parseUUID(id); ok {
+		s.uuidIDs[u] = pos
+	} else {
+		s.otherIDs[id] = pos
+	}
+	s.streams[stream] = append(s.streams[stream], pos)
+	seg.offsets = append(seg.offsets, off)
+}
+
+// segmentOf returns the segment holding pos; the caller holds mu.
+func (s *Store) segmentOf(pos uint64) *segment {
+	i := sort.Search(len(s.segs), func(i int) bool { return s.segs[i].first > pos }) - 1
+	if i < 0 {
+		return nil
+	}
+	return s.segs[i]
+}
+
+// Head returns the position of the last durable event.
+func (s *Store) Head(ctx context.Context) (uint64, error) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if s.closed {
+		return 0, eventstore.ErrClosed
+	}
+	return s.head, nil
+}
+
+// HeadHash returns the chain hash of the last durable event (zeros when
+// the log is empty) with its position: what an auditor records.
+func (s *Store) HeadHash(ctx context.Context) (uint64, [32]byte, error) {
+	s.mu.RLock()
+	head := s.head
+	s.mu.RUnlock()
+	var h [32]byte
+	if head == 0 {
+		return 0, h, nil
+	}
+	err := s.readAll(ctx, head, func(_ *eventstore.RecordedEvent, hash []byte) error {
+		copy(h[:], hash)
+		return nil
+	})
+	return head, h, err
+}
+
+// Close stops the writer after the appends already queued and releases
+// the log.
+func (s *Store) Close() error {
+	s.closeMu.Lock()
+	if s.closing {
+		s.closeMu.Unlock()
+		return nil
+	}
+	s.closing = true
+	if s.reqCh != nil {
+		close(s.reqCh)
+	}
+	s.closeMu.Unlock()
+	var err error
+	if s.done != nil {
+		<-s.done
+		if s.wfile != nil {
+			err = s.wfile.Close()
+		}
+	}
+	s.mu.Lock()
+	s.closed = true
+	close(s.headCh)
+	s.mu.Unlock()
+	s.releaseLock()
+	return err
+}

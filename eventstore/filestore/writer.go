@@ -1,0 +1,329 @@
+package filestore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"sort"
+
+	"github.com/epochledger/epochledger/eventstore"
+)
+
+// maxOpBytes bounds one append so its frames fit a segment's uint32 offsets.
+const maxOpBytes = 1 << 30
+
+// appendOp is one Append or AppendMulti call waiting for the writer.
+type appendOp struct {
+	ctx     context.Context
+	reqs    []eventstore.AppendRequest
+	size    int
+	results []eventstore.AppendResult
+	err     error
+	done    chan struct{}
+}
+
+func (op *appendOp) finish(err error) {
+	op.err = err
+	close(op.done)
+}
+
+// group is the unit of group commit: one write and one fsync.
+type group struct {
+	buf    []byte
+	ops    []*appendOp
+	newSeg *segment // segment file to create before writing buf
+	base   int64    // offset in the segment where buf goes
+	last   uint64   // head once the group is durable
+}
+
+// ErrWriteFailed wraps the sticky write or fsync error.
+var ErrWriteFailed = errors.New("filestore: an earlier write or fsync failed; reopen the log to recover")
+
+// Append stores events at the end of stream; see eventstore.Store.
+func (s *Store) Append(ctx context.Context, stream string, expected eventstore.ExpectedRevision, events ...eventstore.EventData) (eventstore.AppendResult, error) {
+	res, err := s.AppendMulti(ctx, []eventstore.AppendRequest{{Stream: stream, Expected: expected, Events: events}})
+	if err != nil {
+		return eventstore.AppendResult{}, err
+	}
+	return res[0], nil
+}
+
+// AppendMulti stores several streams' events in one atomic batch: every
+// request's condition is checked (each seeing the requests before it) and
+// either all are stored or none.
+func (s *Store) AppendMulti(ctx context.Context, reqs []eventstore.AppendRequest) ([]eventstore.AppendResult, error) {
+	if s.opts.ReadOnly {
+		return nil, errors.New("filestore: store opened read-only")
+	}
+	if len(reqs) == 0 {
+		return nil, fmt.Errorf("%w: empty append", eventstore.ErrInvalidEvent)
+	}
+	size := 0
+	for _, r := range reqs {
+		if err := eventstore.ValidateEvents(r.Stream, r.Events); err != nil {
+			return nil, err
+		}
+		for i := range r.Events {
+			size += frameOverhead + payloadSize(r.Stream, &r.Events[i])
+		}
+	}
+	if size > maxOpBytes {
+		return nil, fmt.Errorf("%w: one append of %d bytes exceeds %d; split it into batches", eventstore.ErrInvalidEvent, size, maxOpBytes)
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	if p := s.werr.Load(); p != nil {
+		return nil, *p
+	}
+	op := &appendOp{ctx: ctx, reqs: reqs, size: size, done: make(chan struct{})}
+	s.closeMu.RLock()
+	if s.closing {
+		s.closeMu.RUnlock()
+		return nil, eventstore.ErrClosed
+	}
+	select {
+	case s.reqCh <- op:
+	case <-ctx.Done():
+		s.closeMu.RUnlock()
+		return nil, ctx.Err()
+	}
+	s.closeMu.RUnlock()
+	// Once queued the append is waited for even if ctx ends: it may be on
+	// its way to disk, and the caller must learn whether it is stored.
+	<-op.done
+	if op.err != nil {
+		return nil, op.err
+	}
+	return op.results, nil
+}
+
+// encodeLoop takes waiting appends in order, checks them against the
+// indexes, encodes them and hands each group to the flusher.
+func (s *Store) encodeLoop() {
+	defer close(s.flushCh)
+	for op := range s.reqCh {
+		ops := []*appendOp{op}
+		bytes := op.size
+	drain:
+		for bytes < s.opts.MaxGroupBytes {
+			select {
+			case o, ok := <-s.reqCh:
+				if !ok {
+					break drain
+				}
+				ops = append(ops, o)
+				bytes += o.size
+			default:
+				break drain
+			}
+		}
+		if p := s.werr.Load(); p != nil {
+			for _, o := range ops {
+				o.finish(*p)
+			}
+			continue
+		}
+		g := &group{buf: make([]byte, 0, bytes)}
+		active := s.segs[len(s.segs)-1]
+		if active.size >= s.opts.SegmentSize && len(active.offsets) > 0 {
+			h := header{first: s.next, prevHash: s.lastHash}
+			_, crc, _ := decodeHeader(h.encode())
+			seg := &segment{name: segmentName(s.next), first: s.next, prevHash: s.lastHash, headerCRC: crc, size: headerSize}
+			s.mu.Lock()
+			s.segs = append(s.segs, seg)
+			s.mu.Unlock()
+			s.lastCRC = crc
+			g.newSeg = seg
+			active = seg
+		}
+		g.base = active.size
+		for _, o := range ops {
+			if err := o.ctx.Err(); err != nil {
+				o.finish(err)
+				continue
+			}
+			if err := s.stage(o, active, g); err != nil {
+				o.finish(err)
+				continue
+			}
+			g.ops = append(g.ops, o)
+		}
+		active.size = g.base + int64(len(g.buf))
+		g.last = s.next - 1
+		if len(g.ops) > 0 || g.newSeg != nil {
+			s.flushCh <- g
+		}
+	}
+}
+
+// inStream reports whether pos is one of the stream's positions.
+func inStream(positions []uint64, pos uint64) bool {
+	i := sort.Search(len(positions), func(i int) bool { return positions[i] >= pos })
+	return i < len(positions) && positions[i] == pos
+}
+
+// staged is an event encoded by stage, indexed once its op is accepted.
+type staged struct {
+	pos    uint64
+	off    uint32
+	id     string
+	stream string
+}
+
+// stage checks op against the indexes and, if it is accepted, encodes its
+// new events into g and indexes them. A refused op leaves no trace.
+func (s *Store) stage(op *appendOp, seg *segment, g *group) error {
+	results := make([]eventstore.AppendResult, len(op.reqs))
+	added := map[string]uint64{} // events this op adds per stream
+	opIDs := map[string]struct{}{}
+	dup := make([]bool, len(op.reqs))
+	newEvents := 0
+	for i, r := range op.reqs {
+		positions := s.streams[r.Stream]
+		stored := 0
+		var first, last uint64
+		for _, e := range r.Events {
+			if _, seen := opIDs[e.ID]; seen {
+				return fmt.Errorf("%w: id %s appears twice in one append", eventstore.ErrDuplicateID, e.ID)
+			}
+			opIDs[e.ID] = struct{}{}
+			p, ok := s.lookupID(e.ID)
+			if !ok {
+				continue
+			}
+			if !inStream(positions, p) {
+				return fmt.Errorf("%w: id %s is already stored at position %d in another stream than %q", eventstore.ErrDuplicateID, e.ID, p, r.Stream)
+			}
+			if stored == 0 || p < first {
+				first = p
+			}
+			if p > last {
+				last = p
+			}
+			stored++
+		}
+		next := uint64(len(positions)) + added[r.Stream]
+		switch {
+		case stored == len(r.Events):
+			dup[i] = true
+			results[i] = eventstore.AppendResult{FirstPosition: first, LastPosition: last, NextRevision: next, Duplicate: true}
+		case stored > 0:
+			return fmt.Errorf("%w: %d of the %d events for %q are already stored (a retry must repeat the same batch)", eventstore.ErrDuplicateID, stored, len(r.Events), r.Stream)
+		case !r.Expected.Check(next):
+			cur := "no stream"
+			if next > 0 {
+				cur = fmt.Sprintf("revision %d", next-1)
+			}
+			return fmt.Errorf("%w: stream %q is at %s, append expected %s", eventstore.ErrWrongRevision, r.Stream, cur, r.Expected)
+		default:
+			added[r.Stream] += uint64(len(r.Events))
+			newEvents += len(r.Events)
+		}
+	}
+	if newEvents == 0 {
+		op.results = results
+		return nil
+	}
+	events := make([]staged, 0, newEvents)
+	revs := map[string]uint64{}
+	remaining := newEvents
+	for i, r := range op.reqs {
+		if dup[i] {
+			continue
+		}
+		rev, ok := revs[r.Stream]
+		if !ok {
+			rev = uint64(len(s.streams[r.Stream]))
+		}
+		results[i].FirstPosition = s.next
+		for j := range r.Events {
+			remaining--
+			kind := byte(kindContinue)
+			if remaining == 0 {
+				kind = kindCommit
+			}
+			off := g.base + int64(len(g.buf))
+			g.buf, s.lastHash, s.lastCRC = appendFrame(g.buf, kind, s.next, rev, r.Stream, &r.Events[j], &s.lastHash, s.lastCRC)
+			events = append(events, staged{pos: s.next, off: uint32(off), id: r.Events[j].ID, stream: r.Stream})
+			s.next++
+			rev++
+		}
+		revs[r.Stream] = rev
+		results[i].LastPosition = s.next - 1
+		results[i].NextRevision = rev
+	}
+	s.mu.Lock()
+	for _, e := range events {
+		s.indexEvent(seg, e.pos, e.off, e.id, e.stream)
+	}
+	s.mu.Unlock()
+	op.results = results
+	return nil
+}
+
+// flushLoop writes and fsyncs each group, then publishes it and wakes its
+// waiters. Nothing is acknowledged before its fsync returns.
+func (s *Store) flushLoop() {
+	defer close(s.done)
+	for g := range s.flushCh {
+		var err error
+		if p := s.werr.Load(); p != nil {
+			err = *p
+		} else {
+			err = s.flush(g)
+			if err != nil {
+				err = fmt.Errorf("%w: %w", ErrWriteFailed, err)
+				s.werr.Store(&err)
+			}
+		}
+		if err == nil {
+			s.mu.Lock()
+			if g.last > s.head {
+				s.head = g.last
+				close(s.headCh)
+				s.headCh = make(chan struct{})
+			}
+			s.mu.Unlock()
+		}
+		for _, o := range g.ops {
+			o.finish(err)
+		}
+	}
+}
+
+func (s *Store) flush(g *group) error {
+	if g.newSeg != nil {
+		seg, err := s.createSegment(g.newSeg.first, g.newSeg.prevHash)
+		if err != nil {
+			return err
+		}
+		if seg.headerCRC != g.newSeg.headerCRC {
+			return fmt.Errorf("segment %s header changed between encode and write", seg.name)
+		}
+		if err := s.wfile.Close(); err != nil {
+			return err
+		}
+		f, err := s.fs.OpenFile(s.path(seg.name), os.O_WRONLY|os.O_APPEND, 0)
+		if err != nil {
+			return err
+		}
+		s.wfile = f
+	}
+	if len(g.buf) == 0 {
+		return nil
+	}
+	n, err := s.wfile.Write(g.buf)
+	if err == nil && n < len(g.buf) {
+		err = io.ErrShortWrite
+	}
+	if err != nil {
+		return fmt.Errorf("write %d bytes: %w", len(g.buf), err)
+	}
+	if err := s.wfile.Sync(); err != nil {
+		return fmt.Errorf("fsync: %w", err)
+	}
+	return nil
+}
