@@ -21,7 +21,11 @@ type frameScanner struct {
 const scanChunk = 1 << 20
 
 func newFrameScanner(r io.ReaderAt, size, offset int64, seed uint32) *frameScanner {
-	return &frameScanner{r: r, size: size, base: offset, buf: make([]byte, scanChunk), seed: seed}
+	n := int64(scanChunk)
+	if rem := size - offset; rem < n {
+		n = max(rem, 64)
+	}
+	return &frameScanner{r: r, size: size, base: offset, buf: make([]byte, n), seed: seed}
 }
 
 // offset is the file offset of the next frame.

@@ -112,6 +112,13 @@ type Store struct {
 
 	// Repaired describes a torn tail cut by Open ("" when none).
 	Repaired string
+
+	// Set by Verify: recompute every chain hash, treat a torn tail as
+	// damage, and report scanned bytes.
+	verifyChain bool
+	strictTail  bool
+	progress    func(done int64)
+	scanned     int64
 }
 
 // Open opens (creating if needed) the log in dir and recovers it.
@@ -268,6 +275,7 @@ func (s *Store) recoverSegment(name string, last bool) error {
 
 	sc := newFrameScanner(f, size, headerSize, hcrc)
 	var pending []pendingEvent
+	prevHash := s.lastHash
 	committedEnd := int64(headerSize)
 	committedCRC := hcrc
 	for {
@@ -295,6 +303,15 @@ func (s *Store) recoverSegment(name string, last bool) error {
 		}
 		pe := pendingEvent{pos: pos, off: uint32(off), id: string(d.id), stream: string(d.stream)}
 		copy(pe.hash[:], d.hash)
+		if s.verifyChain {
+			if want := chainHash(&prevHash, p); want != pe.hash {
+				return &eventstore.CorruptError{Segment: name, Offset: off, Position: pos, Reason: fmt.Sprintf("chain hash mismatch: stored %x, recomputed %x (the event or one before it was altered)", pe.hash[:8], want[:8])}
+			}
+			prevHash = pe.hash
+			if s.progress != nil && pos&4095 == 0 {
+				s.progress(s.scanned + off)
+			}
+		}
 		if want := uint64(len(s.streams[pe.stream])) + s.pendingInStream(pending, pe.stream); d.revision != want {
 			return &eventstore.CorruptError{Segment: name, Offset: off, Position: pos, Reason: fmt.Sprintf("event of stream %q has revision %d, want %d", pe.stream, d.revision, want)}
 		}
@@ -315,6 +332,7 @@ func (s *Store) recoverSegment(name string, last bool) error {
 			s.lastCRC = committedCRC
 		}
 	}
+	s.scanned += size
 	if len(pending) > 0 {
 		if !last {
 			return &eventstore.CorruptError{Segment: name, Offset: committedEnd, Position: s.next, Reason: "batch without its commit frame before the end of an older segment"}
@@ -349,6 +367,9 @@ func (s *Store) cutTail(f File, seg *segment, end int64, crc uint32, size int64,
 	seg.size = end
 	s.lastCRC = crc
 	msg := fmt.Sprintf("torn tail in %s: %d bytes from offset %d (%s)", seg.name, size-end, end, why)
+	if s.strictTail {
+		return &eventstore.CorruptError{Segment: seg.name, Offset: end, Position: s.next, Reason: "torn or uncommitted tail (" + why + "); opening the log for writing copies it aside and cuts it"}
+	}
 	if s.opts.ReadOnly {
 		s.Repaired = msg + "; left alone (read-only)"
 		return nil
