@@ -14,6 +14,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/epochledger/epochledger/eventstore"
 )
@@ -30,6 +31,10 @@ type Options struct {
 	SegmentSize int64
 	// MaxGroupBytes caps the encoded bytes of one group commit.
 	MaxGroupBytes int
+	// CommitLinger bounds how long a group commit waits for appends that
+	// were already submitted but are still being encoded (default 200µs).
+	// It never delays a lone writer.
+	CommitLinger time.Duration
 	// ReadOnly opens the log without the lock, the writer or repair: for
 	// readers (export, verify, queries) beside a live writer. A torn tail is
 	// then left alone and not read.
@@ -53,6 +58,9 @@ func (o *Options) Validate() error {
 	}
 	if o.MaxGroupBytes == 0 {
 		o.MaxGroupBytes = 8 << 20
+	}
+	if o.CommitLinger == 0 {
+		o.CommitLinger = 200 * time.Microsecond
 	}
 	if o.SegmentSize < headerSize+1 {
 		return fmt.Errorf("filestore: segment size %d is too small", o.SegmentSize)
@@ -108,7 +116,10 @@ type Store struct {
 	closeMu sync.RWMutex // held for reading while submitting, for writing by Close
 	closing bool         // guarded by closeMu: no more appends
 	werr    atomic.Pointer[error]
-	wfile   File // active segment, owned by the flusher
+	// inflight counts appends submitted and not yet answered; the flusher
+	// waits (up to CommitLinger) for those already on their way.
+	inflight atomic.Int64
+	wfile    File // active segment, owned by the flusher
 
 	// Repaired describes a torn tail cut by Open ("" when none).
 	Repaired string
@@ -162,7 +173,7 @@ func Open(dir string, opts *Options) (*Store, error) {
 		return nil, err
 	}
 	s.reqCh = make(chan *appendOp, 1024)
-	s.flushCh = make(chan *group, 2)
+	s.flushCh = make(chan *group, 8)
 	s.done = make(chan struct{})
 	go s.encodeLoop()
 	go s.flushLoop()

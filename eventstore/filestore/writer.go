@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"sort"
+	"time"
 
 	"github.com/epochledger/epochledger/eventstore"
 )
@@ -27,6 +28,12 @@ type appendOp struct {
 func (op *appendOp) finish(err error) {
 	op.err = err
 	close(op.done)
+}
+
+// refuse finishes an op the encoder turned down before it reached the flusher.
+func (s *Store) refuse(op *appendOp, err error) {
+	s.inflight.Add(-1)
+	op.finish(err)
 }
 
 // group is the unit of group commit: one write and one fsync.
@@ -84,9 +91,11 @@ func (s *Store) AppendMulti(ctx context.Context, reqs []eventstore.AppendRequest
 		s.closeMu.RUnlock()
 		return nil, eventstore.ErrClosed
 	}
+	s.inflight.Add(1)
 	select {
 	case s.reqCh <- op:
 	case <-ctx.Done():
+		s.inflight.Add(-1)
 		s.closeMu.RUnlock()
 		return nil, ctx.Err()
 	}
@@ -122,7 +131,7 @@ func (s *Store) encodeLoop() {
 		}
 		if p := s.werr.Load(); p != nil {
 			for _, o := range ops {
-				o.finish(*p)
+				s.refuse(o, *p)
 			}
 			continue
 		}
@@ -142,11 +151,11 @@ func (s *Store) encodeLoop() {
 		g.base = active.size
 		for _, o := range ops {
 			if err := o.ctx.Err(); err != nil {
-				o.finish(err)
+				s.refuse(o, err)
 				continue
 			}
 			if err := s.stage(o, active, g); err != nil {
-				o.finish(err)
+				s.refuse(o, err)
 				continue
 			}
 			g.ops = append(g.ops, o)
@@ -264,38 +273,89 @@ func (s *Store) stage(op *appendOp, seg *segment, g *group) error {
 	return nil
 }
 
-// flushLoop writes and fsyncs each group, then publishes it and wakes its
+// flushLoop writes and fsyncs the groups the encoder hands over, merging
+// every group already waiting into one write burst and one fsync (group
+// commit across encoder groups), then publishes them and wakes their
 // waiters. Nothing is acknowledged before its fsync returns.
 func (s *Store) flushLoop() {
 	defer close(s.done)
-	for g := range s.flushCh {
+	var carry *group
+	for {
+		g := carry
+		carry = nil
+		if g == nil {
+			var ok bool
+			if g, ok = <-s.flushCh; !ok {
+				return
+			}
+		}
+		batch := []*group{g}
+		ops := len(g.ops)
+		// Merge every group already waiting. Then, while appends that were
+		// already submitted are still on their way through the encoder, wait
+		// for them a little (never for appends not yet made): one fsync then
+		// serves them all instead of splitting them over two.
+		linger := time.NewTimer(s.opts.CommitLinger)
+	merge:
+		for carry == nil {
+			var next *group
+			var ok bool
+			select {
+			case next, ok = <-s.flushCh:
+			default:
+				if int64(ops) >= s.inflight.Load() {
+					break merge
+				}
+				select {
+				case next, ok = <-s.flushCh:
+				case <-linger.C:
+					break merge
+				}
+			}
+			if !ok {
+				break merge
+			}
+			if next.newSeg != nil {
+				// A new segment starts with its own write; keep it for the next round.
+				carry = next
+				break merge
+			}
+			batch = append(batch, next)
+			ops += len(next.ops)
+		}
+		linger.Stop()
 		var err error
 		if p := s.werr.Load(); p != nil {
 			err = *p
 		} else {
-			err = s.flush(g)
+			err = s.flush(batch)
 			if err != nil {
 				err = fmt.Errorf("%w: %w", ErrWriteFailed, err)
 				s.werr.Store(&err)
 			}
 		}
 		if err == nil {
+			last := batch[len(batch)-1].last
 			s.mu.Lock()
-			if g.last > s.head {
-				s.head = g.last
+			if last > s.head {
+				s.head = last
 				close(s.headCh)
 				s.headCh = make(chan struct{})
 			}
 			s.mu.Unlock()
 		}
-		for _, o := range g.ops {
-			o.finish(err)
+		for _, g := range batch {
+			for _, o := range g.ops {
+				o.finish(err)
+			}
+			s.inflight.Add(-int64(len(g.ops)))
 		}
 	}
 }
 
-func (s *Store) flush(g *group) error {
-	if g.newSeg != nil {
+// flush writes groups (only the first may start a segment) and fsyncs once.
+func (s *Store) flush(batch []*group) error {
+	if g := batch[0]; g.newSeg != nil {
 		seg, err := s.createSegment(g.newSeg.first, g.newSeg.prevHash)
 		if err != nil {
 			return err
@@ -312,15 +372,22 @@ func (s *Store) flush(g *group) error {
 		}
 		s.wfile = f
 	}
-	if len(g.buf) == 0 {
+	wrote := false
+	for _, g := range batch {
+		if len(g.buf) == 0 {
+			continue
+		}
+		n, err := s.wfile.Write(g.buf)
+		if err == nil && n < len(g.buf) {
+			err = io.ErrShortWrite
+		}
+		if err != nil {
+			return fmt.Errorf("write %d bytes: %w", len(g.buf), err)
+		}
+		wrote = true
+	}
+	if !wrote {
 		return nil
-	}
-	n, err := s.wfile.Write(g.buf)
-	if err == nil && n < len(g.buf) {
-		err = io.ErrShortWrite
-	}
-	if err != nil {
-		return fmt.Errorf("write %d bytes: %w", len(g.buf), err)
 	}
 	if err := s.wfile.Sync(); err != nil {
 		return fmt.Errorf("fsync: %w", err)

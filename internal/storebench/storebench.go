@@ -1,0 +1,305 @@
+// Package storebench measures the embedded store against the disk it runs
+// on, in one run: the raw write+fsync limit of the same bytes first, then
+// durable appends, group commit under 64 writers, and sequential reads.
+// Every figure comes with the baseline measured beside it, because absolute
+// numbers on shared machines mean little.
+package storebench
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/epochledger/epochledger/eventstore"
+	"github.com/epochledger/epochledger/eventstore/filestore"
+)
+
+// Options configure a run.
+type Options struct {
+	Dir      string        // scratch directory on the disk to measure (removed after)
+	Duration time.Duration // time spent on each measurement
+	Progress func(step string)
+}
+
+// Result is what `epochledger bench store --json` prints.
+type Result struct {
+	EventBytes                  int     `json:"event_bytes"`
+	FrameBytes                  int     `json:"frame_bytes"`
+	RawWriteFsyncBytesPerSec    float64 `json:"raw_write_fsync_bytes_per_sec"`
+	RawChunkBytes               int     `json:"raw_chunk_bytes"`
+	RawFsyncsPerSec             float64 `json:"raw_fsyncs_per_sec"`
+	AppendBatch1EventsPerSec    float64 `json:"append_batch1_events_per_sec"`
+	AppendBatch100EventsPerSec  float64 `json:"append_batch100_events_per_sec"`
+	AppendBatch1000EventsPerSec float64 `json:"append_batch1000_events_per_sec"`
+	AppendBatch1000BytesPerSec  float64 `json:"append_batch1000_bytes_per_sec"`
+	AppendBatch1000Writers      int     `json:"append_batch1000_writers"`
+	RatioToRaw                  float64 `json:"ratio_to_raw"`
+	Concurrent64EventsPerSec    float64 `json:"concurrent64_events_per_sec"`
+	Concurrent64P99Micros       float64 `json:"concurrent64_p99_us"`
+	ReadEventsPerSec            float64 `json:"read_events_per_sec"`
+	ReadBytesPerSec             float64 `json:"read_bytes_per_sec"`
+	ReadEvents                  uint64  `json:"read_events"`
+}
+
+// event returns an event of about 250 bytes in its JSON Lines form.
+func event(i int) eventstore.EventData {
+	id := fmt.Sprintf("%08x-0000-4000-8000-%012x", uint64(i)>>48, uint64(i)&0xffffffffffff)
+	return eventstore.EventData{
+		ID:   id,
+		Type: "FrameAccepted",
+		Time: "2024-01-03T10:00:00Z",
+		Data: fmt.Appendf(nil, `{"job_id":"job-%06d","frame":%d,"node_id":"node-%04d","output_hash":"%064x","reason":""}`, i%100000, i%1000, i%512, uint64(i)*0x9e3779b97f4a7c15),
+	}
+}
+
+// Run performs every measurement.
+func Run(ctx context.Context, o Options) (*Result, error) {
+	if o.Duration <= 0 {
+		o.Duration = 2 * time.Second
+	}
+	if o.Progress == nil {
+		o.Progress = func(string) {}
+	}
+	if err := os.MkdirAll(o.Dir, 0o755); err != nil {
+		return nil, err
+	}
+	defer os.RemoveAll(o.Dir)
+	r := &Result{}
+	ev := event(1)
+	r.EventBytes = len(ev.ID) + len(ev.Type) + len(ev.Time) + len(ev.Data) + len("stream-00")
+	const batch = 1000
+
+	// The store's write for one batch of 1,000 events is one chunk: the raw
+	// baseline writes and fsyncs chunks of exactly that size.
+	probeDir := filepath.Join(o.Dir, "probe")
+	s, err := filestore.Open(probeDir, nil)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := s.Append(ctx, "stream-00", eventstore.Any(), events(0, batch)...); err != nil {
+		return nil, err
+	}
+	s.Close()
+	st, err := os.Stat(filepath.Join(probeDir, "00000000000000000001.seg"))
+	if err != nil {
+		return nil, err
+	}
+	chunk := int(st.Size()) - 64
+	r.FrameBytes = chunk / batch
+	r.RawChunkBytes = chunk
+
+	o.Progress("raw write+fsync")
+	if r.RawWriteFsyncBytesPerSec, r.RawFsyncsPerSec, err = rawWrite(filepath.Join(o.Dir, "raw"), chunk, o.Duration); err != nil {
+		return nil, err
+	}
+
+	o.Progress("append batch 1")
+	if r.AppendBatch1EventsPerSec, _, err = appendRun(ctx, filepath.Join(o.Dir, "b1"), 1, 1, o.Duration); err != nil {
+		return nil, err
+	}
+	o.Progress("append batch 100")
+	if r.AppendBatch100EventsPerSec, _, err = appendRun(ctx, filepath.Join(o.Dir, "b100"), 100, 1, o.Duration); err != nil {
+		return nil, err
+	}
+	o.Progress("append batch 1000")
+	// Two appenders keep the pipeline full: one batch is encoded while the
+	// previous one is written and fsynced, as in a live coordinator.
+	r.AppendBatch1000Writers = 2
+	var bytes float64
+	if r.AppendBatch1000EventsPerSec, bytes, err = appendRun(ctx, filepath.Join(o.Dir, "b1000"), batch, r.AppendBatch1000Writers, o.Duration); err != nil {
+		return nil, err
+	}
+	r.AppendBatch1000BytesPerSec = bytes
+	r.RatioToRaw = bytes / r.RawWriteFsyncBytesPerSec
+
+	o.Progress("64 concurrent writers")
+	if r.Concurrent64EventsPerSec, r.Concurrent64P99Micros, err = concurrentRun(ctx, filepath.Join(o.Dir, "c64"), 64, o.Duration); err != nil {
+		return nil, err
+	}
+
+	o.Progress("sequential read")
+	if r.ReadEventsPerSec, r.ReadBytesPerSec, r.ReadEvents, err = readRun(ctx, filepath.Join(o.Dir, "b1000")); err != nil {
+		return nil, err
+	}
+	return r, nil
+}
+
+func events(start, n int) []eventstore.EventData {
+	out := make([]eventstore.EventData, n)
+	for i := range out {
+		out[i] = event(start + i)
+	}
+	return out
+}
+
+func rawWrite(dir string, chunk int, d time.Duration) (bytesPerSec, fsyncsPerSec float64, err error) {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return 0, 0, err
+	}
+	f, err := os.Create(filepath.Join(dir, "raw"))
+	if err != nil {
+		return 0, 0, err
+	}
+	defer f.Close()
+	buf := make([]byte, chunk)
+	for i := range buf {
+		buf[i] = byte(i * 7)
+	}
+	var n int
+	start := time.Now()
+	for time.Since(start) < d {
+		if _, err := f.Write(buf); err != nil {
+			return 0, 0, err
+		}
+		if err := f.Sync(); err != nil {
+			return 0, 0, err
+		}
+		n++
+	}
+	el := time.Since(start).Seconds()
+	return float64(n*chunk) / el, float64(n) / el, nil
+}
+
+// appendRun appends batches of size from writers goroutines for d and
+// returns events/s and on-disk bytes/s.
+func appendRun(ctx context.Context, dir string, size, writers int, d time.Duration) (float64, float64, error) {
+	s, err := filestore.Open(dir, nil)
+	if err != nil {
+		return 0, 0, err
+	}
+	defer s.Close()
+	// Pre-build batches so the measurement is the store, not fmt.
+	pool := make([][]eventstore.EventData, 64)
+	for i := range pool {
+		pool[i] = events(i*size, size)
+	}
+	var total atomic.Int64
+	var firstErr atomic.Pointer[error]
+	var wg sync.WaitGroup
+	start := time.Now()
+	var seq atomic.Int64
+	for w := 0; w < writers; w++ {
+		wg.Add(1)
+		go func(w int) {
+			defer wg.Done()
+			for time.Since(start) < d {
+				k := int(seq.Add(1))
+				evs := pool[k%len(pool)]
+				// Fresh ids: a repeated id would be an idempotent no-op.
+				batch := make([]eventstore.EventData, len(evs))
+				copy(batch, evs)
+				for i := range batch {
+					batch[i].ID = event(k*size + i).ID
+				}
+				if _, err := s.Append(ctx, fmt.Sprintf("stream-%02d", w), eventstore.Any(), batch...); err != nil {
+					firstErr.Store(&err)
+					return
+				}
+				total.Add(int64(size))
+			}
+		}(w)
+	}
+	wg.Wait()
+	el := time.Since(start).Seconds()
+	if p := firstErr.Load(); p != nil {
+		return 0, 0, *p
+	}
+	onDisk, err := dirBytes(dir)
+	if err != nil {
+		return 0, 0, err
+	}
+	return float64(total.Load()) / el, float64(onDisk) / el, nil
+}
+
+func dirBytes(dir string) (int64, error) {
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		return 0, err
+	}
+	var n int64
+	for _, e := range ents {
+		if filepath.Ext(e.Name()) == ".seg" {
+			info, err := e.Info()
+			if err != nil {
+				return 0, err
+			}
+			n += info.Size() - 64
+		}
+	}
+	return n, nil
+}
+
+func concurrentRun(ctx context.Context, dir string, writers int, d time.Duration) (float64, float64, error) {
+	s, err := filestore.Open(dir, nil)
+	if err != nil {
+		return 0, 0, err
+	}
+	defer s.Close()
+	var total atomic.Int64
+	var seq atomic.Int64
+	lat := make([][]time.Duration, writers)
+	var wg sync.WaitGroup
+	var firstErr atomic.Pointer[error]
+	start := time.Now()
+	for w := 0; w < writers; w++ {
+		wg.Add(1)
+		go func(w int) {
+			defer wg.Done()
+			for time.Since(start) < d {
+				e := event(int(seq.Add(1)) + 1<<40)
+				t0 := time.Now()
+				if _, err := s.Append(ctx, fmt.Sprintf("stream-%02d", w), eventstore.Any(), e); err != nil {
+					firstErr.Store(&err)
+					return
+				}
+				lat[w] = append(lat[w], time.Since(t0))
+				total.Add(1)
+			}
+		}(w)
+	}
+	wg.Wait()
+	el := time.Since(start).Seconds()
+	if p := firstErr.Load(); p != nil {
+		return 0, 0, *p
+	}
+	var all []time.Duration
+	for _, l := range lat {
+		all = append(all, l...)
+	}
+	return float64(total.Load()) / el, float64(percentile(all, 0.99).Microseconds()), nil
+}
+
+func readRun(ctx context.Context, dir string) (float64, float64, uint64, error) {
+	s, err := filestore.Open(dir, &filestore.Options{ReadOnly: true})
+	if err != nil {
+		return 0, 0, 0, err
+	}
+	defer s.Close()
+	var n uint64
+	var bytes int64
+	start := time.Now()
+	err = s.ReadAll(ctx, 1, func(e *eventstore.RecordedEvent) error {
+		n++
+		bytes += int64(len(e.Data))
+		return nil
+	})
+	el := time.Since(start).Seconds()
+	if err != nil {
+		return 0, 0, 0, err
+	}
+	onDisk, _ := dirBytes(dir)
+	return float64(n) / el, float64(onDisk) / el, n, nil
+}
+
+func percentile(d []time.Duration, q float64) time.Duration {
+	if len(d) == 0 {
+		return 0
+	}
+	slices.Sort(d)
+	return d[int(q*float64(len(d)-1))]
+}
