@@ -104,6 +104,9 @@ func Verify(dir string, opts *Options, progress func(done, total int64)) (*Verif
 		if !errors.As(err, &ce) {
 			return nil, err
 		}
+		if ce.Position == 0 {
+			ce.Position = s.next
+		}
 		rep.Problem = ce
 	}
 	if progress != nil {

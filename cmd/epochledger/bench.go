@@ -1,0 +1,93 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/epochledger/epochledger/internal/storebench"
+)
+
+func init() {
+	register(&command{name: "bench", summary: "benchmarks with same-run baselines: bench store|replay|settle", run: runBench})
+}
+
+var benchmarks = map[string]func(ctx context.Context, e *env, args []string) error{
+	"store": benchStore,
+}
+
+func runBench(ctx context.Context, e *env, args []string) error {
+	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" {
+		fmt.Fprint(e.stdout, `Usage: epochledger bench <store|replay|settle> [flags]
+
+  store    durable appends (batches of 1, 100, 1000; 64 concurrent writers) and
+           sequential reads, each against raw write+fsync of the same bytes on
+           the same disk, measured in the same run
+  replay   full replay of a generated log with all projections, against a raw
+           sequential read of the same log
+  settle   settlement plan for many operators and an end-to-end settlement
+           against the local Solana VM
+`)
+		if len(args) == 0 {
+			return &silentError{code: 2}
+		}
+		return nil
+	}
+	b, ok := benchmarks[args[0]]
+	if !ok {
+		return usagef("bench: unknown benchmark %q (store, replay, settle)", args[0])
+	}
+	return b(ctx, e, args[1:])
+}
+
+func benchStore(ctx context.Context, e *env, args []string) error {
+	fs := newFlagSet(e, "bench store", "[--dir DIR] [--duration D] [--json]", `
+Measure the embedded store on the disk holding --dir, in one run: raw
+sequential write+fsync of chunks the size of one 1,000-event append (the
+physical limit), durable appends in batches of 1, 100 and 1,000 events of
+about 250 bytes, 64 concurrent writers appending single events (group
+commit), and a full sequential read. Nothing is acknowledged before fsync.
+The scratch directory is removed afterwards.`)
+	dir := fs.String("dir", "", "scratch directory on the disk to measure (default: a temporary directory under the current one)")
+	dur := fs.Duration("duration", 2*time.Second, "time spent on each measurement")
+	asJSON := fs.Bool("json", false, "print one JSON object")
+	if _, err := parseArgs(fs, args); err != nil {
+		return err
+	}
+	if *dir == "" {
+		d, err := os.MkdirTemp(".", ".bench-store-")
+		if err != nil {
+			return err
+		}
+		*dir = d
+	} else {
+		*dir = filepath.Join(*dir, fmt.Sprintf("bench-store-%d", os.Getpid()))
+	}
+	quiet := *asJSON || !isTerminal(e.stderr)
+	r, err := storebench.Run(ctx, storebench.Options{Dir: *dir, Duration: *dur, Progress: func(step string) {
+		if !quiet {
+			fmt.Fprintf(e.stderr, "bench store: %s…\n", step)
+		}
+	}})
+	if err != nil {
+		return fmt.Errorf("bench store: %w", err)
+	}
+	if *asJSON {
+		return writeJSON(e.stdout, r)
+	}
+	fmt.Fprintf(e.stdout, `event size                      %d bytes (%d on disk)
+raw write+fsync (%d B chunks)   %.1f MB/s, %.0f fsyncs/s
+append, batch of 1              %.0f events/s
+append, batch of 100            %.0f events/s
+append, batch of 1000           %.0f events/s, %.1f MB/s on disk (%d appenders)
+  ratio to raw                  %.2f
+64 concurrent writers           %.0f events/s, p99 %.0f µs
+sequential read                 %.0f events/s, %.1f MB/s (%d events)
+`, r.EventBytes, r.FrameBytes, r.RawChunkBytes, r.RawWriteFsyncBytesPerSec/1e6, r.RawFsyncsPerSec,
+		r.AppendBatch1EventsPerSec, r.AppendBatch100EventsPerSec,
+		r.AppendBatch1000EventsPerSec, r.AppendBatch1000BytesPerSec/1e6, r.AppendBatch1000Writers, r.RatioToRaw,
+		r.Concurrent64EventsPerSec, r.Concurrent64P99Micros, r.ReadEventsPerSec, r.ReadBytesPerSec/1e6, r.ReadEvents)
+	return nil
+}

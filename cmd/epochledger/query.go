@@ -1,0 +1,259 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+
+	"github.com/epochledger/epochledger/projections"
+)
+
+func init() {
+	register(&command{name: "replay", summary: "rebuild all projections from position 1 and print epoch summaries", run: runReplay})
+	register(&command{name: "shares", summary: "work per operator in an epoch (OBh, USD value) and allocated base units", run: runShares})
+	register(&command{name: "balances", summary: "allocated, paid, in flight and owed RENDER per operator", run: runBalances})
+	register(&command{name: "supply", summary: "BME supply: minted vs burned, bridge conversions", run: runSupply})
+	register(&command{name: "job", summary: "a job's status, frames, burn and Proof-of-Render provenance root", run: runJob})
+}
+
+// queryCmd parses the common flags of a read-only query and folds the log.
+func queryCmd(ctx context.Context, e *env, name, argsUsage, about string, args []string, extra func(*flagSetT)) (*projections.Ledger, *storeFlags, []string, error) {
+	var sf storeFlags
+	fs := newFlagSet(e, name, argsUsage, about)
+	sf.register(fs, e)
+	if extra != nil {
+		extra(fs)
+	}
+	pos, err := parseArgs(fs, args)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	s, err := openStore(ctx, &sf, true)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	defer s.Close()
+	l, err := loadLedger(ctx, e, s, false)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	return l, &sf, pos, nil
+}
+
+func runReplay(ctx context.Context, e *env, args []string) error {
+	var epoch uint64
+	l, sf, pos, err := queryCmd(ctx, e, "replay", "[--epoch N]", `
+Rebuild every projection from position 1 of the log (a progress bar shows
+on a terminal) and print a summary per epoch: work, emission, allocation,
+burns, settlement. Two replays of the same log print the same bytes.`, args, func(fs *flagSetT) {
+		fs.Uint64Var(&epoch, "epoch", 0, "print only this epoch")
+	})
+	if err != nil {
+		return err
+	}
+	if len(pos) != 0 {
+		return usagef("replay: unexpected argument %q", pos[0])
+	}
+	sums := l.Summaries()
+	if epoch != 0 {
+		ep := l.Epoch(epoch)
+		if ep == nil {
+			return &projections.ErrNoEpoch{Epoch: epoch, Open: l.Open().N}
+		}
+		sums = []projections.EpochSummary{l.Summary(ep)}
+	}
+	if sf.json {
+		return writeJSON(e.stdout, struct {
+			Position  uint64                     `json:"position"`
+			Events    uint64                     `json:"events"`
+			Anomalies []projections.Anomaly      `json:"anomalies,omitempty"`
+			Epochs    []projections.EpochSummary `json:"epochs"`
+		}{l.Position, l.Events, l.Anomalies, sums})
+	}
+	fmt.Fprintf(e.stdout, "replayed %d events (log position %d)\n\n", l.Events, l.Position)
+	t := newTable(e.stdout, "EPOCH", "STATUS", "OPERATORS", "FRAMES", "TASKS", "WORK_OBH", "WORK_USD", "EMISSION", "UNALLOCATED", "BURNED", "SETTLEMENT")
+	for _, s := range sums {
+		t.row(strconv.FormatUint(s.Epoch, 10), s.Status, strconv.Itoa(s.Operators), strconv.FormatUint(s.Frames, 10), strconv.FormatUint(s.Tasks, 10),
+			s.TotalWorkOBh, s.TotalWorkUSD, s.Emission, s.Unallocated, s.Burned, s.SettlementState)
+	}
+	if err := t.flush(); err != nil {
+		return err
+	}
+	if l.AnomalyCount > 0 {
+		fmt.Fprintf(e.stderr, "warning: %d stored events could not be folded (first at position %d: %s)\n", l.AnomalyCount, l.Anomalies[0].Position, l.Anomalies[0].Error)
+	}
+	return nil
+}
+
+func runShares(ctx context.Context, e *env, args []string) error {
+	var epoch uint64
+	var operator string
+	l, sf, pos, err := queryCmd(ctx, e, "shares", "--epoch N [--operator ID]", `
+Print each operator's completed work in epoch N (exact OctaneBench-hours and
+its USD value, rounded half-even to 9 places for display) and the base units
+of the epoch's emission allocated to them (exact integers; largest remainder,
+ties by operator id). --json prints the document of DESIGN.md. For the epoch
+still open the allocation is provisional (default emission) and a note says
+so on standard error.`, args, func(fs *flagSetT) {
+		fs.Uint64Var(&epoch, "epoch", 0, "epoch number (required)")
+		fs.StringVar(&operator, "operator", "", "only this operator")
+	})
+	if err != nil {
+		return err
+	}
+	if len(pos) != 0 {
+		return usagef("shares: unexpected argument %q", pos[0])
+	}
+	if epoch == 0 {
+		return usagef("shares: --epoch N is required (epochs count from 1)")
+	}
+	doc, provisional, err := l.Shares(epoch)
+	if err != nil {
+		return err
+	}
+	if operator != "" {
+		var keep []projections.OperatorShare
+		for _, o := range doc.Operators {
+			if o.OperatorID == operator {
+				keep = append(keep, o)
+			}
+		}
+		if keep == nil {
+			if l.Operators[operator] == nil {
+				return fmt.Errorf("shares: operator %q is unknown to the log", operator)
+			}
+			keep = []projections.OperatorShare{{OperatorID: operator, WorkOBh: "0", WorkUSD: "0", Allocated: "0"}}
+		}
+		doc.Operators = keep
+	}
+	if provisional {
+		fmt.Fprintf(e.stderr, "note: epoch %d is still open; allocations are provisional (emission %s base units if it closed now)\n", epoch, doc.Emission)
+	}
+	if sf.json {
+		return writeJSON(e.stdout, doc)
+	}
+	fmt.Fprintf(e.stdout, "epoch %d: emission %s base units, total work %s OBh worth $%s\n\n", doc.Epoch, doc.Emission, doc.TotalWorkOBh, doc.TotalWorkUSD)
+	t := newTable(e.stdout, "OPERATOR", "WORK_OBH", "WORK_USD", "ALLOCATED", "RENDER")
+	for _, o := range doc.Operators {
+		t.row(o.OperatorID, o.WorkOBh, o.WorkUSD, o.Allocated, renderText(o.Allocated))
+	}
+	return t.flush()
+}
+
+func runBalances(ctx context.Context, e *env, args []string) error {
+	var operator string
+	l, sf, pos, err := queryCmd(ctx, e, "balances", "[--operator ID]", `
+Print each operator's RENDER in base units: allocated by closed epochs,
+paid (confirmed on chain), in flight (submitted, not final), planned (in a
+settlement plan, not sent) and owed (allocated − paid − in flight).
+Operators without a Solana wallet accrue (carried forward) until they set one.`, args, func(fs *flagSetT) {
+		fs.StringVar(&operator, "operator", "", "only this operator")
+	})
+	if err != nil {
+		return err
+	}
+	if len(pos) != 0 {
+		return usagef("balances: unexpected argument %q", pos[0])
+	}
+	rows := l.Balances()
+	if operator != "" {
+		o := l.Operators[operator]
+		if o == nil {
+			return fmt.Errorf("balances: operator %q is unknown to the log", operator)
+		}
+		rows = []projections.Balance{l.Balance(o)}
+	}
+	if sf.json {
+		return writeJSON(e.stdout, struct {
+			Position  uint64                `json:"position"`
+			Operators []projections.Balance `json:"operators"`
+		}{l.Position, rows})
+	}
+	t := newTable(e.stdout, "OPERATOR", "WALLET", "ALLOCATED", "PAID", "IN_FLIGHT", "PLANNED", "OWED", "NOTE")
+	for _, b := range rows {
+		note := ""
+		if b.CarriedForward {
+			note = "no wallet: carried forward"
+		}
+		wallet := b.Wallet
+		if wallet == "" {
+			wallet = "-"
+		}
+		t.row(b.OperatorID, wallet, b.Allocated, b.Paid, b.InFlight, b.Planned, b.Owed, note)
+	}
+	return t.flush()
+}
+
+func runSupply(ctx context.Context, e *env, args []string) error {
+	l, sf, pos, err := queryCmd(ctx, e, "supply", "", `
+Print the Burn-Mint-Equilibrium view of the log: RENDER minted to operators
+by closed epochs, burned by jobs, the net, emissions left unallocated (epochs
+without work), and RNDR → RENDER bridge conversions with their dust.`, args, nil)
+	if err != nil {
+		return err
+	}
+	if len(pos) != 0 {
+		return usagef("supply: unexpected argument %q", pos[0])
+	}
+	s := l.Supply()
+	if sf.json {
+		return writeJSON(e.stdout, s)
+	}
+	t := newTable(e.stdout, "", "BASE_UNITS", "RENDER")
+	t.row("minted", s.Minted, s.MintedRender)
+	t.row("burned", s.Burned, s.BurnedRender)
+	t.row("net", s.Net, s.NetRender)
+	t.row("unallocated", s.Unallocated, renderText(s.Unallocated))
+	t.row("bridged", "", s.BridgedRender)
+	if err := t.flush(); err != nil {
+		return err
+	}
+	fmt.Fprintf(e.stdout, "\n%d closed epochs, log position %d; %d bridge conversions (%s RNDR wei, dust %s wei)\n", s.ClosedEpochs, s.Position, s.BridgeCount, s.BridgedWei, s.BridgeDustWei)
+	return nil
+}
+
+func runJob(ctx context.Context, e *env, args []string) error {
+	l, sf, pos, err := queryCmd(ctx, e, "job", "JOB_ID", `
+Print a job's status (open, rendered, completed), its frames and which node's
+result was accepted for each, its burn, and its Proof-of-Render provenance
+root (the Merkle root of the accepted frames' output hashes in frame order).`, args, nil)
+	if err != nil {
+		return err
+	}
+	if len(pos) != 1 {
+		return usagef("job: want exactly one JOB_ID")
+	}
+	d := l.JobDoc(pos[0])
+	if d == nil {
+		return fmt.Errorf("job: no job %q in the log", pos[0])
+	}
+	if sf.json {
+		return writeJSON(e.stdout, d)
+	}
+	fmt.Fprintf(e.stdout, "job %s by %s: %s, %d/%d frames accepted, %d rejected, $%s per OBh\nscene %s\n", d.JobID, d.Artist, d.Status, d.Accepted, d.Frames, d.Rejected, d.USDPerOBh, d.SceneHash)
+	if d.ProvenanceRoot != "" {
+		fmt.Fprintf(e.stdout, "provenance root %s\n", d.ProvenanceRoot)
+	}
+	if b := d.Burn; b != nil {
+		fmt.Fprintf(e.stdout, "burned %s base units for $%s at $%s/RENDER in epoch %d (tx %s)\n", b.Burned, b.USD, b.RenderUSDPrice, b.Epoch, b.TxSignature)
+	}
+	fmt.Fprintln(e.stdout)
+	t := newTable(e.stdout, "FRAME", "STATE", "NODE", "DURATION_MS", "OUTPUT_HASH")
+	for _, f := range d.FrameStates {
+		dur := ""
+		if f.DurationMS > 0 {
+			dur = strconv.FormatUint(f.DurationMS, 10)
+		}
+		t.row(strconv.FormatUint(uint64(f.Frame), 10), f.State, f.Node, dur, f.OutputHash)
+	}
+	return t.flush()
+}
+
+// renderText formats base units as RENDER.
+func renderText(baseUnits string) string {
+	v, err := strconv.ParseUint(baseUnits, 10, 64)
+	if err != nil {
+		return ""
+	}
+	return fmtRender(v)
+}

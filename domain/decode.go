@@ -1,0 +1,584 @@
+package domain
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"strconv"
+)
+
+// DecodeEvent decodes the data of an event of type typ strictly and
+// validates it: unknown, repeated and missing fields are refused, each JSON
+// type must be the one of the catalogue, and then the event's Validate
+// rules apply. Every refusal is a *ValidationError naming the field. The
+// returned event does not alias data.
+func DecodeEvent(typ string, data []byte) (Event, error) {
+	ev, err := decodeData(typ, data)
+	if err != nil {
+		return nil, err
+	}
+	if err := ev.Validate(); err != nil {
+		return nil, err
+	}
+	return ev, nil
+}
+
+// decodeData decodes without Validate.
+func decodeData(typ string, data []byte) (Event, error) {
+	d := decoder{event: typ}
+	var ev Event
+	switch typ {
+	case TypeNodeRegistered:
+		e := new(NodeRegistered)
+		ev = e
+		d.fields(data, nodeRegisteredFields, func(i int, v jsonValue) {
+			switch i {
+			case 0:
+				e.NodeID = d.str(v)
+			case 1:
+				e.OperatorID = d.str(v)
+			case 2:
+				e.NodePubkey = d.str(v)
+			case 3:
+				e.GPU = d.str(v)
+			case 4:
+				hi, lo := d.decimal(v, OBScoreDecimals)
+				if hi != 0 {
+					d.fail(decRange.rule(0))
+				}
+				e.OBScore = OBScore(lo)
+			}
+		})
+	case TypeOperatorWalletSet:
+		e := new(OperatorWalletSet)
+		ev = e
+		d.fields(data, operatorWalletSetFields, func(i int, v jsonValue) {
+			switch i {
+			case 0:
+				e.OperatorID = d.str(v)
+			case 1:
+				e.Wallet = d.str(v)
+			case 2:
+				e.EthAddress = d.str(v)
+			}
+		})
+	case TypeJobSubmitted:
+		e := new(JobSubmitted)
+		ev = e
+		d.fields(data, jobSubmittedFields, func(i int, v jsonValue) {
+			switch i {
+			case 0:
+				e.JobID = d.str(v)
+			case 1:
+				e.Artist = d.str(v)
+			case 2:
+				e.SceneHash = d.str(v)
+			case 3:
+				e.Frames = d.uint32(v, MaxFrames, ruleFrames)
+			case 4:
+				e.USDPerOBh = d.usd(v)
+			}
+		})
+	case TypeFrameAssigned:
+		e := new(FrameAssigned)
+		ev = e
+		d.fields(data, frameAssignedFields, func(i int, v jsonValue) {
+			switch i {
+			case 0:
+				e.JobID = d.str(v)
+			case 1:
+				e.Frame = d.uint32(v, MaxFrames-1, ruleFrame)
+			case 2:
+				e.NodeID = d.str(v)
+			case 3:
+				e.LeaseUntil = d.str(v)
+			}
+		})
+	case TypeFrameRendered:
+		e := new(FrameRendered)
+		ev = e
+		d.fields(data, frameRenderedFields, func(i int, v jsonValue) {
+			switch i {
+			case 0:
+				e.JobID = d.str(v)
+			case 1:
+				e.Frame = d.uint32(v, MaxFrames-1, ruleFrame)
+			case 2:
+				e.NodeID = d.str(v)
+			case 3:
+				e.OutputHash = d.str(v)
+			case 4:
+				e.DurationMS = d.uint(v)
+			case 5:
+				if v.kind != kindObject {
+					d.fail(ruleObject)
+				}
+				e.Telemetry = bytes.Clone(v.raw)
+			case 6:
+				e.Signature = d.str(v)
+			}
+		})
+	case TypeFrameAccepted:
+		e := new(FrameAccepted)
+		ev = e
+		d.fields(data, frameAcceptedFields, func(i int, v jsonValue) {
+			switch i {
+			case 0:
+				e.JobID = d.str(v)
+			case 1:
+				e.Frame = d.uint32(v, MaxFrames-1, ruleFrame)
+			case 2:
+				e.NodeID = d.str(v)
+			}
+		})
+	case TypeFrameRejected:
+		e := new(FrameRejected)
+		ev = e
+		d.fields(data, frameRejectedFields, func(i int, v jsonValue) {
+			switch i {
+			case 0:
+				e.JobID = d.str(v)
+			case 1:
+				e.Frame = d.uint32(v, MaxFrames-1, ruleFrame)
+			case 2:
+				e.NodeID = d.str(v)
+			case 3:
+				e.Reason = d.str(v)
+			}
+		})
+	case TypeComputeWorkCompleted:
+		e := new(ComputeWorkCompleted)
+		ev = e
+		d.fields(data, computeWorkCompletedFields, func(i int, v jsonValue) {
+			switch i {
+			case 0:
+				e.TaskID = d.str(v)
+			case 1:
+				e.NodeID = d.str(v)
+			case 2:
+				e.Client = d.str(v)
+			case 3:
+				e.DurationMS = d.uint(v)
+			case 4:
+				e.USD = d.usd(v)
+			case 5:
+				e.OutputHash = d.str(v)
+			case 6:
+				e.Signature = d.str(v)
+			}
+		})
+	case TypeJobCompleted:
+		e := new(JobCompleted)
+		ev = e
+		d.fields(data, jobCompletedFields, func(i int, v jsonValue) {
+			switch i {
+			case 0:
+				e.JobID = d.str(v)
+			case 1:
+				e.ProvenanceRoot = d.str(v)
+			}
+		})
+	case TypeBurnRecorded:
+		e := new(BurnRecorded)
+		ev = e
+		d.fields(data, burnRecordedFields, func(i int, v jsonValue) {
+			switch i {
+			case 0:
+				e.JobID = d.str(v)
+			case 1:
+				e.USD = d.usd(v)
+			case 2:
+				e.RenderUSDPrice = d.usd(v)
+			case 3:
+				e.Burned = d.baseUnits(v)
+			case 4:
+				e.TxSignature = d.str(v)
+			}
+		})
+	case TypeEpochClosed:
+		e := new(EpochClosed)
+		ev = e
+		d.fields(data, epochClosedFields, func(i int, v jsonValue) {
+			switch i {
+			case 0:
+				e.Epoch = d.uint(v)
+			case 1:
+				e.Emission = d.baseUnits(v)
+			}
+		})
+	case TypeBridgeConverted:
+		e := new(BridgeConverted)
+		ev = e
+		d.fields(data, bridgeConvertedFields, func(i int, v jsonValue) {
+			switch i {
+			case 0:
+				e.EthTx = d.str(v)
+			case 1:
+				e.LogIndex = d.uint(v)
+			case 2:
+				e.EthAddress = d.str(v)
+			case 3:
+				switch v.kind {
+				case kindString:
+					e.RNDRWei = stringValue(v)
+				case kindNumber:
+					e.RNDRWei = string(v.raw) // checked by Validate: digits only
+				default:
+					d.fail(ruleWei)
+				}
+			case 4:
+				e.Render = d.baseUnits(v)
+			}
+		})
+	case TypeSettlementPlanned:
+		e := new(SettlementPlanned)
+		ev = e
+		d.fields(data, settlementPlannedFields, func(i int, v jsonValue) {
+			switch i {
+			case 0:
+				e.Epoch = d.uint(v)
+			case 1:
+				e.Root = d.str(v)
+			case 2:
+				e.Total = d.baseUnits(v)
+			case 3:
+				e.Payouts = []Payout{} // present, possibly empty
+				d.elements(v, func(j int, el jsonValue) {
+					var p Payout
+					d.nested(el, payoutFields, func(k int, f jsonValue) {
+						switch k {
+						case 0:
+							p.OperatorID = d.str(f)
+						case 1:
+							p.Wallet = d.str(f)
+						case 2:
+							p.Amount = d.baseUnits(f)
+						case 3:
+							d.elements(f, func(_ int, x jsonValue) {
+								p.Epochs = append(p.Epochs, d.uint(x))
+							})
+						}
+					})
+					e.Payouts = append(e.Payouts, p)
+				})
+			}
+		})
+	case TypePayoutSubmitted:
+		e := new(PayoutSubmitted)
+		ev = e
+		d.fields(data, payoutSubmittedFields, func(i int, v jsonValue) {
+			switch i {
+			case 0:
+				e.Epoch = d.uint(v)
+			case 1:
+				e.Signature = d.str(v)
+			case 2:
+				e.Recipients = []Recipient{}
+				d.elements(v, func(j int, el jsonValue) {
+					var r Recipient
+					d.nested(el, recipientFields, func(k int, f jsonValue) {
+						switch k {
+						case 0:
+							r.OperatorID = d.str(f)
+						case 1:
+							r.Wallet = d.str(f)
+						case 2:
+							r.Amount = d.baseUnits(f)
+						}
+					})
+					e.Recipients = append(e.Recipients, r)
+				})
+			case 3:
+				e.Blockhash = d.str(v)
+			case 4:
+				e.LastValidBlockHeight = d.uint(v)
+			}
+		})
+	case TypePayoutConfirmed:
+		e := new(PayoutConfirmed)
+		ev = e
+		d.fields(data, payoutConfirmedFields, func(i int, v jsonValue) {
+			switch i {
+			case 0:
+				e.Epoch = d.uint(v)
+			case 1:
+				e.Signature = d.str(v)
+			case 2:
+				e.Slot = d.uint(v)
+			}
+		})
+	case TypePayoutExpired:
+		e := new(PayoutExpired)
+		ev = e
+		d.fields(data, payoutExpiredFields, func(i int, v jsonValue) {
+			switch i {
+			case 0:
+				e.Epoch = d.uint(v)
+			case 1:
+				e.Signature = d.str(v)
+			}
+		})
+	default:
+		return nil, invalid(typ, "type", "unknown event type")
+	}
+	if d.err != nil {
+		return nil, d.err
+	}
+	return ev, nil
+}
+
+// fieldSet lists the JSON fields of one object in catalogue order; the bit
+// i of optional marks names[i] optional.
+type fieldSet struct {
+	names    []string
+	optional uint64
+}
+
+var (
+	nodeRegisteredFields       = fieldSet{names: []string{"node_id", "operator_id", "node_pubkey", "gpu", "ob_score"}}
+	operatorWalletSetFields    = fieldSet{names: []string{"operator_id", "wallet", "eth_address"}, optional: 1 << 2}
+	jobSubmittedFields         = fieldSet{names: []string{"job_id", "artist", "scene_hash", "frames", "usd_per_obh"}}
+	frameAssignedFields        = fieldSet{names: []string{"job_id", "frame", "node_id", "lease_until"}}
+	frameRenderedFields        = fieldSet{names: []string{"job_id", "frame", "node_id", "output_hash", "duration_ms", "telemetry", "signature"}}
+	frameAcceptedFields        = fieldSet{names: []string{"job_id", "frame", "node_id"}}
+	frameRejectedFields        = fieldSet{names: []string{"job_id", "frame", "node_id", "reason"}}
+	computeWorkCompletedFields = fieldSet{names: []string{"task_id", "node_id", "client", "duration_ms", "usd", "output_hash", "signature"}}
+	jobCompletedFields         = fieldSet{names: []string{"job_id", "provenance_root"}}
+	burnRecordedFields         = fieldSet{names: []string{"job_id", "usd", "render_usd_price", "burned", "tx_signature"}}
+	epochClosedFields          = fieldSet{names: []string{"epoch", "emission"}}
+	bridgeConvertedFields      = fieldSet{names: []string{"eth_tx", "log_index", "eth_address", "rndr_wei", "render"}}
+	settlementPlannedFields    = fieldSet{names: []string{"epoch", "root", "total", "payouts"}}
+	payoutFields               = fieldSet{names: []string{"operator_id", "wallet", "amount", "epochs"}, optional: 1 << 3}
+	payoutSubmittedFields      = fieldSet{names: []string{"epoch", "signature", "recipients", "blockhash", "last_valid_block_height"}}
+	recipientFields            = fieldSet{names: []string{"operator_id", "wallet", "amount"}}
+	payoutConfirmedFields      = fieldSet{names: []string{"epoch", "signature", "slot"}}
+	payoutExpiredFields        = fieldSet{names: []string{"epoch", "signature"}}
+)
+
+// decoder decodes the members of one event's data, keeping the first
+// error. field is the path of the member being decoded, for errors.
+type decoder struct {
+	event string
+	field string
+	err   *ValidationError
+}
+
+// errStop ends a scan once d.err is set.
+var errStop = errors.New("stop")
+
+func (d *decoder) fail(rule string) {
+	if d.err == nil {
+		d.err = invalid(d.event, d.field, rule)
+	}
+}
+
+// fields decodes data, which must be a JSON object, calling set for each
+// known member with its index in fs.
+func (d *decoder) fields(data []byte, fs fieldSet, set func(i int, v jsonValue)) {
+	var seen uint64
+	_, err := forEachMember(data, func(key []byte, v jsonValue) error {
+		return d.member(fs, &seen, "", key, v, set)
+	})
+	if d.err != nil {
+		return
+	}
+	if err != nil {
+		var se *syntaxError
+		if errors.As(err, &se) {
+			d.field = "data"
+			if bytes.HasPrefix(bytes.TrimLeft(data, " \t\r\n"), []byte("{")) {
+				d.fail(se.Error())
+			} else {
+				d.fail(ruleObject)
+			}
+		}
+		return
+	}
+	d.missing(fs, seen, "")
+}
+
+// nested decodes a member object (an element of payouts or recipients).
+func (d *decoder) nested(v jsonValue, fs fieldSet, set func(i int, v jsonValue)) {
+	if d.err != nil {
+		return
+	}
+	prefix := d.field + "."
+	if v.kind != kindObject {
+		d.fail(ruleObject)
+		return
+	}
+	var seen uint64
+	_ = forEachMemberOf(v, func(key []byte, m jsonValue) error {
+		return d.member(fs, &seen, prefix, key, m, set)
+	})
+	if d.err == nil {
+		d.missing(fs, seen, prefix)
+	}
+}
+
+// elements decodes a member array, naming each element field[i].
+func (d *decoder) elements(v jsonValue, each func(i int, el jsonValue)) {
+	if d.err != nil {
+		return
+	}
+	if v.kind != kindArray {
+		d.fail(ruleArray)
+		return
+	}
+	base := d.field
+	_ = forEachElement(v, func(i int, el jsonValue) error {
+		d.field = base + "[" + strconv.Itoa(i) + "]"
+		each(i, el)
+		if d.err != nil {
+			return errStop
+		}
+		return nil
+	})
+	d.field = base
+}
+
+func (d *decoder) member(fs fieldSet, seen *uint64, prefix string, key []byte, v jsonValue, set func(int, jsonValue)) error {
+	i := 0
+	for i < len(fs.names) && fs.names[i] != string(key) {
+		i++
+	}
+	if i == len(fs.names) {
+		d.field = prefix + string(key)
+		d.fail(ruleUnknown)
+		return errStop
+	}
+	// Duplicate keys are refused by the scanner before we get here.
+	*seen |= 1 << i
+	if v.kind == kindNull && fs.optional&(1<<i) != 0 {
+		return nil // an optional field written as null is absent
+	}
+	d.field = prefix + fs.names[i]
+	set(i, v)
+	if d.err != nil {
+		return errStop
+	}
+	return nil
+}
+
+func (d *decoder) missing(fs fieldSet, seen uint64, prefix string) {
+	for i, name := range fs.names {
+		if seen&(1<<i) == 0 && fs.optional&(1<<i) == 0 {
+			d.field = prefix + name
+			d.fail(ruleRequired)
+			return
+		}
+	}
+}
+
+func (d *decoder) str(v jsonValue) string {
+	if v.kind != kindString {
+		d.fail(ruleString)
+		return ""
+	}
+	return stringValue(v)
+}
+
+func (d *decoder) uint(v jsonValue) uint64 {
+	if v.kind != kindNumber {
+		d.fail(ruleInteger)
+		return 0
+	}
+	u, e := parseUintText(string(v.raw))
+	switch e {
+	case decOK:
+		return u
+	case decRange:
+		d.fail("is too large")
+	default:
+		d.fail(ruleInteger)
+	}
+	return 0
+}
+
+func (d *decoder) uint32(v jsonValue, max uint64, rangeRule string) uint32 {
+	if v.kind != kindNumber {
+		d.fail(ruleInteger)
+		return 0
+	}
+	u, e := parseUintText(string(v.raw))
+	switch {
+	case e == decOK && u <= max:
+		return uint32(u)
+	case e == decOK || e == decRange || e == decNegative:
+		d.fail(rangeRule)
+	default:
+		d.fail(ruleInteger)
+	}
+	return 0
+}
+
+// baseUnits reads an amount of base units: a string of digits or a JSON
+// integer.
+func (d *decoder) baseUnits(v jsonValue) BaseUnits {
+	var text string
+	switch v.kind {
+	case kindString:
+		text = stringValue(v)
+	case kindNumber:
+		text = string(v.raw)
+	default:
+		d.fail(decNotInteger.rule(0))
+		return 0
+	}
+	u, e := parseUintText(text)
+	if e != decOK {
+		if e == decNotInteger {
+			d.fail("must be an integer number of base units (a string of digits or a JSON integer)")
+		} else {
+			d.fail(e.rule(0))
+		}
+		return 0
+	}
+	return BaseUnits(u)
+}
+
+// decimal reads a decimal from a JSON string or number, exactly from its
+// text, scaled by 10^scale.
+func (d *decoder) decimal(v jsonValue, scale int) (hi, lo uint64) {
+	var text string
+	switch v.kind {
+	case kindString:
+		text = stringValue(v)
+	case kindNumber:
+		text = string(v.raw)
+	default:
+		d.fail(decSyntax.rule(scale))
+		return 0, 0
+	}
+	hi, lo, e := parseScaled(text, scale)
+	if e != decOK {
+		d.fail(e.rule(scale))
+		return 0, 0
+	}
+	return hi, lo
+}
+
+func (d *decoder) usd(v jsonValue) USD {
+	hi, lo := d.decimal(v, USDDecimals)
+	return USD{hi: hi, lo: lo}
+}
+
+// EncodeEvent validates ev and returns its data as canonical JSON: fields
+// in catalogue order, amounts and decimals as strings, no HTML escaping.
+func EncodeEvent(ev Event) ([]byte, error) {
+	if err := ev.Validate(); err != nil {
+		return nil, err
+	}
+	if sp, ok := ev.(*SettlementPlanned); ok && sp.Payouts == nil {
+		c := *sp
+		c.Payouts = []Payout{} // "payouts" is required: write [] rather than null
+		ev = &c
+	}
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(ev); err != nil {
+		return nil, err
+	}
+	return bytes.TrimSuffix(buf.Bytes(), []byte("\n")), nil
+}

@@ -1,0 +1,613 @@
+package domain
+
+import (
+	"encoding/json"
+	"math/big"
+	"slices"
+	"strconv"
+)
+
+// Event types: the "type" of an envelope. Names are a public contract; new
+// types may be added, none renamed.
+const (
+	TypeNodeRegistered       = "NodeRegistered"
+	TypeOperatorWalletSet    = "OperatorWalletSet"
+	TypeJobSubmitted         = "JobSubmitted"
+	TypeFrameAssigned        = "FrameAssigned"
+	TypeFrameRendered        = "FrameRendered"
+	TypeFrameAccepted        = "FrameAccepted"
+	TypeFrameRejected        = "FrameRejected"
+	TypeComputeWorkCompleted = "ComputeWorkCompleted"
+	TypeJobCompleted         = "JobCompleted"
+	TypeBurnRecorded         = "BurnRecorded"
+	TypeEpochClosed          = "EpochClosed"
+	TypeBridgeConverted      = "BridgeConverted"
+	TypeSettlementPlanned    = "SettlementPlanned"
+	TypePayoutSubmitted      = "PayoutSubmitted"
+	TypePayoutConfirmed      = "PayoutConfirmed"
+	TypePayoutExpired        = "PayoutExpired"
+)
+
+// knownTypes is the catalogue; KnownTypes is a copy handed out.
+var knownTypes = [...]string{
+	TypeNodeRegistered,
+	TypeOperatorWalletSet,
+	TypeJobSubmitted,
+	TypeFrameAssigned,
+	TypeFrameRendered,
+	TypeFrameAccepted,
+	TypeFrameRejected,
+	TypeComputeWorkCompleted,
+	TypeJobCompleted,
+	TypeBurnRecorded,
+	TypeEpochClosed,
+	TypeBridgeConverted,
+	TypeSettlementPlanned,
+	TypePayoutSubmitted,
+	TypePayoutConfirmed,
+	TypePayoutExpired,
+}
+
+// KnownTypes lists every event type in catalogue order. Changing it changes
+// nothing in this package.
+var KnownTypes = slices.Clone(knownTypes[:])
+
+// IsKnownType reports whether t is an event type of the catalogue.
+func IsKnownType(t string) bool { return internType(t) != "" }
+
+// internType returns the constant equal to t, or "" when t is unknown, so
+// that parsed envelopes share the constant instead of allocating.
+func internType(t string) string {
+	for _, k := range knownTypes {
+		if k == t {
+			return k
+		}
+	}
+	return ""
+}
+
+// Event is the data of one event. Only pointers to the structs of this file
+// implement it (DecodeEvent returns *FrameAccepted, …), so a type switch
+// on an Event uses pointer cases.
+type Event interface {
+	// EventType returns the envelope type, e.g. TypeFrameAccepted.
+	EventType() string
+	// Validate checks the stateless rules and returns a *ValidationError
+	// naming the first field that breaks one.
+	Validate() error
+}
+
+// IsWorkEvent reports whether events of type t earn a share of an epoch's
+// emission (FrameAccepted, ComputeWorkCompleted).
+func IsWorkEvent(t string) bool { return t == TypeFrameAccepted || t == TypeComputeWorkCompleted }
+
+// NodeRegistered registers a rendering node of an operator with its signing
+// key and OctaneBench score.
+type NodeRegistered struct {
+	NodeID     string  `json:"node_id"`
+	OperatorID string  `json:"operator_id"`
+	NodePubkey string  `json:"node_pubkey"` // base58 ed25519 public key
+	GPU        string  `json:"gpu"`
+	OBScore    OBScore `json:"ob_score"`
+}
+
+// OperatorWalletSet sets the Solana wallet an operator is paid to.
+type OperatorWalletSet struct {
+	OperatorID string `json:"operator_id"`
+	Wallet     string `json:"wallet"`                // base58, 32 bytes, off-curve allowed
+	EthAddress string `json:"eth_address,omitempty"` // optional
+}
+
+// JobSubmitted is an artist's render job and the price of its work.
+type JobSubmitted struct {
+	JobID     string `json:"job_id"`
+	Artist    string `json:"artist"`
+	SceneHash string `json:"scene_hash"` // lowercase hex sha256
+	Frames    uint32 `json:"frames"`
+	USDPerOBh USD    `json:"usd_per_obh"`
+}
+
+// FrameAssigned leases a frame of a job to a node.
+type FrameAssigned struct {
+	JobID      string `json:"job_id"`
+	Frame      uint32 `json:"frame"`
+	NodeID     string `json:"node_id"`
+	LeaseUntil string `json:"lease_until"` // RFC 3339, kept as written
+}
+
+// FrameRendered is a node's report of a rendered frame, signed over
+// ProofMessage.
+type FrameRendered struct {
+	JobID      string          `json:"job_id"`
+	Frame      uint32          `json:"frame"`
+	NodeID     string          `json:"node_id"`
+	OutputHash string          `json:"output_hash"` // lowercase hex sha256 of the output bytes
+	DurationMS uint64          `json:"duration_ms"`
+	Telemetry  json.RawMessage `json:"telemetry"` // any JSON object, kept raw
+	Signature  string          `json:"signature"` // base58 ed25519 over ProofMessage
+}
+
+// ProofMessage returns the canonical message the node signed.
+func (e *FrameRendered) ProofMessage() []byte {
+	return ProofMessage(e.JobID, e.Frame, e.NodeID, e.OutputHash, e.DurationMS)
+}
+
+// FrameAccepted accepts a rendered frame: the work event of rendering.
+type FrameAccepted struct {
+	JobID  string `json:"job_id"`
+	Frame  uint32 `json:"frame"`
+	NodeID string `json:"node_id"`
+}
+
+// FrameRejected rejects a rendered frame; it earns nothing.
+type FrameRejected struct {
+	JobID  string `json:"job_id"`
+	Frame  uint32 `json:"frame"`
+	NodeID string `json:"node_id"`
+	Reason string `json:"reason"`
+}
+
+// ComputeWorkCompleted is compute-client (AI) work done by a node, worth
+// the usd its client reports.
+type ComputeWorkCompleted struct {
+	TaskID     string `json:"task_id"`
+	NodeID     string `json:"node_id"`
+	Client     string `json:"client"`
+	DurationMS uint64 `json:"duration_ms"`
+	USD        USD    `json:"usd"`
+	OutputHash string `json:"output_hash"`
+	Signature  string `json:"signature"` // base58 ed25519 over ComputeProofMessage
+}
+
+// ProofMessage returns the canonical message the node signed.
+func (e *ComputeWorkCompleted) ProofMessage() []byte {
+	return ComputeProofMessage(e.TaskID, e.NodeID, e.Client, e.OutputHash, e.DurationMS, e.USD)
+}
+
+// JobCompleted records a job's Proof of Render: the Merkle root of the
+// output hashes of its accepted frames (see ProvenanceLeaf).
+type JobCompleted struct {
+	JobID          string `json:"job_id"`
+	ProvenanceRoot string `json:"provenance_root"`
+}
+
+// BurnRecorded is the RENDER burned for a job's payment.
+type BurnRecorded struct {
+	JobID          string    `json:"job_id"`
+	USD            USD       `json:"usd"`
+	RenderUSDPrice USD       `json:"render_usd_price"`
+	Burned         BaseUnits `json:"burned"`
+	TxSignature    string    `json:"tx_signature"`
+}
+
+// EpochClosed closes an epoch with its emission.
+type EpochClosed struct {
+	Epoch    uint64    `json:"epoch"`
+	Emission BaseUnits `json:"emission"`
+}
+
+// BridgeConverted records RNDR (ERC-20, 18 decimals) bridged to RENDER (8
+// decimals); the truncated remainder is dust.
+type BridgeConverted struct {
+	EthTx      string    `json:"eth_tx"`
+	LogIndex   uint64    `json:"log_index"`
+	EthAddress string    `json:"eth_address"`
+	RNDRWei    string    `json:"rndr_wei"` // decimal integer, may exceed uint64
+	Render     BaseUnits `json:"render"`
+}
+
+var weiPerBaseUnit = big.NewInt(10_000_000_000)
+
+// Wei returns rndr_wei as an integer (zero if it is not valid).
+func (e *BridgeConverted) Wei() *big.Int {
+	w, ok := new(big.Int).SetString(e.RNDRWei, 10)
+	if !ok {
+		return new(big.Int)
+	}
+	return w
+}
+
+// Dust returns the wei lost to truncation: rndr_wei mod 10^10.
+func (e *BridgeConverted) Dust() *big.Int {
+	w := e.Wei()
+	return w.Mod(w, weiPerBaseUnit)
+}
+
+// Key returns the idempotency key of the conversion, (eth_tx, log_index),
+// with the hash lowercased so that spellings of one transaction agree.
+func (e *BridgeConverted) Key() string {
+	b := make([]byte, 0, len(e.EthTx)+21)
+	for i := 0; i < len(e.EthTx); i++ {
+		c := e.EthTx[i]
+		if c >= 'A' && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		b = append(b, c)
+	}
+	b = append(b, ':')
+	return string(strconv.AppendUint(b, e.LogIndex, 10))
+}
+
+// BridgeRender returns floor(wei / 10^10), the base units a conversion of
+// wei yields, and false if that exceeds uint64.
+func BridgeRender(wei *big.Int) (BaseUnits, bool) {
+	q := new(big.Int).Quo(wei, weiPerBaseUnit)
+	if q.Sign() < 0 || !q.IsUint64() {
+		return 0, false
+	}
+	return BaseUnits(q.Uint64()), true
+}
+
+// SettlementPlanned is the payout list of an epoch's settlement and the
+// Merkle root over its leaves (PayoutLeaf, in operator_id order).
+type SettlementPlanned struct {
+	Epoch   uint64    `json:"epoch"`
+	Root    string    `json:"root"`  // lowercase hex
+	Total   BaseUnits `json:"total"` // sum of the amounts
+	Payouts []Payout  `json:"payouts"`
+}
+
+// Payout is one operator's line of a settlement plan.
+type Payout struct {
+	OperatorID string    `json:"operator_id"`
+	Wallet     string    `json:"wallet"`
+	Amount     BaseUnits `json:"amount"`
+	// Epochs lists the epochs whose owed amounts this payout covers
+	// (ascending); it may be omitted.
+	Epochs []uint64 `json:"epochs,omitempty"`
+}
+
+// Leaf returns the payout's Merkle leaf for epoch; the wallet must be valid.
+func (p *Payout) Leaf(epoch uint64) ([32]byte, error) {
+	w, err := ParseWallet(p.Wallet)
+	if err != nil {
+		return [32]byte{}, err
+	}
+	return PayoutLeaf(epoch, p.OperatorID, w, p.Amount), nil
+}
+
+// PlanRoot returns the Merkle root over the leaves of payouts (which must
+// be sorted by operator_id) for epoch.
+func PlanRoot(epoch uint64, payouts []Payout) ([32]byte, error) {
+	leaves := make([][32]byte, len(payouts))
+	for i := range payouts {
+		l, err := payouts[i].Leaf(epoch)
+		if err != nil {
+			return [32]byte{}, err
+		}
+		leaves[i] = l
+	}
+	return MerkleRoot(leaves), nil
+}
+
+// PayoutSubmitted records a payout transaction before it is sent.
+type PayoutSubmitted struct {
+	Epoch                uint64      `json:"epoch"`
+	Signature            string      `json:"signature"` // base58 64-byte transaction signature
+	Recipients           []Recipient `json:"recipients"`
+	Blockhash            string      `json:"blockhash"` // base58 32 bytes
+	LastValidBlockHeight uint64      `json:"last_valid_block_height"`
+}
+
+// Recipient is one transfer of a payout transaction.
+type Recipient struct {
+	OperatorID string    `json:"operator_id"`
+	Wallet     string    `json:"wallet"`
+	Amount     BaseUnits `json:"amount"`
+}
+
+// PayoutConfirmed records a finalized payout transaction.
+type PayoutConfirmed struct {
+	Epoch     uint64 `json:"epoch"`
+	Signature string `json:"signature"`
+	Slot      uint64 `json:"slot"`
+}
+
+// PayoutExpired records a payout transaction whose blockhash expired
+// without the signature landing; its recipients may be planned again.
+type PayoutExpired struct {
+	Epoch     uint64 `json:"epoch"`
+	Signature string `json:"signature"`
+}
+
+func (*NodeRegistered) EventType() string       { return TypeNodeRegistered }
+func (*OperatorWalletSet) EventType() string    { return TypeOperatorWalletSet }
+func (*JobSubmitted) EventType() string         { return TypeJobSubmitted }
+func (*FrameAssigned) EventType() string        { return TypeFrameAssigned }
+func (*FrameRendered) EventType() string        { return TypeFrameRendered }
+func (*FrameAccepted) EventType() string        { return TypeFrameAccepted }
+func (*FrameRejected) EventType() string        { return TypeFrameRejected }
+func (*ComputeWorkCompleted) EventType() string { return TypeComputeWorkCompleted }
+func (*JobCompleted) EventType() string         { return TypeJobCompleted }
+func (*BurnRecorded) EventType() string         { return TypeBurnRecorded }
+func (*EpochClosed) EventType() string          { return TypeEpochClosed }
+func (*BridgeConverted) EventType() string      { return TypeBridgeConverted }
+func (*SettlementPlanned) EventType() string    { return TypeSettlementPlanned }
+func (*PayoutSubmitted) EventType() string      { return TypePayoutSubmitted }
+func (*PayoutConfirmed) EventType() string      { return TypePayoutConfirmed }
+func (*PayoutExpired) EventType() string        { return TypePayoutExpired }
+
+// checker collects the first broken rule of one event.
+type checker struct {
+	event string
+	err   *ValidationError
+}
+
+func (c *checker) fail(field, rule string) {
+	if c.err == nil {
+		c.err = invalid(c.event, field, rule)
+	}
+}
+
+func (c *checker) check(ok bool, field, rule string) {
+	if !ok {
+		c.fail(field, rule)
+	}
+}
+
+func (c *checker) id(field, v string)   { c.check(validID(v), field, ruleID) }
+func (c *checker) hash(field, v string) { c.check(validHash(v), field, ruleSHA256) }
+func (c *checker) epoch(v uint64)       { c.check(v >= 1, "epoch", ruleEpoch) }
+func (c *checker) frame(v uint32)       { c.check(v < MaxFrames, "frame", ruleFrame) }
+func (c *checker) duration(v uint64) {
+	c.check(v >= 1 && v <= MaxDurationMS, "duration_ms", ruleDuration)
+}
+func (c *checker) wallet(field, v string) { c.check(validBase58N(v, 32), field, ruleWallet) }
+func (c *checker) txsig(field, v string)  { c.check(validBase58N(v, 64), field, ruleTxSignature) }
+
+// elemField names a field of an array element: payouts[3].amount.
+func elemField(array string, i int, field string) string {
+	return array + "[" + strconv.Itoa(i) + "]." + field
+}
+
+func (c *checker) result() error {
+	if c.err == nil {
+		return nil
+	}
+	return c.err
+}
+
+// Validate checks the stateless rules of NodeRegistered.
+func (e *NodeRegistered) Validate() error {
+	c := checker{event: TypeNodeRegistered}
+	c.id("node_id", e.NodeID)
+	c.id("operator_id", e.OperatorID)
+	c.check(validBase58N(e.NodePubkey, 32), "node_pubkey", rulePubkey)
+	c.check(validText(e.GPU), "gpu", ruleText)
+	c.check(e.OBScore > 0, "ob_score", rulePositive)
+	return c.result()
+}
+
+// Validate checks the stateless rules of OperatorWalletSet.
+func (e *OperatorWalletSet) Validate() error {
+	c := checker{event: TypeOperatorWalletSet}
+	c.id("operator_id", e.OperatorID)
+	c.wallet("wallet", e.Wallet)
+	c.check(e.EthAddress == "" || validEthHex(e.EthAddress, 40), "eth_address", ruleEthAddress)
+	return c.result()
+}
+
+// Validate checks the stateless rules of JobSubmitted.
+func (e *JobSubmitted) Validate() error {
+	c := checker{event: TypeJobSubmitted}
+	c.id("job_id", e.JobID)
+	c.id("artist", e.Artist)
+	c.hash("scene_hash", e.SceneHash)
+	c.check(e.Frames >= 1 && e.Frames <= MaxFrames, "frames", ruleFrames)
+	c.check(!e.USDPerOBh.IsZero(), "usd_per_obh", rulePositive)
+	return c.result()
+}
+
+// Validate checks the stateless rules of FrameAssigned. That the frame is
+// in the job's range needs the job: the command layer checks it.
+func (e *FrameAssigned) Validate() error {
+	c := checker{event: TypeFrameAssigned}
+	c.id("job_id", e.JobID)
+	c.frame(e.Frame)
+	c.id("node_id", e.NodeID)
+	c.check(validTime(e.LeaseUntil), "lease_until", ruleTime)
+	return c.result()
+}
+
+// Validate checks the stateless rules of FrameRendered; the signature's
+// format only (verifying it needs the node's key).
+func (e *FrameRendered) Validate() error {
+	c := checker{event: TypeFrameRendered}
+	c.id("job_id", e.JobID)
+	c.frame(e.Frame)
+	c.id("node_id", e.NodeID)
+	c.hash("output_hash", e.OutputHash)
+	c.duration(e.DurationMS)
+	if c.err == nil {
+		_, err := forEachMember(e.Telemetry, nil)
+		c.check(err == nil, "telemetry", ruleObject)
+	}
+	c.check(validBase58N(e.Signature, 64), "signature", ruleSignature)
+	return c.result()
+}
+
+// Validate checks the stateless rules of FrameAccepted.
+func (e *FrameAccepted) Validate() error {
+	c := checker{event: TypeFrameAccepted}
+	c.id("job_id", e.JobID)
+	c.frame(e.Frame)
+	c.id("node_id", e.NodeID)
+	return c.result()
+}
+
+// Validate checks the stateless rules of FrameRejected.
+func (e *FrameRejected) Validate() error {
+	c := checker{event: TypeFrameRejected}
+	c.id("job_id", e.JobID)
+	c.frame(e.Frame)
+	c.id("node_id", e.NodeID)
+	c.check(validText(e.Reason), "reason", ruleText)
+	return c.result()
+}
+
+// Validate checks the stateless rules of ComputeWorkCompleted.
+func (e *ComputeWorkCompleted) Validate() error {
+	c := checker{event: TypeComputeWorkCompleted}
+	c.id("task_id", e.TaskID)
+	c.id("node_id", e.NodeID)
+	c.id("client", e.Client)
+	c.duration(e.DurationMS)
+	c.hash("output_hash", e.OutputHash)
+	c.check(validBase58N(e.Signature, 64), "signature", ruleSignature)
+	return c.result()
+}
+
+// Validate checks the stateless rules of JobCompleted.
+func (e *JobCompleted) Validate() error {
+	c := checker{event: TypeJobCompleted}
+	c.id("job_id", e.JobID)
+	c.check(validHash(e.ProvenanceRoot), "provenance_root", ruleRoot)
+	return c.result()
+}
+
+// Validate checks the stateless rules of BurnRecorded, burned =
+// ceil(usd × 10^8 / render_usd_price) included.
+func (e *BurnRecorded) Validate() error {
+	c := checker{event: TypeBurnRecorded}
+	c.id("job_id", e.JobID)
+	c.check(!e.RenderUSDPrice.IsZero(), "render_usd_price", rulePositive)
+	if c.err == nil {
+		want, err := BurnedBaseUnits(e.USD, e.RenderUSDPrice)
+		switch {
+		case err != nil:
+			c.fail("burned", "ceil(usd × 10^8 / render_usd_price) exceeds the range of base units")
+		case want != e.Burned:
+			c.fail("burned", "must equal ceil(usd × 10^8 / render_usd_price) = "+want.String()+" base units")
+		}
+	}
+	c.txsig("tx_signature", e.TxSignature)
+	return c.result()
+}
+
+// Validate checks the stateless rules of EpochClosed. That epochs close in
+// order needs the log: the command layer checks it.
+func (e *EpochClosed) Validate() error {
+	c := checker{event: TypeEpochClosed}
+	c.epoch(e.Epoch)
+	return c.result()
+}
+
+// Validate checks the stateless rules of BridgeConverted, render =
+// floor(rndr_wei / 10^10) included.
+func (e *BridgeConverted) Validate() error {
+	c := checker{event: TypeBridgeConverted}
+	c.check(validEthHex(e.EthTx, 64), "eth_tx", ruleEthTx)
+	c.check(validEthHex(e.EthAddress, 40), "eth_address", ruleEthAddress)
+	c.check(validWei(e.RNDRWei), "rndr_wei", ruleWei)
+	if c.err == nil {
+		want, ok := BridgeRender(e.Wei())
+		switch {
+		case !ok:
+			c.fail("render", "floor(rndr_wei / 10^10) exceeds the range of base units")
+		case want != e.Render:
+			c.fail("render", "must equal floor(rndr_wei / 10^10) = "+want.String()+" base units")
+		}
+	}
+	return c.result()
+}
+
+// Validate checks the stateless rules of SettlementPlanned: payouts sorted
+// by operator_id without repeats, amounts > 0, total = Σ amount, and root =
+// the Merkle root of the payout leaves.
+func (e *SettlementPlanned) Validate() error {
+	c := checker{event: TypeSettlementPlanned}
+	c.epoch(e.Epoch)
+	c.check(validHash(e.Root), "root", ruleRoot)
+	if c.err != nil {
+		return c.result()
+	}
+	var sum BaseUnits
+	overflow := false
+	for i := range e.Payouts {
+		p := &e.Payouts[i]
+		switch {
+		case !validID(p.OperatorID):
+			c.fail(elemField("payouts", i, "operator_id"), ruleID)
+		case !validBase58N(p.Wallet, 32):
+			c.fail(elemField("payouts", i, "wallet"), ruleWallet)
+		case p.Amount == 0:
+			c.fail(elemField("payouts", i, "amount"), rulePositive)
+		case i > 0 && e.Payouts[i-1].OperatorID >= p.OperatorID:
+			c.fail(elemField("payouts", i, "operator_id"), "payouts must be sorted by operator_id (byte order) without repeats")
+		}
+		for j, ep := range p.Epochs {
+			if ep < 1 || ep > e.Epoch || (j > 0 && ep <= p.Epochs[j-1]) {
+				c.fail(elemField("payouts", i, "epochs"),
+					"must list distinct epochs from 1 to "+strconv.FormatUint(e.Epoch, 10)+" in ascending order")
+				break
+			}
+		}
+		if c.err != nil {
+			return c.result()
+		}
+		var ok bool
+		sum, ok = AddBaseUnits(sum, p.Amount)
+		overflow = overflow || !ok
+	}
+	switch {
+	case overflow:
+		c.fail("total", "the sum of payout amounts exceeds the range of base units")
+	case sum != e.Total:
+		c.fail("total", "must equal the sum of payout amounts = "+sum.String()+" base units")
+	}
+	if c.err == nil {
+		root, _ := PlanRoot(e.Epoch, e.Payouts)
+		if h := HashHex(root); h != e.Root {
+			c.fail("root", "must equal the Merkle root of the payout leaves = "+h)
+		}
+	}
+	return c.result()
+}
+
+// Validate checks the stateless rules of PayoutSubmitted.
+func (e *PayoutSubmitted) Validate() error {
+	c := checker{event: TypePayoutSubmitted}
+	c.epoch(e.Epoch)
+	c.txsig("signature", e.Signature)
+	c.check(len(e.Recipients) > 0, "recipients", "must list at least one recipient")
+	if c.err != nil {
+		return c.result()
+	}
+	seen := make(map[string]struct{}, len(e.Recipients))
+	for i := range e.Recipients {
+		r := &e.Recipients[i]
+		_, dup := seen[r.OperatorID]
+		seen[r.OperatorID] = struct{}{}
+		switch {
+		case !validID(r.OperatorID):
+			c.fail(elemField("recipients", i, "operator_id"), ruleID)
+		case dup:
+			c.fail(elemField("recipients", i, "operator_id"), "an operator may appear once per transaction")
+		case !validBase58N(r.Wallet, 32):
+			c.fail(elemField("recipients", i, "wallet"), ruleWallet)
+		case r.Amount == 0:
+			c.fail(elemField("recipients", i, "amount"), rulePositive)
+		}
+		if c.err != nil {
+			return c.result()
+		}
+	}
+	c.check(validBase58N(e.Blockhash, 32), "blockhash", ruleBlockhash)
+	return c.result()
+}
+
+// Validate checks the stateless rules of PayoutConfirmed.
+func (e *PayoutConfirmed) Validate() error {
+	c := checker{event: TypePayoutConfirmed}
+	c.epoch(e.Epoch)
+	c.txsig("signature", e.Signature)
+	return c.result()
+}
+
+// Validate checks the stateless rules of PayoutExpired.
+func (e *PayoutExpired) Validate() error {
+	c := checker{event: TypePayoutExpired}
+	c.epoch(e.Epoch)
+	c.txsig("signature", e.Signature)
+	return c.result()
+}

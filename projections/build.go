@@ -1,0 +1,85 @@
+package projections
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/epochledger/epochledger/domain"
+	"github.com/epochledger/epochledger/eventstore"
+)
+
+// Reader is what a fold needs of an event store.
+type Reader interface {
+	ReadAll(ctx context.Context, from uint64, fn func(*eventstore.RecordedEvent) error) error
+	Head(ctx context.Context) (uint64, error)
+}
+
+// Anomaly is a stored event the fold could not use (it never passed the
+// command layer's checks, e.g. a log written by hand). Folds skip it and
+// report it; they never stop on it.
+type Anomaly struct {
+	Position uint64 `json:"position"`
+	Type     string `json:"type"`
+	Error    string `json:"error"`
+}
+
+// maxAnomalies bounds the anomalies kept; AnomalyCount counts them all.
+const maxAnomalies = 100
+
+// ApplyRecorded decodes a stored event and folds it.
+func (l *Ledger) ApplyRecorded(e *eventstore.RecordedEvent) {
+	if l.cfg.TrackIDs {
+		l.IDs[e.ID] = e.Position
+	}
+	ev, err := domain.DecodeEvent(e.Type, e.Data)
+	if err != nil {
+		l.AnomalyCount++
+		if len(l.Anomalies) < maxAnomalies {
+			l.Anomalies = append(l.Anomalies, Anomaly{Position: e.Position, Type: e.Type, Error: err.Error()})
+		}
+		l.Position = e.Position
+		l.Events++
+		return
+	}
+	l.Apply(e.Position, e.Time, ev)
+}
+
+// CatchUp folds every event after the ledger's position up to the store's
+// head. progress, if not nil, gets (position, head) now and then.
+func (l *Ledger) CatchUp(ctx context.Context, r Reader, progress func(pos, head uint64)) error {
+	head, err := r.Head(ctx)
+	if err != nil {
+		return err
+	}
+	if head <= l.Position {
+		return nil
+	}
+	err = r.ReadAll(ctx, l.Position+1, func(e *eventstore.RecordedEvent) error {
+		if e.Position > head {
+			return errStop
+		}
+		l.ApplyRecorded(e)
+		if progress != nil && e.Position&0xffff == 0 {
+			progress(e.Position, head)
+		}
+		return nil
+	})
+	if err != nil && err != errStop {
+		return fmt.Errorf("fold the log from position %d: %w", l.Position+1, err)
+	}
+	if progress != nil {
+		progress(head, head)
+	}
+	return nil
+}
+
+var errStop = fmt.Errorf("stop")
+
+// Build folds a whole log into a new ledger.
+func Build(ctx context.Context, r Reader, cfg Config, progress func(pos, head uint64)) (*Ledger, error) {
+	l := New(cfg)
+	if err := l.CatchUp(ctx, r, progress); err != nil {
+		return nil, err
+	}
+	return l, nil
+}

@@ -1,0 +1,629 @@
+// Package projections holds the pure folds over the event log: nodes and
+// operators, jobs and their frames, per-epoch work and the exact emission
+// allocation, burns and supply, bridge conversions, settlement state and
+// operator balances. The same log folded on any machine gives the same
+// Ledger, byte for byte in every rendering (see the tests).
+//
+// The Ledger also answers the command layer's stateful question "may this
+// event be appended next?" (Check) so that nothing the fold cannot explain
+// ever reaches the log.
+package projections
+
+import (
+	"crypto/ed25519"
+	"fmt"
+	"math/big"
+	"sort"
+	"time"
+
+	"github.com/mr-tron/base58"
+
+	"github.com/epochledger/epochledger/domain"
+)
+
+// Config are the rules outside the log.
+type Config struct {
+	// DefaultEmission is the emission shown for the open epoch (the one
+	// EpochClosed will record is what counts).
+	DefaultEmission domain.BaseUnits
+	// TrackIDs keeps every event id with its position in Ledger.IDs (what
+	// import needs to skip events already stored; costs memory).
+	TrackIDs bool
+}
+
+// Node is a registered GPU node.
+type Node struct {
+	ID         string
+	OperatorID string
+	Pubkey     string
+	GPU        string
+	OB         domain.OBScore
+	Registered uint64 // position
+	key        ed25519.PublicKey
+}
+
+// Operator is a node operator and their balance.
+type Operator struct {
+	ID         string
+	Wallet     string
+	EthAddress string
+	Nodes      []string
+	// Allocated is every emission allocated to the operator; Paid the part
+	// confirmed on chain; InFlight the part in submitted transactions not
+	// yet confirmed or expired.
+	Allocated domain.BaseUnits
+	Paid      domain.BaseUnits
+	InFlight  domain.BaseUnits
+}
+
+// Owed is what the operator is still to be paid (not counting in flight).
+func (o *Operator) Owed() domain.BaseUnits { return o.Allocated - o.Paid - o.InFlight }
+
+type render struct {
+	node     string
+	hash     string
+	duration uint64
+	rejected bool
+}
+
+type frameState struct {
+	leaseNode  string
+	leaseUntil time.Time
+	renders    []render
+	accepted   int // index into renders + 1; 0 = not accepted
+}
+
+// Job is a render job with its frames.
+type Job struct {
+	ID        string
+	Artist    string
+	SceneHash string
+	Frames    uint32
+	USDPerOBh domain.USD
+	Submitted uint64
+
+	frames   []frameState
+	Accepted uint32
+	Rejected uint32
+	// Completed is set by JobCompleted with its Proof-of-Render root.
+	Completed      bool
+	ProvenanceRoot string
+	Burn           *domain.BurnRecorded
+	BurnEpoch      uint64
+}
+
+// frame returns the state of frame f, allocating the frame table lazily.
+func (j *Job) frame(f uint32) *frameState {
+	if j.frames == nil {
+		j.frames = make([]frameState, j.Frames)
+	}
+	return &j.frames[f]
+}
+
+// AcceptedOutputs returns the output hashes of accepted frames in frame
+// order ("" for frames not accepted).
+func (j *Job) AcceptedOutputs() []string {
+	out := make([]string, j.Frames)
+	for i := range j.frames {
+		if a := j.frames[i].accepted; a > 0 {
+			out[i] = j.frames[i].renders[a-1].hash
+		}
+	}
+	return out
+}
+
+// FrameStatus describes one frame for `job` and the API.
+type FrameStatus struct {
+	Frame      uint32 `json:"frame"`
+	State      string `json:"state"` // pending, leased, rendered, accepted, rejected
+	Node       string `json:"node_id,omitempty"`
+	OutputHash string `json:"output_hash,omitempty"`
+	DurationMS uint64 `json:"duration_ms,omitempty"`
+}
+
+// FrameStatuses lists every frame's state.
+func (j *Job) FrameStatuses() []FrameStatus {
+	out := make([]FrameStatus, j.Frames)
+	for i := range out {
+		out[i] = FrameStatus{Frame: uint32(i), State: "pending"}
+		if j.frames == nil {
+			continue
+		}
+		fs := &j.frames[i]
+		switch {
+		case fs.accepted > 0:
+			r := fs.renders[fs.accepted-1]
+			out[i] = FrameStatus{Frame: uint32(i), State: "accepted", Node: r.node, OutputHash: r.hash, DurationMS: r.duration}
+		case len(fs.renders) > 0 && !fs.renders[len(fs.renders)-1].rejected:
+			r := fs.renders[len(fs.renders)-1]
+			out[i] = FrameStatus{Frame: uint32(i), State: "rendered", Node: r.node, OutputHash: r.hash, DurationMS: r.duration}
+		case fs.leaseNode != "":
+			out[i] = FrameStatus{Frame: uint32(i), State: "leased", Node: fs.leaseNode}
+		case len(fs.renders) > 0:
+			out[i] = FrameStatus{Frame: uint32(i), State: "rejected", Node: fs.renders[len(fs.renders)-1].node}
+		}
+	}
+	return out
+}
+
+// Work is exact work and value: Work counts OctaneBench hundredths ×
+// milliseconds (OBh = Work / domain.WorkDenominator), Value is USD scaled
+// by domain.ValueDenominator.
+type Work struct {
+	Work   domain.Sum
+	Value  domain.Sum
+	Frames uint64
+	Tasks  uint64
+}
+
+// Epoch is one epoch: open (the last) or closed.
+type Epoch struct {
+	N        uint64
+	Closed   bool
+	ClosedAt uint64 // position of its EpochClosed
+	Emission domain.BaseUnits
+	// Operators and Nodes hold the work of the epoch.
+	Operators map[string]*Work
+	Nodes     map[string]*Work
+	// Allocations is set when the epoch closes.
+	Allocations map[string]domain.BaseUnits
+	Unallocated domain.BaseUnits
+	Burned      domain.BaseUnits
+	BurnedUSD   domain.Sum // USD scaled by domain.ValueDenominator
+	Burns       uint64
+	Settlement  *Settlement
+}
+
+func newEpoch(n uint64) *Epoch {
+	return &Epoch{N: n, Operators: map[string]*Work{}, Nodes: map[string]*Work{}}
+}
+
+// Bridge sums the RNDR → RENDER conversions.
+type Bridge struct {
+	Conversions uint64
+	RNDRWei     *big.Int
+	Render      domain.BaseUnits
+	Dust        *big.Int // wei below one base unit, truncated
+	seen        map[bridgeKey]uint64
+}
+
+type bridgeKey struct {
+	tx    string
+	index uint64
+}
+
+// Ledger is the fold of the whole log.
+type Ledger struct {
+	cfg       Config
+	Position  uint64
+	Events    uint64
+	Nodes     map[string]*Node
+	Operators map[string]*Operator
+	Jobs      map[string]*Job
+	Tasks     map[string]uint64 // compute task id → position
+	Epochs    []*Epoch          // Epochs[i] is epoch i+1; the last is open
+	Bridge    Bridge
+	Minted    domain.BaseUnits
+	Burned    domain.BaseUnits
+	// IDs maps event ids to positions when Config.TrackIDs is set.
+	IDs map[string]uint64
+	// Anomalies are stored events the fold skipped (first 100).
+	Anomalies    []Anomaly
+	AnomalyCount uint64
+}
+
+// New returns an empty ledger.
+func New(cfg Config) *Ledger {
+	if cfg.DefaultEmission == 0 {
+		cfg.DefaultEmission = domain.DefaultEmission
+	}
+	return &Ledger{
+		cfg:       cfg,
+		Nodes:     map[string]*Node{},
+		Operators: map[string]*Operator{},
+		Jobs:      map[string]*Job{},
+		Tasks:     map[string]uint64{},
+		Epochs:    []*Epoch{newEpoch(1)},
+		Bridge:    Bridge{RNDRWei: new(big.Int), Dust: new(big.Int), seen: map[bridgeKey]uint64{}},
+		IDs:       map[string]uint64{},
+	}
+}
+
+// Open returns the open epoch.
+func (l *Ledger) Open() *Epoch { return l.Epochs[len(l.Epochs)-1] }
+
+// Epoch returns epoch n, or nil.
+func (l *Ledger) Epoch(n uint64) *Epoch {
+	if n == 0 || n > uint64(len(l.Epochs)) {
+		return nil
+	}
+	return l.Epochs[n-1]
+}
+
+// ClosedEpochs is the number of closed epochs.
+func (l *Ledger) ClosedEpochs() uint64 { return uint64(len(l.Epochs) - 1) }
+
+func (l *Ledger) operator(id string) *Operator {
+	o := l.Operators[id]
+	if o == nil {
+		o = &Operator{ID: id}
+		l.Operators[id] = o
+	}
+	return o
+}
+
+func refuse(ev domain.Event, field, format string, a ...any) error {
+	return &domain.ValidationError{Event: ev.EventType(), Field: field, Rule: fmt.Sprintf(format, a...)}
+}
+
+// Check reports whether ev may be appended after everything the ledger
+// has folded. t is the envelope's time (RFC 3339). It changes nothing.
+func (l *Ledger) Check(t string, ev domain.Event) error {
+	switch e := ev.(type) {
+	case *domain.NodeRegistered:
+		if n := l.Nodes[e.NodeID]; n != nil {
+			return refuse(ev, "node_id", "node %q is already registered (position %d)", e.NodeID, n.Registered)
+		}
+	case *domain.OperatorWalletSet:
+		// An operator may set or change their wallet at any time; the
+		// next settlement pays there.
+	case *domain.JobSubmitted:
+		if j := l.Jobs[e.JobID]; j != nil {
+			return refuse(ev, "job_id", "job %q already exists (position %d)", e.JobID, j.Submitted)
+		}
+	case *domain.FrameAssigned:
+		j, err := l.checkFrame(ev, e.JobID, e.Frame, e.NodeID)
+		if err != nil {
+			return err
+		}
+		fs := j.frame(e.Frame)
+		if fs.accepted > 0 {
+			return refuse(ev, "frame", "frame %d of job %q is already accepted", e.Frame, e.JobID)
+		}
+		if fs.leaseNode != "" && !l.leaseOver(fs, t) {
+			return refuse(ev, "frame", "frame %d of job %q is leased to node %q until %s; one live lease per frame", e.Frame, e.JobID, fs.leaseNode, fs.leaseUntil.Format(time.RFC3339))
+		}
+	case *domain.FrameRendered:
+		j, err := l.checkFrame(ev, e.JobID, e.Frame, e.NodeID)
+		if err != nil {
+			return err
+		}
+		fs := j.frame(e.Frame)
+		if fs.leaseNode != e.NodeID {
+			if fs.leaseNode == "" {
+				return refuse(ev, "node_id", "frame %d of job %q is not leased to any node; it must match a live assignment", e.Frame, e.JobID)
+			}
+			return refuse(ev, "node_id", "frame %d of job %q is leased to node %q, not %q; it must match a live assignment", e.Frame, e.JobID, fs.leaseNode, e.NodeID)
+		}
+		if fs.accepted > 0 {
+			return refuse(ev, "frame", "frame %d of job %q is already accepted", e.Frame, e.JobID)
+		}
+		for _, r := range fs.renders {
+			if r.node == e.NodeID && !r.rejected {
+				return refuse(ev, "frame", "node %q already reported frame %d of job %q", e.NodeID, e.Frame, e.JobID)
+			}
+		}
+		if err := l.verifySignature(ev, e.NodeID, e.ProofMessage(), e.Signature); err != nil {
+			return err
+		}
+	case *domain.FrameAccepted:
+		j, err := l.checkFrame(ev, e.JobID, e.Frame, e.NodeID)
+		if err != nil {
+			return err
+		}
+		fs := j.frame(e.Frame)
+		if fs.accepted > 0 {
+			return refuse(ev, "frame", "frame %d of job %q is already accepted (node %q); a frame is accepted at most once", e.Frame, e.JobID, fs.renders[fs.accepted-1].node)
+		}
+		if fs.pendingRender(e.NodeID) < 0 {
+			return refuse(ev, "node_id", "node %q has no unjudged rendered result for frame %d of job %q", e.NodeID, e.Frame, e.JobID)
+		}
+	case *domain.FrameRejected:
+		j, err := l.checkFrame(ev, e.JobID, e.Frame, e.NodeID)
+		if err != nil {
+			return err
+		}
+		fs := j.frame(e.Frame)
+		if fs.accepted > 0 && fs.renders[fs.accepted-1].node == e.NodeID {
+			return refuse(ev, "frame", "frame %d of job %q from node %q is already accepted", e.Frame, e.JobID, e.NodeID)
+		}
+		if fs.pendingRender(e.NodeID) < 0 {
+			return refuse(ev, "node_id", "node %q has no unjudged rendered result for frame %d of job %q", e.NodeID, e.Frame, e.JobID)
+		}
+	case *domain.ComputeWorkCompleted:
+		if l.Nodes[e.NodeID] == nil {
+			return refuse(ev, "node_id", "node %q is not registered", e.NodeID)
+		}
+		if p, ok := l.Tasks[e.TaskID]; ok {
+			return refuse(ev, "task_id", "task %q was already reported (position %d)", e.TaskID, p)
+		}
+		if err := l.verifySignature(ev, e.NodeID, e.ProofMessage(), e.Signature); err != nil {
+			return err
+		}
+	case *domain.JobCompleted:
+		j := l.Jobs[e.JobID]
+		if j == nil {
+			return refuse(ev, "job_id", "job %q does not exist", e.JobID)
+		}
+		if j.Completed {
+			return refuse(ev, "job_id", "job %q is already completed", e.JobID)
+		}
+		if j.Accepted != j.Frames {
+			return refuse(ev, "job_id", "job %q has %d of %d frames accepted; it completes when all are", e.JobID, j.Accepted, j.Frames)
+		}
+		root, err := domain.ProvenanceRoot(j.AcceptedOutputs())
+		if err != nil {
+			return refuse(ev, "provenance_root", "%v", err)
+		}
+		if got := domain.HashHex(root); got != e.ProvenanceRoot {
+			return refuse(ev, "provenance_root", "must be the Merkle root of the accepted frames' output hashes in frame order: %s", got)
+		}
+	case *domain.BurnRecorded:
+		j := l.Jobs[e.JobID]
+		if j == nil {
+			return refuse(ev, "job_id", "job %q does not exist", e.JobID)
+		}
+		if j.Burn != nil {
+			return refuse(ev, "job_id", "job %q already has its burn recorded (epoch %d)", e.JobID, j.BurnEpoch)
+		}
+	case *domain.EpochClosed:
+		if want := l.ClosedEpochs() + 1; e.Epoch != want {
+			return refuse(ev, "epoch", "epochs close in order: the next to close is %d", want)
+		}
+	case *domain.BridgeConverted:
+		if p, ok := l.Bridge.seen[bridgeKey{e.EthTx, e.LogIndex}]; ok {
+			return refuse(ev, "eth_tx", "conversion (%s, log %d) is already recorded (position %d); conversions are idempotent", e.EthTx, e.LogIndex, p)
+		}
+	case *domain.SettlementPlanned, *domain.PayoutSubmitted, *domain.PayoutConfirmed, *domain.PayoutExpired:
+		return l.checkSettlement(ev)
+	}
+	return nil
+}
+
+// leaseOver reports whether the frame's lease has expired by time t.
+func (l *Ledger) leaseOver(fs *frameState, t string) bool {
+	// A lease whose node's result was judged is over.
+	for _, r := range fs.renders {
+		if r.node == fs.leaseNode {
+			return true
+		}
+	}
+	now, err := time.Parse(time.RFC3339Nano, t)
+	return err == nil && !now.Before(fs.leaseUntil)
+}
+
+// pendingRender returns the index of node's rendered, not yet judged result.
+func (fs *frameState) pendingRender(node string) int {
+	for i := len(fs.renders) - 1; i >= 0; i-- {
+		if r := fs.renders[i]; r.node == node && !r.rejected {
+			return i
+		}
+	}
+	return -1
+}
+
+func (l *Ledger) checkFrame(ev domain.Event, job string, frame uint32, node string) (*Job, error) {
+	j := l.Jobs[job]
+	if j == nil {
+		return nil, refuse(ev, "job_id", "job %q does not exist", job)
+	}
+	if frame >= j.Frames {
+		return nil, refuse(ev, "frame", "frame %d is out of range: job %q has frames 0..%d", frame, job, j.Frames-1)
+	}
+	if l.Nodes[node] == nil {
+		return nil, refuse(ev, "node_id", "node %q is not registered", node)
+	}
+	return j, nil
+}
+
+func (l *Ledger) verifySignature(ev domain.Event, nodeID string, msg []byte, sig string) error {
+	n := l.Nodes[nodeID]
+	if n.key == nil {
+		k, err := base58.Decode(n.Pubkey)
+		if err != nil || len(k) != ed25519.PublicKeySize {
+			return refuse(ev, "node_id", "node %q has an unusable public key", nodeID)
+		}
+		n.key = k
+	}
+	s, err := base58.Decode(sig)
+	if err != nil || len(s) != ed25519.SignatureSize || !ed25519.Verify(n.key, msg, s) {
+		return refuse(ev, "signature", "does not verify with node %q's registered key over the canonical proof message", nodeID)
+	}
+	return nil
+}
+
+// Apply folds the event stored at pos. Events in the log passed Check when
+// they were appended; Apply stays total (never panics) on logs that did not.
+func (l *Ledger) Apply(pos uint64, t string, ev domain.Event) {
+	l.Position = pos
+	l.Events++
+	switch e := ev.(type) {
+	case *domain.NodeRegistered:
+		if l.Nodes[e.NodeID] != nil {
+			return
+		}
+		l.Nodes[e.NodeID] = &Node{ID: e.NodeID, OperatorID: e.OperatorID, Pubkey: e.NodePubkey, GPU: e.GPU, OB: e.OBScore, Registered: pos}
+		o := l.operator(e.OperatorID)
+		o.Nodes = append(o.Nodes, e.NodeID)
+	case *domain.OperatorWalletSet:
+		o := l.operator(e.OperatorID)
+		o.Wallet = e.Wallet
+		if e.EthAddress != "" {
+			o.EthAddress = e.EthAddress
+		}
+	case *domain.JobSubmitted:
+		if l.Jobs[e.JobID] != nil {
+			return
+		}
+		l.Jobs[e.JobID] = &Job{ID: e.JobID, Artist: e.Artist, SceneHash: e.SceneHash, Frames: e.Frames, USDPerOBh: e.USDPerOBh, Submitted: pos}
+	case *domain.FrameAssigned:
+		if j := l.Jobs[e.JobID]; j != nil && e.Frame < j.Frames {
+			fs := j.frame(e.Frame)
+			fs.leaseNode = e.NodeID
+			fs.leaseUntil, _ = time.Parse(time.RFC3339Nano, e.LeaseUntil)
+		}
+	case *domain.FrameRendered:
+		if j := l.Jobs[e.JobID]; j != nil && e.Frame < j.Frames {
+			fs := j.frame(e.Frame)
+			fs.renders = append(fs.renders, render{node: e.NodeID, hash: e.OutputHash, duration: e.DurationMS})
+		}
+	case *domain.FrameAccepted:
+		l.applyAccepted(e)
+	case *domain.FrameRejected:
+		if j := l.Jobs[e.JobID]; j != nil && e.Frame < j.Frames {
+			fs := j.frame(e.Frame)
+			if i := fs.pendingRender(e.NodeID); i >= 0 {
+				fs.renders[i].rejected = true
+				j.Rejected++
+			}
+			if fs.leaseNode == e.NodeID {
+				fs.leaseNode = ""
+			}
+		}
+	case *domain.ComputeWorkCompleted:
+		if _, dup := l.Tasks[e.TaskID]; dup {
+			return
+		}
+		n := l.Nodes[e.NodeID]
+		if n == nil {
+			return
+		}
+		l.Tasks[e.TaskID] = pos
+		ep := l.Open()
+		w := domain.FrameWork(n.OB, e.DurationMS)
+		v := domain.ComputeValue(e.USD)
+		ep.add(n, w, v, false)
+	case *domain.JobCompleted:
+		if j := l.Jobs[e.JobID]; j != nil {
+			j.Completed = true
+			j.ProvenanceRoot = e.ProvenanceRoot
+		}
+	case *domain.BurnRecorded:
+		j := l.Jobs[e.JobID]
+		if j != nil && j.Burn != nil {
+			return
+		}
+		ep := l.Open()
+		if j != nil {
+			b := *e
+			j.Burn = &b
+			j.BurnEpoch = ep.N
+		}
+		ep.Burned += e.Burned
+		ep.BurnedUSD.Add(domain.ComputeValue(e.USD))
+		ep.Burns++
+		l.Burned += e.Burned
+	case *domain.EpochClosed:
+		if e.Epoch != l.ClosedEpochs()+1 {
+			return
+		}
+		l.closeEpoch(pos, e.Emission)
+	case *domain.BridgeConverted:
+		k := bridgeKey{e.EthTx, e.LogIndex}
+		if _, dup := l.Bridge.seen[k]; dup {
+			return
+		}
+		l.Bridge.seen[k] = pos
+		l.Bridge.Conversions++
+		if w, ok := new(big.Int).SetString(e.RNDRWei, 10); ok {
+			l.Bridge.RNDRWei.Add(l.Bridge.RNDRWei, w)
+			l.Bridge.Dust.Add(l.Bridge.Dust, e.Dust())
+		}
+		l.Bridge.Render += e.Render
+	case *domain.SettlementPlanned, *domain.PayoutSubmitted, *domain.PayoutConfirmed, *domain.PayoutExpired:
+		l.applySettlement(pos, ev)
+	}
+}
+
+func (l *Ledger) applyAccepted(e *domain.FrameAccepted) {
+	j := l.Jobs[e.JobID]
+	if j == nil || e.Frame >= j.Frames {
+		return
+	}
+	fs := j.frame(e.Frame)
+	i := fs.pendingRender(e.NodeID)
+	if fs.accepted > 0 || i < 0 {
+		return
+	}
+	n := l.Nodes[e.NodeID]
+	if n == nil {
+		return
+	}
+	fs.accepted = i + 1
+	j.Accepted++
+	if fs.leaseNode == e.NodeID {
+		fs.leaseNode = ""
+	}
+	r := fs.renders[i]
+	l.Open().add(n, domain.FrameWork(n.OB, r.duration), domain.FrameValue(n.OB, r.duration, j.USDPerOBh), true)
+}
+
+// add credits work to node n and its operator in epoch ep.
+func (ep *Epoch) add(n *Node, work, value domain.U256, frame bool) {
+	for _, w := range [2]*Work{ep.work(ep.Nodes, n.ID), ep.work(ep.Operators, n.OperatorID)} {
+		w.Work.Add(work)
+		w.Value.Add(value)
+		if frame {
+			w.Frames++
+		} else {
+			w.Tasks++
+		}
+	}
+}
+
+func (ep *Epoch) work(m map[string]*Work, id string) *Work {
+	w := m[id]
+	if w == nil {
+		w = &Work{}
+		m[id] = w
+	}
+	return w
+}
+
+// closeEpoch allocates the open epoch's emission and opens the next.
+func (l *Ledger) closeEpoch(pos uint64, emission domain.BaseUnits) {
+	ep := l.Open()
+	ep.Closed = true
+	ep.ClosedAt = pos
+	ep.Emission = emission
+	ids, shares := ep.shares()
+	alloc, unallocated := domain.Allocate(emission, shares)
+	ep.Allocations = make(map[string]domain.BaseUnits, len(ids))
+	for i, id := range ids {
+		ep.Allocations[id] = alloc[i]
+		l.operator(id).Allocated += alloc[i]
+	}
+	ep.Unallocated = unallocated
+	l.Minted += emission - unallocated
+	l.Epochs = append(l.Epochs, newEpoch(ep.N+1))
+}
+
+// shares returns the epoch's operators (sorted) and their work values.
+func (ep *Epoch) shares() ([]string, []domain.Share) {
+	ids := make([]string, 0, len(ep.Operators))
+	for id := range ep.Operators {
+		ids = append(ids, id)
+	}
+	sort.Strings(ids)
+	shares := make([]domain.Share, len(ids))
+	for i, id := range ids {
+		shares[i] = domain.Share{OperatorID: id, Value: ep.Operators[id].Value.Big()}
+	}
+	return ids, shares
+}
+
+// Provisional returns the allocation the open epoch would get if it
+// closed now with the default emission.
+func (l *Ledger) Provisional() (map[string]domain.BaseUnits, domain.BaseUnits) {
+	ep := l.Open()
+	ids, shares := ep.shares()
+	alloc, un := domain.Allocate(l.cfg.DefaultEmission, shares)
+	m := make(map[string]domain.BaseUnits, len(ids))
+	for i, id := range ids {
+		m[id] = alloc[i]
+	}
+	return m, un
+}
+
+// DefaultEmission is the configured emission of an epoch not yet closed.
+func (l *Ledger) DefaultEmission() domain.BaseUnits { return l.cfg.DefaultEmission }
