@@ -452,7 +452,11 @@ func (d *decoder) member(fs fieldSet, seen *uint64, prefix string, key []byte, v
 	if v.kind == kindNull && fs.optional&(1<<i) != 0 {
 		return nil // an optional field written as null is absent
 	}
-	d.field = prefix + fs.names[i]
+	if prefix == "" {
+		d.field = fs.names[i]
+	} else {
+		d.field = prefix + fs.names[i]
+	}
 	set(i, v)
 	if d.err != nil {
 		return errStop

@@ -16,6 +16,8 @@ const (
 	MaxDataLen   = 1 << 20 // bytes of one event's data
 )
 
+const ruleUUID = "must be a UUID (8-4-4-4-12 hex digits, stored in lowercase)"
+
 const ruleLineBreak = "must not contain a raw line break (JSON Lines: one event per line)"
 
 // Envelope is one event in its canonical text form, a line of JSON Lines as
@@ -103,10 +105,12 @@ func ParseEnvelope(line []byte) (*Envelope, error) {
 		return nil, invalid(EnvelopeSubject, "data", ruleLineBreak)
 	}
 	env.Data = bytes.Clone(data)
-	if id, ok := canonicalUUID(env.ID); ok {
-		env.ID = id
+	id, ok := canonicalUUID(env.ID)
+	if !ok {
+		return nil, invalid(EnvelopeSubject, "id", ruleUUID)
 	}
-	if err := env.validateHeader(); err != nil {
+	env.ID = id
+	if err := env.validateNames(); err != nil {
 		return nil, err
 	}
 	return env, nil
@@ -135,8 +139,13 @@ func (e *Envelope) Validate() error {
 
 func (e *Envelope) validateHeader() error {
 	if id, ok := canonicalUUID(e.ID); !ok || id != e.ID {
-		return invalid(EnvelopeSubject, "id", "must be a UUID (8-4-4-4-12 hex digits)")
+		return invalid(EnvelopeSubject, "id", ruleUUID)
 	}
+	return e.validateNames()
+}
+
+// validateNames checks type, stream and time.
+func (e *Envelope) validateNames() error {
 	if !IsKnownType(e.Type) {
 		return invalid(EnvelopeSubject, "type", "unknown event type "+strconv.Quote(e.Type))
 	}

@@ -310,6 +310,7 @@ type PayoutExpired struct {
 	Signature string `json:"signature"`
 }
 
+// EventType implements Event for every event struct.
 func (*NodeRegistered) EventType() string       { return TypeNodeRegistered }
 func (*OperatorWalletSet) EventType() string    { return TypeOperatorWalletSet }
 func (*JobSubmitted) EventType() string         { return TypeJobSubmitted }

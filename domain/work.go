@@ -33,7 +33,8 @@ func ValueDenominator() *big.Int {
 
 // U256 is an unsigned 256-bit integer (little-endian 64-bit words), the
 // allocation-free result of FrameWork, FrameValue and ComputeValue. Every
-// such product fits: work < 2^94, frame value < 2^222, compute value < 2^157.
+// such product fits whatever its inputs: work < 2^128 (2^94 for durations
+// of at most 7 days), frame value < 2^256, compute value < 2^157.
 type U256 [4]uint64
 
 // IsZero reports whether x is zero.

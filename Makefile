@@ -1,0 +1,33 @@
+# The project's checks. `make test` is the README's test command and what
+# CI runs (.ci/run): it installs what the tests need (the npm package of the
+# local Solana VM is installed by the tests themselves on first use).
+GO ?= go
+FUZZTIME ?= 10s
+
+.PHONY: test vet unit fuzz soak build
+
+test: vet unit fuzz
+
+build:
+	$(GO) build -o epochledger ./cmd/epochledger
+
+vet:
+	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { echo "gofmt needed:"; gofmt -l $$(git ls-files '*.go'); exit 1; }
+	$(GO) vet ./...
+	CGO_ENABLED=0 $(GO) build ./...
+
+unit:
+	$(GO) test -race -timeout 30m ./...
+
+# Every decoder's fuzz target, briefly; longer with FUZZTIME=10m make fuzz.
+fuzz:
+	$(GO) test -run '^$$' -fuzz '^FuzzDecodeFrame$$' -fuzztime $(FUZZTIME) ./eventstore/filestore
+	$(GO) test -run '^$$' -fuzz '^FuzzRecoverTail$$' -fuzztime $(FUZZTIME) ./eventstore/filestore
+	$(GO) test -run '^$$' -fuzz '^FuzzParseEnvelope$$' -fuzztime $(FUZZTIME) ./domain
+	$(GO) test -run '^$$' -fuzz '^FuzzDecodeEvent$$' -fuzztime $(FUZZTIME) ./domain
+	$(GO) test -run '^$$' -fuzz '^FuzzParseUSD$$' -fuzztime $(FUZZTIME) ./domain
+
+# Longer soaks: 300 SIGKILLs of a writing process and long fuzzing.
+soak:
+	EPOCHLEDGER_CRASH_KILLS=300 $(GO) test -run RealCrash -timeout 60m ./eventstore/filestore
+	$(MAKE) fuzz FUZZTIME=5m
