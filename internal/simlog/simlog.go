@@ -141,6 +141,9 @@ func (b *Builder) Complete(jobID string) {
 	hashes := make([]string, b.jobs[jobID])
 	for i := range hashes {
 		hashes[i] = b.frame[fmt.Sprintf("%s/%d", jobID, i)]
+		if hashes[i] == "" {
+			hashes[i] = Hash("never rendered") // a premature completion, for refusal tests
+		}
 	}
 	root, err := domain.ProvenanceRoot(hashes)
 	if err != nil {
