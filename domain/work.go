@@ -2,8 +2,10 @@ package domain
 
 import (
 	"encoding/binary"
+	"fmt"
 	"math/big"
 	"math/bits"
+	"strconv"
 )
 
 // WorkDenominator converts work units to OctaneBench-hours: a frame's work
@@ -164,4 +166,27 @@ func FormatRat9(num, den *big.Int) string {
 		return "-" + s
 	}
 	return s
+}
+
+// MarshalJSON writes the sum as a decimal integer string (checkpoints).
+func (s Sum) MarshalJSON() ([]byte, error) {
+	return strconv.AppendQuote(nil, s.Big().String()), nil
+}
+
+// UnmarshalJSON reads what MarshalJSON wrote.
+func (s *Sum) UnmarshalJSON(b []byte) error {
+	str, err := strconv.Unquote(string(b))
+	if err != nil {
+		return fmt.Errorf("domain: sum: %w", err)
+	}
+	v, ok := new(big.Int).SetString(str, 10)
+	if !ok || v.Sign() < 0 || v.BitLen() > 320 {
+		return fmt.Errorf("domain: sum %q is not a non-negative 320-bit integer", str)
+	}
+	var buf [40]byte
+	v.FillBytes(buf[:])
+	for i := range 5 {
+		s.w[i] = binary.BigEndian.Uint64(buf[32-8*i:])
+	}
+	return nil
 }

@@ -31,6 +31,7 @@ func (l *Ledger) ApplyRecorded(e *eventstore.RecordedEvent) {
 	if l.cfg.TrackIDs {
 		l.IDs[e.ID] = e.Position
 	}
+	l.LastID = e.ID
 	ev, err := domain.DecodeEvent(e.Type, e.Data)
 	if err != nil {
 		l.AnomalyCount++
@@ -82,4 +83,36 @@ func Build(ctx context.Context, r Reader, cfg Config, progress func(pos, head ui
 		return nil, err
 	}
 	return l, nil
+}
+
+// Resume returns the ledger of the checkpoint at path caught up with r, or
+// a rebuild from position 1 when the checkpoint is missing, damaged, or
+// belongs to another log (its last event id differs or lies past the head).
+// resumedAt is the checkpoint's position (0: rebuilt from position 1).
+func Resume(ctx context.Context, r Reader, path string, cfg Config, progress func(pos, head uint64)) (l *Ledger, resumedAt uint64, err error) {
+	if path != "" {
+		if c, err := ReadCheckpoint(path); err == nil && c.cfg.TrackIDs == cfg.TrackIDs && c.belongsTo(ctx, r) {
+			at := c.Position
+			if err := c.CatchUp(ctx, r, progress); err != nil {
+				return nil, 0, err
+			}
+			return c, at, nil
+		}
+	}
+	l, err = Build(ctx, r, cfg, progress)
+	return l, 0, err
+}
+
+// belongsTo reports whether the log holds, at the ledger's position, the
+// event the ledger last folded.
+func (l *Ledger) belongsTo(ctx context.Context, r Reader) bool {
+	if l.Position == 0 {
+		return true
+	}
+	match := false
+	err := r.ReadAll(ctx, l.Position, func(e *eventstore.RecordedEvent) error {
+		match = e.Position == l.Position && e.ID == l.LastID
+		return errStop
+	})
+	return match && (err == nil || err == errStop)
 }

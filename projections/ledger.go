@@ -194,8 +194,11 @@ type bridgeKey struct {
 
 // Ledger is the fold of the whole log.
 type Ledger struct {
-	cfg       Config
-	Position  uint64
+	cfg      Config
+	Position uint64
+	// LastID is the id of the event at Position: a checkpoint is used only
+	// on the log whose event at that position has this id.
+	LastID    string
 	Events    uint64
 	Nodes     map[string]*Node
 	Operators map[string]*Operator

@@ -8,6 +8,7 @@ import (
 	"github.com/epochledger/epochledger/domain"
 	"io"
 	"os"
+	"path/filepath"
 	"strings"
 	"text/tabwriter"
 
@@ -31,14 +32,44 @@ func writeJSON(w io.Writer, v any) error {
 	return err
 }
 
-// loadLedger folds the log into projections, with a progress bar on a
-// terminal.
-func loadLedger(ctx context.Context, e *env, s eventstore.Store, trackIDs bool) (*projections.Ledger, error) {
-	bar := newProgress(e, "replay", false)
+// checkpointEvery is how far a query's fold must get past the last
+// checkpoint before it saves a new one.
+const checkpointEvery = 50_000
+
+// loadLedger folds the log into projections, resuming from the embedded
+// store's checkpoint (DATA/checkpoints/) when it belongs to this log, with a
+// progress bar on a terminal. fromScratch ignores checkpoints (replay).
+func loadLedger(ctx context.Context, e *env, s eventstore.Store, sf *storeFlags, trackIDs, fromScratch bool) (*projections.Ledger, error) {
+	bar := newProgress(e, "replay", sf.json)
 	defer bar.done()
-	return projections.Build(ctx, s, projections.Config{TrackIDs: trackIDs}, func(pos, head uint64) {
-		bar.update(int64(pos), int64(head))
-	})
+	progress := func(pos, head uint64) { bar.update(int64(pos), int64(head)) }
+	cfg := projections.Config{TrackIDs: trackIDs}
+	path := ""
+	if sf.store == "" {
+		name := "projections.ckpt"
+		if trackIDs {
+			name = "projections-ids.ckpt"
+		}
+		path = filepath.Join(sf.data, "checkpoints", name)
+	}
+	var l *projections.Ledger
+	var start uint64
+	var err error
+	if fromScratch || path == "" {
+		l, err = projections.Build(ctx, s, cfg, progress)
+	} else {
+		l, start, err = projections.Resume(ctx, s, path, cfg, progress)
+	}
+	if err != nil {
+		return nil, err
+	}
+	if path != "" && l.Position >= checkpointEvery && l.Position-start >= checkpointEvery {
+		// A cache, not the log: failing to save it only costs the next query time.
+		if err := l.WriteCheckpoint(path); err != nil {
+			fmt.Fprintf(e.stderr, "note: could not save the projections checkpoint: %v\n", err)
+		}
+	}
+	return l, nil
 }
 
 // table writes aligned columns.

@@ -95,7 +95,7 @@ are skipped, so re-running an import is safe.`)
 	ledger := projections.New(projections.Config{})
 	stored := map[string]uint64{}
 	if store != nil {
-		if ledger, err = loadLedger(ctx, e, store, true); err != nil {
+		if ledger, err = loadLedger(ctx, e, store, &sf, true, false); err != nil {
 			return err
 		}
 		stored = ledger.IDs

@@ -33,7 +33,7 @@ func queryCmd(ctx context.Context, e *env, name, argsUsage, about string, args [
 		return nil, nil, nil, err
 	}
 	defer s.Close()
-	l, err := loadLedger(ctx, e, s, false)
+	l, err := loadLedger(ctx, e, s, &sf, false, name == "replay")
 	if err != nil {
 		return nil, nil, nil, err
 	}

@@ -1,0 +1,361 @@
+package projections
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"time"
+
+	"github.com/epochledger/epochledger/domain"
+)
+
+// A checkpoint is the whole ledger state at a log position, so queries and
+// the server resume there and fold only what came after. File format
+// (JSON, one object):
+//
+//	{"version":1,"position":P,"state_sha256":"<hex>","state":{…}}
+//
+// state is the canonical snapshot below (encoding/json: struct fields in
+// order, map keys sorted), and state_sha256 its SHA-256: two ledgers are
+// equal exactly when their snapshots hash the same, which is how the tests
+// prove that resume-then-catch-up equals a rebuild from position 1. A
+// checkpoint whose hash does not match, or of another version, is refused
+// and the caller rebuilds from the log. Files are written to a temporary
+// name, fsynced and renamed.
+
+const checkpointVersion = 1
+
+type snapshot struct {
+	Position     uint64            `json:"position"`
+	LastID       string            `json:"last_id"`
+	Events       uint64            `json:"events"`
+	Nodes        []snapNode        `json:"nodes"`
+	Operators    []*Operator       `json:"operators"`
+	Jobs         []snapJob         `json:"jobs"`
+	Tasks        map[string]uint64 `json:"tasks"`
+	Epochs       []snapEpoch       `json:"epochs"`
+	Bridge       snapBridge        `json:"bridge"`
+	Minted       domain.BaseUnits  `json:"minted"`
+	Burned       domain.BaseUnits  `json:"burned"`
+	IDs          map[string]uint64 `json:"ids,omitempty"`
+	Anomalies    []Anomaly         `json:"anomalies,omitempty"`
+	AnomalyCount uint64            `json:"anomaly_count"`
+	Config       snapConfig        `json:"config"`
+}
+
+type snapConfig struct {
+	DefaultEmission domain.BaseUnits `json:"default_emission"`
+	TrackIDs        bool             `json:"track_ids"`
+}
+
+type snapNode struct {
+	ID         string         `json:"id"`
+	OperatorID string         `json:"operator_id"`
+	Pubkey     string         `json:"pubkey"`
+	GPU        string         `json:"gpu"`
+	OB         domain.OBScore `json:"ob"`
+	Registered uint64         `json:"registered"`
+}
+
+type snapRender struct {
+	Node     string `json:"node"`
+	Hash     string `json:"hash"`
+	Duration uint64 `json:"duration_ms"`
+	Rejected bool   `json:"rejected,omitempty"`
+}
+
+type snapFrame struct {
+	Frame      uint32       `json:"frame"`
+	LeaseNode  string       `json:"lease_node,omitempty"`
+	LeaseUntil string       `json:"lease_until,omitempty"`
+	Renders    []snapRender `json:"renders,omitempty"`
+	Accepted   int          `json:"accepted,omitempty"`
+}
+
+type snapJob struct {
+	ID             string               `json:"id"`
+	Artist         string               `json:"artist"`
+	SceneHash      string               `json:"scene_hash"`
+	Frames         uint32               `json:"frames"`
+	USDPerOBh      domain.USD           `json:"usd_per_obh"`
+	Submitted      uint64               `json:"submitted"`
+	FrameStates    []snapFrame          `json:"frame_states,omitempty"` // only frames with state
+	Accepted       uint32               `json:"accepted"`
+	Rejected       uint32               `json:"rejected"`
+	Completed      bool                 `json:"completed"`
+	ProvenanceRoot string               `json:"provenance_root,omitempty"`
+	Burn           *domain.BurnRecorded `json:"burn,omitempty"`
+	BurnEpoch      uint64               `json:"burn_epoch,omitempty"`
+}
+
+type snapEpoch struct {
+	N           uint64                      `json:"n"`
+	Closed      bool                        `json:"closed"`
+	ClosedAt    uint64                      `json:"closed_at"`
+	Emission    domain.BaseUnits            `json:"emission"`
+	Operators   map[string]*Work            `json:"operators"`
+	Nodes       map[string]*Work            `json:"nodes"`
+	Allocations map[string]domain.BaseUnits `json:"allocations,omitempty"`
+	Unallocated domain.BaseUnits            `json:"unallocated"`
+	Burned      domain.BaseUnits            `json:"burned"`
+	BurnedUSD   domain.Sum                  `json:"burned_usd"`
+	Burns       uint64                      `json:"burns"`
+	Settlement  *snapSettlement             `json:"settlement,omitempty"`
+}
+
+type snapSettlement struct {
+	Epoch     uint64                  `json:"epoch"`
+	PlannedAt uint64                  `json:"planned_at"`
+	Root      string                  `json:"root"`
+	Total     domain.BaseUnits        `json:"total"`
+	Payouts   []domain.Payout         `json:"payouts"`
+	States    map[string]*PayoutState `json:"states"`
+	Txs       []*PayoutTx             `json:"txs"`
+}
+
+type snapBridge struct {
+	Conversions uint64           `json:"conversions"`
+	RNDRWei     string           `json:"rndr_wei"`
+	Render      domain.BaseUnits `json:"render"`
+	Dust        string           `json:"dust"`
+	Seen        []snapBridgeKey  `json:"seen"`
+}
+
+type snapBridgeKey struct {
+	Tx       string `json:"tx"`
+	Index    uint64 `json:"index"`
+	Position uint64 `json:"position"`
+}
+
+func (l *Ledger) snapshot() *snapshot {
+	s := &snapshot{
+		Position: l.Position, LastID: l.LastID, Events: l.Events, Tasks: l.Tasks, Minted: l.Minted, Burned: l.Burned,
+		Anomalies: l.Anomalies, AnomalyCount: l.AnomalyCount,
+		Config: snapConfig{DefaultEmission: l.cfg.DefaultEmission, TrackIDs: l.cfg.TrackIDs},
+	}
+	if l.cfg.TrackIDs {
+		s.IDs = l.IDs
+	}
+	for _, id := range sortedKeys(l.Nodes) {
+		n := l.Nodes[id]
+		s.Nodes = append(s.Nodes, snapNode{n.ID, n.OperatorID, n.Pubkey, n.GPU, n.OB, n.Registered})
+	}
+	for _, id := range sortedKeys(l.Operators) {
+		s.Operators = append(s.Operators, l.Operators[id])
+	}
+	for _, id := range sortedKeys(l.Jobs) {
+		j := l.Jobs[id]
+		sj := snapJob{ID: j.ID, Artist: j.Artist, SceneHash: j.SceneHash, Frames: j.Frames, USDPerOBh: j.USDPerOBh,
+			Submitted: j.Submitted, Accepted: j.Accepted, Rejected: j.Rejected, Completed: j.Completed,
+			ProvenanceRoot: j.ProvenanceRoot, Burn: j.Burn, BurnEpoch: j.BurnEpoch}
+		for f := range j.frames {
+			fs := &j.frames[f]
+			if fs.leaseNode == "" && len(fs.renders) == 0 {
+				continue
+			}
+			sf := snapFrame{Frame: uint32(f), LeaseNode: fs.leaseNode, Accepted: fs.accepted}
+			if !fs.leaseUntil.IsZero() {
+				sf.LeaseUntil = fs.leaseUntil.Format(time.RFC3339Nano)
+			}
+			for _, r := range fs.renders {
+				sf.Renders = append(sf.Renders, snapRender{r.node, r.hash, r.duration, r.rejected})
+			}
+			sj.FrameStates = append(sj.FrameStates, sf)
+		}
+		s.Jobs = append(s.Jobs, sj)
+	}
+	for _, ep := range l.Epochs {
+		se := snapEpoch{N: ep.N, Closed: ep.Closed, ClosedAt: ep.ClosedAt, Emission: ep.Emission, Operators: ep.Operators,
+			Nodes: ep.Nodes, Allocations: ep.Allocations, Unallocated: ep.Unallocated, Burned: ep.Burned,
+			BurnedUSD: ep.BurnedUSD, Burns: ep.Burns}
+		if st := ep.Settlement; st != nil {
+			se.Settlement = &snapSettlement{Epoch: st.Epoch, PlannedAt: st.PlannedAt, Root: st.Root, Total: st.Total,
+				Payouts: st.Payouts, States: st.byOp, Txs: st.Txs}
+		}
+		s.Epochs = append(s.Epochs, se)
+	}
+	s.Bridge = snapBridge{Conversions: l.Bridge.Conversions, RNDRWei: l.Bridge.RNDRWei.String(), Render: l.Bridge.Render, Dust: l.Bridge.Dust.String()}
+	for k, p := range l.Bridge.seen {
+		s.Bridge.Seen = append(s.Bridge.Seen, snapBridgeKey{k.tx, k.index, p})
+	}
+	sort.Slice(s.Bridge.Seen, func(i, j int) bool { return s.Bridge.Seen[i].Position < s.Bridge.Seen[j].Position })
+	return s
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}
+
+// StateHash returns the SHA-256 of the ledger's canonical snapshot: equal
+// hashes mean equal ledgers.
+func (l *Ledger) StateHash() (string, error) {
+	b, err := json.Marshal(l.snapshot())
+	if err != nil {
+		return "", err
+	}
+	h := sha256.Sum256(b)
+	return hex.EncodeToString(h[:]), nil
+}
+
+type checkpointFile struct {
+	Version     int             `json:"version"`
+	Position    uint64          `json:"position"`
+	StateSHA256 string          `json:"state_sha256"`
+	State       json.RawMessage `json:"state"`
+}
+
+// WriteCheckpoint saves the ledger to path durably.
+func (l *Ledger) WriteCheckpoint(path string) error {
+	state, err := json.Marshal(l.snapshot())
+	if err != nil {
+		return err
+	}
+	h := sha256.Sum256(state)
+	b, err := json.Marshal(checkpointFile{Version: checkpointVersion, Position: l.Position, StateSHA256: hex.EncodeToString(h[:]), State: state})
+	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return err
+	}
+	tmp := path + ".tmp"
+	f, err := os.Create(tmp)
+	if err != nil {
+		return err
+	}
+	if _, err := f.Write(b); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		return err
+	}
+	d, err := os.Open(filepath.Dir(path))
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	return d.Sync()
+}
+
+// ErrBadCheckpoint: a checkpoint file that cannot be trusted.
+var ErrBadCheckpoint = errors.New("projections: bad checkpoint")
+
+// ReadCheckpoint loads a ledger saved by WriteCheckpoint.
+func ReadCheckpoint(path string) (*Ledger, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	var cf checkpointFile
+	if err := json.Unmarshal(b, &cf); err != nil {
+		return nil, fmt.Errorf("%w: %s: %v", ErrBadCheckpoint, path, err)
+	}
+	if cf.Version != checkpointVersion {
+		return nil, fmt.Errorf("%w: %s: version %d, want %d", ErrBadCheckpoint, path, cf.Version, checkpointVersion)
+	}
+	h := sha256.Sum256(cf.State)
+	if hex.EncodeToString(h[:]) != cf.StateSHA256 {
+		return nil, fmt.Errorf("%w: %s: state hash mismatch", ErrBadCheckpoint, path)
+	}
+	var s snapshot
+	dec := json.NewDecoder(bytes.NewReader(cf.State))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&s); err != nil {
+		return nil, fmt.Errorf("%w: %s: %v", ErrBadCheckpoint, path, err)
+	}
+	return restore(&s)
+}
+
+func restore(s *snapshot) (*Ledger, error) {
+	l := New(Config{DefaultEmission: s.Config.DefaultEmission, TrackIDs: s.Config.TrackIDs})
+	l.Position, l.LastID, l.Events, l.Minted, l.Burned = s.Position, s.LastID, s.Events, s.Minted, s.Burned
+	l.Anomalies, l.AnomalyCount = s.Anomalies, s.AnomalyCount
+	if s.Tasks != nil {
+		l.Tasks = s.Tasks
+	}
+	if s.IDs != nil {
+		l.IDs = s.IDs
+	}
+	for _, n := range s.Nodes {
+		l.Nodes[n.ID] = &Node{ID: n.ID, OperatorID: n.OperatorID, Pubkey: n.Pubkey, GPU: n.GPU, OB: n.OB, Registered: n.Registered}
+	}
+	for _, o := range s.Operators {
+		l.Operators[o.ID] = o
+	}
+	for _, sj := range s.Jobs {
+		j := &Job{ID: sj.ID, Artist: sj.Artist, SceneHash: sj.SceneHash, Frames: sj.Frames, USDPerOBh: sj.USDPerOBh,
+			Submitted: sj.Submitted, Accepted: sj.Accepted, Rejected: sj.Rejected, Completed: sj.Completed,
+			ProvenanceRoot: sj.ProvenanceRoot, Burn: sj.Burn, BurnEpoch: sj.BurnEpoch}
+		for _, sf := range sj.FrameStates {
+			if sf.Frame >= j.Frames {
+				return nil, fmt.Errorf("%w: job %s frame %d out of range", ErrBadCheckpoint, sj.ID, sf.Frame)
+			}
+			fs := j.frame(sf.Frame)
+			fs.leaseNode, fs.accepted = sf.LeaseNode, sf.Accepted
+			if sf.LeaseUntil != "" {
+				fs.leaseUntil, _ = time.Parse(time.RFC3339Nano, sf.LeaseUntil)
+			}
+			for _, r := range sf.Renders {
+				fs.renders = append(fs.renders, render{r.Node, r.Hash, r.Duration, r.Rejected})
+			}
+		}
+		l.Jobs[j.ID] = j
+	}
+	l.Epochs = l.Epochs[:0]
+	for _, se := range s.Epochs {
+		ep := &Epoch{N: se.N, Closed: se.Closed, ClosedAt: se.ClosedAt, Emission: se.Emission, Operators: se.Operators,
+			Nodes: se.Nodes, Allocations: se.Allocations, Unallocated: se.Unallocated, Burned: se.Burned,
+			BurnedUSD: se.BurnedUSD, Burns: se.Burns}
+		if ep.Operators == nil {
+			ep.Operators = map[string]*Work{}
+		}
+		if ep.Nodes == nil {
+			ep.Nodes = map[string]*Work{}
+		}
+		if ss := se.Settlement; ss != nil {
+			st := &Settlement{Epoch: ss.Epoch, PlannedAt: ss.PlannedAt, Root: ss.Root, Total: ss.Total, Payouts: ss.Payouts,
+				byOp: ss.States, Txs: ss.Txs, bySig: map[string]*PayoutTx{}}
+			if st.byOp == nil {
+				st.byOp = map[string]*PayoutState{}
+			}
+			for _, tx := range st.Txs {
+				st.bySig[tx.Signature] = tx
+			}
+			ep.Settlement = st
+		}
+		l.Epochs = append(l.Epochs, ep)
+	}
+	if len(l.Epochs) == 0 {
+		return nil, fmt.Errorf("%w: no epochs", ErrBadCheckpoint)
+	}
+	l.Bridge.Conversions, l.Bridge.Render = s.Bridge.Conversions, s.Bridge.Render
+	if _, ok := l.Bridge.RNDRWei.SetString(s.Bridge.RNDRWei, 10); !ok {
+		return nil, fmt.Errorf("%w: bridge wei", ErrBadCheckpoint)
+	}
+	if _, ok := l.Bridge.Dust.SetString(s.Bridge.Dust, 10); !ok {
+		return nil, fmt.Errorf("%w: bridge dust", ErrBadCheckpoint)
+	}
+	for _, k := range s.Bridge.Seen {
+		l.Bridge.seen[bridgeKey{k.Tx, k.Index}] = k.Position
+	}
+	return l, nil
+}

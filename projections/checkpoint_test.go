@@ -1,0 +1,120 @@
+package projections
+
+import (
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/epochledger/epochledger/domain"
+	"github.com/epochledger/epochledger/eventstore"
+	"github.com/epochledger/epochledger/eventstore/filestore"
+	"github.com/epochledger/epochledger/internal/simlog"
+)
+
+// busyLog has every kind of state: leases, rejections, compute work,
+// burns, bridge conversions, closed epochs and a settlement in flight.
+func busyLog() *simlog.Builder {
+	b := base()
+	b.SetWallet("op-a")
+	b.SetWallet("op-b")
+	b.Frame("j", 0, "n1", 3_600_000)
+	b.Assign("j", 1, "n2")
+	b.Rendered("j", 1, "n2", 1000, "bad")
+	b.Reject("j", 1, "n2", "mismatch")
+	b.Frame("j", 1, "n3", 7_000)
+	b.Compute("t1", "n2", 60_000, "3.5")
+	b.CloseEpoch(1, domain.DefaultEmission)
+	b.Frame("j", 2, "n2", 99_000)
+	b.Assign("j", 3, "n1")
+	b.Burn("j", "99.99", "4.2")
+	b.CloseEpoch(2, 1_500_000_000_000)
+	return b
+}
+
+func storeOf(t *testing.T, b *simlog.Builder) eventstore.Store {
+	s, err := filestore.Open(t.TempDir(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	if err := b.AppendTo(context.Background(), s); err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+// foldTo folds positions 1..k.
+func foldTo(t *testing.T, s eventstore.Store, k uint64) *Ledger {
+	l := New(Config{TrackIDs: true})
+	err := s.ReadAll(context.Background(), 1, func(e *eventstore.RecordedEvent) error {
+		if e.Position > k {
+			return errStop
+		}
+		l.ApplyRecorded(e)
+		return nil
+	})
+	if err != nil && !errors.Is(err, errStop) {
+		t.Fatal(err)
+	}
+	return l
+}
+
+// TestCheckpointResumeEqualsRebuild: for every position k, a checkpoint
+// taken at k, read back and caught up equals a rebuild from position 1.
+func TestCheckpointResumeEqualsRebuild(t *testing.T) {
+	s := storeOf(t, busyLog())
+	full, err := Build(context.Background(), s, Config{TrackIDs: true}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, _ := full.StateHash()
+	head, _ := s.Head(context.Background())
+	dir := t.TempDir()
+	for k := uint64(0); k <= head; k++ {
+		partial := foldTo(t, s, k)
+		path := filepath.Join(dir, "ckpt")
+		if err := partial.WriteCheckpoint(path); err != nil {
+			t.Fatal(err)
+		}
+		back, err := ReadCheckpoint(path)
+		if err != nil {
+			t.Fatalf("k=%d: %v", k, err)
+		}
+		h1, _ := partial.StateHash()
+		h2, _ := back.StateHash()
+		if h1 != h2 {
+			t.Fatalf("k=%d: checkpoint does not restore the same state", k)
+		}
+		if err := back.CatchUp(context.Background(), s, nil); err != nil {
+			t.Fatal(err)
+		}
+		if got, _ := back.StateHash(); got != want {
+			t.Fatalf("k=%d: resume then catch up differs from a rebuild", k)
+		}
+		// The resumed ledger still checks new events like the rebuilt one.
+		b := busyLog()
+		b.Frame("j", 3, "n1", 5)
+		env := b.Envelopes()[len(b.Envelopes())-1]
+		ev, _ := env.Event()
+		if (back.Check(env.Time, ev) == nil) != (full.Check(env.Time, ev) == nil) {
+			t.Fatalf("k=%d: resumed ledger checks differently", k)
+		}
+	}
+}
+
+func TestCheckpointTamperRefused(t *testing.T) {
+	l := foldTo(t, storeOf(t, busyLog()), 1000)
+	path := filepath.Join(t.TempDir(), "ckpt")
+	if err := l.WriteCheckpoint(path); err != nil {
+		t.Fatal(err)
+	}
+	b, _ := os.ReadFile(path)
+	i := len(b) - 40
+	b[i] ^= 1
+	os.WriteFile(path, b, 0o644)
+	if _, err := ReadCheckpoint(path); !errors.Is(err, ErrBadCheckpoint) {
+		t.Fatalf("tampered checkpoint: %v", err)
+	}
+}
