@@ -227,28 +227,13 @@ var errStopRead = errors.New("stop reading")
 // appendLines appends lines in order: one atomic append on stores that can
 // span streams, else one append per run of same-stream lines.
 func appendLines(ctx context.Context, s eventstore.Store, lines []importLine) (first, last uint64, err error) {
-	var reqs []eventstore.AppendRequest
-	for _, l := range lines {
-		ed := eventstore.EventData{ID: l.env.ID, Type: l.env.Type, Time: l.env.Time, Data: l.env.Data}
-		if n := len(reqs); n > 0 && reqs[n-1].Stream == l.env.Stream {
-			reqs[n-1].Events = append(reqs[n-1].Events, ed)
-			continue
-		}
-		reqs = append(reqs, eventstore.AppendRequest{Stream: l.env.Stream, Expected: eventstore.Any(), Events: []eventstore.EventData{ed}})
+	evs := make([]eventstore.StreamEvent, len(lines))
+	for i, l := range lines {
+		evs[i] = eventstore.StreamEvent{Stream: l.env.Stream, Event: eventstore.EventData{ID: l.env.ID, Type: l.env.Type, Time: l.env.Time, Data: l.env.Data}}
 	}
-	var results []eventstore.AppendResult
-	if m, ok := s.(eventstore.MultiAppender); ok {
-		if results, err = m.AppendMulti(ctx, reqs); err != nil {
-			return 0, 0, err
-		}
-	} else {
-		for _, r := range reqs {
-			res, err := s.Append(ctx, r.Stream, r.Expected, r.Events...)
-			if err != nil {
-				return 0, 0, err
-			}
-			results = append(results, res)
-		}
+	results, err := eventstore.AppendInOrder(ctx, s, evs)
+	if err != nil {
+		return 0, 0, err
 	}
 	for _, r := range results {
 		if first == 0 || r.FirstPosition < first {

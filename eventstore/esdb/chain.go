@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"math"
+	"sort"
 	"time"
 
 	esdbclient "github.com/EventStore/EventStore-Client-Go/v4/esdb"
@@ -158,23 +159,33 @@ func (s *Store) WriteChainCheckpoint(ctx context.Context) (Checkpoint, error) {
 		return Checkpoint{}, err
 	}
 	defer done()
-	prev, found, err := s.LastChainCheckpoint(ctx)
-	if err != nil {
-		return Checkpoint{}, err
+	prev, found, next, err := s.extendChain(ctx)
+	if err != nil || next.Count == prev.Count {
+		return prev, err
 	}
-	next := Checkpoint{UptoPosition: prev.UptoPosition, Count: prev.Count, ChainHash: prev.ChainHash}
+	return s.appendCheckpoint(ctx, prev, found, next)
+}
+
+// extendChain computes the chain from the newest checkpoint (prev; found
+// false when there is none) to the head.
+func (s *Store) extendChain(ctx context.Context) (prev Checkpoint, found bool, next Checkpoint, err error) {
+	prev, found, err = s.LastChainCheckpoint(ctx)
+	if err != nil {
+		return prev, found, next, err
+	}
+	next = Checkpoint{UptoPosition: prev.UptoPosition, Count: prev.Count, ChainHash: prev.ChainHash}
 	err = s.readAll(ctx, prev.UptoPosition+1, true, func(e *eventstore.RecordedEvent) error {
 		next.ChainHash = ChainHash(next.ChainHash, e)
 		next.Count++
 		next.UptoPosition = e.Position
 		return nil
 	})
-	if err != nil {
-		return Checkpoint{}, mapError("chain checkpoint: read $all", err)
-	}
-	if next.Count == prev.Count {
-		return prev, nil
-	}
+	return prev, found, next, mapError("chain checkpoint: read $all", err)
+}
+
+// appendCheckpoint appends next after prev, expecting the chain stream to
+// end at prev.
+func (s *Store) appendCheckpoint(ctx context.Context, prev Checkpoint, found bool, next Checkpoint) (Checkpoint, error) {
 	data, _ := json.Marshal(checkpointData{UptoPosition: next.UptoPosition, Count: next.Count, ChainHash: hex.EncodeToString(next.ChainHash[:])})
 	next.Time = time.Now().UTC().Format(time.RFC3339Nano)
 	meta, _ := json.Marshal(eventMeta{Time: next.Time})
@@ -185,7 +196,7 @@ func (s *Store) WriteChainCheckpoint(ctx context.Context) (Checkpoint, error) {
 	if found {
 		expected = esdbclient.StreamRevision{Value: prev.Revision}
 	}
-	err = s.do(ctx, "append chain checkpoint", func(c *esdbclient.Client) error {
+	err := s.do(ctx, "append chain checkpoint", func(c *esdbclient.Client) error {
 		wr, err := c.AppendToStream(ctx, s.chain, esdbclient.AppendToStreamOptions{ExpectedRevision: expected, Deadline: &s.opts.AppendTimeout},
 			esdbclient.EventData{EventID: id, EventType: ChainCheckpointType, ContentType: esdbclient.ContentTypeJson, Data: data, Metadata: meta})
 		if err != nil {
@@ -329,6 +340,7 @@ func (s *Store) VerifyChain(ctx context.Context, progress func(done, total uint6
 		check(cps[k]) // covers positions past the head: events are missing
 	}
 	rep.ChainHash = h
+	sort.SliceStable(rep.Mismatches, func(i, j int) bool { return rep.Mismatches[i].Checkpoint < rep.Mismatches[j].Checkpoint })
 	if len(cps) > 0 {
 		last := cps[len(cps)-1]
 		if rep.Head > last.UptoPosition {

@@ -114,8 +114,8 @@ func (s *Store) head(ctx context.Context, all bool) (uint64, error) {
 // when from holds one; else the start of $all (correct, but a full scan:
 // logged).
 func (s *Store) resolveStart(ctx context.Context, from, head uint64) (esdbclient.AllPosition, error) {
-	if from <= 1 {
-		return esdbclient.Start{}, nil
+	if from <= 1 || head == 0 {
+		return esdbclient.Start{}, nil // nothing of ours before from to skip cheaply
 	}
 	c := from - 1
 	if c == head || s.known.has(c) {
@@ -348,6 +348,7 @@ func (sub *subscription) run(ctx context.Context, s *Store, from uint64, start e
 	}()
 	var last uint64
 	failures := 0
+	renewed := false
 	for {
 		c, err := s.current()
 		if err == nil {
@@ -366,13 +367,18 @@ func (sub *subscription) run(ctx context.Context, s *Store, from uint64, start e
 			return // Close, or the caller's context: Err stays nil
 		}
 		v := classify(err)
+		if v.reconnect && c != nil {
+			s.reconnect(c) // see Store.do
+			if !renewed {
+				renewed = true
+				continue
+			}
+		}
+		renewed = false
 		failures++
 		if !v.retry || failures >= s.opts.Retry.MaxAttempts {
 			sub.fail(mapError("subscribe to $all", err))
 			return
-		}
-		if v.reconnect {
-			s.reconnect(c)
 		}
 		d := s.opts.Retry.Delay(failures, randFloat())
 		s.log.Warn("esdb: subscription dropped, resubscribing", "after", last, "attempt", failures, "delay", d, "err", err)

@@ -194,6 +194,7 @@ func (s *Store) reconnect(old *esdbclient.Client) {
 // do runs one attempt of op after another until one succeeds, fails for a
 // reason that is not transient, the retry policy runs out, or ctx ends.
 func (s *Store) do(ctx context.Context, op string, attempt func(c *esdbclient.Client) error) error {
+	renewed := false
 	for n := 1; ; n++ {
 		if err := ctx.Err(); err != nil {
 			return err
@@ -214,11 +215,18 @@ func (s *Store) do(ctx context.Context, op string, attempt func(c *esdbclient.Cl
 			return fmt.Errorf("esdb: %s: %w", op, cerr)
 		}
 		v := classify(err)
+		if v.reconnect && !renewed {
+			// The library gave up on this client after a failed discovery
+			// (reported by the attempt before): no call was made, so this
+			// is not an attempt.
+			s.reconnect(c)
+			renewed = true
+			n--
+			continue
+		}
+		renewed = false
 		if !v.retry || n >= s.opts.Retry.MaxAttempts {
 			return err
-		}
-		if v.reconnect {
-			s.reconnect(c)
 		}
 		d := s.opts.Retry.Delay(n, randFloat())
 		s.log.Warn("esdb: transient failure, retrying", "op", op, "attempt", n, "delay", d, "err", err)

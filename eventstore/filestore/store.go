@@ -286,6 +286,7 @@ func (s *Store) recoverSegment(name string, last bool) error {
 
 	sc := newFrameScanner(f, size, headerSize, hcrc)
 	var pending []pendingEvent
+	var batch pendingIndex
 	prevHash := s.lastHash
 	committedEnd := int64(headerSize)
 	committedCRC := hcrc
@@ -323,13 +324,14 @@ func (s *Store) recoverSegment(name string, last bool) error {
 				s.progress(s.scanned + off)
 			}
 		}
-		if want := uint64(len(s.streams[pe.stream])) + s.pendingInStream(pending, pe.stream); d.revision != want {
+		if want := uint64(len(s.streams[pe.stream])) + batch.inStream(pending, pe.stream); d.revision != want {
 			return &eventstore.CorruptError{Segment: name, Offset: off, Position: pos, Reason: fmt.Sprintf("event of stream %q has revision %d, want %d", pe.stream, d.revision, want)}
 		}
-		if _, dup := s.lookupID(pe.id); dup || pendingHasID(pending, pe.id) {
+		if _, dup := s.lookupID(pe.id); dup || batch.hasID(pending, pe.id) {
 			return &eventstore.CorruptError{Segment: name, Offset: off, Position: pos, Reason: fmt.Sprintf("event id %s is stored twice", pe.id)}
 		}
 		pending = append(pending, pe)
+		batch.add(pending, pe)
 		if kind == kindCommit {
 			for _, e := range pending {
 				s.indexEvent(seg, e.pos, e.off, e.id, e.stream)
@@ -337,6 +339,7 @@ func (s *Store) recoverSegment(name string, last bool) error {
 			s.lastHash = pending[len(pending)-1].hash
 			s.next += uint64(len(pending))
 			pending = pending[:0]
+			batch.reset()
 			committedEnd = sc.offset()
 			committedCRC = sc.seed
 			seg.size = committedEnd
@@ -353,7 +356,39 @@ func (s *Store) recoverSegment(name string, last bool) error {
 	return nil
 }
 
-func (s *Store) pendingInStream(pending []pendingEvent, stream string) uint64 {
+// pendingIndex answers "is this id / how many events of this stream are in
+// the uncommitted batch" in constant time once a batch is large (imports
+// write batches of many thousands of events); small batches are scanned.
+type pendingIndex struct {
+	ids     map[string]struct{}
+	streams map[string]uint64
+}
+
+const pendingScanMax = 16
+
+func (x *pendingIndex) add(pending []pendingEvent, e pendingEvent) {
+	switch {
+	case len(pending) < pendingScanMax:
+		return
+	case x.ids == nil:
+		x.ids = make(map[string]struct{}, 2*len(pending))
+		x.streams = make(map[string]uint64)
+		for _, p := range pending {
+			x.ids[p.id] = struct{}{}
+			x.streams[p.stream]++
+		}
+	default:
+		x.ids[e.id] = struct{}{}
+		x.streams[e.stream]++
+	}
+}
+
+func (x *pendingIndex) reset() { x.ids, x.streams = nil, nil }
+
+func (x *pendingIndex) inStream(pending []pendingEvent, stream string) uint64 {
+	if x.ids != nil {
+		return x.streams[stream]
+	}
 	var n uint64
 	for _, e := range pending {
 		if e.stream == stream {
@@ -363,7 +398,11 @@ func (s *Store) pendingInStream(pending []pendingEvent, stream string) uint64 {
 	return n
 }
 
-func pendingHasID(pending []pendingEvent, id string) bool {
+func (x *pendingIndex) hasID(pending []pendingEvent, id string) bool {
+	if x.ids != nil {
+		_, ok := x.ids[id]
+		return ok
+	}
 	for _, e := range pending {
 		if e.id == id {
 			return true

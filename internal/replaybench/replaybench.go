@@ -1,0 +1,165 @@
+// Package replaybench measures a full replay of a large generated log with
+// every projection, against a raw sequential read of the same log in the
+// same run, and the cost of answering `shares` from a checkpoint.
+package replaybench
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/epochledger/epochledger/domain"
+	"github.com/epochledger/epochledger/eventstore"
+	"github.com/epochledger/epochledger/eventstore/filestore"
+	"github.com/epochledger/epochledger/internal/simlog"
+	"github.com/epochledger/epochledger/projections"
+)
+
+// Options configure a run.
+type Options struct {
+	Dir       string // the log is generated here once and reused
+	Events    uint64 // size of the log
+	Operators int
+	Progress  func(step string, done, total uint64)
+}
+
+// Result is what `bench replay --json` prints.
+type Result struct {
+	Events               uint64  `json:"events"`
+	GenerateSeconds      float64 `json:"generate_seconds,omitempty"`
+	RawReadEventsPerSec  float64 `json:"raw_read_events_per_sec"`
+	ReplayEventsPerSec   float64 `json:"replay_events_per_sec"`
+	ReplayRatioToRawRead float64 `json:"replay_ratio_to_raw_read"`
+	ReplaySeconds        float64 `json:"replay_seconds"`
+	Epochs               uint64  `json:"closed_epochs"`
+	Operators            int     `json:"operators"`
+	CheckpointWriteSecs  float64 `json:"checkpoint_write_seconds"`
+	SharesFromCheckpoint float64 `json:"shares_from_checkpoint_seconds"`
+	SharesFullReplay     float64 `json:"shares_full_replay_seconds"`
+}
+
+// Generate writes a log of about n events: operators with two nodes each,
+// jobs of 100 frames (lease, render, accept), compute work, burns and an
+// epoch close every million events.
+func Generate(ctx context.Context, s eventstore.Store, n uint64, operators int, progress func(done uint64)) error {
+	b := simlog.New("replaybench", time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC))
+	b.FakeSignatures = true
+	nodes := operators * 2
+	for i := 0; i < nodes; i++ {
+		b.Node(fmt.Sprintf("node-%06d", i), fmt.Sprintf("op-%06d", i/2), []string{"120.5", "860", "1500", "312.25"}[i%4])
+	}
+	var written uint64
+	flush := func() error {
+		envs := b.Drain()
+		written += uint64(len(envs))
+		if progress != nil {
+			progress(written)
+		}
+		return simlog.AppendBatch(ctx, s, envs)
+	}
+	epoch := uint64(1)
+	for job := 0; written < n; job++ {
+		id := fmt.Sprintf("job-%07d", job)
+		b.Job(id, 100, []string{"0.25", "1", "2.5"}[job%3])
+		for f := uint32(0); f < 100; f++ {
+			node := fmt.Sprintf("node-%06d", (job*7+int(f)*13)%nodes)
+			b.Frame(id, f, node, uint64(1000+(job*31+int(f)*17)%600_000))
+		}
+		b.Compute(fmt.Sprintf("task-%07d", job), fmt.Sprintf("node-%06d", job%nodes), 60_000, "1.25")
+		b.Burn(id, "10", "4.5")
+		if (written+uint64(len(b.Envelopes())))/1_000_000 >= epoch {
+			b.CloseEpoch(epoch, domain.DefaultEmission)
+			epoch++
+		}
+		if len(b.Envelopes()) >= 20_000 {
+			if err := flush(); err != nil {
+				return err
+			}
+		}
+	}
+	return flush()
+}
+
+// Run generates the log if dir lacks it, then measures.
+func Run(ctx context.Context, o Options) (*Result, error) {
+	if o.Events == 0 {
+		o.Events = 10_000_000
+	}
+	if o.Operators == 0 {
+		o.Operators = 1000
+	}
+	if o.Progress == nil {
+		o.Progress = func(string, uint64, uint64) {}
+	}
+	r := &Result{Operators: o.Operators}
+	logDir := filepath.Join(o.Dir, fmt.Sprintf("log-%d-%d", o.Events, o.Operators))
+	if _, err := os.Stat(filepath.Join(logDir, "complete")); err != nil {
+		os.RemoveAll(logDir)
+		s, err := filestore.Open(logDir, nil)
+		if err != nil {
+			return nil, err
+		}
+		start := time.Now()
+		err = Generate(ctx, s, o.Events, o.Operators, func(done uint64) { o.Progress("generate", done, o.Events) })
+		s.Close()
+		if err != nil {
+			return nil, err
+		}
+		r.GenerateSeconds = time.Since(start).Seconds()
+		if err := os.WriteFile(filepath.Join(logDir, "complete"), nil, 0o644); err != nil {
+			return nil, err
+		}
+	}
+	s, err := filestore.Open(logDir, &filestore.Options{ReadOnly: true})
+	if err != nil {
+		return nil, err
+	}
+	defer s.Close()
+	head, _ := s.Head(ctx)
+	r.Events = head
+
+	o.Progress("raw read", 0, head)
+	start := time.Now()
+	var n uint64
+	if err := s.ReadAll(ctx, 1, func(*eventstore.RecordedEvent) error { n++; return nil }); err != nil {
+		return nil, err
+	}
+	raw := time.Since(start).Seconds()
+	r.RawReadEventsPerSec = float64(n) / raw
+
+	o.Progress("replay", 0, head)
+	start = time.Now()
+	l, err := projections.Build(ctx, s, projections.Config{}, func(pos, head uint64) { o.Progress("replay", pos, head) })
+	if err != nil {
+		return nil, err
+	}
+	r.ReplaySeconds = time.Since(start).Seconds()
+	r.ReplayEventsPerSec = float64(head) / r.ReplaySeconds
+	r.ReplayRatioToRawRead = r.ReplayEventsPerSec / r.RawReadEventsPerSec
+	r.Epochs = l.ClosedEpochs()
+	if l.AnomalyCount > 0 {
+		return nil, fmt.Errorf("replay skipped %d events (first: %+v)", l.AnomalyCount, l.Anomalies[0])
+	}
+
+	// shares for one operator: from a checkpoint at the head vs a full replay.
+	ckpt := filepath.Join(o.Dir, "bench.ckpt")
+	start = time.Now()
+	if err := l.WriteCheckpoint(ckpt); err != nil {
+		return nil, err
+	}
+	r.CheckpointWriteSecs = time.Since(start).Seconds()
+	start = time.Now()
+	l2, at, err := projections.Resume(ctx, s, ckpt, projections.Config{}, nil)
+	if err != nil || at == 0 {
+		return nil, fmt.Errorf("resume from checkpoint: at %d, %v", at, err)
+	}
+	if _, _, err := l2.Shares(1); err != nil {
+		return nil, err
+	}
+	r.SharesFromCheckpoint = time.Since(start).Seconds()
+	r.SharesFullReplay = r.ReplaySeconds
+	os.Remove(ckpt)
+	return r, nil
+}
