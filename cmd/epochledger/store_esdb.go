@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/hex"
 	"fmt"
 
 	"github.com/epochledger/epochledger/eventstore"
@@ -17,7 +18,51 @@ func openESDB(ctx context.Context, url string) (eventstore.Store, error) {
 	return s, nil
 }
 
-// verifyESDB checks the chain checkpoints of an EventStoreDB log.
+// verifyESDB recomputes the content hash chain over $all and checks it
+// against every chain checkpoint; --checkpoint appends a new one first
+// (what the settlement writer does before anchoring it in a memo).
 func verifyESDB(ctx context.Context, e *env, sf *storeFlags) error {
-	return fmt.Errorf("verify: chain verification on %s is wired in with the esdb backend", esdb.Redact(sf.store))
+	st, err := openESDB(ctx, sf.store)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	s := st.(*esdb.Store)
+	bar := newProgress(e, "verify", sf.json)
+	rep, err := s.VerifyChain(ctx, func(done, total uint64) { bar.update(int64(done), int64(total)) })
+	bar.done()
+	if err != nil {
+		return fmt.Errorf("verify: %w", err)
+	}
+	if sf.json {
+		type mismatch struct {
+			AfterPosition uint64 `json:"after_position"`
+			FirstPosition uint64 `json:"first_position"`
+			UptoPosition  uint64 `json:"upto_position"`
+			Reason        string `json:"reason"`
+		}
+		out := struct {
+			OK          bool       `json:"ok"`
+			Events      uint64     `json:"events"`
+			Head        uint64     `json:"head"`
+			HeadHash    string     `json:"head_hash"`
+			Checkpoints int        `json:"checkpoints"`
+			Unanchored  uint64     `json:"unanchored"`
+			Mismatches  []mismatch `json:"mismatches,omitempty"`
+		}{OK: rep.OK(), Events: rep.Events, Head: rep.Head, HeadHash: hex.EncodeToString(rep.ChainHash[:]), Checkpoints: rep.Checkpoints, Unanchored: rep.Unanchored}
+		for _, m := range rep.Mismatches {
+			out.Mismatches = append(out.Mismatches, mismatch{m.AfterPosition, m.FirstPosition, m.UptoPosition, m.Reason})
+		}
+		if err := writeJSON(e.stdout, out); err != nil {
+			return err
+		}
+	} else if rep.OK() {
+		fmt.Fprintf(e.stdout, "ok: %d events, %d chain checkpoints verified, %d events after the last checkpoint; head hash %x\n", rep.Events, rep.Verified, rep.Unanchored, rep.ChainHash)
+	}
+	if !rep.OK() {
+		m := rep.Mismatches[0]
+		fmt.Fprintf(e.stderr, "verify FAILED: the log was altered between positions %d and %d (first event after the last good checkpoint: %d): %s\n", m.AfterPosition, m.UptoPosition, m.FirstPosition, m.Reason)
+		return &silentError{code: 1}
+	}
+	return nil
 }
