@@ -1,6 +1,8 @@
 package projections
 
 import (
+	"fmt"
+	"slices"
 	"sort"
 
 	"github.com/epochledger/epochledger/domain"
@@ -24,7 +26,16 @@ type Settlement struct {
 	byOp      map[string]*PayoutState
 	Txs       []*PayoutTx // in submission order
 	bySig     map[string]*PayoutTx
+	// nextPart is the part expected next while a plan split over several
+	// SettlementPlanned events is folded (parts of them); 0 once complete.
+	// Parts are appended in one atomic append, so a stored log never ends
+	// between them and a complete plan needs neither field.
+	nextPart, parts uint64
 }
+
+// Incomplete reports whether the settlement is a split plan whose last
+// part has not been folded yet.
+func (s *Settlement) Incomplete() bool { return s.nextPart != 0 }
 
 // PayoutState is one operator's line of a plan and its progress.
 type PayoutState struct {
@@ -83,18 +94,46 @@ func (l *Ledger) Payable(o *Operator) domain.BaseUnits {
 	return o.Allocated - o.Paid - o.InFlight - l.Reserved(o.ID)
 }
 
+// PayableThrough is what a plan of epoch n may pay operator o: what the
+// epochs up to n allocated them, minus what is paid, in flight or reserved
+// (amounts are paid oldest epoch first), and the epochs that amount comes
+// from. A plan of epoch n never pays an allocation of a later epoch, even
+// when that epoch closed before the plan was made.
+func (l *Ledger) PayableThrough(o *Operator, n uint64) (domain.BaseUnits, []uint64) {
+	committed := o.Paid + o.InFlight + l.Reserved(o.ID)
+	var cum domain.BaseUnits
+	var epochs []uint64
+	for k := uint64(1); k <= n && k <= l.ClosedEpochs(); k++ {
+		a := l.Epochs[k-1].Allocations[o.ID]
+		if a == 0 {
+			continue
+		}
+		cum += a
+		if cum > committed { // (cum−a, cum] overlaps what is still to pay
+			epochs = append(epochs, k)
+		}
+	}
+	if cum <= committed {
+		return 0, nil
+	}
+	return cum - committed, epochs
+}
+
 // PlanPayouts derives the payout list of a settlement of epoch n: every
-// operator with a wallet and a payable amount, sorted by operator_id.
-// Operators without a wallet keep accruing (carried forward).
-func (l *Ledger) PlanPayouts() (payouts []domain.Payout, carried []string) {
+// operator with a wallet and an amount payable through epoch n, sorted by
+// operator_id, each with the epochs it covers. Operators without a wallet
+// keep accruing (carried forward); carried lists them.
+func (l *Ledger) PlanPayouts(n uint64) (payouts []domain.Payout, carried []string) {
 	ids := make([]string, 0, len(l.Operators))
-	for id := range l.Operators {
-		ids = append(ids, id)
+	for id, o := range l.Operators {
+		if o.Allocated > o.Paid+o.InFlight {
+			ids = append(ids, id)
+		}
 	}
 	sort.Strings(ids)
 	for _, id := range ids {
 		o := l.Operators[id]
-		amt := l.Payable(o)
+		amt, epochs := l.PayableThrough(o, n)
 		if amt == 0 {
 			continue
 		}
@@ -102,7 +141,7 @@ func (l *Ledger) PlanPayouts() (payouts []domain.Payout, carried []string) {
 			carried = append(carried, id)
 			continue
 		}
-		payouts = append(payouts, domain.Payout{OperatorID: id, Wallet: o.Wallet, Amount: amt})
+		payouts = append(payouts, domain.Payout{OperatorID: id, Wallet: o.Wallet, Amount: amt, Epochs: epochs})
 	}
 	return payouts, carried
 }
@@ -111,16 +150,42 @@ func (l *Ledger) checkSettlement(ev domain.Event) error {
 	switch e := ev.(type) {
 	case *domain.SettlementPlanned:
 		ep := l.Epoch(e.Epoch)
-		if ep == nil || !ep.Closed {
+		if ep == nil {
+			return refuse(ev, "epoch", "epoch %d does not exist (the open epoch is %d)", e.Epoch, l.Open().N)
+		}
+		if !ep.Closed {
 			return refuse(ev, "epoch", "epoch %d is not closed; only closed epochs are settled", e.Epoch)
 		}
-		if ep.Settlement != nil {
-			return refuse(ev, "epoch", "epoch %d already has a settlement plan (position %d); expired payouts are re-sent under the same plan", e.Epoch, ep.Settlement.PlannedAt)
+		var prior []domain.Payout // earlier parts of a split plan
+		switch s := ep.Settlement; {
+		case e.Part > 1:
+			if s == nil || s.nextPart != e.Part || s.parts != e.Parts {
+				want := "part 1"
+				if s != nil && s.nextPart != 0 {
+					want = fmt.Sprintf("part %d of %d", s.nextPart, s.parts)
+				}
+				return refuse(ev, "part", "part %d of %d of epoch %d's plan is out of order: the next is %s", e.Part, e.Parts, e.Epoch, want)
+			}
+			if s.Root != e.Root || s.Total != e.Total {
+				return refuse(ev, "root", "every part of a split plan carries the root and total of part 1 (%s, %s)", s.Root, s.Total)
+			}
+			prior = s.Payouts
+		case s != nil:
+			return refuse(ev, "epoch", "epoch %d already has a settlement plan (position %d); expired payouts are re-sent under the same plan", e.Epoch, s.PlannedAt)
 		}
 		var total domain.BaseUnits
+		for _, p := range prior {
+			total += p.Amount
+		}
 		for i, p := range e.Payouts {
-			if i > 0 && e.Payouts[i-1].OperatorID >= p.OperatorID {
-				return refuse(ev, "payouts", "must be sorted by operator_id with each operator once (%q after %q)", p.OperatorID, e.Payouts[i-1].OperatorID)
+			prev := ""
+			if i > 0 {
+				prev = e.Payouts[i-1].OperatorID
+			} else if len(prior) > 0 {
+				prev = prior[len(prior)-1].OperatorID
+			}
+			if (i > 0 || len(prior) > 0) && prev >= p.OperatorID {
+				return refuse(ev, "payouts", "must be sorted by operator_id with each operator once (%q after %q)", p.OperatorID, prev)
 			}
 			o := l.Operators[p.OperatorID]
 			if o == nil {
@@ -129,15 +194,26 @@ func (l *Ledger) checkSettlement(ev domain.Event) error {
 			if o.Wallet != p.Wallet {
 				return refuse(ev, "payouts", "operator %q's wallet is %q, not %q", p.OperatorID, o.Wallet, p.Wallet)
 			}
-			if pay := l.Payable(o); p.Amount != pay || pay == 0 {
-				return refuse(ev, "payouts", "operator %q is owed %s base units not planned elsewhere, not %s", p.OperatorID, pay, p.Amount)
+			pay, epochs := l.PayableThrough(o, e.Epoch)
+			if p.Amount != pay || pay == 0 {
+				return refuse(ev, "payouts", "operator %q is owed %s base units through epoch %d not planned elsewhere, not %s", p.OperatorID, pay, e.Epoch, p.Amount)
+			}
+			if p.Epochs != nil && !slices.Equal(p.Epochs, epochs) {
+				return refuse(ev, "payouts", "operator %q's payout covers epochs %v, not %v", p.OperatorID, epochs, p.Epochs)
 			}
 			total += p.Amount
+		}
+		if e.Part != e.Parts { // a part before the last: the rest is checked with the last
+			return nil
 		}
 		if total != e.Total {
 			return refuse(ev, "total", "must be the sum of the payouts, %s", total)
 		}
-		root, err := domain.PlanRoot(e.Epoch, e.Payouts)
+		all := e.Payouts
+		if len(prior) > 0 {
+			all = append(slices.Clip(prior), e.Payouts...)
+		}
+		root, err := domain.PlanRoot(e.Epoch, all)
 		if err != nil {
 			return refuse(ev, "payouts", "%v", err)
 		}
@@ -148,6 +224,9 @@ func (l *Ledger) checkSettlement(ev domain.Event) error {
 		s := l.settlement(e.Epoch)
 		if s == nil {
 			return refuse(ev, "epoch", "epoch %d has no settlement plan", e.Epoch)
+		}
+		if s.Incomplete() {
+			return refuse(ev, "epoch", "epoch %d's plan lacks parts %d..%d", e.Epoch, s.nextPart, s.parts)
 		}
 		if l.findTx(e.Signature) != nil {
 			return refuse(ev, "signature", "transaction %s is already recorded", e.Signature)
@@ -211,14 +290,29 @@ func (l *Ledger) applySettlement(pos uint64, ev domain.Event) {
 	switch e := ev.(type) {
 	case *domain.SettlementPlanned:
 		ep := l.Epoch(e.Epoch)
-		if ep == nil || ep.Settlement != nil {
+		if ep == nil {
 			return
 		}
-		s := &Settlement{Epoch: e.Epoch, PlannedAt: pos, Root: e.Root, Total: e.Total, Payouts: e.Payouts, byOp: map[string]*PayoutState{}, bySig: map[string]*PayoutTx{}}
-		for i, p := range e.Payouts {
-			s.byOp[p.OperatorID] = &PayoutState{Payout: p, Index: i, Reserved: p.Amount}
+		s := ep.Settlement
+		switch {
+		case s == nil && e.Part <= 1:
+			s = &Settlement{Epoch: e.Epoch, PlannedAt: pos, Root: e.Root, Total: e.Total, byOp: map[string]*PayoutState{}, bySig: map[string]*PayoutTx{}}
+			ep.Settlement = s
+		case s != nil && e.Part > 1 && s.nextPart == e.Part && s.parts == e.Parts:
+		default:
+			return
 		}
-		ep.Settlement = s
+		for _, p := range e.Payouts {
+			if s.byOp[p.OperatorID] != nil {
+				continue
+			}
+			s.byOp[p.OperatorID] = &PayoutState{Payout: p, Index: len(s.Payouts), Reserved: p.Amount}
+			s.Payouts = append(s.Payouts, p)
+		}
+		s.nextPart, s.parts = 0, 0
+		if e.Part < e.Parts {
+			s.nextPart, s.parts = e.Part+1, e.Parts
+		}
 	case *domain.PayoutSubmitted:
 		s := l.settlement(e.Epoch)
 		if s == nil || s.bySig[e.Signature] != nil {
