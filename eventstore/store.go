@@ -190,6 +190,25 @@ type Subscription interface {
 // a stream name, at least one event, ids, types, sizes within the limits, and
 // no id twice. Backends call it before anything else.
 func ValidateEvents(stream string, events []EventData) error {
+	if err := ValidateEventFields(stream, events); err != nil {
+		return err
+	}
+	if len(events) < 2 {
+		return nil
+	}
+	seen := make(map[string]struct{}, len(events))
+	for i := range events {
+		if _, dup := seen[events[i].ID]; dup {
+			return fmt.Errorf("%w: id %s appears twice in one append", ErrDuplicateID, events[i].ID)
+		}
+		seen[events[i].ID] = struct{}{}
+	}
+	return nil
+}
+
+// ValidateEventFields is ValidateEvents without the check for an id
+// repeated inside the append (for backends that detect it while staging).
+func ValidateEventFields(stream string, events []EventData) error {
 	if stream == "" {
 		return fmt.Errorf("%w: empty stream name", ErrInvalidEvent)
 	}
@@ -199,7 +218,6 @@ func ValidateEvents(stream string, events []EventData) error {
 	if len(events) == 0 {
 		return fmt.Errorf("%w: append of no events to %q", ErrInvalidEvent, stream)
 	}
-	seen := make(map[string]struct{}, len(events))
 	for i := range events {
 		e := &events[i]
 		switch {
@@ -212,10 +230,6 @@ func ValidateEvents(stream string, events []EventData) error {
 		case len(e.Data) > MaxDataLen:
 			return fmt.Errorf("%w: event %s: data of %d bytes exceeds %d", ErrInvalidEvent, e.ID, len(e.Data), MaxDataLen)
 		}
-		if _, dup := seen[e.ID]; dup {
-			return fmt.Errorf("%w: id %s appears twice in one append", ErrDuplicateID, e.ID)
-		}
-		seen[e.ID] = struct{}{}
 	}
 	return nil
 }

@@ -110,3 +110,22 @@ func BenchmarkConcurrent64(b *testing.B) {
 	})
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "events/s")
 }
+
+// BenchmarkEncodeCPU measures the store's CPU per event without a disk
+// (in-memory FS): what bounds batched appends once fsyncs are amortized.
+func BenchmarkEncodeCPU(b *testing.B) {
+	s, err := Open("/log", &Options{FS: newMemFS(), SegmentSize: 1 << 30})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer s.Close()
+	const size = 1000
+	evs := benchEvents(0, size*(b.N/size+1))
+	b.ResetTimer()
+	for i := 0; i+size <= b.N || i == 0; i += size {
+		if _, err := s.Append(context.Background(), "s", eventstore.Any(), evs[i:i+size]...); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "events/s")
+}

@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"hash"
 	"hash/crc32"
 
 	"github.com/epochledger/epochledger/eventstore"
@@ -79,6 +80,11 @@ func payloadSize(stream string, e *eventstore.EventData) int {
 // the chain hash of the event before; the event's own chain hash is
 // returned with the frame's CRC (seed of the next frame).
 func appendFrame(dst []byte, kind byte, pos, rev uint64, stream string, e *eventstore.EventData, prevHash *[32]byte, crcSeed uint32) ([]byte, [32]byte, uint32) {
+	return appendFrameWith(sha256.New(), dst, kind, pos, rev, stream, e, prevHash, crcSeed)
+}
+
+// appendFrameWith is appendFrame with a reusable digest.
+func appendFrameWith(d hash.Hash, dst []byte, kind byte, pos, rev uint64, stream string, e *eventstore.EventData, prevHash *[32]byte, crcSeed uint32) ([]byte, [32]byte, uint32) {
 	n := payloadSize(stream, e)
 	start := len(dst)
 	dst = grow(dst, frameOverhead+n)
@@ -96,7 +102,7 @@ func appendFrame(dst []byte, kind byte, pos, rev uint64, stream string, e *event
 	o += copy(p[o:], stream)
 	o += copy(p[o:], e.Time)
 	copy(p[o:], e.Data)
-	h := chainHash(prevHash, p)
+	h := chainHashWith(d, prevHash, p)
 	copy(p[16:48], h[:])
 	crc := crcUpdate(crcSeed, f[:5+n])
 	binary.LittleEndian.PutUint32(f[5+n:], crc)
@@ -106,7 +112,12 @@ func appendFrame(dst []byte, kind byte, pos, rev uint64, stream string, e *event
 // chainHash computes an event's chain hash from its predecessor's and its
 // payload (whose hash field is skipped).
 func chainHash(prev *[32]byte, payload []byte) [32]byte {
-	d := sha256.New()
+	return chainHashWith(sha256.New(), prev, payload)
+}
+
+// chainHashWith is chainHash with a reusable digest (the encoder's hot path).
+func chainHashWith(d hash.Hash, prev *[32]byte, payload []byte) [32]byte {
+	d.Reset()
 	d.Write(prev[:])
 	d.Write(payload[0:16])
 	d.Write(payload[48:])

@@ -83,6 +83,7 @@ func (m *memFS) OpenFile(name string, flag int, perm os.FileMode) (File, error) 
 		m.files[name] = n
 	}
 	if flag&os.O_TRUNC != 0 {
+		n.durable = append([]byte(nil), n.durable...)
 		n.data = n.data[:0]
 	}
 	return &memFile{fs: m, name: name, node: n, append: flag&os.O_APPEND != 0}, nil
@@ -200,7 +201,9 @@ func (f *memFile) Sync() error {
 	if f.fs.failSync != nil {
 		return f.fs.failSync
 	}
-	f.node.durable = append(f.node.durable[:0], f.node.data...)
+	// Share the bytes instead of copying them (Truncate copies when it
+	// would overwrite them): appends never touch what is already written.
+	f.node.durable = f.node.data[:len(f.node.data):len(f.node.data)]
 	return nil
 }
 
@@ -209,6 +212,9 @@ func (f *memFile) Truncate(size int64) error {
 	defer f.fs.mu.Unlock()
 	if size > int64(len(f.node.data)) {
 		return errors.New("memfs: truncate beyond end")
+	}
+	if size < int64(len(f.node.durable)) {
+		f.node.durable = append([]byte(nil), f.node.durable...)
 	}
 	f.node.data = f.node.data[:size]
 	return nil

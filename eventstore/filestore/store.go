@@ -2,9 +2,11 @@ package filestore
 
 import (
 	"context"
+	"crypto/sha256"
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"hash"
 	"io"
 	"log/slog"
 	"os"
@@ -109,6 +111,7 @@ type Store struct {
 	next     uint64 // position the next event gets
 	lastHash [32]byte
 	lastCRC  uint32
+	hasher   hash.Hash // the encoder's reusable SHA-256
 
 	reqCh   chan *appendOp
 	flushCh chan *group
@@ -150,6 +153,7 @@ func Open(dir string, opts *Options) (*Store, error) {
 		streams:  make(map[string][]uint64),
 		headCh:   make(chan struct{}),
 		next:     1,
+		hasher:   sha256.New(),
 	}
 	if !o.ReadOnly {
 		if err := s.fs.MkdirAll(dir, 0o755); err != nil {
@@ -316,7 +320,7 @@ func (s *Store) recoverSegment(name string, last bool) error {
 		pe := pendingEvent{pos: pos, off: uint32(off), id: string(d.id), stream: string(d.stream)}
 		copy(pe.hash[:], d.hash)
 		if s.verifyChain {
-			if want := chainHash(&prevHash, p); want != pe.hash {
+			if want := chainHashWith(s.hasher, &prevHash, p); want != pe.hash {
 				return &eventstore.CorruptError{Segment: name, Offset: off, Position: pos, Reason: fmt.Sprintf("chain hash mismatch: stored %x, recomputed %x (the event or one before it was altered)", pe.hash[:8], want[:8])}
 			}
 			prevHash = pe.hash

@@ -1,6 +1,7 @@
 package filestore
 
 import (
+	"crypto/sha256"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -87,6 +88,7 @@ func Verify(dir string, opts *Options, progress func(done, total int64)) (*Verif
 		streams:     make(map[string][]uint64),
 		headCh:      make(chan struct{}),
 		next:        1,
+		hasher:      sha256.New(),
 		verifyChain: true,
 		strictTail:  !rep.Live,
 	}

@@ -69,7 +69,9 @@ func (s *Store) AppendMulti(ctx context.Context, reqs []eventstore.AppendRequest
 	}
 	size := 0
 	for _, r := range reqs {
-		if err := eventstore.ValidateEvents(r.Stream, r.Events); err != nil {
+		// Ids repeated inside the op are caught by stage, which needs the
+		// same set anyway.
+		if err := eventstore.ValidateEventFields(r.Stream, r.Events); err != nil {
 			return nil, err
 		}
 		for i := range r.Events {
@@ -187,7 +189,11 @@ type staged struct {
 func (s *Store) stage(op *appendOp, seg *segment, g *group) error {
 	results := make([]eventstore.AppendResult, len(op.reqs))
 	added := map[string]uint64{} // events this op adds per stream
-	opIDs := map[string]struct{}{}
+	total := 0
+	for _, r := range op.reqs {
+		total += len(r.Events)
+	}
+	opIDs := make(map[string]struct{}, total)
 	dup := make([]bool, len(op.reqs))
 	newEvents := 0
 	for i, r := range op.reqs {
@@ -255,7 +261,7 @@ func (s *Store) stage(op *appendOp, seg *segment, g *group) error {
 				kind = kindCommit
 			}
 			off := g.base + int64(len(g.buf))
-			g.buf, s.lastHash, s.lastCRC = appendFrame(g.buf, kind, s.next, rev, r.Stream, &r.Events[j], &s.lastHash, s.lastCRC)
+			g.buf, s.lastHash, s.lastCRC = appendFrameWith(s.hasher, g.buf, kind, s.next, rev, r.Stream, &r.Events[j], &s.lastHash, s.lastCRC)
 			events = append(events, staged{pos: s.next, off: uint32(off), id: r.Events[j].ID, stream: r.Stream})
 			s.next++
 			rev++
