@@ -131,3 +131,108 @@ func TestSharesJSON(t *testing.T) {
 		t.Fatal("shares output differs between two runs")
 	}
 }
+
+func TestImportRefusesBadLineAndAppendsNothing(t *testing.T) {
+	data := filepath.Join(t.TempDir(), "data")
+	good := writeFile(t, week())
+	lines := strings.Split(strings.TrimSpace(mustRead(t, good)), "\n")
+	cases := []struct {
+		name   string
+		mutate func([]string) []string
+		want   []string
+	}{
+		{"bad field", func(l []string) []string {
+			l[3] = strings.Replace(l[3], `"frames":3`, `"frames":0`, 1)
+			return l
+		}, []string{"line 4", "JobSubmitted", `"frames"`}},
+		{"not json", func(l []string) []string { l[5] = "{oops"; return l }, []string{"line 6", "envelope"}},
+		{"forged signature", func(l []string) []string {
+			// Swap the output hash of a signed FrameRendered: the signature no longer verifies.
+			for i, s := range l {
+				if strings.Contains(s, `"type":"FrameRendered"`) {
+					j := strings.Index(s, `"output_hash":"`) + len(`"output_hash":"`)
+					l[i] = s[:j] + strings.Repeat("a", 64) + s[j+64:]
+					return l
+				}
+			}
+			return l
+		}, []string{"FrameRendered", `"signature"`, "does not verify"}},
+		{"epoch out of order", func(l []string) []string {
+			last := len(l) - 1
+			l[last] = strings.Replace(l[last], `"epoch":1`, `"epoch":2`, 1)
+			return l
+		}, []string{"EpochClosed", `"epoch"`, "in order"}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			in := strings.Join(c.mutate(append([]string(nil), lines...)), "\n") + "\n"
+			code, _, errs := cli(t, in, "import", "-", "--data", data)
+			if code != 1 {
+				t.Fatalf("exit %d, want 1: %s", code, errs)
+			}
+			for _, w := range c.want {
+				if !strings.Contains(errs, w) {
+					t.Fatalf("error %q lacks %q", errs, w)
+				}
+			}
+			if !strings.Contains(errs, "nothing was appended") {
+				t.Fatalf("error does not say nothing was appended: %s", errs)
+			}
+			if _, out, _ := cli(t, "", "export", "--data", data); out != "" {
+				t.Fatalf("a refused import appended events:\n%s", out)
+			}
+		})
+	}
+}
+
+func mustRead(t *testing.T, p string) string {
+	t.Helper()
+	b, err := os.ReadFile(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+func TestVerifyNamesFirstBadPosition(t *testing.T) {
+	data := filepath.Join(t.TempDir(), "data")
+	if code, _, errs := cli(t, "", "import", writeFile(t, week()), "--data", data); code != 0 {
+		t.Fatal(errs)
+	}
+	seg := filepath.Join(data, "00000000000000000001.seg")
+	b, _ := os.ReadFile(seg)
+	b[len(b)/2] ^= 0x01
+	os.WriteFile(seg, b, 0o644)
+	code, _, errs := cli(t, "", "verify", "--data", data)
+	if code != 1 || !strings.Contains(errs, "first bad position") || !strings.Contains(errs, "offset") {
+		t.Fatalf("verify of a damaged log: exit %d: %s", code, errs)
+	}
+	code, out, _ := cli(t, "", "verify", "--json", "--data", data)
+	var v struct {
+		OK      bool `json:"ok"`
+		Problem struct {
+			Position uint64 `json:"position"`
+		} `json:"problem"`
+	}
+	if code != 1 || json.Unmarshal([]byte(out), &v) != nil || v.OK || v.Problem.Position == 0 {
+		t.Fatalf("verify --json: exit %d %s", code, out)
+	}
+}
+
+func TestUsageErrors(t *testing.T) {
+	for _, args := range [][]string{
+		{"nosuchcommand"},
+		{"import"},
+		{"import", "a", "b"},
+		{"shares"},
+		{"shares", "--epoch", "x"},
+		{"export", "--bogus"},
+	} {
+		if code, _, errs := cli(t, "", args...); code != 2 {
+			t.Fatalf("%v: exit %d, want 2 (%s)", args, code, errs)
+		}
+	}
+	if code, out, _ := cli(t, "", "import", "--help"); code != 0 || !strings.Contains(out, "Usage: epochledger import") {
+		t.Fatalf("import --help: %d %s", code, out)
+	}
+}

@@ -17,7 +17,9 @@ func init() {
 }
 
 // queryCmd parses the common flags of a read-only query and folds the log.
-func queryCmd(ctx context.Context, e *env, name, argsUsage, about string, args []string, extra func(*flagSetT)) (*projections.Ledger, *storeFlags, []string, error) {
+// validate checks the arguments before the log is opened (usage errors
+// come first).
+func queryCmd(ctx context.Context, e *env, name, argsUsage, about string, args []string, extra func(*flagSetT), validate func(pos []string) error) (*projections.Ledger, *storeFlags, []string, error) {
 	var sf storeFlags
 	fs := newFlagSet(e, name, argsUsage, about)
 	sf.register(fs, e)
@@ -26,6 +28,12 @@ func queryCmd(ctx context.Context, e *env, name, argsUsage, about string, args [
 	}
 	pos, err := parseArgs(fs, args)
 	if err != nil {
+		return nil, nil, nil, err
+	}
+	if validate == nil {
+		validate = noArgs(name)
+	}
+	if err := validate(pos); err != nil {
 		return nil, nil, nil, err
 	}
 	s, err := openStore(ctx, &sf, true)
@@ -42,18 +50,16 @@ func queryCmd(ctx context.Context, e *env, name, argsUsage, about string, args [
 
 func runReplay(ctx context.Context, e *env, args []string) error {
 	var epoch uint64
-	l, sf, pos, err := queryCmd(ctx, e, "replay", "[--epoch N]", `
+	l, sf, _, err := queryCmd(ctx, e, "replay", "[--epoch N]", `
 Rebuild every projection from position 1 of the log (a progress bar shows
 on a terminal) and print a summary per epoch: work, emission, allocation,
 burns, settlement. Two replays of the same log print the same bytes.`, args, func(fs *flagSetT) {
 		fs.Uint64Var(&epoch, "epoch", 0, "print only this epoch")
-	})
+	}, nil)
 	if err != nil {
 		return err
 	}
-	if len(pos) != 0 {
-		return usagef("replay: unexpected argument %q", pos[0])
-	}
+
 	sums := l.Summaries()
 	if epoch != 0 {
 		ep := l.Epoch(epoch)
@@ -88,7 +94,7 @@ burns, settlement. Two replays of the same log print the same bytes.`, args, fun
 func runShares(ctx context.Context, e *env, args []string) error {
 	var epoch uint64
 	var operator string
-	l, sf, pos, err := queryCmd(ctx, e, "shares", "--epoch N [--operator ID]", `
+	l, sf, _, err := queryCmd(ctx, e, "shares", "--epoch N [--operator ID]", `
 Print each operator's completed work in epoch N (exact OctaneBench-hours and
 its USD value, rounded half-even to 9 places for display) and the base units
 of the epoch's emission allocated to them (exact integers; largest remainder,
@@ -97,16 +103,16 @@ still open the allocation is provisional (default emission) and a note says
 so on standard error.`, args, func(fs *flagSetT) {
 		fs.Uint64Var(&epoch, "epoch", 0, "epoch number (required)")
 		fs.StringVar(&operator, "operator", "", "only this operator")
+	}, func(pos []string) error {
+		if epoch == 0 {
+			return usagef("shares: --epoch N is required (epochs count from 1)")
+		}
+		return noArgs("shares")(pos)
 	})
 	if err != nil {
 		return err
 	}
-	if len(pos) != 0 {
-		return usagef("shares: unexpected argument %q", pos[0])
-	}
-	if epoch == 0 {
-		return usagef("shares: --epoch N is required (epochs count from 1)")
-	}
+
 	doc, provisional, err := l.Shares(epoch)
 	if err != nil {
 		return err
@@ -142,19 +148,17 @@ so on standard error.`, args, func(fs *flagSetT) {
 
 func runBalances(ctx context.Context, e *env, args []string) error {
 	var operator string
-	l, sf, pos, err := queryCmd(ctx, e, "balances", "[--operator ID]", `
+	l, sf, _, err := queryCmd(ctx, e, "balances", "[--operator ID]", `
 Print each operator's RENDER in base units: allocated by closed epochs,
 paid (confirmed on chain), in flight (submitted, not final), planned (in a
 settlement plan, not sent) and owed (allocated − paid − in flight).
 Operators without a Solana wallet accrue (carried forward) until they set one.`, args, func(fs *flagSetT) {
 		fs.StringVar(&operator, "operator", "", "only this operator")
-	})
+	}, nil)
 	if err != nil {
 		return err
 	}
-	if len(pos) != 0 {
-		return usagef("balances: unexpected argument %q", pos[0])
-	}
+
 	rows := l.Balances()
 	if operator != "" {
 		o := l.Operators[operator]
@@ -185,16 +189,14 @@ Operators without a Solana wallet accrue (carried forward) until they set one.`,
 }
 
 func runSupply(ctx context.Context, e *env, args []string) error {
-	l, sf, pos, err := queryCmd(ctx, e, "supply", "", `
+	l, sf, _, err := queryCmd(ctx, e, "supply", "", `
 Print the Burn-Mint-Equilibrium view of the log: RENDER minted to operators
 by closed epochs, burned by jobs, the net, emissions left unallocated (epochs
-without work), and RNDR → RENDER bridge conversions with their dust.`, args, nil)
+without work), and RNDR → RENDER bridge conversions with their dust.`, args, nil, nil)
 	if err != nil {
 		return err
 	}
-	if len(pos) != 0 {
-		return usagef("supply: unexpected argument %q", pos[0])
-	}
+
 	s := l.Supply()
 	if sf.json {
 		return writeJSON(e.stdout, s)
@@ -216,12 +218,14 @@ func runJob(ctx context.Context, e *env, args []string) error {
 	l, sf, pos, err := queryCmd(ctx, e, "job", "JOB_ID", `
 Print a job's status (open, rendered, completed), its frames and which node's
 result was accepted for each, its burn, and its Proof-of-Render provenance
-root (the Merkle root of the accepted frames' output hashes in frame order).`, args, nil)
+root (the Merkle root of the accepted frames' output hashes in frame order).`, args, nil, func(pos []string) error {
+		if len(pos) != 1 {
+			return usagef("job: want exactly one JOB_ID")
+		}
+		return nil
+	})
 	if err != nil {
 		return err
-	}
-	if len(pos) != 1 {
-		return usagef("job: want exactly one JOB_ID")
 	}
 	d := l.JobDoc(pos[0])
 	if d == nil {
@@ -247,6 +251,16 @@ root (the Merkle root of the accepted frames' output hashes in frame order).`, a
 		t.row(strconv.FormatUint(uint64(f.Frame), 10), f.State, f.Node, dur, f.OutputHash)
 	}
 	return t.flush()
+}
+
+// noArgs refuses positional arguments.
+func noArgs(name string) func([]string) error {
+	return func(pos []string) error {
+		if len(pos) != 0 {
+			return usagef("%s: unexpected argument %q", name, pos[0])
+		}
+		return nil
+	}
 }
 
 // renderText formats base units as RENDER.
