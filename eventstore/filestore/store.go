@@ -34,7 +34,7 @@ type Options struct {
 	// MaxGroupBytes caps the encoded bytes of one group commit.
 	MaxGroupBytes int
 	// CommitLinger bounds how long a group commit waits for appends that
-	// were already submitted but are still being encoded (default 200µs).
+	// belong with the current flush (default 200µs); see flushLoop.
 	// It never delays a lone writer.
 	CommitLinger time.Duration
 	// ReadOnly opens the log without the lock, the writer or repair: for

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"runtime"
 	"sort"
 	"time"
 
@@ -286,6 +287,7 @@ func (s *Store) stage(op *appendOp, seg *segment, g *group) error {
 func (s *Store) flushLoop() {
 	defer close(s.done)
 	var carry *group
+	var want int64
 	for {
 		g := carry
 		carry = nil
@@ -297,11 +299,14 @@ func (s *Store) flushLoop() {
 		}
 		batch := []*group{g}
 		ops := len(g.ops)
-		// Merge every group already waiting. Then, while appends that were
-		// already submitted are still on their way through the encoder, wait
-		// for them a little (never for appends not yet made): one fsync then
-		// serves them all instead of splitting them over two.
-		linger := time.NewTimer(s.opts.CommitLinger)
+		// Merge every group already waiting. Then wait a little (at most
+		// CommitLinger) for appends that belong with this flush: those
+		// already submitted and still in the encoder, and, when writers are
+		// concurrent, the ones the previous fsync woke and that are about to
+		// resubmit (want is how many appends were waiting then). One fsync
+		// then serves all of them instead of alternating half-cohorts; a
+		// lone writer never waits.
+		deadline := time.Now().Add(s.opts.CommitLinger)
 	merge:
 		for carry == nil {
 			var next *group
@@ -309,14 +314,11 @@ func (s *Store) flushLoop() {
 			select {
 			case next, ok = <-s.flushCh:
 			default:
-				if int64(ops) >= s.inflight.Load() {
+				if int64(ops) >= max(s.inflight.Load(), want) || !time.Now().Before(deadline) {
 					break merge
 				}
-				select {
-				case next, ok = <-s.flushCh:
-				case <-linger.C:
-					break merge
-				}
+				runtime.Gosched()
+				continue
 			}
 			if !ok {
 				break merge
@@ -329,7 +331,6 @@ func (s *Store) flushLoop() {
 			batch = append(batch, next)
 			ops += len(next.ops)
 		}
-		linger.Stop()
 		var err error
 		if p := s.werr.Load(); p != nil {
 			err = *p
@@ -350,6 +351,8 @@ func (s *Store) flushLoop() {
 			}
 			s.mu.Unlock()
 		}
+		// Everyone waiting now will be back soon: expect them in the next flush.
+		want = s.inflight.Load()
 		for _, g := range batch {
 			for _, o := range g.ops {
 				o.finish(err)
