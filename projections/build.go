@@ -3,6 +3,7 @@ package projections
 import (
 	"context"
 	"fmt"
+	"runtime"
 
 	"github.com/epochledger/epochledger/domain"
 	"github.com/epochledger/epochledger/eventstore"
@@ -36,9 +37,10 @@ func (l *Ledger) ApplyRecorded(e *eventstore.RecordedEvent) {
 // CatchUp folds every event after the ledger's position up to the store's
 // head. progress, if not nil, gets (position, head) now and then.
 //
-// Reading and decoding run in a goroutine ahead of the fold (decoding is
-// most of a replay's cost and the fold is sequential), handing over
-// batches of decoded events; the result is the same as folding one by one.
+// Decoding is most of a replay's cost and the fold is sequential, so the
+// log is read in batches that decoder goroutines (one per CPU) decode in
+// parallel, while the fold applies the batches in log order: the result is
+// the same as folding one event at a time.
 func (l *Ledger) CatchUp(ctx context.Context, r Reader, progress func(pos, head uint64)) error {
 	head, err := r.Head(ctx)
 	if err != nil {
@@ -49,35 +51,46 @@ func (l *Ledger) CatchUp(ctx context.Context, r Reader, progress func(pos, head 
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	batches := make(chan []decoded, 8)
+	work := make(chan *batch, 16)
+	order := make(chan *batch, 16)
+	workers := max(runtime.GOMAXPROCS(0), 1)
+	for range workers {
+		go func() {
+			for b := range work {
+				b.decode()
+			}
+		}()
+	}
 	var readErr error
 	go func() {
-		defer close(batches)
-		batch := make([]decoded, 0, decodeBatch)
+		defer close(order)
+		defer close(work)
+		b := newBatch()
 		readErr = r.ReadAll(ctx, l.Position+1, func(e *eventstore.RecordedEvent) error {
 			if e.Position > head {
 				return errStop
 			}
-			d := decoded{pos: e.Position, id: e.ID, typ: e.Type, time: e.Time}
-			d.ev, d.err = domain.DecodeEvent(e.Type, e.Data)
-			batch = append(batch, d)
-			if len(batch) == decodeBatch {
+			b.add(e)
+			if len(b.evs) == decodeBatch {
 				select {
-				case batches <- batch:
+				case work <- b:
 				case <-ctx.Done():
 					return ctx.Err()
 				}
-				batch = make([]decoded, 0, decodeBatch)
+				order <- b
+				b = newBatch()
 			}
 			return nil
 		})
-		if len(batch) > 0 && (readErr == nil || readErr == errStop) {
-			batches <- batch
+		if len(b.evs) > 0 && (readErr == nil || readErr == errStop) {
+			work <- b
+			order <- b
 		}
 	}()
-	for batch := range batches {
-		for i := range batch {
-			l.applyDecoded(&batch[i])
+	for b := range order {
+		<-b.done
+		for i := range b.evs {
+			l.applyDecoded(&b.evs[i])
 		}
 		if progress != nil {
 			progress(l.Position, head)
@@ -90,6 +103,34 @@ func (l *Ledger) CatchUp(ctx context.Context, r Reader, progress func(pos, head 
 		progress(head, head)
 	}
 	return nil
+}
+
+// batch is a run of stored events read ahead of the fold; data holds
+// their bytes (the store's buffers are reused as it reads).
+type batch struct {
+	evs  []decoded
+	raw  [][2]int // each event's data: data[raw[i][0]:raw[i][1]]
+	data []byte
+	done chan struct{}
+}
+
+func newBatch() *batch {
+	return &batch{evs: make([]decoded, 0, decodeBatch), raw: make([][2]int, 0, decodeBatch), data: make([]byte, 0, 256*decodeBatch), done: make(chan struct{})}
+}
+
+func (b *batch) add(e *eventstore.RecordedEvent) {
+	start := len(b.data)
+	b.data = append(b.data, e.Data...)
+	b.raw = append(b.raw, [2]int{start, len(b.data)})
+	b.evs = append(b.evs, decoded{pos: e.Position, id: e.ID, typ: e.Type, time: e.Time})
+}
+
+func (b *batch) decode() {
+	for i := range b.evs {
+		d := &b.evs[i]
+		d.ev, d.err = domain.DecodeEvent(d.typ, b.data[b.raw[i][0]:b.raw[i][1]])
+	}
+	close(b.done)
 }
 
 const decodeBatch = 1024

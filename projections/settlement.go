@@ -56,6 +56,10 @@ type PayoutTx struct {
 	State                string // submitted, confirmed, expired
 	SubmittedAt          uint64
 	Slot                 uint64
+	// Transaction is the signed wire transaction (base64) recorded with
+	// it, kept only while it is in flight: what a restarted submitter
+	// re-sends.
+	Transaction string `json:",omitempty"`
 }
 
 // Operator returns the plan line of an operator, or nil.
@@ -318,7 +322,7 @@ func (l *Ledger) applySettlement(pos uint64, ev domain.Event) {
 		if s == nil || s.bySig[e.Signature] != nil {
 			return
 		}
-		tx := &PayoutTx{Signature: e.Signature, Recipients: e.Recipients, Blockhash: e.Blockhash, LastValidBlockHeight: e.LastValidBlockHeight, State: "submitted", SubmittedAt: pos}
+		tx := &PayoutTx{Signature: e.Signature, Recipients: e.Recipients, Blockhash: e.Blockhash, LastValidBlockHeight: e.LastValidBlockHeight, State: "submitted", SubmittedAt: pos, Transaction: e.Transaction}
 		s.Txs = append(s.Txs, tx)
 		s.bySig[e.Signature] = tx
 		for _, r := range e.Recipients {
@@ -335,7 +339,7 @@ func (l *Ledger) applySettlement(pos uint64, ev domain.Event) {
 			return
 		}
 		tx := s.bySig[e.Signature]
-		tx.State, tx.Slot = "confirmed", e.Slot
+		tx.State, tx.Slot, tx.Transaction = "confirmed", e.Slot, ""
 		for _, r := range tx.Recipients {
 			if p := s.byOp[r.OperatorID]; p != nil {
 				p.InFlight -= r.Amount
@@ -351,7 +355,7 @@ func (l *Ledger) applySettlement(pos uint64, ev domain.Event) {
 			return
 		}
 		tx := s.bySig[e.Signature]
-		tx.State = "expired"
+		tx.State, tx.Transaction = "expired", ""
 		for _, r := range tx.Recipients {
 			if p := s.byOp[r.OperatorID]; p != nil {
 				p.InFlight -= r.Amount
