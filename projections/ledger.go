@@ -100,6 +100,18 @@ func (j *Job) frame(f uint32) *frameState {
 	return &j.frames[f]
 }
 
+// noFrame is the state of every frame of a job without a frame table.
+var noFrame frameState
+
+// peekFrame returns the state of frame f without allocating: Check reads
+// through it, so that concurrent Checks under a read lock never write.
+func (j *Job) peekFrame(f uint32) *frameState {
+	if j.frames == nil {
+		return &noFrame
+	}
+	return &j.frames[f]
+}
+
 // AcceptedOutputs returns the output hashes of accepted frames in frame
 // order ("" for frames not accepted).
 func (j *Job) AcceptedOutputs() []string {
@@ -279,7 +291,7 @@ func (l *Ledger) Check(t string, ev domain.Event) error {
 		if err != nil {
 			return err
 		}
-		fs := j.frame(e.Frame)
+		fs := j.peekFrame(e.Frame)
 		if fs.accepted > 0 {
 			return refuse(ev, "frame", "frame %d of job %q is already accepted", e.Frame, e.JobID)
 		}
@@ -291,7 +303,7 @@ func (l *Ledger) Check(t string, ev domain.Event) error {
 		if err != nil {
 			return err
 		}
-		fs := j.frame(e.Frame)
+		fs := j.peekFrame(e.Frame)
 		if fs.leaseNode != e.NodeID {
 			if fs.leaseNode == "" {
 				return refuse(ev, "node_id", "frame %d of job %q is not leased to any node; it must match a live assignment", e.Frame, e.JobID)
@@ -314,7 +326,7 @@ func (l *Ledger) Check(t string, ev domain.Event) error {
 		if err != nil {
 			return err
 		}
-		fs := j.frame(e.Frame)
+		fs := j.peekFrame(e.Frame)
 		if fs.accepted > 0 {
 			return refuse(ev, "frame", "frame %d of job %q is already accepted (node %q); a frame is accepted at most once", e.Frame, e.JobID, fs.renders[fs.accepted-1].node)
 		}
@@ -326,7 +338,7 @@ func (l *Ledger) Check(t string, ev domain.Event) error {
 		if err != nil {
 			return err
 		}
-		fs := j.frame(e.Frame)
+		fs := j.peekFrame(e.Frame)
 		if fs.accepted > 0 && fs.renders[fs.accepted-1].node == e.NodeID {
 			return refuse(ev, "frame", "frame %d of job %q from node %q is already accepted", e.Frame, e.JobID, e.NodeID)
 		}
@@ -421,15 +433,16 @@ func (l *Ledger) checkFrame(ev domain.Event, job string, frame uint32, node stri
 
 func (l *Ledger) verifySignature(ev domain.Event, nodeID string, msg []byte, sig string) error {
 	n := l.Nodes[nodeID]
-	if n.key == nil {
+	key := n.key // decoded by Apply; Check must not write (concurrent readers)
+	if key == nil {
 		k, err := base58.Decode(n.Pubkey)
 		if err != nil || len(k) != ed25519.PublicKeySize {
 			return refuse(ev, "node_id", "node %q has an unusable public key", nodeID)
 		}
-		n.key = k
+		key = k
 	}
 	s, err := base58.Decode(sig)
-	if err != nil || len(s) != ed25519.SignatureSize || !ed25519.Verify(n.key, msg, s) {
+	if err != nil || len(s) != ed25519.SignatureSize || !ed25519.Verify(key, msg, s) {
 		return refuse(ev, "signature", "does not verify with node %q's registered key over the canonical proof message", nodeID)
 	}
 	return nil
@@ -445,7 +458,11 @@ func (l *Ledger) Apply(pos uint64, t string, ev domain.Event) {
 		if l.Nodes[e.NodeID] != nil {
 			return
 		}
-		l.Nodes[e.NodeID] = &Node{ID: e.NodeID, OperatorID: e.OperatorID, Pubkey: e.NodePubkey, GPU: e.GPU, OB: e.OBScore, Registered: pos}
+		n := &Node{ID: e.NodeID, OperatorID: e.OperatorID, Pubkey: e.NodePubkey, GPU: e.GPU, OB: e.OBScore, Registered: pos}
+		if k, err := base58.Decode(e.NodePubkey); err == nil && len(k) == ed25519.PublicKeySize {
+			n.key = k
+		}
+		l.Nodes[e.NodeID] = n
 		o := l.operator(e.OperatorID)
 		o.Nodes = append(o.Nodes, e.NodeID)
 	case *domain.OperatorWalletSet:

@@ -236,3 +236,38 @@ func TestUsageErrors(t *testing.T) {
 		t.Fatalf("import --help: %d %s", code, out)
 	}
 }
+
+// TestSharesFromArchive: once an epoch is closed and folded, shares for it
+// come from the epoch archive — and an archive of another log is ignored.
+func TestSharesFromArchive(t *testing.T) {
+	data := filepath.Join(t.TempDir(), "data")
+	if code, _, errs := cli(t, "", "import", writeFile(t, week()), "--data", data); code != 0 {
+		t.Fatal(errs)
+	}
+	_, first, _ := cli(t, "", "shares", "--epoch", "1", "--json", "--data", data)
+	if _, err := os.Stat(filepath.Join(data, "checkpoints", "epochs.json")); err != nil {
+		t.Fatalf("no epoch archive after a fold: %v", err)
+	}
+	_, second, _ := cli(t, "", "shares", "--epoch", "1", "--json", "--data", data)
+	if first != second {
+		t.Fatalf("archived shares differ:\n%s\n%s", first, second)
+	}
+	// Another log given this log's archive: the archive does not belong to
+	// it (another EpochClosed id) and is ignored.
+	archive, _ := os.ReadFile(filepath.Join(data, "checkpoints", "epochs.json"))
+	b := simlog.New("other", t0)
+	b.Node("n1", "op-a", "1")
+	b.Job("j1", 1, "1")
+	b.Frame("j1", 0, "n1", 1000)
+	b.CloseEpoch(1, 10)
+	data2 := filepath.Join(t.TempDir(), "data2")
+	if code, _, errs := cli(t, "", "import", writeFile(t, b), "--data", data2); code != 0 {
+		t.Fatal(errs)
+	}
+	os.MkdirAll(filepath.Join(data2, "checkpoints"), 0o755)
+	os.WriteFile(filepath.Join(data2, "checkpoints", "epochs.json"), archive, 0o644)
+	_, third, _ := cli(t, "", "shares", "--epoch", "1", "--json", "--data", data2)
+	if !strings.Contains(third, `"emission":"10"`) {
+		t.Fatalf("a foreign archive was trusted: %s", third)
+	}
+}

@@ -3,8 +3,10 @@ package main
 import (
 	"context"
 	"fmt"
+	"path/filepath"
 	"strconv"
 
+	"github.com/epochledger/epochledger/eventstore"
 	"github.com/epochledger/epochledger/projections"
 )
 
@@ -19,7 +21,9 @@ func init() {
 // queryCmd parses the common flags of a read-only query and folds the log.
 // validate checks the arguments before the log is opened (usage errors
 // come first).
-func queryCmd(ctx context.Context, e *env, name, argsUsage, about string, args []string, extra func(*flagSetT), validate func(pos []string) error) (*projections.Ledger, *storeFlags, []string, error) {
+// fast, when set, may answer from the open store without a fold (it
+// returns done).
+func queryCmd(ctx context.Context, e *env, name, argsUsage, about string, args []string, extra func(*flagSetT), validate func(pos []string) error, fast ...func(context.Context, *storeFlags, eventstore.Store) (bool, error)) (*projections.Ledger, *storeFlags, []string, error) {
 	var sf storeFlags
 	fs := newFlagSet(e, name, argsUsage, about)
 	sf.register(fs, e)
@@ -41,9 +45,23 @@ func queryCmd(ctx context.Context, e *env, name, argsUsage, about string, args [
 		return nil, nil, nil, err
 	}
 	defer s.Close()
+	for _, f := range fast {
+		if done, err := f(ctx, &sf, s); done || err != nil {
+			return nil, &sf, pos, err
+		}
+	}
 	l, err := loadLedger(ctx, e, s, &sf, false, name == "replay")
 	if err != nil {
 		return nil, nil, nil, err
+	}
+	if sf.store == "" && l.ClosedEpochs() > 0 {
+		// Keep the epoch archive current: closed epochs never change.
+		path := archivePath(&sf)
+		if a, err := projections.ReadArchive(path); err != nil || uint64(len(a.Epochs)) < l.ClosedEpochs() {
+			if a, err := l.Archive(ctx, s); err == nil {
+				_ = a.Write(path) // a cache: failing to save it costs only time
+			}
+		}
 	}
 	return l, &sf, pos, nil
 }
@@ -108,15 +126,50 @@ so on standard error.`, args, func(fs *flagSetT) {
 			return usagef("shares: --epoch N is required (epochs count from 1)")
 		}
 		return noArgs("shares")(pos)
+	}, func(ctx context.Context, sf *storeFlags, s eventstore.Store) (bool, error) {
+		// A closed epoch is answered from the epoch archive, without a fold.
+		if sf.store != "" {
+			return false, nil
+		}
+		a, err := projections.ReadArchive(archivePath(sf))
+		if err != nil {
+			return false, nil
+		}
+		doc, ok := a.Shares(ctx, s, epoch)
+		if !ok || (operator != "" && !hasOperator(doc, operator)) {
+			return false, nil
+		}
+		return true, printShares(e, sf, doc, operator, false)
 	})
-	if err != nil {
+	if err != nil || l == nil {
 		return err
 	}
-
 	doc, provisional, err := l.Shares(epoch)
 	if err != nil {
 		return err
 	}
+	if operator != "" && !hasOperator(doc, operator) && l.Operators[operator] == nil {
+		return fmt.Errorf("shares: operator %q is unknown to the log", operator)
+	}
+	return printShares(e, sf, doc, operator, provisional)
+}
+
+func archivePath(sf *storeFlags) string {
+	return filepath.Join(sf.data, "checkpoints", "epochs.json")
+}
+
+func hasOperator(doc *projections.SharesDoc, id string) bool {
+	for _, o := range doc.Operators {
+		if o.OperatorID == id {
+			return true
+		}
+	}
+	return false
+}
+
+// printShares prints a shares document, narrowed to one operator when asked
+// (an operator without work in the epoch gets a line of zeros).
+func printShares(e *env, sf *storeFlags, doc *projections.SharesDoc, operator string, provisional bool) error {
 	if operator != "" {
 		var keep []projections.OperatorShare
 		for _, o := range doc.Operators {
@@ -125,15 +178,12 @@ so on standard error.`, args, func(fs *flagSetT) {
 			}
 		}
 		if keep == nil {
-			if l.Operators[operator] == nil {
-				return fmt.Errorf("shares: operator %q is unknown to the log", operator)
-			}
 			keep = []projections.OperatorShare{{OperatorID: operator, WorkOBh: "0", WorkUSD: "0", Allocated: "0"}}
 		}
 		doc.Operators = keep
 	}
 	if provisional {
-		fmt.Fprintf(e.stderr, "note: epoch %d is still open; allocations are provisional (emission %s base units if it closed now)\n", epoch, doc.Emission)
+		fmt.Fprintf(e.stderr, "note: epoch %d is still open; allocations are provisional (emission %s base units if it closed now)\n", doc.Epoch, doc.Emission)
 	}
 	if sf.json {
 		return writeJSON(e.stdout, doc)

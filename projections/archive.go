@@ -1,0 +1,137 @@
+package projections
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+
+	"github.com/epochledger/epochledger/eventstore"
+)
+
+// A closed epoch never changes: later events land in later epochs. The
+// epoch archive keeps each closed epoch's shares document with the
+// position and id of its EpochClosed, so `shares --epoch N` for a closed
+// epoch is answered without folding the log: one read of the archive and
+// one read of the log at that position, to make sure the archive belongs to
+// this log. File format (JSON):
+//
+//	{"version":1,"epochs":{"1":{"closed_at":P,"closed_id":"<uuid>","shares":{…SharesDoc…}},…}}
+
+// Archive holds closed epochs' shares documents.
+type Archive struct {
+	Version int                       `json:"version"`
+	Epochs  map[uint64]*ArchivedEpoch `json:"epochs"`
+}
+
+// ArchivedEpoch is one closed epoch in the archive.
+type ArchivedEpoch struct {
+	ClosedAt uint64     `json:"closed_at"`
+	ClosedID string     `json:"closed_id"`
+	Shares   *SharesDoc `json:"shares"`
+}
+
+// Archive returns the archive of every closed epoch of the ledger. ids
+// gives the id of the event at a position (the EpochClosed events').
+func (l *Ledger) Archive(ctx context.Context, r Reader) (*Archive, error) {
+	a := &Archive{Version: 1, Epochs: map[uint64]*ArchivedEpoch{}}
+	for _, ep := range l.Epochs {
+		if !ep.Closed {
+			continue
+		}
+		doc, _, err := l.Shares(ep.N)
+		if err != nil {
+			return nil, err
+		}
+		id, err := idAt(ctx, r, ep.ClosedAt)
+		if err != nil {
+			return nil, err
+		}
+		a.Epochs[ep.N] = &ArchivedEpoch{ClosedAt: ep.ClosedAt, ClosedID: id, Shares: doc}
+	}
+	return a, nil
+}
+
+func idAt(ctx context.Context, r Reader, pos uint64) (string, error) {
+	id := ""
+	err := r.ReadAll(ctx, pos, func(e *eventstore.RecordedEvent) error {
+		if e.Position == pos {
+			id = e.ID
+		}
+		return errStop
+	})
+	if err != nil && !errors.Is(err, errStop) {
+		return "", err
+	}
+	return id, nil
+}
+
+// Write saves the archive durably (temporary file, fsync, rename).
+func (a *Archive) Write(path string) error {
+	b, err := json.Marshal(a)
+	if err != nil {
+		return err
+	}
+	return writeFileAtomic(path, b)
+}
+
+// ReadArchive loads an archive; a missing or unreadable file is an error
+// the caller answers by folding the log.
+func ReadArchive(path string) (*Archive, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	var a Archive
+	if err := json.Unmarshal(b, &a); err != nil || a.Version != 1 {
+		return nil, fmt.Errorf("%w: epoch archive %s", ErrBadCheckpoint, path)
+	}
+	return &a, nil
+}
+
+// Shares returns the archived shares of epoch n if the archive has it and
+// the log holds the same EpochClosed at the same position.
+func (a *Archive) Shares(ctx context.Context, r Reader, n uint64) (*SharesDoc, bool) {
+	e := a.Epochs[n]
+	if e == nil || e.Shares == nil {
+		return nil, false
+	}
+	id, err := idAt(ctx, r, e.ClosedAt)
+	if err != nil || id != e.ClosedID {
+		return nil, false
+	}
+	return e.Shares, true
+}
+
+func writeFileAtomic(path string, b []byte) error {
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return err
+	}
+	tmp := path + ".tmp"
+	f, err := os.Create(tmp)
+	if err != nil {
+		return err
+	}
+	if _, err := f.Write(b); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		return err
+	}
+	d, err := os.Open(filepath.Dir(path))
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	return d.Sync()
+}
