@@ -16,7 +16,8 @@ Generate a log of N events once (kept in --dir for later runs: a realistic
 mix of leases, signed renders, acceptances, compute work, burns and weekly
 closes), then measure in one run: a raw sequential read of the log, a full
 replay with every projection (the ratio of the two is the fold's cost), and
-answering 'shares' for an epoch from a checkpoint instead of a replay.`)
+answering 'shares' for a closed epoch from the epoch archive instead of a
+replay, and writing and resuming the full-state checkpoint.`)
 	events := fs.Uint64("events", 10_000_000, "events in the generated log")
 	operators := fs.Int("operators", 1000, "operators (two nodes each)")
 	dir := fs.String("dir", ".bench-replay", "where the generated log is kept")
@@ -47,8 +48,9 @@ answering 'shares' for an epoch from a checkpoint instead of a replay.`)
 	fmt.Fprintf(e.stdout, `log                          %d events, %d closed epochs, %d operators
 raw sequential read          %.0f events/s
 full replay, all projections %.0f events/s (%.2f s), %.2f of raw read
-shares from a checkpoint     %.3f s (full replay %.2f s; checkpoint written in %.2f s)
+shares of a closed epoch     %.4f s from the epoch archive (full replay %.2f s)
+full-state checkpoint        written in %.2f s, resumed in %.2f s
 `, r.Events, r.Epochs, r.Operators, r.RawReadEventsPerSec, r.ReplayEventsPerSec, r.ReplaySeconds, r.ReplayRatioToRawRead,
-		r.SharesFromCheckpoint, r.SharesFullReplay, r.CheckpointWriteSecs)
+		r.SharesFromArchive, r.SharesFullReplay, r.CheckpointWriteSecs, r.ResumeFromCheckpoint)
 	return nil
 }
