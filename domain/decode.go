@@ -261,6 +261,10 @@ func decodeData(typ string, data []byte) (Event, error) {
 					})
 					e.Payouts = append(e.Payouts, p)
 				})
+			case 4:
+				e.Part = d.uint(v)
+			case 5:
+				e.Parts = d.uint(v)
 			}
 		})
 	case TypePayoutSubmitted:
@@ -292,6 +296,8 @@ func decodeData(typ string, data []byte) (Event, error) {
 				e.Blockhash = d.str(v)
 			case 4:
 				e.LastValidBlockHeight = d.uint(v)
+			case 5:
+				e.Transaction = d.str(v)
 			}
 		})
 	case TypePayoutConfirmed:
@@ -347,9 +353,9 @@ var (
 	burnRecordedFields         = fieldSet{names: []string{"job_id", "usd", "render_usd_price", "burned", "tx_signature"}}
 	epochClosedFields          = fieldSet{names: []string{"epoch", "emission"}}
 	bridgeConvertedFields      = fieldSet{names: []string{"eth_tx", "log_index", "eth_address", "rndr_wei", "render"}}
-	settlementPlannedFields    = fieldSet{names: []string{"epoch", "root", "total", "payouts"}}
+	settlementPlannedFields    = fieldSet{names: []string{"epoch", "root", "total", "payouts", "part", "parts"}, optional: 1<<4 | 1<<5}
 	payoutFields               = fieldSet{names: []string{"operator_id", "wallet", "amount", "epochs"}, optional: 1 << 3}
-	payoutSubmittedFields      = fieldSet{names: []string{"epoch", "signature", "recipients", "blockhash", "last_valid_block_height"}}
+	payoutSubmittedFields      = fieldSet{names: []string{"epoch", "signature", "recipients", "blockhash", "last_valid_block_height", "transaction"}, optional: 1 << 5}
 	recipientFields            = fieldSet{names: []string{"operator_id", "wallet", "amount"}}
 	payoutConfirmedFields      = fieldSet{names: []string{"epoch", "signature", "slot"}}
 	payoutExpiredFields        = fieldSet{names: []string{"epoch", "signature"}}

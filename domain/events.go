@@ -1,10 +1,13 @@
 package domain
 
 import (
+	"encoding/base64"
 	"encoding/json"
 	"math/big"
 	"slices"
 	"strconv"
+
+	"github.com/mr-tron/base58"
 )
 
 // Event types: the "type" of an envelope. Names are a public contract; new
@@ -240,12 +243,25 @@ func BridgeRender(wei *big.Int) (BaseUnits, bool) {
 
 // SettlementPlanned is the payout list of an epoch's settlement and the
 // Merkle root over its leaves (PayoutLeaf, in operator_id order).
+//
+// A plan too large for one event (MaxDataLen) is split into Parts events,
+// appended together in one atomic append: each carries Part (1..Parts), the
+// whole plan's Root and Total, and the next run of payouts in operator_id
+// order. Root and Total can then only be checked against the whole list,
+// which the ledger does when it folds the last part. A plan of one event
+// leaves Part and Parts out.
 type SettlementPlanned struct {
 	Epoch   uint64    `json:"epoch"`
 	Root    string    `json:"root"`  // lowercase hex
 	Total   BaseUnits `json:"total"` // sum of the amounts
 	Payouts []Payout  `json:"payouts"`
+	Part    uint64    `json:"part,omitempty"`  // 1-based; optional
+	Parts   uint64    `json:"parts,omitempty"` // ≥ 2 when set; optional
 }
+
+// MultiPart reports whether the event is one part of a plan split over
+// several events.
+func (e *SettlementPlanned) MultiPart() bool { return e.Parts != 0 || e.Part != 0 }
 
 // Payout is one operator's line of a settlement plan.
 type Payout struct {
@@ -287,7 +303,15 @@ type PayoutSubmitted struct {
 	Recipients           []Recipient `json:"recipients"`
 	Blockhash            string      `json:"blockhash"` // base58 32 bytes
 	LastValidBlockHeight uint64      `json:"last_valid_block_height"`
+	// Transaction is the signed transaction in wire format (base64), kept
+	// so that a restarted submit can re-send the very same bytes while the
+	// blockhash is valid; optional. Its first signature is Signature.
+	Transaction string `json:"transaction,omitempty"`
 }
+
+// MaxTransactionSize is the byte limit of a Solana transaction (the packet
+// size, 1,232 bytes).
+const MaxTransactionSize = 1232
 
 // Recipient is one transfer of a payout transaction.
 type Recipient struct {
@@ -519,6 +543,10 @@ func (e *SettlementPlanned) Validate() error {
 	c := checker{event: TypeSettlementPlanned}
 	c.epoch(e.Epoch)
 	c.check(validHash(e.Root), "root", ruleRoot)
+	if e.MultiPart() {
+		c.check(e.Parts >= 2, "parts", "must be at least 2 when a plan is split (leave part and parts out for one event)")
+		c.check(e.Part >= 1 && e.Part <= e.Parts, "part", "must be between 1 and parts")
+	}
 	if c.err != nil {
 		return c.result()
 	}
@@ -553,6 +581,9 @@ func (e *SettlementPlanned) Validate() error {
 	switch {
 	case overflow:
 		c.fail("total", "the sum of payout amounts exceeds the range of base units")
+	case e.MultiPart():
+		// Total and root cover every part: the ledger checks them.
+		return c.result()
 	case sum != e.Total:
 		c.fail("total", "must equal the sum of payout amounts = "+sum.String()+" base units")
 	}
@@ -594,7 +625,22 @@ func (e *PayoutSubmitted) Validate() error {
 		}
 	}
 	c.check(validBase58N(e.Blockhash, 32), "blockhash", ruleBlockhash)
+	if e.Transaction != "" && c.err == nil {
+		c.check(txFirstSignature(e.Transaction) == e.Signature, "transaction",
+			"must be base64 of a signed Solana transaction of at most 1232 bytes whose first signature is signature")
+	}
 	return c.result()
+}
+
+// txFirstSignature returns the base58 first signature of a base64 wire
+// transaction, or "" if it is not one: compact-u16 signature count ≥ 1,
+// then 64-byte signatures, at most MaxTransactionSize bytes in all.
+func txFirstSignature(b64 string) string {
+	raw, err := base64.StdEncoding.DecodeString(b64)
+	if err != nil || len(raw) > MaxTransactionSize || len(raw) < 1+64 || raw[0] == 0 || raw[0]&0x80 != 0 {
+		return ""
+	}
+	return base58.Encode(raw[1:65])
 }
 
 // Validate checks the stateless rules of PayoutConfirmed.
