@@ -85,12 +85,19 @@ type snapJob struct {
 	USDPerOBh      domain.USD           `json:"usd_per_obh"`
 	Submitted      uint64               `json:"submitted"`
 	FrameStates    []snapFrame          `json:"frame_states,omitempty"` // only frames with state
+	Done           *snapDone            `json:"done,omitempty"`         // a completed job's packed frames
 	Accepted       uint32               `json:"accepted"`
 	Rejected       uint32               `json:"rejected"`
 	Completed      bool                 `json:"completed"`
 	ProvenanceRoot string               `json:"provenance_root,omitempty"`
 	Burn           *domain.BurnRecorded `json:"burn,omitempty"`
 	BurnEpoch      uint64               `json:"burn_epoch,omitempty"`
+}
+
+type snapDone struct {
+	Nodes     []string `json:"nodes"`
+	Hashes    []byte   `json:"hashes"` // base64, 32 bytes per frame
+	Durations []uint64 `json:"durations_ms"`
 }
 
 type snapEpoch struct {
@@ -153,6 +160,9 @@ func (l *Ledger) snapshot() *snapshot {
 		sj := snapJob{ID: j.ID, Artist: j.Artist, SceneHash: j.SceneHash, Frames: j.Frames, USDPerOBh: j.USDPerOBh,
 			Submitted: j.Submitted, Accepted: j.Accepted, Rejected: j.Rejected, Completed: j.Completed,
 			ProvenanceRoot: j.ProvenanceRoot, Burn: j.Burn, BurnEpoch: j.BurnEpoch}
+		if d := j.done; d != nil {
+			sj.Done = &snapDone{Nodes: d.nodes, Hashes: d.hashes, Durations: d.durations}
+		}
 		for f := range j.frames {
 			fs := &j.frames[f]
 			if fs.leaseNode == "" && len(fs.renders) == 0 {
@@ -277,6 +287,12 @@ func restore(s *snapshot) (*Ledger, error) {
 		j := &Job{ID: sj.ID, Artist: sj.Artist, SceneHash: sj.SceneHash, Frames: sj.Frames, USDPerOBh: sj.USDPerOBh,
 			Submitted: sj.Submitted, Accepted: sj.Accepted, Rejected: sj.Rejected, Completed: sj.Completed,
 			ProvenanceRoot: sj.ProvenanceRoot, Burn: sj.Burn, BurnEpoch: sj.BurnEpoch}
+		if d := sj.Done; d != nil {
+			if len(d.Nodes) != int(j.Frames) || len(d.Hashes) != 32*int(j.Frames) || len(d.Durations) != int(j.Frames) {
+				return nil, fmt.Errorf("%w: job %s packed frames do not match its frame count", ErrBadCheckpoint, sj.ID)
+			}
+			j.done = &doneFrames{nodes: d.Nodes, hashes: d.Hashes, durations: d.Durations}
+		}
 		for _, sf := range sj.FrameStates {
 			if sf.Frame >= j.Frames {
 				return nil, fmt.Errorf("%w: job %s frame %d out of range", ErrBadCheckpoint, sj.ID, sf.Frame)

@@ -11,6 +11,7 @@ package projections
 
 import (
 	"crypto/ed25519"
+	"encoding/hex"
 	"fmt"
 	"math/big"
 	"sort"
@@ -83,6 +84,7 @@ type Job struct {
 	Submitted uint64
 
 	frames   []frameState
+	done     *doneFrames // replaces frames once the job is completed
 	Accepted uint32
 	Rejected uint32
 	// Completed is set by JobCompleted with its Proof-of-Render root.
@@ -90,6 +92,28 @@ type Job struct {
 	ProvenanceRoot string
 	Burn           *domain.BurnRecorded
 	BurnEpoch      uint64
+}
+
+// doneFrames is a completed job's accepted frames, packed. Once the
+// provenance root is recorded no frame of the job can change, so the
+// leases and judged renders are dropped: a long-running ledger holds full
+// frame state only for jobs still in progress.
+type doneFrames struct {
+	nodes     []string
+	hashes    []byte // 32 bytes per frame
+	durations []uint64
+}
+
+func (j *Job) compact() {
+	d := &doneFrames{nodes: make([]string, j.Frames), hashes: make([]byte, 32*int(j.Frames)), durations: make([]uint64, j.Frames)}
+	for i := range j.frames {
+		if a := j.frames[i].accepted; a > 0 {
+			r := j.frames[i].renders[a-1]
+			d.nodes[i], d.durations[i] = r.node, r.duration
+			hex.Decode(d.hashes[32*i:32*i+32], []byte(r.hash))
+		}
+	}
+	j.done, j.frames = d, nil
 }
 
 // frame returns the state of frame f, allocating the frame table lazily.
@@ -136,6 +160,12 @@ type FrameStatus struct {
 // FrameStatuses lists every frame's state.
 func (j *Job) FrameStatuses() []FrameStatus {
 	out := make([]FrameStatus, j.Frames)
+	if d := j.done; d != nil {
+		for i := range out {
+			out[i] = FrameStatus{Frame: uint32(i), State: "accepted", Node: d.nodes[i], OutputHash: hex.EncodeToString(d.hashes[32*i : 32*i+32]), DurationMS: d.durations[i]}
+		}
+		return out
+	}
 	for i := range out {
 		out[i] = FrameStatus{Frame: uint32(i), State: "pending"}
 		if j.frames == nil {
@@ -425,6 +455,9 @@ func (l *Ledger) checkFrame(ev domain.Event, job string, frame uint32, node stri
 	if frame >= j.Frames {
 		return nil, refuse(ev, "frame", "frame %d is out of range: job %q has frames 0..%d", frame, job, j.Frames-1)
 	}
+	if j.Completed {
+		return nil, refuse(ev, "job_id", "job %q is completed; its frames are final", job)
+	}
 	if l.Nodes[node] == nil {
 		return nil, refuse(ev, "node_id", "node %q is not registered", node)
 	}
@@ -477,20 +510,20 @@ func (l *Ledger) Apply(pos uint64, t string, ev domain.Event) {
 		}
 		l.Jobs[e.JobID] = &Job{ID: e.JobID, Artist: e.Artist, SceneHash: e.SceneHash, Frames: e.Frames, USDPerOBh: e.USDPerOBh, Submitted: pos}
 	case *domain.FrameAssigned:
-		if j := l.Jobs[e.JobID]; j != nil && e.Frame < j.Frames {
+		if j := l.Jobs[e.JobID]; j != nil && e.Frame < j.Frames && !j.Completed {
 			fs := j.frame(e.Frame)
 			fs.leaseNode = e.NodeID
 			fs.leaseUntil, _ = time.Parse(time.RFC3339Nano, e.LeaseUntil)
 		}
 	case *domain.FrameRendered:
-		if j := l.Jobs[e.JobID]; j != nil && e.Frame < j.Frames {
+		if j := l.Jobs[e.JobID]; j != nil && e.Frame < j.Frames && !j.Completed {
 			fs := j.frame(e.Frame)
 			fs.renders = append(fs.renders, render{node: e.NodeID, hash: e.OutputHash, duration: e.DurationMS})
 		}
 	case *domain.FrameAccepted:
 		l.applyAccepted(e)
 	case *domain.FrameRejected:
-		if j := l.Jobs[e.JobID]; j != nil && e.Frame < j.Frames {
+		if j := l.Jobs[e.JobID]; j != nil && e.Frame < j.Frames && !j.Completed {
 			fs := j.frame(e.Frame)
 			if i := fs.pendingRender(e.NodeID); i >= 0 {
 				fs.renders[i].rejected = true
@@ -514,9 +547,10 @@ func (l *Ledger) Apply(pos uint64, t string, ev domain.Event) {
 		v := domain.ComputeValue(e.USD)
 		ep.add(n, w, v, false)
 	case *domain.JobCompleted:
-		if j := l.Jobs[e.JobID]; j != nil {
+		if j := l.Jobs[e.JobID]; j != nil && !j.Completed {
 			j.Completed = true
 			j.ProvenanceRoot = e.ProvenanceRoot
+			j.compact()
 		}
 	case *domain.BurnRecorded:
 		j := l.Jobs[e.JobID]
@@ -557,7 +591,7 @@ func (l *Ledger) Apply(pos uint64, t string, ev domain.Event) {
 
 func (l *Ledger) applyAccepted(e *domain.FrameAccepted) {
 	j := l.Jobs[e.JobID]
-	if j == nil || e.Frame >= j.Frames {
+	if j == nil || e.Frame >= j.Frames || j.Completed {
 		return
 	}
 	fs := j.frame(e.Frame)

@@ -2,6 +2,7 @@ package projections
 
 import (
 	"context"
+	"fmt"
 	"encoding/json"
 	"errors"
 	"math/big"
@@ -274,4 +275,21 @@ func TestReplayIsByteIdentical(t *testing.T) {
 	if !strings.Contains(a, `"status":"completed"`) {
 		t.Fatalf("job not completed in %s", a)
 	}
+}
+
+// TestCompletedJobIsFinal: completion packs the frames, keeps what the job
+// view shows, and refuses any later frame event of the job.
+func TestCompletedJobIsFinal(t *testing.T) {
+	b := base()
+	for f := uint32(0); f < 4; f++ {
+		b.Frame("j", f, "n1", uint64(1000+f))
+	}
+	before := fold(t, b).Jobs["j"].FrameStatuses()
+	b.Complete("j")
+	l := fold(t, b)
+	if got := l.Jobs["j"].FrameStatuses(); fmt.Sprint(got) != fmt.Sprint(before) {
+		t.Fatalf("frame states changed by completion:\n%v\n%v", before, got)
+	}
+	b.Assign("j", 0, "n2")
+	refused(t, l, b, "is completed")
 }

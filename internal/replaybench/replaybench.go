@@ -42,7 +42,8 @@ type Result struct {
 }
 
 // Generate writes a log of about n events: operators with two nodes each,
-// jobs of 100 frames (lease, render, accept), compute work, burns and an
+// jobs of 100 frames (lease, render, accept) that complete, compute work,
+// burns and an
 // epoch close every million events.
 func Generate(ctx context.Context, s eventstore.Store, n uint64, operators int, progress func(done uint64)) error {
 	b := simlog.New("replaybench", time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC))
@@ -69,6 +70,7 @@ func Generate(ctx context.Context, s eventstore.Store, n uint64, operators int, 
 			b.Frame(id, f, node, uint64(1000+(job*31+int(f)*17)%600_000))
 		}
 		b.Compute(fmt.Sprintf("task-%07d", job), fmt.Sprintf("node-%06d", job%nodes), 60_000, "1.25")
+		b.Complete(id)
 		b.Burn(id, "10", "4.5")
 		if (written+uint64(len(b.Envelopes())))/1_000_000 >= epoch {
 			b.CloseEpoch(epoch, domain.DefaultEmission)
