@@ -5,9 +5,20 @@ GO ?= go
 FUZZTIME ?= 100000x
 FUZZTIME_SLOW ?= 300x
 
-.PHONY: test vet unit fuzz soak build
+.PHONY: test deps vet unit fuzz soak build
 
-test: vet unit fuzz
+test: deps vet unit fuzz
+
+# Test dependencies a fresh machine lacks: Debian's Chromium for the web
+# page's browser test (the litesvm npm package of the local Solana VM is
+# installed by the tests on first use). Without root or apt the browser
+# test is skipped with a message instead.
+deps:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) \
+	      || echo "note: could not install chromium; the browser test will be skipped"; \
+	  else echo "note: chromium not installed (needs root and apt-get); the browser test will be skipped"; fi; }
 
 build:
 	$(GO) build -o epochledger ./cmd/epochledger
@@ -18,6 +29,7 @@ vet:
 	CGO_ENABLED=0 $(GO) build ./...
 
 unit:
+	@if command -v chromium >/dev/null 2>&1; then export EPOCHLEDGER_REQUIRE_BROWSER=1; fi; \
 	$(GO) test -race -timeout 30m ./...
 
 # Every decoder's fuzz target, briefly (a fixed number of inputs, so a loaded
