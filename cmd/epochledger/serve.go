@@ -1,0 +1,155 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/epochledger/epochledger/domain"
+	"github.com/epochledger/epochledger/workers/api"
+	"github.com/epochledger/epochledger/workers/coordinator"
+)
+
+func init() {
+	register(&command{name: "serve", summary: "the coordinator: HTTP API for workers, artists and admin, and the epoch clock", run: runServe})
+}
+
+// serveMounts add routes to serve's mux beside the coordinator's (a read
+// API, the web page): files of this package append to it in init().
+var serveMounts []func(mux *http.ServeMux, srv *coordinator.Server)
+
+func runServe(ctx context.Context, e *env, args []string) error {
+	var sf storeFlags
+	fs := newFlagSet(e, "serve", "[--data DIR] [--addr HOST:PORT] [flags]", `
+Run the coordinator on the log: it folds the log at start, then serves the
+worker routes (signed with node keys), the admin and artist routes (bearer
+token), /healthz, /readyz and /metrics, and appends EpochClosed at every
+epoch boundary (--epoch-genesis + k × --epoch-length). Every answer that
+appends is sent after the events are durable. A sample of results
+(--verify-rate) is re-rendered before it is accepted.
+
+The admin token comes from --admin-token-file or EPOCHLEDGER_ADMIN_TOKEN;
+without one the admin and artist routes answer 403.`)
+	sf.register(fs, e)
+	def := coordinator.DefaultOptions()
+	addr := fs.String("addr", envOr(e, "EPOCHLEDGER_ADDR", "127.0.0.1:8080"), "listen address (env EPOCHLEDGER_ADDR)")
+	tokenFile := fs.String("admin-token-file", "", "file holding the admin bearer token (default: env EPOCHLEDGER_ADMIN_TOKEN)")
+	lease := fs.Duration("lease", def.LeaseDuration, "default lease of a frame")
+	maxLease := fs.Duration("max-lease", def.MaxLeaseDuration, "longest lease a worker may ask for")
+	verifyRate := fs.Float64("verify-rate", def.VerifyRate, "fraction of results re-rendered before acceptance (0..1)")
+	nodeRates := map[string]float64{}
+	fs.Func("verify-node", "per-node verify rate NODE=RATE (repeatable)", func(s string) error {
+		n, r, ok := strings.Cut(s, "=")
+		v, err := strconv.ParseFloat(r, 64)
+		if !ok || n == "" || err != nil || v < 0 || v > 1 {
+			return fmt.Errorf("want NODE=RATE with RATE in 0..1, got %q", s)
+		}
+		nodeRates[n] = v
+		return nil
+	})
+	verifiers := fs.Int("verifiers", def.Verifiers, "goroutines re-rendering sampled results")
+	size := fs.String("render-size", fmt.Sprintf("%dx%d", def.Render.Width, def.Render.Height), "frame size of the built-in renderer, WxH")
+	spp := fs.Int("render-spp", def.Render.Spp, "samples per pixel of the built-in renderer")
+	price := fs.String("render-usd-price", coordinator.DefaultRenderUSDPrice, "RENDER price in USD for the burns of completed jobs")
+	emission := fs.String("emission", domain.DefaultEmission.RenderString(), "emission recorded by EpochClosed, in RENDER")
+	clock := fs.Bool("epoch-clock", true, "append EpochClosed at epoch boundaries")
+	epochLen := fs.Duration("epoch-length", def.EpochLength, "epoch length")
+	genesis := fs.String("epoch-genesis", def.EpochGenesis.Format(time.RFC3339), "start of epoch 1 (RFC 3339)")
+	window := fs.Duration("request-window", def.RequestWindow, "allowed clock difference of signed requests")
+	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
+	pos, err := parseArgs(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) != 0 {
+		return usagef("serve: unexpected argument %q", pos[0])
+	}
+	o := *def
+	o.LeaseDuration, o.MaxLeaseDuration, o.VerifyRate, o.NodeVerifyRates, o.Verifiers = *lease, *maxLease, *verifyRate, nodeRates, *verifiers
+	o.EpochClock, o.EpochLength, o.RequestWindow = *clock, *epochLen, *window
+	if _, err := fmt.Sscanf(*size, "%dx%d", &o.Render.Width, &o.Render.Height); err != nil {
+		return usagef("serve: --render-size %q: want WxH, e.g. 64x48", *size)
+	}
+	o.Render.Spp = *spp
+	if o.RenderUSDPrice, err = domain.ParseUSD(*price); err != nil || o.RenderUSDPrice.IsZero() {
+		return usagef("serve: --render-usd-price %q: want a positive USD amount", *price)
+	}
+	if o.Emission, err = domain.ParseRender(*emission); err != nil {
+		return usagef("serve: --emission: %v", err)
+	}
+	if o.EpochGenesis, err = time.Parse(time.RFC3339, *genesis); err != nil {
+		return usagef("serve: --epoch-genesis: %v", err)
+	}
+	var lv slog.Level
+	if err := lv.UnmarshalText([]byte(*logLevel)); err != nil {
+		return usagef("serve: --log-level %q", *logLevel)
+	}
+	o.Logger = slog.New(slog.NewTextHandler(e.stderr, &slog.HandlerOptions{Level: lv}))
+	if o.AdminToken, err = adminToken(e, *tokenFile); err != nil {
+		return err
+	}
+	if t := o.AdminToken; t != "" && (len(t) < 16 || strings.ContainsAny(t, " \t\r\n")) {
+		return usagef("serve: the admin token must be at least 16 bytes without whitespace")
+	}
+	if err := o.Validate(); err != nil {
+		return usagef("serve: %v", err)
+	}
+	if o.AdminToken == "" {
+		o.Logger.Warn("no admin token (--admin-token-file or EPOCHLEDGER_ADMIN_TOKEN): admin and artist routes answer 403")
+	}
+
+	store, err := openStore(ctx, &sf, false)
+	if err != nil {
+		return err
+	}
+	defer store.Close()
+	srv, err := coordinator.New(ctx, store, &o)
+	if err != nil {
+		return err
+	}
+	defer srv.Close()
+	mux := http.NewServeMux()
+	srv.Routes(mux)
+	for _, mount := range serveMounts {
+		mount(mux, srv)
+	}
+	srv.OpsRoutes(mux) // health, readiness, metrics unless a mount serves them
+	ln, err := net.Listen("tcp", *addr)
+	if err != nil {
+		return err
+	}
+	hs := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute}
+	url := "http://" + ln.Addr().String()
+	if sf.json {
+		_ = writeJSON(e.stdout, map[string]any{"url": url, "position": srv.Position()})
+	} else {
+		o.Logger.Info("serving", "url", url, "position", srv.Position(), "worker routes", api.PathLease)
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- hs.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	o.Logger.Info("shutting down: finishing requests in flight")
+	sctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := hs.Shutdown(sctx); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		o.Logger.Warn("shutdown", "err", err)
+	}
+	return nil
+}
+
+func envOr(e *env, name, def string) string {
+	if v := e.getenv(name); v != "" {
+		return v
+	}
+	return def
+}
