@@ -20,7 +20,7 @@ var benchmarks = map[string]func(ctx context.Context, e *env, args []string) err
 
 func runBench(ctx context.Context, e *env, args []string) error {
 	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" {
-		fmt.Fprint(e.stdout, `Usage: epochledger bench <store|replay|settle> [flags]
+		fmt.Fprint(e.stdout, `Usage: epochledger bench <store|replay|settle|coordinator> [flags]
 
   store    durable appends (batches of 1, 100, 1000; 64 concurrent writers) and
            sequential reads, each against raw write+fsync of the same bytes on
@@ -29,6 +29,8 @@ func runBench(ctx context.Context, e *env, args []string) error {
            sequential read of the same log
   settle   settlement plan for many operators and an end-to-end settlement
            against the local Solana VM
+  coordinator  signed, durable frame results per second through the
+           coordinator, against a signatures-only baseline
 `)
 		if len(args) == 0 {
 			return &silentError{code: 2}
@@ -37,7 +39,7 @@ func runBench(ctx context.Context, e *env, args []string) error {
 	}
 	b, ok := benchmarks[args[0]]
 	if !ok {
-		return usagef("bench: unknown benchmark %q (store, replay, settle)", args[0])
+		return usagef("bench: unknown benchmark %q (store, replay, settle, coordinator)", args[0])
 	}
 	return b(ctx, e, args[1:])
 }
