@@ -1,9 +1,12 @@
 package projections
 
 import (
+	"errors"
 	"fmt"
+	"runtime"
 	"slices"
-	"sort"
+	"strings"
+	"sync"
 
 	"github.com/epochledger/epochledger/domain"
 )
@@ -31,6 +34,48 @@ type Settlement struct {
 	// Parts are appended in one atomic append, so a stored log never ends
 	// between them and a complete plan needs neither field.
 	nextPart, parts uint64
+	partTotal       domain.BaseUnits // Σ amounts of the parts folded so far
+}
+
+// planRoot is domain.PlanRoot over the concatenation of two payout lists,
+// with the leaves hashed in parallel: a plan of a million payouts is
+// checked in a fraction of the time.
+func planRoot(epoch uint64, a, b []domain.Payout) ([32]byte, error) {
+	n := len(a) + len(b)
+	leaves := make([][32]byte, n)
+	at := func(i int) *domain.Payout {
+		if i < len(a) {
+			return &a[i]
+		}
+		return &b[i-len(a)]
+	}
+	workers := 1
+	if n >= 8192 {
+		workers = runtime.GOMAXPROCS(0)
+	}
+	errs := make([]error, workers)
+	var wg sync.WaitGroup
+	chunk := (n + workers - 1) / workers
+	for w := range workers {
+		lo, hi := w*chunk, min((w+1)*chunk, n)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := lo; i < hi; i++ {
+				l, err := at(i).Leaf(epoch)
+				if err != nil {
+					errs[w] = err
+					return
+				}
+				leaves[i] = l
+			}
+		}()
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		return [32]byte{}, err
+	}
+	return domain.MerkleRoot(leaves), nil
 }
 
 // Incomplete reports whether the settlement is a split plan whose last
@@ -104,9 +149,16 @@ func (l *Ledger) Payable(o *Operator) domain.BaseUnits {
 // from. A plan of epoch n never pays an allocation of a later epoch, even
 // when that epoch closed before the plan was made.
 func (l *Ledger) PayableThrough(o *Operator, n uint64) (domain.BaseUnits, []uint64) {
+	amt, epochs := l.payableThrough(o, n, nil)
+	return amt, epochs
+}
+
+// payableThrough is PayableThrough appending the epochs to dst (one
+// backing array for a whole plan instead of an allocation per operator).
+func (l *Ledger) payableThrough(o *Operator, n uint64, dst []uint64) (domain.BaseUnits, []uint64) {
 	committed := o.Paid + o.InFlight + l.Reserved(o.ID)
 	var cum domain.BaseUnits
-	var epochs []uint64
+	epochs := dst[len(dst):]
 	for k := uint64(1); k <= n && k <= l.ClosedEpochs(); k++ {
 		a := l.Epochs[k-1].Allocations[o.ID]
 		if a == 0 {
@@ -128,24 +180,29 @@ func (l *Ledger) PayableThrough(o *Operator, n uint64) (domain.BaseUnits, []uint
 // operator_id, each with the epochs it covers. Operators without a wallet
 // keep accruing (carried forward); carried lists them.
 func (l *Ledger) PlanPayouts(n uint64) (payouts []domain.Payout, carried []string) {
-	ids := make([]string, 0, len(l.Operators))
-	for id, o := range l.Operators {
+	ops := make([]*Operator, 0, len(l.Operators))
+	for _, o := range l.Operators {
 		if o.Allocated > o.Paid+o.InFlight {
-			ids = append(ids, id)
+			ops = append(ops, o)
 		}
 	}
-	sort.Strings(ids)
-	for _, id := range ids {
-		o := l.Operators[id]
-		amt, epochs := l.PayableThrough(o, n)
+	slices.SortFunc(ops, func(a, b *Operator) int { return strings.Compare(a.ID, b.ID) })
+	payouts = make([]domain.Payout, 0, len(ops))
+	var buf []uint64
+	for _, o := range ops {
+		if cap(buf)-len(buf) < int(n) {
+			buf = make([]uint64, 0, max(4096, int(n)))
+		}
+		amt, epochs := l.payableThrough(o, n, buf)
 		if amt == 0 {
 			continue
 		}
 		if o.Wallet == "" {
-			carried = append(carried, id)
+			carried = append(carried, o.ID)
 			continue
 		}
-		payouts = append(payouts, domain.Payout{OperatorID: id, Wallet: o.Wallet, Amount: amt, Epochs: epochs})
+		buf = buf[:len(buf)+len(epochs)]
+		payouts = append(payouts, domain.Payout{OperatorID: o.ID, Wallet: o.Wallet, Amount: amt, Epochs: slices.Clip(epochs)})
 	}
 	return payouts, carried
 }
@@ -178,9 +235,10 @@ func (l *Ledger) checkSettlement(ev domain.Event) error {
 			return refuse(ev, "epoch", "epoch %d already has a settlement plan (position %d); expired payouts are re-sent under the same plan", e.Epoch, s.PlannedAt)
 		}
 		var total domain.BaseUnits
-		for _, p := range prior {
-			total += p.Amount
+		if len(prior) > 0 {
+			total = ep.Settlement.partTotal
 		}
+		var scratch [8]uint64
 		for i, p := range e.Payouts {
 			prev := ""
 			if i > 0 {
@@ -198,7 +256,7 @@ func (l *Ledger) checkSettlement(ev domain.Event) error {
 			if o.Wallet != p.Wallet {
 				return refuse(ev, "payouts", "operator %q's wallet is %q, not %q", p.OperatorID, o.Wallet, p.Wallet)
 			}
-			pay, epochs := l.PayableThrough(o, e.Epoch)
+			pay, epochs := l.payableThrough(o, e.Epoch, scratch[:0])
 			if p.Amount != pay || pay == 0 {
 				return refuse(ev, "payouts", "operator %q is owed %s base units through epoch %d not planned elsewhere, not %s", p.OperatorID, pay, e.Epoch, p.Amount)
 			}
@@ -213,11 +271,7 @@ func (l *Ledger) checkSettlement(ev domain.Event) error {
 		if total != e.Total {
 			return refuse(ev, "total", "must be the sum of the payouts, %s", total)
 		}
-		all := e.Payouts
-		if len(prior) > 0 {
-			all = append(slices.Clip(prior), e.Payouts...)
-		}
-		root, err := domain.PlanRoot(e.Epoch, all)
+		root, err := planRoot(e.Epoch, prior, e.Payouts)
 		if err != nil {
 			return refuse(ev, "payouts", "%v", err)
 		}
@@ -300,22 +354,29 @@ func (l *Ledger) applySettlement(pos uint64, ev domain.Event) {
 		s := ep.Settlement
 		switch {
 		case s == nil && e.Part <= 1:
-			s = &Settlement{Epoch: e.Epoch, PlannedAt: pos, Root: e.Root, Total: e.Total, byOp: map[string]*PayoutState{}, bySig: map[string]*PayoutTx{}}
+			size := len(e.Payouts) * int(max(e.Parts, 1)) // parts are about equal
+			s = &Settlement{Epoch: e.Epoch, PlannedAt: pos, Root: e.Root, Total: e.Total, Payouts: make([]domain.Payout, 0, size),
+				byOp: make(map[string]*PayoutState, size), bySig: map[string]*PayoutTx{}}
 			ep.Settlement = s
 		case s != nil && e.Part > 1 && s.nextPart == e.Part && s.parts == e.Parts:
 		default:
 			return
 		}
-		for _, p := range e.Payouts {
+		states := make([]PayoutState, len(e.Payouts)) // one allocation per part
+		for i, p := range e.Payouts {
 			if s.byOp[p.OperatorID] != nil {
 				continue
 			}
-			s.byOp[p.OperatorID] = &PayoutState{Payout: p, Index: len(s.Payouts), Reserved: p.Amount}
+			states[i] = PayoutState{Payout: p, Index: len(s.Payouts), Reserved: p.Amount}
+			s.byOp[p.OperatorID] = &states[i]
 			s.Payouts = append(s.Payouts, p)
+			s.partTotal += p.Amount
 		}
 		s.nextPart, s.parts = 0, 0
 		if e.Part < e.Parts {
 			s.nextPart, s.parts = e.Part+1, e.Parts
+		} else {
+			s.partTotal = 0
 		}
 	case *domain.PayoutSubmitted:
 		s := l.settlement(e.Epoch)

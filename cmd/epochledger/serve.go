@@ -24,6 +24,10 @@ func init() {
 // API, the web page): files of this package append to it in init().
 var serveMounts []func(mux *http.ServeMux, srv *coordinator.Server)
 
+// serveSetups adjust the coordinator's options before it starts (e.g. the
+// read API's metrics observe the coordinator's appends).
+var serveSetups []func(o *coordinator.Options)
+
 func runServe(ctx context.Context, e *env, args []string) error {
 	var sf storeFlags
 	fs := newFlagSet(e, "serve", "[--data DIR] [--addr HOST:PORT] [flags]", `
@@ -104,6 +108,9 @@ without one the admin and artist routes answer 403.`)
 		o.Logger.Warn("no admin token (--admin-token-file or EPOCHLEDGER_ADMIN_TOKEN): admin and artist routes answer 403")
 	}
 
+	for _, setup := range serveSetups {
+		setup(&o)
+	}
 	store, err := openStore(ctx, &sf, false)
 	if err != nil {
 		return err

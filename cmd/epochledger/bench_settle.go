@@ -1,0 +1,431 @@
+package main
+
+import (
+	"context"
+	"crypto/sha256"
+	"fmt"
+	"os"
+	"path/filepath"
+	"runtime"
+	"runtime/debug"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/gagliardetto/solana-go"
+	"github.com/mr-tron/base58"
+
+	"github.com/epochledger/epochledger/domain"
+	"github.com/epochledger/epochledger/eventstore"
+	"github.com/epochledger/epochledger/eventstore/filestore"
+	"github.com/epochledger/epochledger/internal/simlog"
+	"github.com/epochledger/epochledger/projections"
+	"github.com/epochledger/epochledger/settlement"
+	"github.com/epochledger/epochledger/settlement/localnet"
+)
+
+func init() { benchmarks["settle"] = benchSettle }
+
+// settleBench is what `bench settle --json` prints.
+type settleBench struct {
+	// Packing: transfers per legacy transaction, the byte-limit maximum
+	// (computed by packing) and what the end-to-end run achieved.
+	MaxTransfersWithCreate    int     `json:"max_transfers_with_ata_creation"`
+	MaxTransfersWithoutCreate int     `json:"max_transfers_without_ata_creation"`
+	TxBytesWithCreate         int     `json:"tx_bytes_full_with_ata_creation"`
+	TxBytesWithoutCreate      int     `json:"tx_bytes_full_without_ata_creation"`
+	AchievedWithCreate        float64 `json:"achieved_transfers_per_tx_new_accounts,omitempty"`
+	AchievedWithoutCreate     float64 `json:"achieved_transfers_per_tx_existing_accounts,omitempty"`
+
+	// settle plan for PlanOperators operators allocated in one epoch.
+	PlanOperators    int     `json:"plan_operators,omitempty"`
+	PlanLedgerSecs   float64 `json:"plan_ledger_build_seconds,omitempty"` // building the ledger (not part of plan)
+	PlanDeriveSecs   float64 `json:"plan_derive_seconds,omitempty"`       // payouts, leaves, root
+	PlanRecordSecs   float64 `json:"plan_record_seconds,omitempty"`       // Check, encode, durable append, fold
+	PlanTotalSecs    float64 `json:"plan_seconds,omitempty"`
+	PlanEvents       int     `json:"plan_events,omitempty"`
+	PlanBytes        int64   `json:"plan_bytes,omitempty"`
+	PlanRawWriteSecs float64 `json:"plan_raw_write_fsync_seconds,omitempty"` // baseline: the same bytes written and fsynced
+	PlanTargetSecs   float64 `json:"plan_target_seconds,omitempty"`
+	PlanWithinTarget bool    `json:"plan_within_target,omitempty"`
+
+	// End-to-end settlement of E2EOperators operators on the local VM:
+	// every operator new (token accounts created), then a second epoch
+	// to the same operators (accounts exist).
+	E2EOperators      int     `json:"e2e_operators,omitempty"`
+	E2EPlanSecs       float64 `json:"e2e_plan_seconds,omitempty"`
+	E2ESubmitSecs     float64 `json:"e2e_submit_seconds,omitempty"`
+	E2ETransactions   int     `json:"e2e_transactions,omitempty"`
+	E2ETxPerSec       float64 `json:"e2e_transactions_per_second,omitempty"`
+	E2ESecondSecs     float64 `json:"e2e_second_epoch_submit_seconds,omitempty"`
+	E2ESecondTxs      int     `json:"e2e_second_epoch_transactions,omitempty"`
+	E2ETargetSecs     float64 `json:"e2e_target_seconds,omitempty"`
+	E2EWithinTarget   bool    `json:"e2e_within_target,omitempty"`
+	E2EBalancesExact  bool    `json:"e2e_balances_exact,omitempty"`
+	E2EBalancesChecks int     `json:"e2e_balances_checked,omitempty"`
+	// Same-run baseline: the same kind of transactions (9 transfers with
+	// token account creation), pre-signed, sent one after the other and
+	// polled until finalized, with no log: what the VM and RPC allow.
+	BaselineTxPerSec float64 `json:"baseline_raw_send_transactions_per_second,omitempty"`
+	RatioToBaseline  float64 `json:"e2e_ratio_to_baseline,omitempty"`
+
+	GOMAXPROCS int `json:"gomaxprocs"`
+}
+
+func benchSettle(ctx context.Context, e *env, args []string) error {
+	fs := newFlagSet(e, "bench settle", "[--plan-operators N] [--e2e-operators N] [--json]", `
+Measure settlement: the transfers a legacy transaction can hold (the
+byte-limit maximum, computed by packing) against what the end-to-end run
+achieved; 'settle plan' (derive payouts and Merkle root, check, encode and
+durably append SettlementPlanned) for --plan-operators operators allocated in
+one epoch (target < 10 s for 1,000,000); and an end-to-end settlement of
+--e2e-operators operators against the local Solana VM (target < 60 s for
+10,000), whose balances are then checked exactly.`)
+	planOps := fs.Int("plan-operators", 1_000_000, "operators of the plan benchmark (0 skips it)")
+	e2eOps := fs.Int("e2e-operators", 10_000, "operators of the end-to-end benchmark (0 skips it)")
+	dir := fs.String("dir", "", "scratch directory (default: a temporary directory under the current one)")
+	asJSON := fs.Bool("json", false, "print one JSON object")
+	if _, err := parseArgs(fs, args); err != nil {
+		return err
+	}
+	if *dir == "" {
+		d, err := os.MkdirTemp(".", ".bench-settle-")
+		if err != nil {
+			return err
+		}
+		*dir = d
+	} else {
+		*dir = filepath.Join(*dir, fmt.Sprintf("bench-settle-%d", os.Getpid()))
+	}
+	defer os.RemoveAll(*dir)
+	say := func(format string, a ...any) {
+		if !*asJSON && isTerminal(e.stderr) {
+			fmt.Fprintf(e.stderr, "bench settle: "+format+"\n", a...)
+		}
+	}
+	r := settleBench{GOMAXPROCS: runtime.GOMAXPROCS(0)}
+
+	// Packing maxima.
+	tr := &settlement.Treasury{Authority: solana.NewWallet().PublicKey(), Mint: solana.NewWallet().PublicKey()}
+	tr.Source, _, _ = solana.FindAssociatedTokenAddress(tr.Authority, tr.Mint)
+	memo := settlement.Memo(1_000, fmt.Sprintf("%064x", 0))
+	r.MaxTransfersWithCreate = settlement.MaxTransfers(tr, true, len(memo))
+	r.MaxTransfersWithoutCreate = settlement.MaxTransfers(tr, false, len(memo))
+	r.TxBytesWithCreate = fullTxBytes(tr, memo, r.MaxTransfersWithCreate, true)
+	r.TxBytesWithoutCreate = fullTxBytes(tr, memo, r.MaxTransfersWithoutCreate, false)
+
+	if *planOps > 0 {
+		say("building a ledger of %d operators…", *planOps)
+		if err := benchPlan(ctx, filepath.Join(*dir, "plan"), *planOps, &r); err != nil {
+			return fmt.Errorf("bench settle: plan: %w", err)
+		}
+	}
+	if *e2eOps > 0 {
+		say("settling %d operators on the local VM…", *e2eOps)
+		if err := benchE2E(ctx, filepath.Join(*dir, "e2e"), *e2eOps, &r); err != nil {
+			return fmt.Errorf("bench settle: end to end: %w", err)
+		}
+	}
+	if *asJSON {
+		return writeJSON(e.stdout, r)
+	}
+	fmt.Fprintf(e.stdout, `transfers per legacy transaction (1,232 bytes)
+  byte-limit maximum, new token accounts     %d (%d bytes)
+  byte-limit maximum, existing accounts      %d (%d bytes)
+`, r.MaxTransfersWithCreate, r.TxBytesWithCreate, r.MaxTransfersWithoutCreate, r.TxBytesWithoutCreate)
+	if r.E2EOperators > 0 {
+		fmt.Fprintf(e.stdout, "  achieved, new accounts (end to end)       %.2f\n  achieved, existing accounts (end to end)  %.2f\n", r.AchievedWithCreate, r.AchievedWithoutCreate)
+	}
+	if r.PlanOperators > 0 {
+		fmt.Fprintf(e.stdout, `settle plan, %d operators (GOMAXPROCS %d)
+  derive payouts, leaves, root               %.2f s
+  check, encode, append (%d events, %.1f MB) %.2f s
+  total                                      %.2f s (target %.0f s: %s); ledger build %.1f s, not counted
+  baseline: raw write+fsync of the bytes     %.2f s
+`, r.PlanOperators, r.GOMAXPROCS, r.PlanDeriveSecs, r.PlanEvents, float64(r.PlanBytes)/1e6, r.PlanRecordSecs, r.PlanTotalSecs, r.PlanTargetSecs, within(r.PlanWithinTarget), r.PlanLedgerSecs, r.PlanRawWriteSecs)
+	}
+	if r.E2EOperators > 0 {
+		fmt.Fprintf(e.stdout, `end-to-end settlement on the local VM, %d operators
+  plan                                       %.2f s
+  submit, new token accounts                 %.2f s, %d transactions (%.0f tx/s) (target %.0f s: %s)
+  submit, second epoch, existing accounts    %.2f s, %d transactions
+  balances checked                           %d wallets + treasury: %s
+  baseline: pre-signed sends, no log         %.0f tx/s; settlement runs at %.2f of it
+`, r.E2EOperators, r.E2EPlanSecs, r.E2ESubmitSecs, r.E2ETransactions, r.E2ETxPerSec, r.E2ETargetSecs, within(r.E2EWithinTarget),
+			r.E2ESecondSecs, r.E2ESecondTxs, r.E2EBalancesChecks, map[bool]string{true: "exact", false: "MISMATCH"}[r.E2EBalancesExact],
+			r.BaselineTxPerSec, r.RatioToBaseline)
+	}
+	return nil
+}
+
+func within(ok bool) string {
+	if ok {
+		return "met"
+	}
+	return "MISSED"
+}
+
+func fullTxBytes(tr *settlement.Treasury, memo string, n int, create bool) int {
+	ts := make([]settlement.Transfer, n)
+	for i := range ts {
+		var b [32]byte
+		b[0], b[1] = byte(i), 1
+		ts[i].Owner = solana.PublicKeyFromBytes(b[:])
+		b[1] = 2
+		ts[i].ATA = solana.PublicKeyFromBytes(b[:])
+		ts[i].Create = create
+		ts[i].Amount = 1
+	}
+	tx, err := settlement.BuildTx(tr, ts, memo, solana.Hash{})
+	if err != nil {
+		return 0
+	}
+	size, _ := settlement.TxSize(tx)
+	return size
+}
+
+// benchPlan builds a ledger of n operators with one epoch allocated (by
+// folding events directly, without a store), then times Derive and Record
+// into an empty embedded store.
+func benchPlan(ctx context.Context, dir string, n int, r *settleBench) error {
+	r.PlanOperators, r.PlanTargetSecs = n, 10
+	start := time.Now()
+	l := projections.New(projections.Config{})
+	tm := "2024-01-01T00:00:00Z"
+	pubkey := base58.Encode(make([]byte, 32))
+	sig := base58.Encode(make([]byte, 64))
+	hash := simlog.Hash("bench")
+	usd, _ := domain.ParseUSD("1.5")
+	pos := uint64(0)
+	apply := func(ev domain.Event) {
+		pos++
+		l.Apply(pos, tm, ev)
+	}
+	for i := 0; i < n; i++ {
+		op := "op-" + strconv.Itoa(1_000_000+i)
+		node := "node-" + strconv.Itoa(1_000_000+i)
+		apply(&domain.NodeRegistered{NodeID: node, OperatorID: op, NodePubkey: pubkey, GPU: "RTX 4090", OBScore: 50_000})
+		w := sha256.Sum256([]byte(op))
+		apply(&domain.OperatorWalletSet{OperatorID: op, Wallet: base58.Encode(w[:])})
+		u := usd
+		if i%3 == 0 {
+			u, _ = domain.ParseUSD("2.25")
+		}
+		apply(&domain.ComputeWorkCompleted{TaskID: "t-" + op, NodeID: node, Client: "io.net", DurationMS: 60_000, USD: u, OutputHash: hash, Signature: sig})
+	}
+	apply(&domain.EpochClosed{Epoch: 1, Emission: domain.DefaultEmission})
+	r.PlanLedgerSecs = time.Since(start).Seconds()
+
+	store, err := filestore.Open(dir, nil)
+	if err != nil {
+		return err
+	}
+	defer store.Close()
+	// The store is empty: the ledger's positions are past its head, so
+	// the journal's catch-up reads nothing but the plan it appends.
+	l.Position = 0
+	runtime.GC()
+	defer debug.SetGCPercent(debug.SetGCPercent(400)) // as settle plan does
+
+	t0 := time.Now()
+	p, err := settlement.Derive(l, 1)
+	if err != nil {
+		return err
+	}
+	r.PlanDeriveSecs = time.Since(t0).Seconds()
+	t1 := time.Now()
+	if _, err := settlement.Record(ctx, settlement.NewJournal(store, l), p); err != nil {
+		return err
+	}
+	r.PlanRecordSecs = time.Since(t1).Seconds()
+	r.PlanTotalSecs = time.Since(t0).Seconds()
+	r.PlanWithinTarget = n < 1_000_000 || r.PlanTotalSecs < r.PlanTargetSecs
+	if len(p.Payouts) != n {
+		return fmt.Errorf("planned %d payouts for %d operators", len(p.Payouts), n)
+	}
+	r.PlanEvents = len(p.Events())
+	_ = store.ReadAll(ctx, 1, func(e *eventstore.RecordedEvent) error {
+		r.PlanBytes += int64(len(e.Data))
+		return nil
+	})
+	// Baseline: write and fsync as many bytes to a file on the same disk.
+	f, err := os.Create(filepath.Join(dir, "raw"))
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	chunk := make([]byte, 1<<20)
+	t2 := time.Now()
+	for left := r.PlanBytes; left > 0; left -= int64(len(chunk)) {
+		if _, err := f.Write(chunk[:min(int64(len(chunk)), left)]); err != nil {
+			return err
+		}
+	}
+	if err := f.Sync(); err != nil {
+		return err
+	}
+	r.PlanRawWriteSecs = time.Since(t2).Seconds()
+	return nil
+}
+
+// benchE2E settles n operators on a fresh local VM, twice (two epochs).
+func benchE2E(ctx context.Context, dir string, n int, r *settleBench) error {
+	r.E2EOperators, r.E2ETargetSecs = n, 60
+	b := simlog.New("bench-settle", time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC))
+	b.FakeSignatures = true // the store does not check; signing 10,000 is not what is measured
+	for i := 0; i < n; i++ {
+		op, node := fmt.Sprintf("op-%06d", i), fmt.Sprintf("node-%06d", i)
+		b.Node(node, op, "600")
+		b.SetWallet(op)
+		b.Compute("t1-"+op, node, 60_000, strconv.Itoa(1+i%9))
+	}
+	b.CloseEpoch(1, domain.DefaultEmission)
+	for i := 0; i < n; i++ {
+		b.Compute("t2-"+strconv.Itoa(i), fmt.Sprintf("node-%06d", i), 60_000, strconv.Itoa(1+i%5))
+	}
+	b.CloseEpoch(2, domain.DefaultEmission)
+	store, err := filestore.Open(dir, nil)
+	if err != nil {
+		return err
+	}
+	defer store.Close()
+	if err := simlog.AppendBatch(ctx, store, b.Drain()); err != nil {
+		return err
+	}
+	l, err := projections.Build(ctx, store, projections.Config{}, nil)
+	if err != nil {
+		return err
+	}
+	ln, err := localnet.Start(ctx, localnet.Options{})
+	if err != nil {
+		return err
+	}
+	defer ln.Close()
+	j := settlement.NewJournal(store, l)
+	cfg := settlement.Config{Mint: ln.Mint, Signer: ln.Treasury, Batch: 64, Poll: 5 * time.Millisecond, MaxWait: 2 * time.Minute}
+	for epoch := uint64(1); epoch <= 2; epoch++ {
+		t0 := time.Now()
+		p, err := settlement.Derive(j.Ledger(), epoch)
+		if err != nil {
+			return err
+		}
+		if _, err := settlement.Record(ctx, j, p); err != nil {
+			return err
+		}
+		planSecs := time.Since(t0).Seconds()
+		chain := settlement.Dial(ln.RPC)
+		cfg.Epoch = epoch
+		t1 := time.Now()
+		rep, err := settlement.NewSettler(chain, j, cfg).Submit(ctx)
+		chain.Close()
+		if err != nil {
+			return err
+		}
+		secs := time.Since(t1).Seconds()
+		if !rep.Settled {
+			return fmt.Errorf("epoch %d not settled: %+v", epoch, rep)
+		}
+		if epoch == 1 {
+			r.E2EPlanSecs, r.E2ESubmitSecs, r.E2ETransactions = planSecs, secs, rep.Transactions
+			r.E2ETxPerSec = float64(rep.Transactions) / secs
+			r.AchievedWithCreate = float64(len(p.Payouts)) / float64(rep.Transactions)
+			r.E2EWithinTarget = secs+planSecs < r.E2ETargetSecs
+		} else {
+			r.E2ESecondSecs, r.E2ESecondTxs = secs, rep.Transactions
+			r.AchievedWithoutCreate = float64(len(p.Payouts)) / float64(rep.Transactions)
+		}
+	}
+	// Every wallet holds exactly what the ledger paid it; the treasury fell
+	// by the total.
+	r.E2EBalancesExact = true
+	var total uint64
+	for _, o := range j.Ledger().Operators {
+		var out struct {
+			Amount string `json:"amount"`
+		}
+		if err := ln.Call(ctx, "localnet_getTokenBalance", map[string]string{"owner": o.Wallet, "mint": ln.Mint.String()}, &out); err != nil {
+			return err
+		}
+		got, _ := strconv.ParseUint(out.Amount, 10, 64)
+		if got != uint64(o.Paid) || o.Paid != o.Allocated {
+			r.E2EBalancesExact = false
+		}
+		total += got
+		r.E2EBalancesChecks++
+	}
+	tb, err := ln.TokenBalance(ctx, ln.Treasury.PublicKey(), ln.Mint)
+	if err != nil {
+		return err
+	}
+	if tb != ln.TreasuryAmount-total {
+		r.E2EBalancesExact = false
+	}
+	if r.BaselineTxPerSec, err = rawSendBaseline(ctx, ln, min(r.E2ETransactions, 140)); err != nil {
+		return fmt.Errorf("baseline: %w", err)
+	}
+	r.RatioToBaseline = r.E2ETxPerSec / r.BaselineTxPerSec
+	return nil
+}
+
+// rawSendBaseline sends n pre-signed payout transactions of 9 transfers
+// to new wallets (with token account creation) one after the other, then
+// polls until all are finalized: the throughput without packing, ATA
+// lookups, the log or its fsyncs. They share one blockhash, which the VM
+// honours for 150 landed transactions, so n ≤ 140.
+func rawSendBaseline(ctx context.Context, ln *localnet.Localnet, n int) (float64, error) {
+	chain := settlement.Dial(ln.RPC)
+	defer chain.Close()
+	bh, _, err := chain.LatestBlockhash(ctx)
+	if err != nil {
+		return 0, err
+	}
+	tr := &settlement.Treasury{Authority: ln.Treasury.PublicKey(), Source: ln.TreasuryTokenAccount, Mint: ln.Mint}
+	memo := settlement.Memo(1, fmt.Sprintf("%064x", 1))
+	raws := make([][]byte, n)
+	sigs := make([]solana.Signature, n)
+	for i := range raws {
+		ts := make([]settlement.Transfer, 9)
+		for k := range ts {
+			w := sha256.Sum256([]byte(fmt.Sprintf("baseline-%d-%d", i, k)))
+			t, err := settlement.NewTransfer(domain.Recipient{OperatorID: "b", Wallet: base58.Encode(w[:]), Amount: 1}, ln.Mint)
+			if err != nil {
+				return 0, err
+			}
+			t.Create = true
+			ts[k] = t
+		}
+		tx, err := settlement.BuildTx(tr, ts, memo, bh)
+		if err != nil {
+			return 0, err
+		}
+		if _, err := tx.Sign(func(solana.PublicKey) *solana.PrivateKey { return &ln.Treasury }); err != nil {
+			return 0, err
+		}
+		raws[i], _ = tx.MarshalBinary()
+		sigs[i] = tx.Signatures[0]
+	}
+	c := chain.RPC()
+	start := time.Now()
+	for _, raw := range raws {
+		if _, err := c.SendRawTransaction(ctx, raw); err != nil {
+			return 0, fmt.Errorf("sendTransaction: %v", strings.SplitN(fmt.Sprint(err), "\n", 2)[0])
+		}
+	}
+	for {
+		st, err := chain.Statuses(ctx, sigs)
+		if err != nil {
+			return 0, err
+		}
+		done := 0
+		for _, s := range st {
+			if s != nil && s.ConfirmationStatus == "finalized" {
+				done++
+			}
+		}
+		if done == n {
+			break
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	return float64(n) / time.Since(start).Seconds(), nil
+}

@@ -1,0 +1,681 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"runtime/debug"
+	"sort"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/gagliardetto/solana-go"
+
+	"github.com/epochledger/epochledger/domain"
+	"github.com/epochledger/epochledger/eventstore"
+	"github.com/epochledger/epochledger/projections"
+	"github.com/epochledger/epochledger/settlement"
+)
+
+func init() {
+	register(&command{name: "settle", summary: "settlement batch on Solana: settle plan|submit|status|import-signed|sign", run: runSettle})
+}
+
+const settleUsage = `Usage: epochledger settle <plan|submit|status|import-signed|sign> [flags]
+
+  plan --epoch N               derive the payout list and Merkle root of a closed
+                               epoch and record SettlementPlanned
+  submit --epoch N --rpc URL --keypair FILE --mint ADDR
+                               pay the plan in SPL-token transfers: each transaction
+                               is recorded (PayoutSubmitted) before it is sent, then
+                               confirmed or expired; safe to run again after any
+                               crash or failure, and a no-op on a settled epoch
+         [--dry-run]           build and simulate, record and send nothing
+         [--export-unsigned DIR]  write unsigned transactions for an offline or
+                               multisig signer; record nothing
+  import-signed DIR --rpc URL  record and send the signed transactions of an export
+  sign DIR --keypair FILE      sign an export offline with the treasury keypair
+  status --epoch N             per operator: planned, unsent, in flight, confirmed
+
+Run 'epochledger settle <sub> --help' for a subcommand's flags.
+`
+
+func runSettle(ctx context.Context, e *env, args []string) error {
+	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
+		fmt.Fprint(e.stdout, settleUsage)
+		if len(args) == 0 {
+			return &silentError{code: 2}
+		}
+		return nil
+	}
+	switch args[0] {
+	case "plan":
+		return runSettlePlan(ctx, e, args[1:])
+	case "submit":
+		return runSettleSubmit(ctx, e, args[1:])
+	case "status":
+		return runSettleStatus(ctx, e, args[1:])
+	case "import-signed":
+		return runSettleImport(ctx, e, args[1:])
+	case "sign":
+		return runSettleSign(ctx, e, args[1:])
+	}
+	return usagef("settle: unknown subcommand %q (plan, submit, status, import-signed, sign)", args[0])
+}
+
+// settleStore opens the log for writing and folds it.
+func settleStore(ctx context.Context, e *env, sf *storeFlags) (eventstore.Store, *projections.Ledger, error) {
+	s, err := openStore(ctx, sf, false)
+	if err != nil {
+		return nil, nil, err
+	}
+	l, err := loadLedger(ctx, e, s, sf, false, false)
+	if err != nil {
+		s.Close()
+		return nil, nil, err
+	}
+	return s, l, nil
+}
+
+// settleError maps settlement refusals to a message for the command line:
+// usage-like problems stay exit 1 (a refused input), with the rule named.
+func settleError(what string, err error) error {
+	return fmt.Errorf("%s: %w", what, err)
+}
+
+// planDoc is what `settle plan --json` prints.
+type planDoc struct {
+	Epoch          uint64          `json:"epoch"`
+	Root           string          `json:"root"`
+	Memo           string          `json:"memo"`
+	Total          string          `json:"total"`
+	TotalRender    string          `json:"total_render"`
+	Payouts        []domain.Payout `json:"payouts"`
+	CarriedForward []string        `json:"carried_forward"`
+	PlannedAt      uint64          `json:"planned_at"`
+	Events         int             `json:"events,omitempty"`
+	AlreadyPlanned bool            `json:"already_planned"`
+}
+
+func runSettlePlan(ctx context.Context, e *env, args []string) error {
+	var sf storeFlags
+	fs := newFlagSet(e, "settle plan", "--epoch N [--json]", `
+Derive the payout list of closed epoch N — every operator with a wallet and
+an amount allocated through epoch N that is not yet paid, in flight or
+planned, sorted by operator_id — and the Merkle root over the leaves
+sha256(0x00 || epoch || operator_id || 0x00 || wallet || amount), and record
+SettlementPlanned (split into parts appended atomically when it exceeds one
+event's 1 MiB). Operators owed but without a wallet are carried forward to
+the first plan after they set one. Planning an epoch again prints the
+recorded plan.`)
+	sf.register(fs, e)
+	epoch := fs.Uint64("epoch", 0, "closed epoch to plan (required)")
+	pos, err := parseArgs(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) != 0 {
+		return usagef("settle plan: unexpected argument %q", pos[0])
+	}
+	if *epoch == 0 {
+		return usagef("settle plan: --epoch N is required (epochs count from 1)")
+	}
+	s, l, err := settleStore(ctx, e, &sf)
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+	doc := planDoc{Epoch: *epoch}
+	if ep, err := settlement.ClosedEpoch(l, *epoch); err != nil {
+		return settleError("settle plan", err)
+	} else if st := ep.Settlement; st != nil {
+		doc.Root, doc.Total, doc.Payouts, doc.PlannedAt, doc.AlreadyPlanned = st.Root, st.Total.String(), st.Payouts, st.PlannedAt, true
+		doc.TotalRender = st.Total.RenderString()
+	} else {
+		// The heap is the ledger; at the default GOGC a plan of a million
+		// payouts (about 600 MB allocated) sets off a collection that
+		// re-marks all of it. Planning is bounded and short: collect later.
+		defer debug.SetGCPercent(debug.SetGCPercent(400))
+		p, err := settlement.Derive(l, *epoch)
+		if err != nil {
+			return settleError("settle plan", err)
+		}
+		j := settlement.NewJournal(s, l)
+		at, err := settlement.Record(ctx, j, p)
+		if err != nil {
+			return settleError("settle plan", err)
+		}
+		doc.Root, doc.Total, doc.TotalRender, doc.Payouts, doc.CarriedForward, doc.PlannedAt = p.RootHex(), p.Total.String(), p.Total.RenderString(), p.Payouts, p.Carried, at
+		doc.Events = len(p.Events())
+		settleCrashHook(e)("after-plan", 1)
+	}
+	doc.Memo = settlement.Memo(doc.Epoch, doc.Root)
+	if doc.Payouts == nil {
+		doc.Payouts = []domain.Payout{}
+	}
+	if doc.CarriedForward == nil {
+		doc.CarriedForward = []string{}
+	}
+	if sf.json {
+		return writeJSON(e.stdout, doc)
+	}
+	if doc.AlreadyPlanned {
+		fmt.Fprintf(e.stdout, "epoch %d was already planned at position %d\n", doc.Epoch, doc.PlannedAt)
+	} else {
+		fmt.Fprintf(e.stdout, "epoch %d planned at position %d\n", doc.Epoch, doc.PlannedAt)
+	}
+	fmt.Fprintf(e.stdout, "payouts %d, total %s RENDER (%s base units)\nroot    %s\nmemo    %s\n", len(doc.Payouts), doc.TotalRender, doc.Total, doc.Root, doc.Memo)
+	if len(doc.CarriedForward) > 0 {
+		fmt.Fprintf(e.stdout, "carried forward (owed, no wallet): %s\n", strings.Join(doc.CarriedForward, ", "))
+	}
+	const maxRows = 100
+	if len(doc.Payouts) == 0 {
+		return nil
+	}
+	fmt.Fprintln(e.stdout)
+	t := newTable(e.stdout, "OPERATOR", "WALLET", "AMOUNT", "RENDER", "EPOCHS")
+	for i, p := range doc.Payouts {
+		if i == maxRows {
+			break
+		}
+		t.row(p.OperatorID, p.Wallet, p.Amount.String(), p.Amount.RenderString(), epochList(p.Epochs))
+	}
+	if err := t.flush(); err != nil {
+		return err
+	}
+	if len(doc.Payouts) > maxRows {
+		fmt.Fprintf(e.stdout, "… %d more (--json lists all)\n", len(doc.Payouts)-maxRows)
+	}
+	return nil
+}
+
+func epochList(eps []uint64) string {
+	if len(eps) == 0 {
+		return "-"
+	}
+	s := make([]string, len(eps))
+	for i, n := range eps {
+		s[i] = strconv.FormatUint(n, 10)
+	}
+	return strings.Join(s, ",")
+}
+
+// chainFlags are the flags of commands that talk to Solana.
+type chainFlags struct {
+	rpc         string
+	keypair     string
+	mint        string
+	localnet    string
+	authority   string
+	source      string
+	batch       int
+	poll        time.Duration
+	rebroadcast time.Duration
+	sendTimeout time.Duration
+	maxWait     time.Duration
+}
+
+func (c *chainFlags) register(fs *flag.FlagSet, e *env, withKey bool) {
+	fs.StringVar(&c.rpc, "rpc", e.getenv("EPOCHLEDGER_RPC"), "Solana JSON-RPC URL (env EPOCHLEDGER_RPC)")
+	fs.StringVar(&c.localnet, "localnet", e.getenv("EPOCHLEDGER_LOCALNET"), "take --rpc, --mint and --keypair from a localnet state DIR (its localnet.json) where not given (env EPOCHLEDGER_LOCALNET)")
+	if withKey {
+		fs.StringVar(&c.keypair, "keypair", e.getenv("EPOCHLEDGER_KEYPAIR"), "treasury authority keypair, Solana CLI JSON format (env EPOCHLEDGER_KEYPAIR)")
+		fs.StringVar(&c.mint, "mint", e.getenv("EPOCHLEDGER_MINT"), "RENDER SPL mint address, 8 decimals (env EPOCHLEDGER_MINT)")
+		fs.StringVar(&c.authority, "authority", "", "treasury authority address, for --export-unsigned without the keypair")
+		fs.StringVar(&c.source, "token-account", "", "treasury token account (default: the authority's associated token account of the mint)")
+		fs.IntVar(&c.batch, "batch", 32, "transactions recorded in one append and sent before the next")
+	}
+	fs.DurationVar(&c.poll, "poll", 400*time.Millisecond, "pause between signature status polls")
+	fs.DurationVar(&c.rebroadcast, "rebroadcast", 2*time.Second, "re-send a transaction that has not landed this often while its blockhash is valid")
+	fs.DurationVar(&c.sendTimeout, "send-timeout", 10*time.Second, "timeout of one sendTransaction (no answer: the transaction may have landed, and is polled)")
+	fs.DurationVar(&c.maxWait, "max-wait", 3*time.Minute, "stop waiting for in-flight transactions after this long (they stay recorded for the next run)")
+}
+
+// localnetState is DIR/localnet.json.
+type localnetState struct {
+	RPC                  string `json:"rpc"`
+	Mint                 string `json:"mint"`
+	TreasuryKeypair      string `json:"treasury_keypair"`
+	TreasuryTokenAccount string `json:"treasury_token_account"`
+}
+
+func (c *chainFlags) resolve() error {
+	if c.localnet != "" {
+		path := c.localnet
+		if st, err := os.Stat(path); err == nil && st.IsDir() {
+			path = filepath.Join(path, "localnet.json")
+		}
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return fmt.Errorf("--localnet: %w (is 'epochledger localnet --state DIR' running?)", err)
+		}
+		var s localnetState
+		if err := json.Unmarshal(b, &s); err != nil {
+			return fmt.Errorf("--localnet %s: %w", path, err)
+		}
+		if c.rpc == "" {
+			c.rpc = s.RPC
+		}
+		if c.mint == "" {
+			c.mint = s.Mint
+		}
+		if c.keypair == "" {
+			c.keypair = s.TreasuryKeypair
+		}
+	}
+	if c.rpc == "" {
+		return usagef("--rpc URL is required (or --localnet DIR, or EPOCHLEDGER_RPC)")
+	}
+	return nil
+}
+
+func (c *chainFlags) dial() *settlement.Chain {
+	ch := settlement.Dial(c.rpc)
+	ch.SendTimeout = c.sendTimeout
+	return ch
+}
+
+// settleCrashHook returns the settlement hook of EPOCHLEDGER_SETTLE_CRASH_AT
+// (for crash tests): "after-append:2" kills this process with SIGKILL at
+// the second append of payout transactions, before they are sent; points
+// are after-plan, after-append, after-send, after-confirm; several may be
+// given, comma-separated.
+func settleCrashHook(e *env) func(point string, n int) {
+	spec := e.getenv("EPOCHLEDGER_SETTLE_CRASH_AT")
+	if spec == "" {
+		return func(string, int) {}
+	}
+	at := map[string]int{}
+	for _, p := range strings.Split(spec, ",") {
+		name, num, _ := strings.Cut(strings.TrimSpace(p), ":")
+		n, err := strconv.Atoi(num)
+		if err != nil {
+			n = 1
+		}
+		at[name] = n
+	}
+	return func(point string, n int) {
+		if at[point] == n {
+			_ = syscall.Kill(os.Getpid(), syscall.SIGKILL)
+			select {} // never returns
+		}
+	}
+}
+
+func settleLogger(e *env, quiet bool) *slog.Logger {
+	level := slog.LevelInfo
+	if quiet {
+		level = slog.LevelWarn
+	}
+	return slog.New(slog.NewTextHandler(e.stderr, &slog.HandlerOptions{Level: level}))
+}
+
+func runSettleSubmit(ctx context.Context, e *env, args []string) error {
+	var sf storeFlags
+	var cf chainFlags
+	fs := newFlagSet(e, "settle submit", "--epoch N --rpc URL --keypair FILE --mint ADDR [--dry-run | --export-unsigned DIR]", `
+Pay epoch N's plan on Solana. Transfers are packed into as few legacy
+transactions as fit 1,232 bytes (9 recipients when their token account must
+be created, 18 otherwise), each with an idempotent create-associated-token-
+account where needed, SPL TransferChecked (8 decimals) from the treasury's
+token account, and the memo epochledger:<epoch>:<root>.
+
+Each transaction is signed and recorded (PayoutSubmitted, with its signed
+bytes) before it is sent; it is then polled (getSignatureStatuses) until
+finalized (PayoutConfirmed), or until the block height passes its last valid
+height without the signature landing (PayoutExpired) — only then are its
+recipients packed again. A crash, an RPC failure or a second run never pays
+anyone twice: run submit again and it resolves what is in flight first
+(re-sending the recorded bytes while their blockhash is valid). On a settled
+epoch it sends nothing.
+
+Refused before anything is recorded: an unknown, open or unplanned epoch; a
+keypair that does not own the treasury token account; a mint without 8
+decimals; an RPC that does not answer; a treasury too poor.`)
+	sf.register(fs, e)
+	cf.register(fs, e, true)
+	epoch := fs.Uint64("epoch", 0, "epoch to pay (required; planned with settle plan)")
+	dryRun := fs.Bool("dry-run", false, "build and simulate the transactions; record and send nothing")
+	export := fs.String("export-unsigned", "", "write unsigned transactions and a manifest to `DIR` for an offline or multisig signer; record and send nothing")
+	pos, err := parseArgs(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) != 0 {
+		return usagef("settle submit: unexpected argument %q", pos[0])
+	}
+	if *epoch == 0 {
+		return usagef("settle submit: --epoch N is required")
+	}
+	if *dryRun && *export != "" {
+		return usagef("settle submit: --dry-run and --export-unsigned exclude each other")
+	}
+	if err := cf.resolve(); err != nil {
+		return err
+	}
+	cfg := settlement.Config{Epoch: *epoch, Batch: cf.batch, Poll: cf.poll, Rebroadcast: cf.rebroadcast, MaxWait: cf.maxWait,
+		Log: settleLogger(e, sf.json), Hook: settleCrashHook(e)}
+	if cf.mint == "" {
+		return usagef("settle submit: --mint ADDR is required (or EPOCHLEDGER_MINT)")
+	}
+	if cfg.Mint, err = solana.PublicKeyFromBase58(cf.mint); err != nil {
+		return usagef("settle submit: --mint %q: %v", cf.mint, err)
+	}
+	if cf.source != "" {
+		if cfg.Source, err = solana.PublicKeyFromBase58(cf.source); err != nil {
+			return usagef("settle submit: --token-account %q: %v", cf.source, err)
+		}
+	}
+	switch {
+	case cf.keypair != "":
+		if cfg.Signer, err = settlement.ReadKeypair(cf.keypair); err != nil {
+			return fmt.Errorf("settle submit: %w", err)
+		}
+	case *export != "" && cf.authority != "":
+		if cfg.Authority, err = solana.PublicKeyFromBase58(cf.authority); err != nil {
+			return usagef("settle submit: --authority %q: %v", cf.authority, err)
+		}
+	case *export != "":
+		return usagef("settle submit: --export-unsigned needs --authority ADDR or --keypair FILE")
+	default:
+		return usagef("settle submit: --keypair FILE is required (or EPOCHLEDGER_KEYPAIR)")
+	}
+	s, l, err := settleStore(ctx, e, &sf)
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+	chain := cf.dial()
+	defer chain.Close()
+	st := settlement.NewSettler(chain, settlement.NewJournal(s, l), cfg)
+
+	switch {
+	case *dryRun:
+		dr, err := st.DryRun(ctx)
+		if err != nil {
+			return settleError("settle submit --dry-run", err)
+		}
+		if sf.json {
+			if err := writeJSON(e.stdout, dr); err != nil {
+				return err
+			}
+		} else {
+			fmt.Fprintf(e.stdout, "dry run of epoch %d (nothing recorded or sent): %d recipients, %s RENDER in %d transactions; %d recorded earlier still in flight\nmemo %s\n\n",
+				dr.Epoch, dr.Recipients, renderText(dr.Total), len(dr.Transactions), dr.InFlight, dr.Memo)
+			t := newTable(e.stdout, "TX", "RECIPIENTS", "NEW_ACCOUNTS", "BYTES", "COMPUTE_UNITS", "RESULT")
+			for i, tx := range dr.Transactions {
+				res := "ok"
+				if tx.Err != nil {
+					b, _ := json.Marshal(tx.Err)
+					res = "fails: " + string(b)
+				}
+				t.row(strconv.Itoa(i+1), strconv.Itoa(tx.Recipients), strconv.Itoa(tx.Creates), strconv.Itoa(tx.Bytes), strconv.FormatUint(tx.Units, 10), res)
+			}
+			if err := t.flush(); err != nil {
+				return err
+			}
+		}
+		if dr.Failures > 0 {
+			fmt.Fprintf(e.stderr, "epochledger: settle submit --dry-run: %d of %d transactions fail in simulation\n", dr.Failures, len(dr.Transactions))
+			return &silentError{code: 1}
+		}
+		return nil
+	case *export != "":
+		m, err := st.Export(ctx, *export)
+		if err != nil {
+			return settleError("settle submit --export-unsigned", err)
+		}
+		if sf.json {
+			return writeJSON(e.stdout, m)
+		}
+		fmt.Fprintf(e.stdout, "exported %d unsigned transactions of epoch %d to %s (nothing recorded or sent)\nsigner %s; blockhash %s valid through block height %d\nsign them (epochledger settle sign %s --keypair FILE, or any signer writing the signed_file of the manifest), then: epochledger settle import-signed %s --rpc URL\n",
+			len(m.Transactions), m.Epoch, *export, m.Authority, m.Blockhash, m.LastValidBlockHeight, *export, *export)
+		return nil
+	}
+	rep, err := st.Submit(ctx)
+	return printSettleReport(e, sf.json, "settle submit", rep, err)
+}
+
+func printSettleReport(e *env, asJSON bool, what string, rep *settlement.Report, err error) error {
+	if rep != nil {
+		if asJSON {
+			if werr := writeJSON(e.stdout, rep); werr != nil {
+				return werr
+			}
+		} else if rep.AlreadySettled {
+			fmt.Fprintf(e.stdout, "epoch %d is already settled: every payout is confirmed; nothing sent\n", rep.Epoch)
+		} else {
+			state := "settled: every payout is confirmed"
+			if !rep.Settled {
+				state = "not settled yet"
+			}
+			fmt.Fprintf(e.stdout, "epoch %d: %d new transactions, %d re-sends; %d confirmed (%s RENDER), %d expired; %s\n",
+				rep.Epoch, rep.Transactions, rep.Resent, rep.Confirmed, rep.Paid.RenderString(), rep.Expired, state)
+		}
+	}
+	if err != nil {
+		return settleError(what, err)
+	}
+	return nil
+}
+
+func runSettleImport(ctx context.Context, e *env, args []string) error {
+	var sf storeFlags
+	var cf chainFlags
+	fs := newFlagSet(e, "settle import-signed", "DIR --rpc URL", `
+Record and send the transactions of an export (settle submit
+--export-unsigned DIR) once signed: each signed file must hold exactly the
+exported message, signed by the treasury authority, paying exactly the
+recipients of the manifest, who must still be planned and unsent. Each is
+recorded (PayoutSubmitted) before it is sent, then confirmed or expired like
+submit. Running it again only resolves what is in flight. Recipients of
+expired transactions need a new export.`)
+	sf.register(fs, e)
+	cf.register(fs, e, false)
+	pos, err := parseArgs(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) != 1 {
+		return usagef("settle import-signed: want exactly one DIR")
+	}
+	if err := cf.resolve(); err != nil {
+		return err
+	}
+	s, l, err := settleStore(ctx, e, &sf)
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+	chain := cf.dial()
+	defer chain.Close()
+	st := settlement.NewSettler(chain, settlement.NewJournal(s, l), settlement.Config{Poll: cf.poll, Rebroadcast: cf.rebroadcast, MaxWait: cf.maxWait,
+		Log: settleLogger(e, sf.json), Hook: settleCrashHook(e)})
+	rep, err := st.ImportSigned(ctx, pos[0])
+	return printSettleReport(e, sf.json, "settle import-signed", rep, err)
+}
+
+func runSettleSign(ctx context.Context, e *env, args []string) error {
+	fs := newFlagSet(e, "settle sign", "DIR --keypair FILE", `
+Sign every transaction of an export with the treasury keypair (offline: no
+log, no RPC), after checking each against the manifest: the exported
+message, only the plan's transfers and memo. Writes the manifest's signed
+files next to the unsigned ones.`)
+	keypair := fs.String("keypair", e.getenv("EPOCHLEDGER_KEYPAIR"), "treasury authority keypair, Solana CLI JSON format (env EPOCHLEDGER_KEYPAIR)")
+	pos, err := parseArgs(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) != 1 || *keypair == "" {
+		return usagef("settle sign: want DIR and --keypair FILE")
+	}
+	key, err := settlement.ReadKeypair(*keypair)
+	if err != nil {
+		return fmt.Errorf("settle sign: %w", err)
+	}
+	n, err := settlement.SignExport(pos[0], key)
+	if err != nil {
+		return settleError("settle sign", err)
+	}
+	fmt.Fprintf(e.stdout, "signed %d transactions in %s\n", n, pos[0])
+	return nil
+}
+
+// statusDoc is what `settle status --json` prints.
+type statusDoc struct {
+	Epoch        uint64           `json:"epoch"`
+	Root         string           `json:"root"`
+	Memo         string           `json:"memo"`
+	State        string           `json:"state"` // planned, in_flight, confirmed
+	PlannedAt    uint64           `json:"planned_at"`
+	Total        string           `json:"total"`
+	Unsent       string           `json:"unsent"`
+	InFlight     string           `json:"in_flight"`
+	Confirmed    string           `json:"confirmed"`
+	Operators    []statusOperator `json:"operators"`
+	Transactions []statusTx       `json:"transactions"`
+}
+
+type statusOperator struct {
+	OperatorID string   `json:"operator_id"`
+	Wallet     string   `json:"wallet"`
+	Planned    string   `json:"planned"`
+	Unsent     string   `json:"unsent"`
+	InFlight   string   `json:"in_flight"`
+	Confirmed  string   `json:"confirmed"`
+	Signatures []string `json:"signatures"`
+}
+
+type statusTx struct {
+	Signature            string `json:"signature"`
+	State                string `json:"state"`
+	Recipients           int    `json:"recipients"`
+	Amount               string `json:"amount"`
+	LastValidBlockHeight uint64 `json:"last_valid_block_height"`
+	Slot                 uint64 `json:"slot,omitempty"`
+	Position             uint64 `json:"position"`
+}
+
+func runSettleStatus(ctx context.Context, e *env, args []string) error {
+	var sf storeFlags
+	fs := newFlagSet(e, "settle status", "--epoch N [--operator ID] [--json]", `
+Print epoch N's settlement from the log: per operator the planned amount,
+what is not yet sent, in flight (recorded, not finalized) and confirmed,
+with the transaction signatures; then every transaction and its state.
+Reads the log only (no RPC).`)
+	sf.register(fs, e)
+	epoch := fs.Uint64("epoch", 0, "epoch (required)")
+	operator := fs.String("operator", "", "only this operator")
+	pos, err := parseArgs(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) != 0 {
+		return usagef("settle status: unexpected argument %q", pos[0])
+	}
+	if *epoch == 0 {
+		return usagef("settle status: --epoch N is required")
+	}
+	s, err := openStore(ctx, &sf, true)
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+	l, err := loadLedger(ctx, e, s, &sf, false, false)
+	if err != nil {
+		return err
+	}
+	ep, err := settlement.ClosedEpoch(l, *epoch)
+	if err != nil {
+		return settleError("settle status", err)
+	}
+	st := ep.Settlement
+	if st == nil {
+		return settleError("settle status", fmt.Errorf("%w: epoch %d has no settlement plan yet (settle plan --epoch %d)", settlement.ErrNotPlanned, *epoch, *epoch))
+	}
+	doc := statusDoc{Epoch: st.Epoch, Root: st.Root, Memo: settlement.Memo(st.Epoch, st.Root), PlannedAt: st.PlannedAt, Total: st.Total.String(), Operators: []statusOperator{}, Transactions: []statusTx{}}
+	var unsent, inflight, confirmed domain.BaseUnits
+	for _, p := range st.Payouts {
+		ps := st.Operator(p.OperatorID)
+		unsent += ps.Reserved
+		inflight += ps.InFlight
+		confirmed += ps.Confirmed
+		if *operator != "" && p.OperatorID != *operator {
+			continue
+		}
+		sigs := ps.Signatures
+		if sigs == nil {
+			sigs = []string{}
+		}
+		doc.Operators = append(doc.Operators, statusOperator{OperatorID: p.OperatorID, Wallet: p.Wallet, Planned: p.Amount.String(), Unsent: ps.Reserved.String(),
+			InFlight: ps.InFlight.String(), Confirmed: ps.Confirmed.String(), Signatures: sigs})
+	}
+	if *operator != "" && len(doc.Operators) == 0 {
+		return fmt.Errorf("settle status: operator %q is not in epoch %d's plan", *operator, *epoch)
+	}
+	doc.Unsent, doc.InFlight, doc.Confirmed = unsent.String(), inflight.String(), confirmed.String()
+	switch {
+	case st.Done():
+		doc.State = "confirmed"
+	case inflight > 0 || confirmed > 0:
+		doc.State = "in_flight"
+	default:
+		doc.State = "planned"
+	}
+	for _, tx := range st.Txs {
+		if *operator != "" && !containsRecipient(tx.Recipients, *operator) {
+			continue
+		}
+		var amt domain.BaseUnits
+		for _, r := range tx.Recipients {
+			amt += r.Amount
+		}
+		doc.Transactions = append(doc.Transactions, statusTx{Signature: tx.Signature, State: tx.State, Recipients: len(tx.Recipients), Amount: amt.String(),
+			LastValidBlockHeight: tx.LastValidBlockHeight, Slot: tx.Slot, Position: tx.SubmittedAt})
+	}
+	if sf.json {
+		return writeJSON(e.stdout, doc)
+	}
+	fmt.Fprintf(e.stdout, "epoch %d settlement: %s (planned at position %d)\nroot %s\ntotal %s, confirmed %s, in flight %s, unsent %s base units\n\n",
+		doc.Epoch, doc.State, doc.PlannedAt, doc.Root, doc.Total, doc.Confirmed, doc.InFlight, doc.Unsent)
+	t := newTable(e.stdout, "OPERATOR", "PLANNED", "UNSENT", "IN_FLIGHT", "CONFIRMED", "SIGNATURES")
+	for _, o := range doc.Operators {
+		sigs := strings.Join(o.Signatures, ",")
+		if sigs == "" {
+			sigs = "-"
+		}
+		t.row(o.OperatorID, o.Planned, o.Unsent, o.InFlight, o.Confirmed, sigs)
+	}
+	if err := t.flush(); err != nil {
+		return err
+	}
+	if len(doc.Transactions) > 0 {
+		fmt.Fprintln(e.stdout)
+		sort.SliceStable(doc.Transactions, func(i, j int) bool { return doc.Transactions[i].Position < doc.Transactions[j].Position })
+		t = newTable(e.stdout, "SIGNATURE", "STATE", "RECIPIENTS", "AMOUNT", "SLOT")
+		for _, tx := range doc.Transactions {
+			slot := "-"
+			if tx.Slot != 0 {
+				slot = strconv.FormatUint(tx.Slot, 10)
+			}
+			t.row(tx.Signature, tx.State, strconv.Itoa(tx.Recipients), tx.Amount, slot)
+		}
+		return t.flush()
+	}
+	return nil
+}
+
+func containsRecipient(rs []domain.Recipient, id string) bool {
+	for _, r := range rs {
+		if r.OperatorID == id {
+			return true
+		}
+	}
+	return false
+}

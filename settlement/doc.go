@@ -1,0 +1,40 @@
+// Package settlement is the weekly payout batch: it derives an epoch's
+// plan from the ledger (who is owed what, with a wallet), its Merkle root
+// and inclusion proofs, packs SPL-token transfers into legacy Solana
+// transactions, and records, sends and confirms them so that no operator
+// is ever paid twice — across crashes, resends, RPC faults and repeated
+// runs.
+//
+// # Events
+//
+// Everything goes to the stream settlement-<epoch> through a Journal
+// (Ledger.Check, then one atomic append; the expected stream revision
+// keeps a second process out):
+//
+//	SettlementPlanned   the payouts, root and total (split into parts,
+//	                    appended atomically, when over 1 MiB)
+//	PayoutSubmitted     one transaction, appended BEFORE it is sent:
+//	                    signature, recipients, blockhash, last valid block
+//	                    height and the signed bytes (base64)
+//	PayoutConfirmed     finalized without error, with its slot
+//	PayoutExpired       can never pay: its blockhash expired and the
+//	                    signature is unknown, or it landed and failed
+//
+// # Transactions
+//
+// A payout transaction is legacy, signed by the treasury authority alone
+// (fee payer and token owner), and holds for each recipient an optional
+// idempotent create-associated-token-account (when getMultipleAccounts
+// does not find it) and a TransferChecked of 8 decimals from the
+// treasury's token account, then one Memo "epochledger:<epoch>:<root>".
+// Pack fills each transaction up to 1,232 bytes: 9 recipients with
+// account creation, 18 without.
+//
+// # Why paying twice cannot happen
+//
+// See Settler: an amount is in at most one recorded live transaction
+// (the ledger refuses more); a recorded transaction is only given up
+// (PayoutExpired) once the chain proves it can never land; only then are
+// its recipients packed into a new one. The signed bytes are in the
+// record, so a restart re-sends exactly what may already be in flight.
+package settlement

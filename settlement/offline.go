@@ -1,0 +1,456 @@
+package settlement
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+
+	"github.com/gagliardetto/solana-go"
+
+	"github.com/epochledger/epochledger/domain"
+)
+
+// DryRunTx is one simulated transaction of a dry run.
+type DryRunTx struct {
+	Recipients int      `json:"recipients"`
+	Creates    int      `json:"creates"` // token accounts it would create
+	Amount     string   `json:"amount"`  // base units
+	Bytes      int      `json:"bytes"`
+	Units      uint64   `json:"compute_units"`
+	Err        any      `json:"err,omitempty"`
+	Logs       []string `json:"logs,omitempty"` // when it fails
+}
+
+// DryRun is what a dry run would send.
+type DryRun struct {
+	Epoch        uint64     `json:"epoch"`
+	Root         string     `json:"root"`
+	Memo         string     `json:"memo"`
+	InFlight     int        `json:"in_flight"` // recorded earlier, not resolved; a submit resolves them first
+	Recipients   int        `json:"recipients"`
+	Total        string     `json:"total"`
+	Transactions []DryRunTx `json:"transactions"`
+	Failures     int        `json:"failures"`
+}
+
+// DryRun builds the transactions a submit would send now and simulates
+// each (simulateTransaction); it records and sends nothing.
+func (s *Settler) DryRun(ctx context.Context) (*DryRun, error) {
+	st, err := s.settlement()
+	if err != nil {
+		return nil, err
+	}
+	if err := s.prepare(ctx); err != nil {
+		return nil, err
+	}
+	pending, err := s.inFlight(st)
+	if err != nil {
+		return nil, err
+	}
+	transfers, err := s.pendingTransfers(ctx, st)
+	if err != nil {
+		return nil, err
+	}
+	out := &DryRun{Epoch: st.Epoch, Root: st.Root, Memo: s.memo, InFlight: len(pending), Recipients: len(transfers), Transactions: []DryRunTx{}}
+	var total domain.BaseUnits
+	for _, t := range transfers {
+		total += t.Amount
+	}
+	out.Total = total.String()
+	if len(transfers) == 0 {
+		return out, nil
+	}
+	groups := Pack(&s.treasury, transfers, len(s.memo))
+	if err := s.checkFunds(ctx, transfers, len(groups)); err != nil {
+		return nil, err
+	}
+	txs, _, _, err := s.sign(ctx, groups)
+	if err != nil {
+		return nil, err
+	}
+	for i, tx := range txs {
+		n, _ := TxSize(tx)
+		d := DryRunTx{Recipients: len(groups[i]), Bytes: n}
+		var amt domain.BaseUnits
+		for _, t := range groups[i] {
+			amt += t.Amount
+			if t.Create {
+				d.Creates++
+			}
+		}
+		d.Amount = amt.String()
+		res, err := s.chain.Simulate(ctx, tx, len(s.cfg.Signer) == 64)
+		if err != nil {
+			return nil, err
+		}
+		if res.UnitsConsumed != nil {
+			d.Units = *res.UnitsConsumed
+		}
+		if res.Err != nil {
+			d.Err, d.Logs = res.Err, res.Logs
+			out.Failures++
+		}
+		out.Transactions = append(out.Transactions, d)
+	}
+	return out, nil
+}
+
+// Manifest describes an export of unsigned payout transactions, written
+// as DIR/manifest.json next to one file per transaction.
+type Manifest struct {
+	Version              int          `json:"version"`
+	Epoch                uint64       `json:"epoch"`
+	Root                 string       `json:"root"`
+	Memo                 string       `json:"memo"`
+	Mint                 string       `json:"mint"`
+	Authority            string       `json:"authority"` // the one signer, fee payer and token owner
+	Source               string       `json:"source"`    // treasury token account
+	Blockhash            string       `json:"blockhash"`
+	LastValidBlockHeight uint64       `json:"last_valid_block_height"`
+	Transactions         []ManifestTx `json:"transactions"`
+}
+
+// ManifestTx is one exported transaction.
+type ManifestTx struct {
+	// File holds the unsigned transaction in wire form, base64 (its one
+	// signature all zero).
+	File string `json:"file"`
+	// SignedFile is where the signer writes the signed transaction, base64.
+	SignedFile string `json:"signed_file"`
+	// MessageSHA256 is the hash of the message bytes that must be signed.
+	MessageSHA256 string             `json:"message_sha256"`
+	Recipients    []domain.Recipient `json:"recipients"`
+}
+
+const manifestName = "manifest.json"
+
+// Export writes the transactions a submit would send now, unsigned, to
+// dir for an offline or multisig signer, with a manifest. It records
+// nothing: ImportSigned records and sends them once signed. The
+// transactions carry a recent blockhash, so they must be signed and
+// imported before it expires (about 150 blocks).
+func (s *Settler) Export(ctx context.Context, dir string) (*Manifest, error) {
+	st, err := s.settlement()
+	if err != nil {
+		return nil, err
+	}
+	if err := s.prepare(ctx); err != nil {
+		return nil, err
+	}
+	if pending, err := s.inFlight(st); err != nil {
+		return nil, err
+	} else if len(pending) > 0 {
+		return nil, fmt.Errorf("%w: epoch %d has %d recorded transactions not yet resolved; run settle import-signed (or submit) to resolve them before exporting more", ErrStillInFlight, s.cfg.Epoch, len(pending))
+	}
+	transfers, err := s.pendingTransfers(ctx, st)
+	if err != nil {
+		return nil, err
+	}
+	if len(transfers) == 0 {
+		return nil, fmt.Errorf("settlement: epoch %d has nothing left to send", s.cfg.Epoch)
+	}
+	groups := Pack(&s.treasury, transfers, len(s.memo))
+	if err := s.checkFunds(ctx, transfers, len(groups)); err != nil {
+		return nil, err
+	}
+	signer := s.cfg.Signer
+	s.cfg.Signer = nil // export never signs
+	txs, bh, lastValid, err := s.sign(ctx, groups)
+	s.cfg.Signer = signer
+	if err != nil {
+		return nil, err
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, err
+	}
+	m := &Manifest{Version: 1, Epoch: st.Epoch, Root: st.Root, Memo: s.memo, Mint: s.treasury.Mint.String(),
+		Authority: s.treasury.Authority.String(), Source: s.treasury.Source.String(),
+		Blockhash: bh.String(), LastValidBlockHeight: lastValid}
+	for i, tx := range txs {
+		raw, err := tx.MarshalBinary()
+		if err != nil {
+			return nil, err
+		}
+		msg, err := tx.Message.MarshalBinary()
+		if err != nil {
+			return nil, err
+		}
+		h := sha256.Sum256(msg)
+		name := fmt.Sprintf("tx-%04d", i+1)
+		rs := make([]domain.Recipient, len(groups[i]))
+		for k, t := range groups[i] {
+			rs[k] = t.Recipient
+		}
+		m.Transactions = append(m.Transactions, ManifestTx{File: name + ".b64", SignedFile: name + ".signed.b64", MessageSHA256: hex.EncodeToString(h[:]), Recipients: rs})
+		if err := writeFileAtomic(filepath.Join(dir, name+".b64"), []byte(base64.StdEncoding.EncodeToString(raw)+"\n")); err != nil {
+			return nil, err
+		}
+	}
+	b, err := json.MarshalIndent(m, "", "  ")
+	if err != nil {
+		return nil, err
+	}
+	// The manifest last: its presence means the export is complete.
+	if err := writeFileAtomic(filepath.Join(dir, manifestName), append(b, '\n')); err != nil {
+		return nil, err
+	}
+	return m, nil
+}
+
+// ReadManifest reads dir/manifest.json.
+func ReadManifest(dir string) (*Manifest, error) {
+	b, err := os.ReadFile(filepath.Join(dir, manifestName))
+	if err != nil {
+		return nil, fmt.Errorf("settlement: export manifest: %w", err)
+	}
+	var m Manifest
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&m); err != nil {
+		return nil, fmt.Errorf("settlement: %s: %w", filepath.Join(dir, manifestName), err)
+	}
+	if m.Version != 1 {
+		return nil, fmt.Errorf("settlement: %s: version %d, want 1", filepath.Join(dir, manifestName), m.Version)
+	}
+	for _, mt := range m.Transactions {
+		for _, name := range []string{mt.File, mt.SignedFile} {
+			if name == "" || filepath.Base(name) != name || name == manifestName {
+				return nil, fmt.Errorf("settlement: %s: file name %q must name a file inside the export directory", filepath.Join(dir, manifestName), name)
+			}
+		}
+	}
+	return &m, nil
+}
+
+func readTx(path string) (*solana.Transaction, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	tx, err := solana.TransactionFromBase64(strings.TrimSpace(string(b)))
+	if err != nil {
+		return nil, fmt.Errorf("%s: not a base64 transaction: %w", path, err)
+	}
+	return tx, nil
+}
+
+func messageHash(tx *solana.Transaction) (string, error) {
+	msg, err := tx.Message.MarshalBinary()
+	if err != nil {
+		return "", err
+	}
+	h := sha256.Sum256(msg)
+	return hex.EncodeToString(h[:]), nil
+}
+
+// SignExport signs every exported transaction of dir with key (what an
+// offline machine holding the treasury key runs) and writes the signed
+// files the manifest names. It checks each message against the manifest
+// and the plan's shape first.
+func SignExport(dir string, key solana.PrivateKey) (int, error) {
+	m, err := ReadManifest(dir)
+	if err != nil {
+		return 0, err
+	}
+	if key.PublicKey().String() != m.Authority {
+		return 0, fmt.Errorf("%w: the export must be signed by %s, not %s", ErrNotTreasury, m.Authority, key.PublicKey())
+	}
+	t, err := m.treasury()
+	if err != nil {
+		return 0, err
+	}
+	for _, mt := range m.Transactions {
+		tx, err := readTx(filepath.Join(dir, mt.File))
+		if err != nil {
+			return 0, err
+		}
+		if err := m.check(tx, &mt, t); err != nil {
+			return 0, err
+		}
+		if _, err := tx.Sign(func(k solana.PublicKey) *solana.PrivateKey {
+			if k == key.PublicKey() {
+				return &key
+			}
+			return nil
+		}); err != nil {
+			return 0, err
+		}
+		raw, err := tx.MarshalBinary()
+		if err != nil {
+			return 0, err
+		}
+		if err := writeFileAtomic(filepath.Join(dir, mt.SignedFile), []byte(base64.StdEncoding.EncodeToString(raw)+"\n")); err != nil {
+			return 0, err
+		}
+	}
+	return len(m.Transactions), nil
+}
+
+func (m *Manifest) treasury() (*Treasury, error) {
+	var t Treasury
+	var err error
+	if t.Authority, err = solana.PublicKeyFromBase58(m.Authority); err != nil {
+		return nil, fmt.Errorf("settlement: manifest authority: %w", err)
+	}
+	if t.Source, err = solana.PublicKeyFromBase58(m.Source); err != nil {
+		return nil, fmt.Errorf("settlement: manifest source: %w", err)
+	}
+	if t.Mint, err = solana.PublicKeyFromBase58(m.Mint); err != nil {
+		return nil, fmt.Errorf("settlement: manifest mint: %w", err)
+	}
+	return &t, nil
+}
+
+// check verifies that tx is the manifest's transaction mt: same message
+// hash, blockhash, and a payout of exactly its recipients.
+func (m *Manifest) check(tx *solana.Transaction, mt *ManifestTx, t *Treasury) error {
+	h, err := messageHash(tx)
+	if err != nil {
+		return err
+	}
+	if h != mt.MessageSHA256 {
+		return fmt.Errorf("%w: %s: the message (sha256 %s) is not the exported one (%s)", errNotPayout, mt.File, h, mt.MessageSHA256)
+	}
+	if tx.Message.RecentBlockhash.String() != m.Blockhash {
+		return fmt.Errorf("%w: %s: blockhash %s, the export used %s", errNotPayout, mt.File, tx.Message.RecentBlockhash, m.Blockhash)
+	}
+	transfers := make([]Transfer, len(mt.Recipients))
+	for i, r := range mt.Recipients {
+		if transfers[i], err = NewTransfer(r, t.Mint); err != nil {
+			return err
+		}
+	}
+	if err := VerifyPayoutTx(tx, t, transfers, m.Memo); err != nil {
+		return fmt.Errorf("%s: %w", mt.File, err)
+	}
+	return nil
+}
+
+// ImportSigned records and sends the signed transactions of an export
+// (see Export): each must be the exported message with a valid signature
+// of the authority, pay exactly the recipients the manifest lists, and
+// those recipients must still be planned and unsent (the ledger checks).
+// Transactions already recorded by an earlier import are not recorded
+// again; every in-flight transaction of the epoch is then resolved. The
+// settler's Config takes the epoch, mint and authority from the manifest.
+func (s *Settler) ImportSigned(ctx context.Context, dir string) (*Report, error) {
+	m, err := ReadManifest(dir)
+	if err != nil {
+		return nil, err
+	}
+	t, err := m.treasury()
+	if err != nil {
+		return nil, err
+	}
+	s.cfg.Epoch, s.cfg.Mint, s.cfg.Authority, s.cfg.Source = m.Epoch, t.Mint, t.Authority, t.Source
+	st, err := s.settlement()
+	if err != nil {
+		return nil, err
+	}
+	if st.Root != m.Root || s.memo != m.Memo {
+		return nil, fmt.Errorf("settlement: the export is of a plan with root %s; epoch %d's plan has root %s", m.Root, m.Epoch, st.Root)
+	}
+	s.report = &Report{Epoch: m.Epoch, Root: st.Root, Signatures: []string{}}
+	if err := s.prepare(ctx); err != nil {
+		return nil, err
+	}
+	var evs []domain.Event
+	var fresh []*flight
+	for i := range m.Transactions {
+		mt := &m.Transactions[i]
+		path := filepath.Join(dir, mt.SignedFile)
+		tx, err := readTx(path)
+		if errors.Is(err, os.ErrNotExist) {
+			// A signer may have written the signature into the file itself.
+			tx, err = readTx(filepath.Join(dir, mt.File))
+		}
+		if err != nil {
+			return nil, err
+		}
+		if err := m.check(tx, mt, t); err != nil {
+			return nil, err
+		}
+		if len(tx.Signatures) != 1 || tx.Signatures[0].IsZero() {
+			return nil, fmt.Errorf("settlement: %s is not signed (expected %s next to %s)", mt.File, mt.SignedFile, mt.File)
+		}
+		if err := tx.VerifySignatures(); err != nil {
+			return nil, fmt.Errorf("settlement: %s: the signature does not verify with %s: %w", mt.SignedFile, m.Authority, err)
+		}
+		sig := tx.Signatures[0].String()
+		if st.Tx(sig) != nil {
+			continue // recorded by an earlier import: resolved below with the rest
+		}
+		raw, err := tx.MarshalBinary()
+		if err != nil {
+			return nil, err
+		}
+		evs = append(evs, &domain.PayoutSubmitted{Epoch: m.Epoch, Signature: sig, Recipients: mt.Recipients, Blockhash: m.Blockhash,
+			LastValidBlockHeight: m.LastValidBlockHeight, Transaction: base64.StdEncoding.EncodeToString(raw)})
+		fresh = append(fresh, &flight{sig: tx.Signatures[0], raw: raw, lastValid: m.LastValidBlockHeight, recipients: mt.Recipients})
+	}
+	if len(evs) > 0 {
+		h, err := s.chain.BlockHeight(ctx)
+		if err != nil {
+			return nil, err
+		}
+		if h > m.LastValidBlockHeight {
+			return nil, fmt.Errorf("settlement: the export's blockhash expired (block height %d > last valid %d); nothing was recorded: export again and sign faster", h, m.LastValidBlockHeight)
+		}
+		if _, err := s.j.Append(ctx, Stream(m.Epoch), evs); err != nil {
+			return nil, fmt.Errorf("settlement: record the signed transactions: %w; nothing was sent", err)
+		}
+		s.report.Transactions = len(evs)
+		s.hook("after-append")
+		for _, f := range fresh {
+			s.send(ctx, f)
+		}
+	}
+	earlier, err := s.inFlight(st)
+	if err != nil {
+		return s.report, err
+	}
+	pending := fresh
+	for _, f := range earlier {
+		if !slices.ContainsFunc(fresh, func(x *flight) bool { return x.sig == f.sig }) {
+			pending = append(pending, f)
+		}
+	}
+	if err := s.resolve(ctx, pending); err != nil {
+		return s.report, err
+	}
+	s.report.Settled = st.Done()
+	if len(s.report.Failed) > 0 {
+		return s.report, fmt.Errorf("%w on chain: %v", ErrFailedOnChain, s.report.Failed)
+	}
+	return s.report, nil
+}
+
+// writeFileAtomic writes a file by temp file, fsync and rename.
+func writeFileAtomic(path string, b []byte) error {
+	tmp := path + ".tmp"
+	f, err := os.OpenFile(tmp, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o644)
+	if err != nil {
+		return err
+	}
+	if _, err := f.Write(b); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	return os.Rename(tmp, path)
+}

@@ -1,0 +1,612 @@
+package settlement
+
+import (
+	"context"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/gagliardetto/solana-go"
+	"github.com/gagliardetto/solana-go/rpc"
+
+	"github.com/epochledger/epochledger/domain"
+	"github.com/epochledger/epochledger/projections"
+)
+
+// More refusals of submit, matched with errors.Is.
+var (
+	ErrWrongDecimals = errors.New("settlement: mint has the wrong decimals")
+	ErrNotTreasury   = errors.New("settlement: keypair is not the treasury authority")
+	ErrInsufficient  = errors.New("settlement: treasury balance too low")
+	ErrStillInFlight = errors.New("settlement: transactions still in flight")
+	ErrFailedOnChain = errors.New("settlement: payout transaction failed")
+)
+
+// Config configures a Settler.
+type Config struct {
+	Epoch uint64
+	Mint  solana.PublicKey
+	// Signer signs payout transactions. Export needs only Authority.
+	Signer solana.PrivateKey
+	// Authority owns the treasury token account and pays the fees; it
+	// defaults to Signer's public key.
+	Authority solana.PublicKey
+	// Source is the treasury token account; default the authority's
+	// associated token account of Mint.
+	Source solana.PublicKey
+	// Batch is how many transactions are recorded in one append, then
+	// sent, before the next batch (default 32).
+	Batch int
+	// Poll is the pause between signature status polls (default 400 ms).
+	Poll time.Duration
+	// Rebroadcast is how often a transaction that has not landed is sent
+	// again, the same bytes, while its blockhash is valid (default 2 s).
+	Rebroadcast time.Duration
+	// MaxWait bounds the wait for in-flight transactions to be finalized
+	// or expire (default 3 minutes); what is left stays in flight, recorded,
+	// for the next run.
+	MaxWait time.Duration
+	// MaxRounds bounds how often expired recipients are packed again in
+	// one run (default 8).
+	MaxRounds int
+	Log       *slog.Logger
+	// Hook, if set, is called at the protocol's crash points with a count
+	// per point: "after-plan", "after-append" (a batch of PayoutSubmitted
+	// is stored, none of it sent yet), "after-send" (one transaction sent,
+	// not yet confirmed), "after-confirm" (confirmations or expirations
+	// stored). Tests kill the process there.
+	Hook func(point string, n int)
+}
+
+func (c *Config) defaults() {
+	if c.Batch <= 0 {
+		c.Batch = 32
+	}
+	if c.Poll <= 0 {
+		c.Poll = 400 * time.Millisecond
+	}
+	if c.Rebroadcast <= 0 {
+		c.Rebroadcast = 2 * time.Second
+	}
+	if c.MaxWait <= 0 {
+		c.MaxWait = 3 * time.Minute
+	}
+	if c.MaxRounds <= 0 {
+		c.MaxRounds = 8
+	}
+	if c.Log == nil {
+		c.Log = slog.New(slog.DiscardHandler)
+	}
+	if c.Authority.IsZero() && len(c.Signer) == 64 {
+		c.Authority = c.Signer.PublicKey()
+	}
+}
+
+// Settler runs an epoch's settlement against a chain, recording every
+// step in the log through a Journal.
+//
+// The protocol, which makes paying twice impossible:
+//
+//  1. A transaction is signed, and its PayoutSubmitted (signature,
+//     recipients, blockhash, last valid block height, the signed bytes)
+//     is appended before the transaction is sent. The ledger refuses a
+//     PayoutSubmitted for an amount that is not planned and unsent, so no
+//     amount is ever in two live transactions.
+//  2. A signature can land at most once, and only while the block height
+//     is at most its blockhash's last valid height. So an in-flight
+//     transaction is resolved only by the chain: PayoutConfirmed once its
+//     status is finalized without error; PayoutExpired once the finalized
+//     block height has passed its last valid height and a status query
+//     made after that observation (searching the whole history) still
+//     does not know the signature — from then on it can never land.
+//     Until then the same signed bytes are re-sent now and then (a dropped
+//     send costs nothing: a duplicate is refused by the chain).
+//  3. Only recipients of expired transactions are packed again, with a
+//     new blockhash.
+//
+// A crash at any point leaves transactions recorded and in flight, or
+// not recorded and not sent; the next Submit first resolves every
+// in-flight transaction of the epoch by rule 2 (re-sending the recorded
+// bytes while their blockhash is valid), then continues.
+type Settler struct {
+	cfg      Config
+	chain    *Chain
+	j        *Journal
+	treasury Treasury
+	memo     string
+	counts   map[string]int
+	ataKnown map[solana.PublicKey]bool
+	wallets  map[string]Transfer // wallet → owner and ATA
+	report   *Report
+}
+
+// NewSettler returns a settler of cfg.Epoch.
+func NewSettler(chain *Chain, j *Journal, cfg Config) *Settler {
+	cfg.defaults()
+	return &Settler{cfg: cfg, chain: chain, j: j, counts: map[string]int{}, ataKnown: map[solana.PublicKey]bool{}, wallets: map[string]Transfer{}}
+}
+
+func (s *Settler) hook(point string) {
+	s.counts[point]++
+	if s.cfg.Hook != nil {
+		s.cfg.Hook(point, s.counts[point])
+	}
+}
+
+// Report is what one Submit or ImportSigned did.
+type Report struct {
+	Epoch uint64 `json:"epoch"`
+	Root  string `json:"root"`
+	// AlreadySettled: every payout was confirmed before this run; nothing
+	// was sent.
+	AlreadySettled bool `json:"already_settled"`
+	// Transactions counts new transactions recorded and sent; Resent the
+	// sends of transactions recorded by an earlier run or sent before.
+	Transactions int `json:"transactions"`
+	Resent       int `json:"resent"`
+	// Confirmed and Expired count the transactions this run resolved.
+	Confirmed int              `json:"confirmed"`
+	Expired   int              `json:"expired"`
+	Paid      domain.BaseUnits `json:"paid"` // confirmed by this run
+	// Settled: every payout of the plan is confirmed now.
+	Settled    bool     `json:"settled"`
+	Signatures []string `json:"signatures"` // confirmed by this run
+	Failed     []string `json:"failed,omitempty"`
+}
+
+// settlement returns the epoch's plan, or a refusal naming what is missing.
+func (s *Settler) settlement() (*projections.Settlement, error) {
+	ep, err := ClosedEpoch(s.j.Ledger(), s.cfg.Epoch)
+	if err != nil {
+		return nil, err
+	}
+	st := ep.Settlement
+	if st == nil {
+		return nil, fmt.Errorf("%w: epoch %d has no settlement plan; run 'epochledger settle plan --epoch %d' first", ErrNotPlanned, s.cfg.Epoch, s.cfg.Epoch)
+	}
+	if st.Incomplete() {
+		return nil, fmt.Errorf("%w: epoch %d's plan is incomplete (a part is missing)", ErrNotPlanned, s.cfg.Epoch)
+	}
+	s.memo = Memo(st.Epoch, st.Root)
+	return st, nil
+}
+
+// prepare checks the chain side before anything is recorded: the RPC
+// answers, the mint has 8 decimals, the treasury token account exists,
+// holds the mint and is owned by the authority.
+func (s *Settler) prepare(ctx context.Context) error {
+	if s.cfg.Mint.IsZero() {
+		return errors.New("settlement: no mint given")
+	}
+	if s.cfg.Authority.IsZero() {
+		return errors.New("settlement: no treasury keypair or authority given")
+	}
+	if err := s.chain.Ping(ctx); err != nil {
+		return fmt.Errorf("the RPC endpoint does not answer: %w", err)
+	}
+	dec, err := s.chain.MintInfo(ctx, s.cfg.Mint)
+	if err != nil {
+		return fmt.Errorf("settlement: mint: %w", err)
+	}
+	if dec != Decimals {
+		return fmt.Errorf("%w: mint %s has %d decimals; RENDER amounts are base units of 10^-8 and need a mint of %d decimals", ErrWrongDecimals, s.cfg.Mint, dec, Decimals)
+	}
+	src := s.cfg.Source
+	if src.IsZero() {
+		if src, _, err = solana.FindAssociatedTokenAddress(s.cfg.Authority, s.cfg.Mint); err != nil {
+			return err
+		}
+	}
+	ta, err := s.chain.TokenAccountInfo(ctx, src)
+	if err != nil {
+		return fmt.Errorf("settlement: treasury token account: %w", err)
+	}
+	switch {
+	case ta == nil && s.cfg.Source.IsZero():
+		return fmt.Errorf("%w: %s has no token account of mint %s (its associated token account %s does not exist)", ErrNotTreasury, s.cfg.Authority, s.cfg.Mint, src)
+	case ta == nil:
+		return fmt.Errorf("%w: token account %s does not exist", ErrNotTreasury, src)
+	case ta.Mint != s.cfg.Mint:
+		return fmt.Errorf("%w: token account %s holds mint %s, not %s", ErrNotTreasury, src, ta.Mint, s.cfg.Mint)
+	case ta.Owner != s.cfg.Authority:
+		return fmt.Errorf("%w: token account %s is owned by %s, not by %s", ErrNotTreasury, src, ta.Owner, s.cfg.Authority)
+	case ta.Frozen:
+		return fmt.Errorf("settlement: treasury token account %s is frozen", src)
+	}
+	s.treasury = Treasury{Authority: s.cfg.Authority, Source: src, Mint: s.cfg.Mint}
+	return nil
+}
+
+// flight is a recorded transaction not yet resolved.
+type flight struct {
+	sig        solana.Signature
+	raw        []byte // nil when the record has no transaction bytes
+	lastValid  uint64
+	recipients []domain.Recipient
+	lastSend   time.Time
+	sent       bool  // sent at least once (by this process, or recorded by an earlier one)
+	stuck      error // preflight refuses it: it cannot land as things stand
+}
+
+// inFlight returns the epoch's recorded, unresolved transactions.
+func (s *Settler) inFlight(st *projections.Settlement) ([]*flight, error) {
+	var out []*flight
+	for _, tx := range st.Txs {
+		if tx.State != "submitted" {
+			continue
+		}
+		sig, err := solana.SignatureFromBase58(tx.Signature)
+		if err != nil {
+			return nil, err
+		}
+		// Recorded by an earlier run, which may or may not have sent it.
+		f := &flight{sig: sig, lastValid: tx.LastValidBlockHeight, recipients: tx.Recipients, sent: true}
+		if tx.Transaction != "" {
+			if f.raw, err = base64.StdEncoding.DecodeString(tx.Transaction); err != nil {
+				return nil, fmt.Errorf("settlement: recorded transaction %s: %w", tx.Signature, err)
+			}
+		}
+		out = append(out, f)
+	}
+	return out, nil
+}
+
+// transfer returns the transfer of a recipient with its ATA (cached).
+func (s *Settler) transfer(r domain.Recipient) (Transfer, error) {
+	if t, ok := s.wallets[r.Wallet]; ok {
+		t.Recipient = r
+		t.Create = false
+		return t, nil
+	}
+	t, err := NewTransfer(r, s.cfg.Mint)
+	if err != nil {
+		return t, err
+	}
+	s.wallets[r.Wallet] = t
+	return t, nil
+}
+
+// pendingTransfers returns the planned amounts not in a live transaction,
+// in plan order, marking those whose token account must be created.
+func (s *Settler) pendingTransfers(ctx context.Context, st *projections.Settlement) ([]Transfer, error) {
+	var out []Transfer
+	for _, p := range st.Payouts {
+		ps := st.Operator(p.OperatorID)
+		if ps.Reserved == 0 {
+			continue
+		}
+		t, err := s.transfer(domain.Recipient{OperatorID: p.OperatorID, Wallet: p.Wallet, Amount: ps.Reserved})
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, t)
+	}
+	var ask []solana.PublicKey
+	for _, t := range out {
+		if !s.ataKnown[t.ATA] {
+			ask = append(ask, t.ATA)
+		}
+	}
+	if len(ask) > 0 {
+		accs, err := s.chain.Accounts(ctx, ask)
+		if err != nil {
+			return nil, err
+		}
+		for i, a := range accs {
+			if a != nil {
+				s.ataKnown[ask[i]] = true
+			}
+		}
+	}
+	for i := range out {
+		out[i].Create = !s.ataKnown[out[i].ATA]
+	}
+	return out, nil
+}
+
+// checkFunds refuses a round the treasury cannot pay: tokens for every
+// transfer, SOL for fees and the rent of new token accounts.
+func (s *Settler) checkFunds(ctx context.Context, transfers []Transfer, txs int) error {
+	var need domain.BaseUnits
+	creates := 0
+	for _, t := range transfers {
+		need += t.Amount
+		if t.Create {
+			creates++
+		}
+	}
+	ta, err := s.chain.TokenAccountInfo(ctx, s.treasury.Source)
+	if err != nil {
+		return err
+	}
+	if ta == nil || ta.Amount < uint64(need) {
+		have := uint64(0)
+		if ta != nil {
+			have = ta.Amount
+		}
+		return fmt.Errorf("%w: treasury token account %s holds %s RENDER, the payouts need %s; nothing was recorded or sent", ErrInsufficient, s.treasury.Source, domain.BaseUnits(have).RenderString(), need.RenderString())
+	}
+	rent := uint64(0)
+	if creates > 0 {
+		cctx, cancel := context.WithTimeout(ctx, s.chain.CallTimeout)
+		rent, err = s.chain.rpc.GetMinimumBalanceForRentExemption(cctx, tokenAccountLen, rpc.CommitmentFinalized)
+		cancel()
+		if err != nil {
+			return s.chain.wrap("getMinimumBalanceForRentExemption", err)
+		}
+	}
+	lamports, err := s.chain.Lamports(ctx, s.treasury.Authority)
+	if err != nil {
+		return err
+	}
+	if fees := uint64(txs)*5000 + uint64(creates)*rent; lamports < fees {
+		return fmt.Errorf("%w: %s has %d lamports; %d transactions and %d new token accounts need %d; nothing was recorded or sent", ErrInsufficient, s.treasury.Authority, lamports, txs, creates, fees)
+	}
+	return nil
+}
+
+// Submit settles the epoch: it resolves what earlier runs left in
+// flight, then packs, records, sends and confirms every planned amount
+// not yet paid, re-packing the recipients of expired transactions. On a
+// settled epoch it sends nothing.
+func (s *Settler) Submit(ctx context.Context) (*Report, error) {
+	if len(s.cfg.Signer) != 64 {
+		return nil, errors.New("settlement: submit needs the treasury keypair")
+	}
+	st, err := s.settlement()
+	if err != nil {
+		return nil, err
+	}
+	s.report = &Report{Epoch: s.cfg.Epoch, Root: st.Root, Signatures: []string{}}
+	if st.Done() {
+		s.report.AlreadySettled, s.report.Settled = true, true
+		return s.report, nil
+	}
+	if err := s.prepare(ctx); err != nil {
+		return nil, err
+	}
+	if pending, err := s.inFlight(st); err != nil {
+		return s.report, err
+	} else if len(pending) > 0 {
+		s.cfg.Log.Info("resolving transactions left in flight", "epoch", s.cfg.Epoch, "transactions", len(pending))
+		if err := s.resolve(ctx, pending); err != nil {
+			return s.report, err
+		}
+	}
+	for round := 1; ; round++ {
+		transfers, err := s.pendingTransfers(ctx, st)
+		if err != nil {
+			return s.report, err
+		}
+		if len(transfers) == 0 {
+			break
+		}
+		if round > s.cfg.MaxRounds {
+			return s.report, fmt.Errorf("%w: %d recipients still unpaid after %d rounds of expired transactions; run settle submit again later", ErrStillInFlight, len(transfers), s.cfg.MaxRounds)
+		}
+		groups := Pack(&s.treasury, transfers, len(s.memo))
+		if err := s.checkFunds(ctx, transfers, len(groups)); err != nil {
+			return s.report, err
+		}
+		s.cfg.Log.Info("sending payouts", "epoch", s.cfg.Epoch, "round", round, "recipients", len(transfers), "transactions", len(groups))
+		var pending []*flight
+		for i := 0; i < len(groups); i += s.cfg.Batch {
+			batch, err := s.record(ctx, groups[i:min(i+s.cfg.Batch, len(groups))])
+			if err != nil {
+				return s.report, err
+			}
+			for _, f := range batch {
+				s.send(ctx, f)
+			}
+			pending = append(pending, batch...)
+			// Collect what has landed meanwhile, without waiting.
+			if pending, err = s.poll(ctx, pending); err != nil && !errors.Is(err, ErrRPC) {
+				return s.report, err
+			}
+		}
+		if err := s.resolve(ctx, pending); err != nil {
+			return s.report, err
+		}
+	}
+	s.report.Settled = st.Done()
+	if len(s.report.Failed) > 0 {
+		return s.report, fmt.Errorf("%w on chain: %v; its recipients are planned again: fix the cause and run settle submit again", ErrFailedOnChain, s.report.Failed)
+	}
+	return s.report, nil
+}
+
+// sign builds and signs the transactions of groups with one fresh blockhash.
+func (s *Settler) sign(ctx context.Context, groups [][]Transfer) ([]*solana.Transaction, solana.Hash, uint64, error) {
+	bh, lastValid, err := s.chain.LatestBlockhash(ctx)
+	if err != nil {
+		return nil, bh, 0, err
+	}
+	txs := make([]*solana.Transaction, len(groups))
+	for i, g := range groups {
+		tx, err := BuildTx(&s.treasury, g, s.memo, bh)
+		if err != nil {
+			return nil, bh, 0, err
+		}
+		if len(s.cfg.Signer) == 64 {
+			if _, err := tx.Sign(func(k solana.PublicKey) *solana.PrivateKey {
+				if k == s.cfg.Signer.PublicKey() {
+					return &s.cfg.Signer
+				}
+				return nil
+			}); err != nil {
+				return nil, bh, 0, err
+			}
+		}
+		if n, err := TxSize(tx); err != nil || n > MaxTxSize {
+			return nil, bh, 0, fmt.Errorf("settlement: packed transaction of %d bytes exceeds %d (%v)", n, MaxTxSize, err)
+		}
+		txs[i] = tx
+	}
+	return txs, bh, lastValid, nil
+}
+
+// record signs a batch and appends its PayoutSubmitted events — before
+// anything of it is sent.
+func (s *Settler) record(ctx context.Context, groups [][]Transfer) ([]*flight, error) {
+	txs, bh, lastValid, err := s.sign(ctx, groups)
+	if err != nil {
+		return nil, err
+	}
+	evs := make([]domain.Event, len(txs))
+	flights := make([]*flight, len(txs))
+	for i, tx := range txs {
+		raw, err := tx.MarshalBinary()
+		if err != nil {
+			return nil, err
+		}
+		if err := VerifyPayoutTx(tx, &s.treasury, groups[i], s.memo); err != nil {
+			return nil, fmt.Errorf("settlement: built a transaction that fails its own check: %w", err)
+		}
+		rs := make([]domain.Recipient, len(groups[i]))
+		for k, t := range groups[i] {
+			rs[k] = t.Recipient
+		}
+		evs[i] = &domain.PayoutSubmitted{Epoch: s.cfg.Epoch, Signature: tx.Signatures[0].String(), Recipients: rs,
+			Blockhash: bh.String(), LastValidBlockHeight: lastValid, Transaction: base64.StdEncoding.EncodeToString(raw)}
+		flights[i] = &flight{sig: tx.Signatures[0], raw: raw, lastValid: lastValid, recipients: rs}
+	}
+	if _, err := s.j.Append(ctx, Stream(s.cfg.Epoch), evs); err != nil {
+		return nil, fmt.Errorf("settlement: record %d payout transactions: %w; nothing of them was sent", len(evs), err)
+	}
+	s.report.Transactions += len(flights)
+	s.hook("after-append")
+	return flights, nil
+}
+
+// send sends (or re-sends) a recorded transaction's bytes. Whatever the
+// answer, the transaction stays in flight until the chain resolves it.
+func (s *Settler) send(ctx context.Context, f *flight) {
+	if f.raw == nil {
+		return
+	}
+	if f.sent {
+		s.report.Resent++
+	}
+	out, err := s.chain.Send(ctx, f.raw)
+	f.lastSend = time.Now()
+	switch out {
+	case sendAccepted, sendProcessed:
+		f.stuck = nil
+	case sendFailed, sendInvalid:
+		f.stuck = err
+		s.cfg.Log.Warn("payout transaction refused by preflight", "signature", f.sig, "error", err)
+	default:
+		s.cfg.Log.Info("send not acknowledged; the transaction stays in flight", "signature", f.sig, "outcome", out.String(), "error", err)
+	}
+	f.sent = true
+	s.hook("after-send")
+}
+
+// poll looks at every pending transaction once: it records the finalized
+// (PayoutConfirmed, or PayoutExpired when it failed on chain) and the
+// expired (PayoutExpired), re-sends those due, and returns the rest.
+func (s *Settler) poll(ctx context.Context, pending []*flight) ([]*flight, error) {
+	if len(pending) == 0 {
+		return nil, nil
+	}
+	// The block height is read before the statuses: a signature unknown to
+	// a status query made after the height passed its last valid height
+	// can never land.
+	height, err := s.chain.BlockHeight(ctx)
+	if err != nil {
+		return pending, err
+	}
+	sigs := make([]solana.Signature, len(pending))
+	for i, f := range pending {
+		sigs[i] = f.sig
+	}
+	statuses, err := s.chain.Statuses(ctx, sigs)
+	if err != nil {
+		return pending, err
+	}
+	var rest []*flight
+	var evs []domain.Event
+	var confirmed []*flight
+	for i, f := range pending {
+		st := statuses[i]
+		switch {
+		case st != nil && st.ConfirmationStatus == rpc.ConfirmationStatusFinalized && st.Err == nil:
+			evs = append(evs, &domain.PayoutConfirmed{Epoch: s.cfg.Epoch, Signature: f.sig.String(), Slot: st.Slot})
+			confirmed = append(confirmed, f)
+		case st != nil && st.ConfirmationStatus == rpc.ConfirmationStatusFinalized:
+			// Landed and failed: it moved nothing (a transaction is atomic)
+			// and its signature is spent, so it can never pay.
+			evs = append(evs, &domain.PayoutExpired{Epoch: s.cfg.Epoch, Signature: f.sig.String()})
+			s.report.Failed = append(s.report.Failed, fmt.Sprintf("%s: %v", f.sig, st.Err))
+		case st != nil:
+			rest = append(rest, f) // landed, not final yet
+		case height > f.lastValid:
+			evs = append(evs, &domain.PayoutExpired{Epoch: s.cfg.Epoch, Signature: f.sig.String()})
+			s.report.Expired++
+			s.cfg.Log.Info("payout transaction expired without landing; its recipients are packed again", "signature", f.sig, "last_valid_block_height", f.lastValid, "block_height", height)
+		default:
+			if f.raw != nil && f.stuck == nil && time.Since(f.lastSend) >= s.cfg.Rebroadcast {
+				s.send(ctx, f)
+			}
+			rest = append(rest, f)
+		}
+	}
+	if len(evs) > 0 {
+		if _, err := s.j.Append(ctx, Stream(s.cfg.Epoch), evs); err != nil {
+			return pending, fmt.Errorf("settlement: record %d resolved transactions: %w", len(evs), err)
+		}
+		for _, f := range confirmed {
+			s.report.Confirmed++
+			s.report.Signatures = append(s.report.Signatures, f.sig.String())
+			for _, r := range f.recipients {
+				s.report.Paid += r.Amount
+			}
+		}
+		s.hook("after-confirm")
+	}
+	return rest, nil
+}
+
+// resolve polls until every pending transaction is confirmed or expired,
+// or MaxWait passes, or all that is left is refused by preflight.
+func (s *Settler) resolve(ctx context.Context, pending []*flight) error {
+	deadline := time.Now().Add(s.cfg.MaxWait)
+	var lastErr error
+	for {
+		var err error
+		pending, err = s.poll(ctx, pending)
+		switch {
+		case err != nil && !errors.Is(err, ErrRPC):
+			return err
+		case err != nil:
+			lastErr = err
+			s.cfg.Log.Warn("status poll failed; retrying", "error", err)
+		}
+		if len(pending) == 0 {
+			return nil
+		}
+		stuck := 0
+		for _, f := range pending {
+			if f.stuck != nil {
+				stuck++
+			}
+		}
+		if stuck == len(pending) {
+			return fmt.Errorf("%w: %d transactions are refused by the RPC's preflight (first: %s: %v); they stay recorded in flight until their blockhash expires, and the next settle submit resolves them", ErrStillInFlight, stuck, pending[0].sig, pending[0].stuck)
+		}
+		if time.Now().After(deadline) {
+			msg := fmt.Sprintf("%d transactions neither finalized nor expired after %s", len(pending), s.cfg.MaxWait)
+			if lastErr != nil {
+				msg += fmt.Sprintf(" (last RPC error: %v)", lastErr)
+			}
+			return fmt.Errorf("%w: %s; they stay recorded; run settle submit again to resolve them", ErrStillInFlight, msg)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(s.cfg.Poll):
+		}
+	}
+}
