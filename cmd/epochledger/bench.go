@@ -81,15 +81,19 @@ The scratch directory is removed afterwards.`)
 	}
 	fmt.Fprintf(e.stdout, `event size                      %d bytes (%d on disk)
 raw write+fsync (%d B chunks)   %.1f MB/s, %.0f fsyncs/s
-append, batch of 1              %.0f events/s
+raw write+fsync (%d B)          %.0f fsyncs/s
+append, batch of 1              %.0f events/s (%.2f of raw)
 append, batch of 100            %.0f events/s
 append, batch of 1000           %.0f events/s, %.1f MB/s on disk (%d appenders)
   ratio to raw                  %.2f
 64 concurrent writers           %.0f events/s, p99 %.0f µs
+  limit 64 × raw fsyncs/s       %.0f events/s (ratio %.2f)
 sequential read                 %.0f events/s, %.1f MB/s (%d events)
 `, r.EventBytes, r.FrameBytes, r.RawChunkBytes, r.RawWriteFsyncBytesPerSec/1e6, r.RawFsyncsPerSec,
-		r.AppendBatch1EventsPerSec, r.AppendBatch100EventsPerSec,
+		r.FrameBytes, r.RawSmallFsyncsPerSec,
+		r.AppendBatch1EventsPerSec, r.Batch1RatioToRaw, r.AppendBatch100EventsPerSec,
 		r.AppendBatch1000EventsPerSec, r.AppendBatch1000BytesPerSec/1e6, r.AppendBatch1000Writers, r.RatioToRaw,
-		r.Concurrent64EventsPerSec, r.Concurrent64P99Micros, r.ReadEventsPerSec, r.ReadBytesPerSec/1e6, r.ReadEvents)
+		r.Concurrent64EventsPerSec, r.Concurrent64P99Micros, r.Concurrent64LimitPerSec, r.Concurrent64RatioToLimit,
+		r.ReadEventsPerSec, r.ReadBytesPerSec/1e6, r.ReadEvents)
 	return nil
 }

@@ -41,9 +41,16 @@ type Result struct {
 	RatioToRaw                  float64 `json:"ratio_to_raw"`
 	Concurrent64EventsPerSec    float64 `json:"concurrent64_events_per_sec"`
 	Concurrent64P99Micros       float64 `json:"concurrent64_p99_us"`
-	ReadEventsPerSec            float64 `json:"read_events_per_sec"`
-	ReadBytesPerSec             float64 `json:"read_bytes_per_sec"`
-	ReadEvents                  uint64  `json:"read_events"`
+	// RawSmallFsyncsPerSec is write+fsync of one event's bytes in a loop:
+	// the durable single-event rate of the disk. 64 writers that each wait
+	// for their fsync cannot exceed 64 × that (Concurrent64LimitPerSec).
+	RawSmallFsyncsPerSec     float64 `json:"raw_small_fsyncs_per_sec"`
+	Batch1RatioToRaw         float64 `json:"append_batch1_ratio_to_raw"`
+	Concurrent64LimitPerSec  float64 `json:"concurrent64_limit_events_per_sec"`
+	Concurrent64RatioToLimit float64 `json:"concurrent64_ratio_to_limit"`
+	ReadEventsPerSec         float64 `json:"read_events_per_sec"`
+	ReadBytesPerSec          float64 `json:"read_bytes_per_sec"`
+	ReadEvents               uint64  `json:"read_events"`
 }
 
 // event returns an event of about 250 bytes in its JSON Lines form.
@@ -98,10 +105,17 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 		return nil, err
 	}
 
+	o.Progress("raw small write+fsync")
+	if _, r.RawSmallFsyncsPerSec, err = rawWrite(filepath.Join(o.Dir, "raw-small"), r.FrameBytes, o.Duration); err != nil {
+		return nil, err
+	}
+	r.Concurrent64LimitPerSec = 64 * r.RawSmallFsyncsPerSec
+
 	o.Progress("append batch 1")
 	if r.AppendBatch1EventsPerSec, _, err = appendRun(ctx, filepath.Join(o.Dir, "b1"), 1, 1, o.Duration); err != nil {
 		return nil, err
 	}
+	r.Batch1RatioToRaw = r.AppendBatch1EventsPerSec / r.RawSmallFsyncsPerSec
 	o.Progress("append batch 100")
 	if r.AppendBatch100EventsPerSec, _, err = appendRun(ctx, filepath.Join(o.Dir, "b100"), 100, 1, o.Duration); err != nil {
 		return nil, err
@@ -122,6 +136,7 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 		return nil, err
 	}
 
+	r.Concurrent64RatioToLimit = r.Concurrent64EventsPerSec / r.Concurrent64LimitPerSec
 	o.Progress("sequential read")
 	if r.ReadEventsPerSec, r.ReadBytesPerSec, r.ReadEvents, err = readRun(ctx, filepath.Join(o.Dir, "b1000")); err != nil {
 		return nil, err
