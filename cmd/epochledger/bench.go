@@ -87,7 +87,7 @@ append, batch of 100            %.0f events/s
 append, batch of 1000           %.0f events/s, %.1f MB/s on disk (%d appenders)
   ratio to raw                  %.2f
 64 concurrent writers           %.0f events/s, p99 %.0f µs
-  limit 64 × raw fsyncs/s       %.0f events/s (ratio %.2f)
+  limit 64 × raw fsyncs/s of 64 events  %.0f events/s (ratio %.2f)
 sequential read                 %.0f events/s, %.1f MB/s (%d events)
 `, r.EventBytes, r.FrameBytes, r.RawChunkBytes, r.RawWriteFsyncBytesPerSec/1e6, r.RawFsyncsPerSec,
 		r.FrameBytes, r.RawSmallFsyncsPerSec,

@@ -34,7 +34,8 @@ type Options struct {
 	// MaxGroupBytes caps the encoded bytes of one group commit.
 	MaxGroupBytes int
 	// CommitLinger bounds how long a group commit waits for appends that
-	// belong with the current flush (default 200µs); see flushLoop.
+	// belong with the current flush (default 1ms, a backstop: the wait ends
+	// as soon as they are in); see flushLoop.
 	// It never delays a lone writer.
 	CommitLinger time.Duration
 	// ReadOnly opens the log without the lock, the writer or repair: for
@@ -62,7 +63,7 @@ func (o *Options) Validate() error {
 		o.MaxGroupBytes = 8 << 20
 	}
 	if o.CommitLinger == 0 {
-		o.CommitLinger = 200 * time.Microsecond
+		o.CommitLinger = time.Millisecond
 	}
 	if o.SegmentSize < headerSize+1 {
 		return fmt.Errorf("filestore: segment size %d is too small", o.SegmentSize)

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"runtime"
 	"sort"
 	"time"
 
@@ -306,7 +305,10 @@ func (s *Store) flushLoop() {
 		// resubmit (want is how many appends were waiting then). One fsync
 		// then serves all of them instead of alternating half-cohorts; a
 		// lone writer never waits.
-		deadline := time.Now().Add(s.opts.CommitLinger)
+		// The wait blocks (never spins: a busy CPU would delay the kernel's
+		// journal thread and so every fsync); CommitLinger is only the
+		// backstop for writers that do not come back.
+		var backstop *time.Timer
 	merge:
 		for carry == nil {
 			var next *group
@@ -314,11 +316,17 @@ func (s *Store) flushLoop() {
 			select {
 			case next, ok = <-s.flushCh:
 			default:
-				if int64(ops) >= max(s.inflight.Load(), want) || !time.Now().Before(deadline) {
+				if int64(ops) >= max(s.inflight.Load(), want) {
 					break merge
 				}
-				runtime.Gosched()
-				continue
+				if backstop == nil {
+					backstop = time.NewTimer(s.opts.CommitLinger)
+				}
+				select {
+				case next, ok = <-s.flushCh:
+				case <-backstop.C:
+					break merge
+				}
 			}
 			if !ok {
 				break merge
@@ -330,6 +338,9 @@ func (s *Store) flushLoop() {
 			}
 			batch = append(batch, next)
 			ops += len(next.ops)
+		}
+		if backstop != nil {
+			backstop.Stop()
 		}
 		var err error
 		if p := s.werr.Load(); p != nil {

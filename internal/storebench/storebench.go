@@ -42,9 +42,11 @@ type Result struct {
 	Concurrent64EventsPerSec    float64 `json:"concurrent64_events_per_sec"`
 	Concurrent64P99Micros       float64 `json:"concurrent64_p99_us"`
 	// RawSmallFsyncsPerSec is write+fsync of one event's bytes in a loop:
-	// the durable single-event rate of the disk. 64 writers that each wait
-	// for their fsync cannot exceed 64 × that (Concurrent64LimitPerSec).
+	// the durable single-event rate of the disk. Raw64FsyncsPerSec writes
+	// 64 events' bytes per fsync: 64 writers that each wait for their
+	// fsync cannot exceed 64 × that (Concurrent64LimitPerSec).
 	RawSmallFsyncsPerSec     float64 `json:"raw_small_fsyncs_per_sec"`
+	Raw64FsyncsPerSec        float64 `json:"raw_64_events_fsyncs_per_sec"`
 	Batch1RatioToRaw         float64 `json:"append_batch1_ratio_to_raw"`
 	Concurrent64LimitPerSec  float64 `json:"concurrent64_limit_events_per_sec"`
 	Concurrent64RatioToLimit float64 `json:"concurrent64_ratio_to_limit"`
@@ -109,7 +111,10 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	if _, r.RawSmallFsyncsPerSec, err = rawWrite(filepath.Join(o.Dir, "raw-small"), r.FrameBytes, o.Duration); err != nil {
 		return nil, err
 	}
-	r.Concurrent64LimitPerSec = 64 * r.RawSmallFsyncsPerSec
+	if _, r.Raw64FsyncsPerSec, err = rawWrite(filepath.Join(o.Dir, "raw-64"), 64*r.FrameBytes, o.Duration); err != nil {
+		return nil, err
+	}
+	r.Concurrent64LimitPerSec = 64 * r.Raw64FsyncsPerSec
 
 	o.Progress("append batch 1")
 	if r.AppendBatch1EventsPerSec, _, err = appendRun(ctx, filepath.Join(o.Dir, "b1"), 1, 1, o.Duration); err != nil {
