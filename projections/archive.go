@@ -6,9 +6,9 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"path/filepath"
 
 	"github.com/epochledger/epochledger/eventstore"
+	"github.com/epochledger/epochledger/internal/atomicfile"
 )
 
 // A closed epoch never changes: later events land in later epochs. The
@@ -74,7 +74,7 @@ func (a *Archive) Write(path string) error {
 	if err != nil {
 		return err
 	}
-	return writeFileAtomic(path, b)
+	return atomicfile.Write(path, b)
 }
 
 // ReadArchive loads an archive; a missing or unreadable file is an error
@@ -103,35 +103,4 @@ func (a *Archive) Shares(ctx context.Context, r Reader, n uint64) (*SharesDoc, b
 		return nil, false
 	}
 	return e.Shares, true
-}
-
-func writeFileAtomic(path string, b []byte) error {
-	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-		return err
-	}
-	tmp := path + ".tmp"
-	f, err := os.Create(tmp)
-	if err != nil {
-		return err
-	}
-	if _, err := f.Write(b); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		return err
-	}
-	d, err := os.Open(filepath.Dir(path))
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return d.Sync()
 }

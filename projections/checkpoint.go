@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/epochledger/epochledger/domain"
+	"github.com/epochledger/epochledger/internal/atomicfile"
 )
 
 // A checkpoint is the whole ledger state at a log position, so queries and
@@ -235,7 +236,7 @@ func (l *Ledger) WriteCheckpoint(path string) error {
 	if err != nil {
 		return err
 	}
-	return writeFileAtomic(path, b)
+	return atomicfile.Write(path, b)
 }
 
 // ErrBadCheckpoint: a checkpoint file that cannot be trusted.

@@ -17,6 +17,7 @@ import (
 	"github.com/gagliardetto/solana-go"
 
 	"github.com/epochledger/epochledger/domain"
+	"github.com/epochledger/epochledger/internal/atomicfile"
 )
 
 // DryRunTx is one simulated transaction of a dry run.
@@ -191,7 +192,7 @@ func (s *Settler) Export(ctx context.Context, dir string) (*Manifest, error) {
 			rs[k] = t.Recipient
 		}
 		m.Transactions = append(m.Transactions, ManifestTx{File: name + ".b64", SignedFile: name + ".signed.b64", MessageSHA256: hex.EncodeToString(h[:]), Recipients: rs})
-		if err := writeFileAtomic(filepath.Join(dir, name+".b64"), []byte(base64.StdEncoding.EncodeToString(raw)+"\n")); err != nil {
+		if err := atomicfile.Write(filepath.Join(dir, name+".b64"), []byte(base64.StdEncoding.EncodeToString(raw)+"\n")); err != nil {
 			return nil, err
 		}
 	}
@@ -200,7 +201,7 @@ func (s *Settler) Export(ctx context.Context, dir string) (*Manifest, error) {
 		return nil, err
 	}
 	// The manifest last: its presence means the export is complete.
-	if err := writeFileAtomic(filepath.Join(dir, manifestName), append(b, '\n')); err != nil {
+	if err := atomicfile.Write(filepath.Join(dir, manifestName), append(b, '\n')); err != nil {
 		return nil, err
 	}
 	return m, nil
@@ -288,7 +289,7 @@ func SignExport(dir string, key solana.PrivateKey) (int, error) {
 		if err != nil {
 			return 0, err
 		}
-		if err := writeFileAtomic(filepath.Join(dir, mt.SignedFile), []byte(base64.StdEncoding.EncodeToString(raw)+"\n")); err != nil {
+		if err := atomicfile.Write(filepath.Join(dir, mt.SignedFile), []byte(base64.StdEncoding.EncodeToString(raw)+"\n")); err != nil {
 			return 0, err
 		}
 	}
@@ -432,25 +433,4 @@ func (s *Settler) ImportSigned(ctx context.Context, dir string) (*Report, error)
 		return s.report, fmt.Errorf("%w on chain: %v", ErrFailedOnChain, s.report.Failed)
 	}
 	return s.report, nil
-}
-
-// writeFileAtomic writes a file by temp file, fsync and rename.
-func writeFileAtomic(path string, b []byte) error {
-	tmp := path + ".tmp"
-	f, err := os.OpenFile(tmp, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o644)
-	if err != nil {
-		return err
-	}
-	if _, err := f.Write(b); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	return os.Rename(tmp, path)
 }
