@@ -301,6 +301,20 @@ func epochParam(name, s string) (uint64, *Error) {
 
 // idParam checks an id of the path: the ids of the log are 1 to 128
 // printable bytes without whitespace, so anything else cannot name one.
+// pagedID reads the {id} of a paged route and its limit and cursor.
+func pagedID(r *http.Request, kind string) (id string, limit int, cursor string, e *Error) {
+	id = r.PathValue("id")
+	if e = idParam(kind, id); e != nil {
+		return id, 0, "", e
+	}
+	q, e := query(r, "limit", "cursor")
+	if e != nil {
+		return id, 0, "", e
+	}
+	limit, cursor, e = page(q)
+	return id, limit, cursor, e
+}
+
 func idParam(kind, s string) *Error {
 	if len(s) == 0 || len(s) > domain.MaxIDLen || !utf8.ValidString(s) ||
 		strings.IndexFunc(s, func(r rune) bool { return !unicode.IsPrint(r) || unicode.IsSpace(r) }) >= 0 {
@@ -484,17 +498,7 @@ func operatorOf(l *projections.Ledger, id string) (*projections.Operator, error)
 }
 
 func (a *API) getOperator(w http.ResponseWriter, r *http.Request) {
-	id := r.PathValue("id")
-	e := idParam("operator", id)
-	var q url.Values
-	if e == nil {
-		q, e = query(r, "limit", "cursor")
-	}
-	var limit int
-	var cs string
-	if e == nil {
-		limit, cs, e = page(q)
-	}
+	id, limit, cs, e := pagedID(r, "operator")
 	var after uint64
 	if e == nil {
 		after, e = uintCursor(cs)
@@ -513,17 +517,7 @@ func (a *API) getOperator(w http.ResponseWriter, r *http.Request) {
 }
 
 func (a *API) getFrames(w http.ResponseWriter, r *http.Request) {
-	id := r.PathValue("id")
-	e := idParam("operator", id)
-	var q url.Values
-	if e == nil {
-		q, e = query(r, "limit", "cursor")
-	}
-	var limit int
-	var cs string
-	if e == nil {
-		limit, cs, e = page(q)
-	}
+	id, limit, cs, e := pagedID(r, "operator")
 	var cur *frameCursor
 	if e == nil && cs != "" {
 		c, ok := parseFrameCursor(cs)
@@ -604,17 +598,7 @@ type jobPage struct {
 }
 
 func (a *API) getJob(w http.ResponseWriter, r *http.Request) {
-	id := r.PathValue("id")
-	e := idParam("job", id)
-	var q url.Values
-	if e == nil {
-		q, e = query(r, "limit", "cursor")
-	}
-	var limit int
-	var cs string
-	if e == nil {
-		limit, cs, e = page(q)
-	}
+	id, limit, cs, e := pagedID(r, "job")
 	var after uint64
 	if e == nil {
 		after, e = uintCursor(cs)
