@@ -72,6 +72,17 @@ func loadLedger(ctx context.Context, e *env, s eventstore.Store, sf *storeFlags,
 	return l, nil
 }
 
+// readLedger opens the log read-only and folds it (resuming from its
+// checkpoint); the store is closed again.
+func readLedger(ctx context.Context, e *env, sf *storeFlags) (*projections.Ledger, error) {
+	s, err := openStore(ctx, sf, true)
+	if err != nil {
+		return nil, err
+	}
+	defer s.Close()
+	return loadLedger(ctx, e, s, sf, false, false)
+}
+
 // table writes aligned columns.
 type table struct{ tw *tabwriter.Writer }
 

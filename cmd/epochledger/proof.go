@@ -46,12 +46,7 @@ valid, 1 when not.`)
 	if *epoch == 0 || *operator == "" {
 		return usagef("proof: --epoch N and --operator ID are required")
 	}
-	s, err := openStore(ctx, &sf, true)
-	if err != nil {
-		return err
-	}
-	defer s.Close()
-	l, err := loadLedger(ctx, e, s, &sf, false, false)
+	l, err := readLedger(ctx, e, &sf)
 	if err != nil {
 		return err
 	}

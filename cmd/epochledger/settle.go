@@ -582,12 +582,7 @@ Reads the log only (no RPC).`)
 	if *epoch == 0 {
 		return usagef("settle status: --epoch N is required")
 	}
-	s, err := openStore(ctx, &sf, true)
-	if err != nil {
-		return err
-	}
-	defer s.Close()
-	l, err := loadLedger(ctx, e, s, &sf, false, false)
+	l, err := readLedger(ctx, e, &sf)
 	if err != nil {
 		return err
 	}
