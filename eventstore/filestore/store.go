@@ -541,22 +541,43 @@ func parseUUID(id string) ([16]byte, bool) {
 }
 
 // lookupID returns the position of a stored (or staged) event id.
-func (s *Store) lookupID(id string) (uint64, bool) {
+func (s *Store) lookupID(id string) (uint64, bool) { return s.lookupKey(keyOf(id)) }
+
+// idKey is an event id parsed once: the 16 bytes of a lowercase canonical
+// UUID (the compact index), or the string itself.
+type idKey struct {
+	u    [16]byte
+	uuid bool
+	s    string // only when !uuid
+}
+
+func keyOf(id string) idKey {
 	if u, ok := parseUUID(id); ok {
-		p, found := s.uuidIDs[u]
+		return idKey{u: u, uuid: true}
+	}
+	return idKey{s: id}
+}
+
+func (s *Store) lookupKey(k idKey) (uint64, bool) {
+	if k.uuid {
+		p, found := s.uuidIDs[k.u]
 		return p, found
 	}
-	p, found := s.otherIDs[id]
+	p, found := s.otherIDs[k.s]
 	return p, found
 }
 
 // indexEvent records an event in the indexes; the caller holds mu (or is
 // recovering before anyone can read).
 func (s *Store) indexEvent(seg *segment, pos uint64, off uint32, id, stream string) {
-	if u, ok := parseUUID(id); ok {
-		s.uuidIDs[u] = pos
+	s.indexKey(seg, pos, off, keyOf(id), stream)
+}
+
+func (s *Store) indexKey(seg *segment, pos uint64, off uint32, k idKey, stream string) {
+	if k.uuid {
+		s.uuidIDs[k.u] = pos
 	} else {
-		s.otherIDs[id] = pos
+		s.otherIDs[k.s] = pos
 	}
 	s.streams[stream] = append(s.streams[stream], pos)
 	seg.offsets = append(seg.offsets, off)

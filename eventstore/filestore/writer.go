@@ -180,7 +180,7 @@ func inStream(positions []uint64, pos uint64) bool {
 type staged struct {
 	pos    uint64
 	off    uint32
-	id     string
+	key    idKey
 	stream string
 }
 
@@ -193,7 +193,13 @@ func (s *Store) stage(op *appendOp, seg *segment, g *group) error {
 	for _, r := range op.reqs {
 		total += len(r.Events)
 	}
-	opIDs := make(map[string]struct{}, total)
+	// Ids are parsed once; the set of this op's ids catches one repeated
+	// inside the op (not needed for a single event).
+	keys := make([]idKey, 0, total)
+	var opIDs map[idKey]struct{}
+	if total > 1 {
+		opIDs = make(map[idKey]struct{}, total)
+	}
 	dup := make([]bool, len(op.reqs))
 	newEvents := 0
 	for i, r := range op.reqs {
@@ -201,11 +207,15 @@ func (s *Store) stage(op *appendOp, seg *segment, g *group) error {
 		stored := 0
 		var first, last uint64
 		for _, e := range r.Events {
-			if _, seen := opIDs[e.ID]; seen {
-				return fmt.Errorf("%w: id %s appears twice in one append", eventstore.ErrDuplicateID, e.ID)
+			k := keyOf(e.ID)
+			keys = append(keys, k)
+			if opIDs != nil {
+				if _, seen := opIDs[k]; seen {
+					return fmt.Errorf("%w: id %s appears twice in one append", eventstore.ErrDuplicateID, e.ID)
+				}
+				opIDs[k] = struct{}{}
 			}
-			opIDs[e.ID] = struct{}{}
-			p, ok := s.lookupID(e.ID)
+			p, ok := s.lookupKey(k)
 			if !ok {
 				continue
 			}
@@ -245,8 +255,10 @@ func (s *Store) stage(op *appendOp, seg *segment, g *group) error {
 	events := make([]staged, 0, newEvents)
 	revs := map[string]uint64{}
 	remaining := newEvents
+	ki := 0
 	for i, r := range op.reqs {
 		if dup[i] {
+			ki += len(r.Events)
 			continue
 		}
 		rev, ok := revs[r.Stream]
@@ -262,7 +274,8 @@ func (s *Store) stage(op *appendOp, seg *segment, g *group) error {
 			}
 			off := g.base + int64(len(g.buf))
 			g.buf, s.lastHash, s.lastCRC = appendFrameWith(s.hasher, g.buf, kind, s.next, rev, r.Stream, &r.Events[j], &s.lastHash, s.lastCRC)
-			events = append(events, staged{pos: s.next, off: uint32(off), id: r.Events[j].ID, stream: r.Stream})
+			events = append(events, staged{pos: s.next, off: uint32(off), key: keys[ki], stream: r.Stream})
+			ki++
 			s.next++
 			rev++
 		}
@@ -272,7 +285,7 @@ func (s *Store) stage(op *appendOp, seg *segment, g *group) error {
 	}
 	s.mu.Lock()
 	for _, e := range events {
-		s.indexEvent(seg, e.pos, e.off, e.id, e.stream)
+		s.indexKey(seg, e.pos, e.off, e.key, e.stream)
 	}
 	s.mu.Unlock()
 	op.results = results
