@@ -127,6 +127,11 @@ are skipped, so re-running an import is safe.`)
 			end := min(i+size, len(fresh))
 			first, last, err := appendLines(ctx, store, fresh[i:end])
 			if err != nil {
+				if _, atomic := store.(eventstore.MultiAppender); !atomic {
+					// Stores without multi-stream appends (EventStoreDB) are
+					// atomic per run of same-stream lines only.
+					return fmt.Errorf("import: append of lines %d..%d failed: %w; this store appends one stream run at a time, so some of them may be stored (re-run the import: stored lines are skipped)", fresh[i].n, fresh[end-1].n, err)
+				}
 				if i == 0 {
 					return fmt.Errorf("import: append refused by the store: %w; nothing was appended", err)
 				}
