@@ -271,3 +271,26 @@ func TestSharesFromArchive(t *testing.T) {
 		t.Fatalf("a foreign archive was trusted: %s", third)
 	}
 }
+
+// TestTornTailIsReported: a reader beside a damaged last frame reads up to
+// the last committed event and says so; verify fails.
+func TestTornTailIsReported(t *testing.T) {
+	data := filepath.Join(t.TempDir(), "data")
+	if code, _, errs := cli(t, "", "import", writeFile(t, week()), "--data", data); code != 0 {
+		t.Fatal(errs)
+	}
+	seg := filepath.Join(data, "00000000000000000001.seg")
+	b, _ := os.ReadFile(seg)
+	os.WriteFile(seg, b[:len(b)-3], 0o644) // cut into the last frame
+	code, out, errs := cli(t, "", "export", "--data", data)
+	if code != 0 || !strings.Contains(errs, "warning: torn tail") || !strings.Contains(errs, "run 'epochledger verify'") {
+		t.Fatalf("export beside a torn tail: %d %q", code, errs)
+	}
+	if strings.Count(out, "\n") != 0 {
+		// The whole file was one atomic batch: cut, it was never committed.
+		t.Fatalf("export printed events of an uncommitted batch:\n%s", out)
+	}
+	if code, _, _ := cli(t, "", "verify", "--data", data); code != 1 {
+		t.Fatalf("verify of a torn log: exit %d", code)
+	}
+}

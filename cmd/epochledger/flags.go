@@ -22,6 +22,7 @@ type storeFlags struct {
 	data  string
 	store string
 	json  bool
+	warn  io.Writer // where openStore reports a torn tail (standard error)
 }
 
 func (s *storeFlags) register(fs *flag.FlagSet, e *env) {
@@ -32,6 +33,7 @@ func (s *storeFlags) register(fs *flag.FlagSet, e *env) {
 	fs.StringVar(&s.data, "data", def, "data directory of the embedded store (env EPOCHLEDGER_DATA)")
 	fs.StringVar(&s.store, "store", e.getenv("EPOCHLEDGER_STORE"), "event store URL, e.g. esdb://host:2113?tls=false; overrides --data (env EPOCHLEDGER_STORE)")
 	fs.BoolVar(&s.json, "json", false, "machine-readable JSON output")
+	s.warn = e.stderr
 }
 
 // newFlagSet returns a flag set whose usage text names the command.
@@ -89,7 +91,22 @@ func openStore(ctx context.Context, f *storeFlags, readOnly bool) (eventstore.St
 			return nil, fmt.Errorf("no event log at %s (%v); import events first or pass --data", f.data, errors.Unwrap(err))
 		}
 	}
-	return filestore.Open(f.data, &filestore.Options{ReadOnly: readOnly})
+	s, err := filestore.Open(f.data, &filestore.Options{ReadOnly: readOnly})
+	if err != nil {
+		return nil, err
+	}
+	// Damage is never skipped silently: a read-only open leaves a torn
+	// tail alone and reads up to the last committed event; a writer has
+	// cut it and kept the bytes in DATA/torn/.
+	if s.Repaired != "" && f.warn != nil {
+		if readOnly {
+			head, _ := s.Head(ctx)
+			fmt.Fprintf(f.warn, "warning: %s; reading up to position %d (run 'epochledger verify')\n", s.Repaired, head)
+		} else {
+			fmt.Fprintf(f.warn, "note: %s\n", s.Repaired)
+		}
+	}
+	return s, nil
 }
 
 // isTerminal reports whether w is a terminal (progress bars go only there).
