@@ -125,6 +125,11 @@ type Store struct {
 	inflight atomic.Int64
 	wfile    File // active segment, owned by the flusher
 
+	// noIDIndex: a read-only open does not build the id index (it is for
+	// appends; Verify builds it to find ids stored twice), which is most of
+	// the cost of opening a large log.
+	noIDIndex bool
+
 	// Repaired describes a torn tail cut by Open ("" when none).
 	Repaired string
 
@@ -149,12 +154,13 @@ func Open(dir string, opts *Options) (*Store, error) {
 	}
 	s := &Store{
 		dir: dir, opts: o, fs: o.FS,
-		uuidIDs:  make(map[[16]byte]uint64),
-		otherIDs: make(map[string]uint64),
-		streams:  make(map[string][]uint64),
-		headCh:   make(chan struct{}),
-		next:     1,
-		hasher:   sha256.New(),
+		uuidIDs:   make(map[[16]byte]uint64),
+		otherIDs:  make(map[string]uint64),
+		streams:   make(map[string][]uint64),
+		headCh:    make(chan struct{}),
+		next:      1,
+		hasher:    sha256.New(),
+		noIDIndex: o.ReadOnly,
 	}
 	if !o.ReadOnly {
 		if err := s.fs.MkdirAll(dir, 0o755); err != nil {
@@ -332,8 +338,10 @@ func (s *Store) recoverSegment(name string, last bool) error {
 		if want := uint64(len(s.streams[pe.stream])) + batch.inStream(pending, pe.stream); d.revision != want {
 			return &eventstore.CorruptError{Segment: name, Offset: off, Position: pos, Reason: fmt.Sprintf("event of stream %q has revision %d, want %d", pe.stream, d.revision, want)}
 		}
-		if _, dup := s.lookupID(pe.id); dup || batch.hasID(pending, pe.id) {
-			return &eventstore.CorruptError{Segment: name, Offset: off, Position: pos, Reason: fmt.Sprintf("event id %s is stored twice", pe.id)}
+		if !s.noIDIndex {
+			if _, dup := s.lookupID(pe.id); dup || batch.hasID(pending, pe.id) {
+				return &eventstore.CorruptError{Segment: name, Offset: off, Position: pos, Reason: fmt.Sprintf("event id %s is stored twice", pe.id)}
+			}
 		}
 		pending = append(pending, pe)
 		batch.add(pending, pe)
@@ -570,13 +578,19 @@ func (s *Store) lookupKey(k idKey) (uint64, bool) {
 // indexEvent records an event in the indexes; the caller holds mu (or is
 // recovering before anyone can read).
 func (s *Store) indexEvent(seg *segment, pos uint64, off uint32, id, stream string) {
-	s.indexKey(seg, pos, off, keyOf(id), stream)
+	var k idKey
+	if !s.noIDIndex {
+		k = keyOf(id)
+	}
+	s.indexKey(seg, pos, off, k, stream)
 }
 
 func (s *Store) indexKey(seg *segment, pos uint64, off uint32, k idKey, stream string) {
-	if k.uuid {
+	switch {
+	case s.noIDIndex: // a read-only store never appends
+	case k.uuid:
 		s.uuidIDs[k.u] = pos
-	} else {
+	default:
 		s.otherIDs[k.s] = pos
 	}
 	s.streams[stream] = append(s.streams[stream], pos)
