@@ -49,10 +49,14 @@
 // # Durability and recovery
 //
 // One goroutine encodes appends in order (checking expected revisions and
-// ids, computing hashes) and a second writes each group of waiting appends
-// with one write and one fsync; no append is acknowledged before the fsync
-// of its group returns. A failed write or fsync is sticky: every later
-// append returns it, and the log must be reopened (which runs recovery).
+// ids, computing hashes) into groups, while a second writes every group
+// that is waiting and fsyncs once for all of them (group commit; it also
+// waits, at most CommitLinger, for appends already submitted or about to be
+// resubmitted by the writers the previous fsync woke). No append is
+// acknowledged before the fsync covering it returns. A failed write or
+// fsync is sticky: every later append returns it, and the log must be
+// reopened (which runs recovery). A segment is rolled only between groups,
+// so a batch never spans segments.
 //
 // On open every segment is scanned and its frames checked; the in-memory
 // indexes (id → position, stream → positions, position → offset) are rebuilt
