@@ -40,6 +40,7 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzParseEnvelope$$' -fuzztime $(FUZZTIME) ./domain
 	$(GO) test -run '^$$' -fuzz '^FuzzDecodeEvent$$' -fuzztime $(FUZZTIME) ./domain
 	$(GO) test -run '^$$' -fuzz '^FuzzParseUSD$$' -fuzztime $(FUZZTIME) ./domain
+	$(GO) test -run '^$$' -fuzz '^FuzzImportParse$$' -fuzztime $(FUZZTIME) ./cmd/epochledger
 
 # Longer soaks: 300 SIGKILLs of a writing process and long fuzzing.
 soak:
