@@ -122,10 +122,7 @@ so on standard error.`, args, func(fs *flagSetT) {
 		fs.Uint64Var(&epoch, "epoch", 0, "epoch number (required)")
 		fs.StringVar(&operator, "operator", "", "only this operator")
 	}, func(pos []string) error {
-		if epoch == 0 {
-			return usagef("shares: --epoch N is required (epochs count from 1)")
-		}
-		return noArgs("shares")(pos)
+		return epochArgs("shares", pos, epoch)
 	}, func(ctx context.Context, sf *storeFlags, s eventstore.Store) (bool, error) {
 		// A closed epoch is answered from the epoch archive, without a fold.
 		if sf.store != "" {
@@ -301,6 +298,17 @@ root (the Merkle root of the accepted frames' output hashes in frame order).`, a
 		t.row(strconv.FormatUint(uint64(f.Frame), 10), f.State, f.Node, dur, f.OutputHash)
 	}
 	return t.flush()
+}
+
+// epochArgs refuses positional arguments and a missing --epoch N.
+func epochArgs(name string, pos []string, epoch uint64) error {
+	if err := noArgs(name)(pos); err != nil {
+		return err
+	}
+	if epoch == 0 {
+		return usagef("%s: --epoch N is required (epochs count from 1)", name)
+	}
+	return nil
 }
 
 // noArgs refuses positional arguments.

@@ -120,11 +120,8 @@ recorded plan.`)
 	if err != nil {
 		return err
 	}
-	if len(pos) != 0 {
-		return usagef("settle plan: unexpected argument %q", pos[0])
-	}
-	if *epoch == 0 {
-		return usagef("settle plan: --epoch N is required (epochs count from 1)")
+	if err := epochArgs("settle plan", pos, *epoch); err != nil {
+		return err
 	}
 	s, l, err := settleStore(ctx, e, &sf)
 	if err != nil {
@@ -347,11 +344,8 @@ decimals; an RPC that does not answer; a treasury too poor.`)
 	if err != nil {
 		return err
 	}
-	if len(pos) != 0 {
-		return usagef("settle submit: unexpected argument %q", pos[0])
-	}
-	if *epoch == 0 {
-		return usagef("settle submit: --epoch N is required")
+	if err := epochArgs("settle submit", pos, *epoch); err != nil {
+		return err
 	}
 	if *dryRun && *export != "" {
 		return usagef("settle submit: --dry-run and --export-unsigned exclude each other")
@@ -576,11 +570,8 @@ Reads the log only (no RPC).`)
 	if err != nil {
 		return err
 	}
-	if len(pos) != 0 {
-		return usagef("settle status: unexpected argument %q", pos[0])
-	}
-	if *epoch == 0 {
-		return usagef("settle status: --epoch N is required")
+	if err := epochArgs("settle status", pos, *epoch); err != nil {
+		return err
 	}
 	l, err := readLedger(ctx, e, &sf)
 	if err != nil {
