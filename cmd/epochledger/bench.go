@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime/pprof"
 	"time"
 
 	"github.com/epochledger/epochledger/internal/storebench"
@@ -44,8 +45,30 @@ func runBench(ctx context.Context, e *env, args []string) error {
 	return b(ctx, e, args[1:])
 }
 
+// cpuProfileFlag adds --cpuprofile to a benchmark's flags; start begins
+// the profile (if asked for) and returns the function that ends it.
+func cpuProfileFlag(fs interface {
+	String(name, value, usage string) *string
+}) (start func() (stop func(), err error)) {
+	path := fs.String("cpuprofile", "", "write a CPU profile of the measurements to `FILE` (go tool pprof FILE)")
+	return func() (func(), error) {
+		if *path == "" {
+			return func() {}, nil
+		}
+		f, err := os.Create(*path)
+		if err != nil {
+			return nil, err
+		}
+		if err := pprof.StartCPUProfile(f); err != nil {
+			f.Close()
+			return nil, err
+		}
+		return func() { pprof.StopCPUProfile(); f.Close() }, nil
+	}
+}
+
 func benchStore(ctx context.Context, e *env, args []string) error {
-	fs := newFlagSet(e, "bench store", "[--dir DIR] [--duration D] [--json]", `
+	fs := newFlagSet(e, "bench store", "[--dir DIR] [--duration D] [--json] [--cpuprofile FILE]", `
 Measure the embedded store on the disk holding --dir, in one run: raw
 sequential write+fsync of chunks the size of one 1,000-event append (the
 physical limit), durable appends in batches of 1, 100 and 1,000 events of
@@ -55,9 +78,15 @@ The scratch directory is removed afterwards.`)
 	dir := fs.String("dir", "", "scratch directory on the disk to measure (default: a temporary directory under the current one)")
 	dur := fs.Duration("duration", 2*time.Second, "time spent on each measurement")
 	asJSON := fs.Bool("json", false, "print one JSON object")
+	profile := cpuProfileFlag(fs)
 	if _, err := parseArgs(fs, args); err != nil {
 		return err
 	}
+	stopProfile, err := profile()
+	if err != nil {
+		return err
+	}
+	defer stopProfile()
 	if *dir == "" {
 		d, err := os.MkdirTemp(".", ".bench-store-")
 		if err != nil {

@@ -11,7 +11,7 @@ import (
 func init() { benchmarks["replay"] = benchReplay }
 
 func benchReplay(ctx context.Context, e *env, args []string) error {
-	fs := newFlagSet(e, "bench replay", "[--events N] [--dir DIR] [--json]", `
+	fs := newFlagSet(e, "bench replay", "[--events N] [--dir DIR] [--json] [--cpuprofile FILE]", `
 Generate a log of N events once (kept in --dir for later runs: a realistic
 mix of leases, signed renders, acceptances, compute work, burns and weekly
 closes), then measure in one run: a raw sequential read of the log, a full
@@ -22,9 +22,15 @@ replay, and writing and resuming the full-state checkpoint.`)
 	operators := fs.Int("operators", 1000, "operators (two nodes each)")
 	dir := fs.String("dir", ".bench-replay", "where the generated log is kept")
 	asJSON := fs.Bool("json", false, "print one JSON object")
+	profile := cpuProfileFlag(fs)
 	if _, err := parseArgs(fs, args); err != nil {
 		return err
 	}
+	stopProfile, err := profile()
+	if err != nil {
+		return err
+	}
+	defer stopProfile()
 	if err := os.MkdirAll(*dir, 0o755); err != nil {
 		return err
 	}

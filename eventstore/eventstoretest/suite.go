@@ -232,16 +232,20 @@ func testExpectedRevision(t *testing.T, h Harness) {
 	}
 	must(t)(s.Append(ctx, name, eventstore.NoStream(), Events(2)...))
 	before := head(t, s)
+	refused := Events(2)
 	cases := []eventstore.ExpectedRevision{eventstore.NoStream(), eventstore.Exact(0), eventstore.Exact(2), eventstore.Exact(7)}
 	for _, exp := range cases {
-		if _, err := s.Append(ctx, name, exp, Events(1)...); !errors.Is(err, eventstore.ErrWrongRevision) {
+		if _, err := s.Append(ctx, name, exp, refused...); !errors.Is(err, eventstore.ErrWrongRevision) {
 			t.Fatalf("expected %s at revision 1: %v, want ErrWrongRevision", exp, err)
 		}
 	}
 	if got := head(t, s); got != before {
 		t.Fatalf("refused appends moved the head %d -> %d", before, got)
 	}
-	must(t)(s.Append(ctx, name, eventstore.Exact(1), Events(1)...))
+	// A refused append leaves no trace: its ids are new to a later append.
+	if r := must(t)(s.Append(ctx, name, eventstore.Exact(1), refused[:1]...)); r.Duplicate {
+		t.Fatalf("the id of a refused append counts as stored: %+v", r)
+	}
 	r := must(t)(s.Append(ctx, name, eventstore.Any(), Events(1)...))
 	if r.NextRevision != 4 {
 		t.Fatalf("NextRevision %d, want 4", r.NextRevision)
@@ -303,6 +307,10 @@ func testDuplicateIDs(t *testing.T, h Harness) {
 	}
 	if got := head(t, s); got != before {
 		t.Fatalf("refused appends moved the head %d -> %d", before, got)
+	}
+	// Nothing of the refused appends was kept: evs[1] is still new.
+	if r := must(t)(s.Append(ctx, b, eventstore.Any(), evs[1])); r.Duplicate {
+		t.Fatalf("an id of a refused append counts as stored: %+v", r)
 	}
 }
 
@@ -517,8 +525,9 @@ func testMultiAppend(t *testing.T, h Harness) {
 	a, b := stream("multi-a"), stream("multi-b")
 	must(t)(s.Append(ctx, b, eventstore.Any(), Events(1)...))
 	before := head(t, s)
+	evs := Events(4)
 	_, err := m.AppendMulti(ctx, []eventstore.AppendRequest{
-		{Stream: a, Expected: eventstore.NoStream(), Events: Events(3)},
+		{Stream: a, Expected: eventstore.NoStream(), Events: evs[:3]},
 		{Stream: b, Expected: eventstore.NoStream(), Events: Events(2)}, // b exists: refused
 	})
 	if !errors.Is(err, eventstore.ErrWrongRevision) {
@@ -527,7 +536,7 @@ func testMultiAppend(t *testing.T, h Harness) {
 	if got := head(t, s); got != before {
 		t.Fatalf("refused multi append moved the head %d -> %d", before, got)
 	}
-	evs := Events(4)
+	// The same ids again: the refused request left none of them behind.
 	res, err := m.AppendMulti(ctx, []eventstore.AppendRequest{
 		{Stream: a, Expected: eventstore.NoStream(), Events: evs[:2]},
 		{Stream: b, Expected: eventstore.Exact(0), Events: evs[2:3]},

@@ -99,17 +99,16 @@ type Store struct {
 
 	// mu guards the indexes and the published head. The encoder goroutine
 	// is the only writer of the indexes; readers see positions <= head.
-	mu       sync.RWMutex
-	segs     []*segment
-	uuidIDs  map[[16]byte]uint64
-	otherIDs map[string]uint64
-	streams  map[string][]uint64 // stream -> positions, index = revision
-	head     uint64
-	headCh   chan struct{} // closed and replaced when head moves
-	closed   bool
+	mu      sync.RWMutex
+	segs    []*segment
+	streams map[string][]uint64 // stream -> positions, index = revision
+	head    uint64
+	headCh  chan struct{} // closed and replaced when head moves
+	closed  bool
 
 	// Encoder-owned state (also set by Open before the goroutines start).
-	next     uint64 // position the next event gets
+	next     uint64   // position the next event gets
+	ids      *idIndex // event id -> position, of every stored or staged event
 	lastHash [32]byte
 	lastCRC  uint32
 	hasher   hash.Hash // the encoder's reusable SHA-256
@@ -154,8 +153,7 @@ func Open(dir string, opts *Options) (*Store, error) {
 	}
 	s := &Store{
 		dir: dir, opts: o, fs: o.FS,
-		uuidIDs:   make(map[[16]byte]uint64),
-		otherIDs:  make(map[string]uint64),
+		ids:       newIDIndex(),
 		streams:   make(map[string][]uint64),
 		headCh:    make(chan struct{}),
 		next:      1,
@@ -263,6 +261,7 @@ type pendingEvent struct {
 	pos    uint64
 	off    uint32
 	id     string
+	key    idKey // of id, when the id index is built
 	stream string
 	hash   [32]byte
 }
@@ -325,6 +324,9 @@ func (s *Store) recoverSegment(name string, last bool) error {
 			return &eventstore.CorruptError{Segment: name, Offset: off, Position: pos, Reason: err.Error()}
 		}
 		pe := pendingEvent{pos: pos, off: uint32(off), id: string(d.id), stream: string(d.stream)}
+		if !s.noIDIndex {
+			pe.key = keyOf(pe.id)
+		}
 		copy(pe.hash[:], d.hash)
 		if s.verifyChain {
 			if want := chainHashWith(s.hasher, &prevHash, p); want != pe.hash {
@@ -339,7 +341,7 @@ func (s *Store) recoverSegment(name string, last bool) error {
 			return &eventstore.CorruptError{Segment: name, Offset: off, Position: pos, Reason: fmt.Sprintf("event of stream %q has revision %d, want %d", pe.stream, d.revision, want)}
 		}
 		if !s.noIDIndex {
-			if _, dup := s.lookupID(pe.id); dup || batch.hasID(pending, pe.id) {
+			if _, dup := s.ids.lookup(pe.key); dup || batch.hasID(pending, pe.id) {
 				return &eventstore.CorruptError{Segment: name, Offset: off, Position: pos, Reason: fmt.Sprintf("event id %s is stored twice", pe.id)}
 			}
 		}
@@ -347,7 +349,10 @@ func (s *Store) recoverSegment(name string, last bool) error {
 		batch.add(pending, pe)
 		if kind == kindCommit {
 			for _, e := range pending {
-				s.indexEvent(seg, e.pos, e.off, e.id, e.stream)
+				if !s.noIDIndex {
+					s.ids.lookupOrInsert(e.key, e.pos)
+				}
+				s.indexEvent(seg, e.pos, e.off, e.stream)
 			}
 			s.lastHash = pending[len(pending)-1].hash
 			s.next += uint64(len(pending))
@@ -548,9 +553,6 @@ func parseUUID(id string) ([16]byte, bool) {
 	return u, true
 }
 
-// lookupID returns the position of a stored (or staged) event id.
-func (s *Store) lookupID(id string) (uint64, bool) { return s.lookupKey(keyOf(id)) }
-
 // idKey is an event id parsed once: the 16 bytes of a lowercase canonical
 // UUID (the compact index), or the string itself.
 type idKey struct {
@@ -566,33 +568,10 @@ func keyOf(id string) idKey {
 	return idKey{s: id}
 }
 
-func (s *Store) lookupKey(k idKey) (uint64, bool) {
-	if k.uuid {
-		p, found := s.uuidIDs[k.u]
-		return p, found
-	}
-	p, found := s.otherIDs[k.s]
-	return p, found
-}
-
-// indexEvent records an event in the indexes; the caller holds mu (or is
-// recovering before anyone can read).
-func (s *Store) indexEvent(seg *segment, pos uint64, off uint32, id, stream string) {
-	var k idKey
-	if !s.noIDIndex {
-		k = keyOf(id)
-	}
-	s.indexKey(seg, pos, off, k, stream)
-}
-
-func (s *Store) indexKey(seg *segment, pos uint64, off uint32, k idKey, stream string) {
-	switch {
-	case s.noIDIndex: // a read-only store never appends
-	case k.uuid:
-		s.uuidIDs[k.u] = pos
-	default:
-		s.otherIDs[k.s] = pos
-	}
+// indexEvent records an event's stream revision and segment offset; the
+// caller holds mu (or is recovering before anyone can read). The id index
+// is kept apart, by the encoder alone.
+func (s *Store) indexEvent(seg *segment, pos uint64, off uint32, stream string) {
 	s.streams[stream] = append(s.streams[stream], pos)
 	seg.offsets = append(seg.offsets, off)
 }

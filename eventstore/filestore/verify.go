@@ -83,8 +83,7 @@ func Verify(dir string, opts *Options, progress func(done, total int64)) (*Verif
 	}
 	s := &Store{
 		dir: dir, opts: o, fs: o.FS,
-		uuidIDs:     make(map[[16]byte]uint64),
-		otherIDs:    make(map[string]uint64),
+		ids:         newIDIndex(),
 		streams:     make(map[string][]uint64),
 		headCh:      make(chan struct{}),
 		next:        1,

@@ -19,6 +19,7 @@ const maxOpBytes = 1 << 30
 type appendOp struct {
 	ctx     context.Context
 	reqs    []eventstore.AppendRequest
+	keys    []idKey // every event's id, parsed by the caller, in request order
 	size    int
 	results []eventstore.AppendResult
 	err     error
@@ -67,7 +68,11 @@ func (s *Store) AppendMulti(ctx context.Context, reqs []eventstore.AppendRequest
 	if len(reqs) == 0 {
 		return nil, fmt.Errorf("%w: empty append", eventstore.ErrInvalidEvent)
 	}
-	size := 0
+	size, total := 0, 0
+	for _, r := range reqs {
+		total += len(r.Events)
+	}
+	keys := make([]idKey, 0, total)
 	for _, r := range reqs {
 		// Ids repeated inside the op are caught by stage, which needs the
 		// same set anyway.
@@ -76,6 +81,7 @@ func (s *Store) AppendMulti(ctx context.Context, reqs []eventstore.AppendRequest
 		}
 		for i := range r.Events {
 			size += frameOverhead + payloadSize(r.Stream, &r.Events[i])
+			keys = append(keys, keyOf(r.Events[i].ID))
 		}
 	}
 	if size > maxOpBytes {
@@ -87,7 +93,7 @@ func (s *Store) AppendMulti(ctx context.Context, reqs []eventstore.AppendRequest
 	if p := s.werr.Load(); p != nil {
 		return nil, *p
 	}
-	op := &appendOp{ctx: ctx, reqs: reqs, size: size, done: make(chan struct{})}
+	op := &appendOp{ctx: ctx, reqs: reqs, keys: keys, size: size, done: make(chan struct{})}
 	s.closeMu.RLock()
 	if s.closing {
 		s.closeMu.RUnlock()
@@ -180,47 +186,50 @@ func inStream(positions []uint64, pos uint64) bool {
 type staged struct {
 	pos    uint64
 	off    uint32
-	key    idKey
 	stream string
 }
 
 // stage checks op against the indexes and, if it is accepted, encodes its
 // new events into g and indexes them. A refused op leaves no trace.
+//
+// The id check inserts each new id into the id index at once, with the
+// position it will get (one probe for the lookup and the insert); a refusal
+// takes those inserts back. Positions >= s.next in the index therefore
+// belong to this op, which is how an id repeated inside it is caught.
 func (s *Store) stage(op *appendOp, seg *segment, g *group) error {
 	results := make([]eventstore.AppendResult, len(op.reqs))
-	added := map[string]uint64{} // events this op adds per stream
-	total := 0
-	for _, r := range op.reqs {
-		total += len(r.Events)
-	}
-	// Ids are parsed once; the set of this op's ids catches one repeated
-	// inside the op (not needed for a single event).
-	keys := make([]idKey, 0, total)
-	var opIDs map[idKey]struct{}
-	if total > 1 {
-		opIDs = make(map[idKey]struct{}, total)
+	var added map[string]uint64 // events this op adds per stream, when it has several requests
+	if len(op.reqs) > 1 {
+		added = map[string]uint64{}
 	}
 	dup := make([]bool, len(op.reqs))
 	newEvents := 0
+	next := s.next // position of this op's next new event
+	ki := 0        // keys checked so far
+	rollback := func(err error) error {
+		for _, k := range op.keys[:ki] {
+			if p, ok := s.ids.lookup(k); ok && p >= s.next {
+				s.ids.remove(k)
+			}
+		}
+		return err
+	}
 	for i, r := range op.reqs {
 		positions := s.streams[r.Stream]
 		stored := 0
 		var first, last uint64
-		for _, e := range r.Events {
-			k := keyOf(e.ID)
-			keys = append(keys, k)
-			if opIDs != nil {
-				if _, seen := opIDs[k]; seen {
-					return fmt.Errorf("%w: id %s appears twice in one append", eventstore.ErrDuplicateID, e.ID)
-				}
-				opIDs[k] = struct{}{}
-			}
-			p, ok := s.lookupKey(k)
-			if !ok {
+		for j, e := range r.Events {
+			k := op.keys[ki]
+			ki++
+			p, inserted := s.ids.lookupOrInsert(k, next+uint64(j))
+			if inserted {
 				continue
 			}
+			if p >= s.next {
+				return rollback(fmt.Errorf("%w: id %s appears twice in one append", eventstore.ErrDuplicateID, e.ID))
+			}
 			if !inStream(positions, p) {
-				return fmt.Errorf("%w: id %s is already stored at position %d in another stream than %q", eventstore.ErrDuplicateID, e.ID, p, r.Stream)
+				return rollback(fmt.Errorf("%w: id %s is already stored at position %d in another stream than %q", eventstore.ErrDuplicateID, e.ID, p, r.Stream))
 			}
 			if stored == 0 || p < first {
 				first = p
@@ -230,22 +239,25 @@ func (s *Store) stage(op *appendOp, seg *segment, g *group) error {
 			}
 			stored++
 		}
-		next := uint64(len(positions)) + added[r.Stream]
+		rev := uint64(len(positions)) + added[r.Stream]
 		switch {
 		case stored == len(r.Events):
 			dup[i] = true
-			results[i] = eventstore.AppendResult{FirstPosition: first, LastPosition: last, NextRevision: next, Duplicate: true}
+			results[i] = eventstore.AppendResult{FirstPosition: first, LastPosition: last, NextRevision: rev, Duplicate: true}
 		case stored > 0:
-			return fmt.Errorf("%w: %d of the %d events for %q are already stored (a retry must repeat the same batch)", eventstore.ErrDuplicateID, stored, len(r.Events), r.Stream)
-		case !r.Expected.Check(next):
+			return rollback(fmt.Errorf("%w: %d of the %d events for %q are already stored (a retry must repeat the same batch)", eventstore.ErrDuplicateID, stored, len(r.Events), r.Stream))
+		case !r.Expected.Check(rev):
 			cur := "no stream"
-			if next > 0 {
-				cur = fmt.Sprintf("revision %d", next-1)
+			if rev > 0 {
+				cur = fmt.Sprintf("revision %d", rev-1)
 			}
-			return fmt.Errorf("%w: stream %q is at %s, append expected %s", eventstore.ErrWrongRevision, r.Stream, cur, r.Expected)
+			return rollback(fmt.Errorf("%w: stream %q is at %s, append expected %s", eventstore.ErrWrongRevision, r.Stream, cur, r.Expected))
 		default:
-			added[r.Stream] += uint64(len(r.Events))
+			if added != nil {
+				added[r.Stream] += uint64(len(r.Events))
+			}
 			newEvents += len(r.Events)
+			next += uint64(len(r.Events))
 		}
 	}
 	if newEvents == 0 {
@@ -253,12 +265,13 @@ func (s *Store) stage(op *appendOp, seg *segment, g *group) error {
 		return nil
 	}
 	events := make([]staged, 0, newEvents)
-	revs := map[string]uint64{}
+	var revs map[string]uint64
+	if len(op.reqs) > 1 {
+		revs = map[string]uint64{}
+	}
 	remaining := newEvents
-	ki := 0
 	for i, r := range op.reqs {
 		if dup[i] {
-			ki += len(r.Events)
 			continue
 		}
 		rev, ok := revs[r.Stream]
@@ -274,18 +287,19 @@ func (s *Store) stage(op *appendOp, seg *segment, g *group) error {
 			}
 			off := g.base + int64(len(g.buf))
 			g.buf, s.lastHash, s.lastCRC = appendFrameWith(s.hasher, g.buf, kind, s.next, rev, r.Stream, &r.Events[j], &s.lastHash, s.lastCRC)
-			events = append(events, staged{pos: s.next, off: uint32(off), key: keys[ki], stream: r.Stream})
-			ki++
+			events = append(events, staged{pos: s.next, off: uint32(off), stream: r.Stream})
 			s.next++
 			rev++
 		}
-		revs[r.Stream] = rev
+		if revs != nil {
+			revs[r.Stream] = rev
+		}
 		results[i].LastPosition = s.next - 1
 		results[i].NextRevision = rev
 	}
 	s.mu.Lock()
 	for _, e := range events {
-		s.indexKey(seg, e.pos, e.off, e.key, e.stream)
+		s.indexEvent(seg, e.pos, e.off, e.stream)
 	}
 	s.mu.Unlock()
 	op.results = results

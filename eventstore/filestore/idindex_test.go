@@ -1,0 +1,91 @@
+package filestore
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"testing"
+)
+
+// TestIDIndexMatchesMap drives the id index and a Go map with the same
+// random inserts, lookups and removals (the encoder's rollback) and checks
+// they agree after every step; small key universes make long probe
+// clusters, which is where backward-shift deletion can go wrong.
+func TestIDIndexMatchesMap(t *testing.T) {
+	for _, universe := range []int{50, 3000, 40000} {
+		t.Run(fmt.Sprint(universe), func(t *testing.T) {
+			rng := rand.New(rand.NewPCG(uint64(universe), 7))
+			keys := make([]idKey, universe)
+			for i := range keys {
+				if i%10 == 9 {
+					keys[i] = keyOf(fmt.Sprintf("not-a-uuid-%d", i))
+					continue
+				}
+				keys[i] = keyOf(fmt.Sprintf("%08x-0000-4000-8000-%012x", i>>12, i&0xfff))
+				if !keys[i].uuid {
+					t.Fatalf("key %d did not parse as a UUID", i)
+				}
+			}
+			x := newIDIndex()
+			want := map[idKey]uint64{}
+			var pos uint64
+			for step := 0; step < 20*universe; step++ {
+				k := keys[rng.IntN(universe)]
+				switch op := rng.IntN(10); {
+				case op < 6:
+					pos++
+					got, inserted := x.lookupOrInsert(k, pos)
+					w, had := want[k]
+					if inserted == had || (had && got != w) || (!had && got != pos) {
+						t.Fatalf("step %d: lookupOrInsert = %d, %v; want stored %d, present %v", step, got, inserted, w, had)
+					}
+					if !had {
+						want[k] = pos
+					}
+				case op < 9:
+					x.remove(k)
+					delete(want, k)
+				default:
+					got, ok := x.lookup(k)
+					if w, had := want[k]; ok != had || got != w {
+						t.Fatalf("step %d: lookup = %d, %v; want %d, %v", step, got, ok, w, had)
+					}
+				}
+				if x.Len() != len(want) {
+					t.Fatalf("step %d: Len = %d, want %d", step, x.Len(), len(want))
+				}
+			}
+			for _, k := range keys {
+				got, ok := x.lookup(k)
+				if w, had := want[k]; ok != had || got != w {
+					t.Fatalf("final: lookup(%v) = %d, %v; want %d, %v", k, got, ok, w, had)
+				}
+			}
+		})
+	}
+}
+
+func BenchmarkIDIndexInsert(b *testing.B) {
+	keys := make([]idKey, b.N)
+	for i := range keys {
+		keys[i] = keyOf(fmt.Sprintf("%08x-0000-4000-8000-%012x", uint64(i)>>48, uint64(i)))
+	}
+	x := newIDIndex()
+	b.ResetTimer()
+	for i, k := range keys {
+		x.lookupOrInsert(k, uint64(i+1))
+	}
+}
+
+func BenchmarkGoMapInsert(b *testing.B) {
+	keys := make([]idKey, b.N)
+	for i := range keys {
+		keys[i] = keyOf(fmt.Sprintf("%08x-0000-4000-8000-%012x", uint64(i)>>48, uint64(i)))
+	}
+	m := map[[16]byte]uint64{}
+	b.ResetTimer()
+	for i, k := range keys {
+		if _, ok := m[k.u]; !ok {
+			m[k.u] = uint64(i + 1)
+		}
+	}
+}
