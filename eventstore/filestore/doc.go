@@ -48,11 +48,15 @@
 //
 // # Durability and recovery
 //
-// One goroutine encodes appends in order (checking expected revisions and
-// ids, computing hashes) into groups, while a second writes every group
-// that is waiting and fsyncs once for all of them (group commit; it also
-// waits, at most CommitLinger, for appends already submitted or about to be
-// resubmitted by the writers the previous fsync woke). No append is
+// Each appending goroutine encodes its own events' frames and parses their
+// ids; one encoder goroutine then takes appends in order, checks expected
+// revisions and ids, and seals the frames (positions, revisions, chain
+// hashes, CRCs) into groups, while a second writes every group that is
+// waiting and fsyncs once for all of them (group commit; while the flush
+// is small it also waits, at most CommitLinger, for appends already
+// submitted or about to be resubmitted by the writers the previous fsync
+// woke; a large one starts at once so the next group is encoded while it
+// is on its way to disk). No append is
 // acknowledged before the fsync covering it returns. A failed write or
 // fsync is sticky: every later append returns it, and the log must be
 // reopened (which runs recovery). A segment is rolled only between groups,

@@ -76,24 +76,18 @@ func payloadSize(stream string, e *eventstore.EventData) int {
 	return payloadFixed + len(e.ID) + len(e.Type) + len(stream) + len(e.Time) + len(e.Data)
 }
 
-// appendFrame encodes one event as a frame at the end of dst. prevHash is
-// the chain hash of the event before; the event's own chain hash is
-// returned with the frame's CRC (seed of the next frame).
-func appendFrame(dst []byte, kind byte, pos, rev uint64, stream string, e *eventstore.EventData, prevHash *[32]byte, crcSeed uint32) ([]byte, [32]byte, uint32) {
-	return appendFrameWith(sha256.New(), dst, kind, pos, rev, stream, e, prevHash, crcSeed)
-}
-
-// appendFrameWith is appendFrame with a reusable digest.
-func appendFrameWith(d hash.Hash, dst []byte, kind byte, pos, rev uint64, stream string, e *eventstore.EventData, prevHash *[32]byte, crcSeed uint32) ([]byte, [32]byte, uint32) {
+// encodeFrame appends e's frame to dst as an append's caller prepares it,
+// in its own goroutine and in parallel with other appenders: everything
+// but what depends on the event's place in the log. Kind, position,
+// revision, chain hash and CRC are left zero for sealFrame.
+func encodeFrame(dst []byte, stream string, e *eventstore.EventData) []byte {
 	n := payloadSize(stream, e)
 	start := len(dst)
 	dst = grow(dst, frameOverhead+n)
 	f := dst[start : start+frameOverhead+n]
+	clear(f[:5+48])
 	binary.LittleEndian.PutUint32(f[0:], uint32(n))
-	f[4] = kind
 	p := f[5 : 5+n]
-	binary.LittleEndian.PutUint64(p[0:], pos)
-	binary.LittleEndian.PutUint64(p[8:], rev)
 	p[48], p[49], p[50], p[51] = byte(len(e.ID)), byte(len(e.Type)), byte(len(stream)), byte(len(e.Time))
 	binary.LittleEndian.PutUint32(p[52:], uint32(len(e.Data)))
 	o := payloadFixed
@@ -102,10 +96,36 @@ func appendFrameWith(d hash.Hash, dst []byte, kind byte, pos, rev uint64, stream
 	o += copy(p[o:], stream)
 	o += copy(p[o:], e.Time)
 	copy(p[o:], e.Data)
+	clear(f[5+n:])
+	return dst
+}
+
+// sealFrame completes a frame made by encodeFrame once its place in the
+// log is known: kind, position, revision, the chain hash (d is a reusable
+// digest; nil makes one) and the CRC chained from crcSeed. It returns the
+// chain hash and the CRC.
+func sealFrame(f []byte, kind byte, pos, rev uint64, prevHash *[32]byte, crcSeed uint32, d hash.Hash) ([32]byte, uint32) {
+	n := len(f) - frameOverhead
+	f[4] = kind
+	p := f[5 : 5+n]
+	binary.LittleEndian.PutUint64(p[0:], pos)
+	binary.LittleEndian.PutUint64(p[8:], rev)
+	if d == nil {
+		d = sha256.New()
+	}
 	h := chainHashWith(d, prevHash, p)
 	copy(p[16:48], h[:])
 	crc := crcUpdate(crcSeed, f[:5+n])
 	binary.LittleEndian.PutUint32(f[5+n:], crc)
+	return h, crc
+}
+
+// appendFrame encodes and seals one event's frame at the end of dst, for
+// tests and tools that build frames by hand.
+func appendFrame(dst []byte, kind byte, pos, rev uint64, stream string, e *eventstore.EventData, prevHash *[32]byte, crcSeed uint32) ([]byte, [32]byte, uint32) {
+	start := len(dst)
+	dst = encodeFrame(dst, stream, e)
+	h, crc := sealFrame(dst[start:], kind, pos, rev, prevHash, crcSeed, nil)
 	return dst, h, crc
 }
 

@@ -2,6 +2,7 @@ package filestore
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -20,6 +21,7 @@ type appendOp struct {
 	ctx     context.Context
 	reqs    []eventstore.AppendRequest
 	keys    []idKey // every event's id, parsed by the caller, in request order
+	frames  []byte  // every event's frame from encodeFrame, in request order
 	size    int
 	results []eventstore.AppendResult
 	err     error
@@ -87,13 +89,23 @@ func (s *Store) AppendMulti(ctx context.Context, reqs []eventstore.AppendRequest
 	if size > maxOpBytes {
 		return nil, fmt.Errorf("%w: one append of %d bytes exceeds %d; split it into batches", eventstore.ErrInvalidEvent, size, maxOpBytes)
 	}
+	// Everything about the frames that does not depend on their place in
+	// the log (the bytes, the content hashes) is done here, in the
+	// caller's goroutine, in parallel with other appenders; the encoder
+	// only seals them in order.
+	frames := make([]byte, 0, size)
+	for _, r := range reqs {
+		for i := range r.Events {
+			frames = encodeFrame(frames, r.Stream, &r.Events[i])
+		}
+	}
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
 	if p := s.werr.Load(); p != nil {
 		return nil, *p
 	}
-	op := &appendOp{ctx: ctx, reqs: reqs, keys: keys, size: size, done: make(chan struct{})}
+	op := &appendOp{ctx: ctx, reqs: reqs, keys: keys, frames: frames, size: size, done: make(chan struct{})}
 	s.closeMu.RLock()
 	if s.closing {
 		s.closeMu.RUnlock()
@@ -270,8 +282,12 @@ func (s *Store) stage(op *appendOp, seg *segment, g *group) error {
 		revs = map[string]uint64{}
 	}
 	remaining := newEvents
+	src := op.frames
 	for i, r := range op.reqs {
 		if dup[i] {
+			for range r.Events {
+				src = src[frameOverhead+int(binary.LittleEndian.Uint32(src)):]
+			}
 			continue
 		}
 		rev, ok := revs[r.Stream]
@@ -279,14 +295,18 @@ func (s *Store) stage(op *appendOp, seg *segment, g *group) error {
 			rev = uint64(len(s.streams[r.Stream]))
 		}
 		results[i].FirstPosition = s.next
-		for j := range r.Events {
+		for range r.Events {
 			remaining--
 			kind := byte(kindContinue)
 			if remaining == 0 {
 				kind = kindCommit
 			}
 			off := g.base + int64(len(g.buf))
-			g.buf, s.lastHash, s.lastCRC = appendFrameWith(s.hasher, g.buf, kind, s.next, rev, r.Stream, &r.Events[j], &s.lastHash, s.lastCRC)
+			fl := frameOverhead + int(binary.LittleEndian.Uint32(src))
+			start := len(g.buf)
+			g.buf = append(g.buf, src[:fl]...)
+			src = src[fl:]
+			s.lastHash, s.lastCRC = sealFrame(g.buf[start:], kind, s.next, rev, &s.lastHash, s.lastCRC, s.hasher)
 			events = append(events, staged{pos: s.next, off: uint32(off), stream: r.Stream})
 			s.next++
 			rev++
@@ -305,6 +325,13 @@ func (s *Store) stage(op *appendOp, seg *segment, g *group) error {
 	op.results = results
 	return nil
 }
+
+// lingerMaxBytes ends a group commit's wait for more appends: a flush this
+// large already spreads its fsync over enough bytes, and waiting would only
+// leave the disk idle while the encoder prepares the appends behind it
+// (batched appends then pipeline: one group is written while the next is
+// encoded). The wait is for many small concurrent appends.
+const lingerMaxBytes = 128 << 10
 
 // flushLoop writes and fsyncs the groups the encoder hands over, merging
 // every group already waiting into one write burst and one fsync (group
@@ -325,6 +352,7 @@ func (s *Store) flushLoop() {
 		}
 		batch := []*group{g}
 		ops := len(g.ops)
+		bytes := len(g.buf)
 		// Merge every group already waiting. Then wait a little (at most
 		// CommitLinger) for appends that belong with this flush: those
 		// already submitted and still in the encoder, and, when writers are
@@ -343,7 +371,7 @@ func (s *Store) flushLoop() {
 			select {
 			case next, ok = <-s.flushCh:
 			default:
-				if int64(ops) >= max(s.inflight.Load(), want) {
+				if int64(ops) >= max(s.inflight.Load(), want) || bytes >= lingerMaxBytes {
 					break merge
 				}
 				if backstop == nil {
@@ -365,6 +393,7 @@ func (s *Store) flushLoop() {
 			}
 			batch = append(batch, next)
 			ops += len(next.ops)
+			bytes += len(next.buf)
 		}
 		if backstop != nil {
 			backstop.Stop()
