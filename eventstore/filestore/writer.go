@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"sort"
+	"sync"
 	"time"
 
 	"github.com/epochledger/epochledger/eventstore"
@@ -46,6 +47,34 @@ type group struct {
 	newSeg *segment // segment file to create before writing buf
 	base   int64    // offset in the segment where buf goes
 	last   uint64   // head once the group is durable
+}
+
+// bufPool recycles the large buffers of appends and groups (frames are
+// encoded into one, copied into the other, written, and dropped), sparing
+// the allocator and the garbage collector a few hundred KiB per batch.
+var bufPool sync.Pool
+
+const (
+	minPooledBuf = 16 << 10 // smaller buffers are cheap to allocate
+	maxPooledBuf = 4 << 20  // larger ones are rare and would pin memory
+)
+
+// getBuf returns an empty buffer with room for n bytes.
+func getBuf(n int) []byte {
+	if n >= minPooledBuf && n <= maxPooledBuf {
+		if p, ok := bufPool.Get().(*[]byte); ok && cap(*p) >= n {
+			return (*p)[:0]
+		}
+		return make([]byte, 0, max(n, 64<<10))
+	}
+	return make([]byte, 0, n)
+}
+
+// putBuf gives a buffer no longer referenced back to the pool.
+func putBuf(b []byte) {
+	if cap(b) >= minPooledBuf && cap(b) <= maxPooledBuf {
+		bufPool.Put(&b)
+	}
 }
 
 // ErrWriteFailed wraps the sticky write or fsync error.
@@ -93,7 +122,7 @@ func (s *Store) AppendMulti(ctx context.Context, reqs []eventstore.AppendRequest
 	// the log (the bytes, the content hashes) is done here, in the
 	// caller's goroutine, in parallel with other appenders; the encoder
 	// only seals them in order.
-	frames := make([]byte, 0, size)
+	frames := getBuf(size)
 	for _, r := range reqs {
 		for i := range r.Events {
 			frames = encodeFrame(frames, r.Stream, &r.Events[i])
@@ -155,7 +184,7 @@ func (s *Store) encodeLoop() {
 			}
 			continue
 		}
-		g := &group{buf: make([]byte, 0, bytes)}
+		g := &group{buf: getBuf(bytes)}
 		active := s.segs[len(s.segs)-1]
 		if active.size >= s.opts.SegmentSize && len(active.offsets) > 0 {
 			h := header{first: s.next, prevHash: s.lastHash}
@@ -174,7 +203,10 @@ func (s *Store) encodeLoop() {
 				s.refuse(o, err)
 				continue
 			}
-			if err := s.stage(o, active, g); err != nil {
+			err := s.stage(o, active, g)
+			putBuf(o.frames)
+			o.frames = nil
+			if err != nil {
 				s.refuse(o, err)
 				continue
 			}
@@ -425,6 +457,8 @@ func (s *Store) flushLoop() {
 				o.finish(err)
 			}
 			s.inflight.Add(-int64(len(g.ops)))
+			putBuf(g.buf)
+			g.buf = nil
 		}
 	}
 }
