@@ -72,7 +72,8 @@ func benchStore(ctx context.Context, e *env, args []string) error {
 Measure the embedded store on the disk holding --dir, in one run: raw
 sequential write+fsync of chunks the size of one 1,000-event append (the
 physical limit), durable appends in batches of 1, 100 and 1,000 events of
-about 250 bytes, 64 concurrent writers appending single events (group
+about 250 bytes (1,000: by one appender, then by 16 at once, and raw
+write+fsync again at their mean group-commit size), 64 concurrent writers appending single events (group
 commit), and a full sequential read. Nothing is acknowledged before fsync.
 The scratch directory is removed afterwards.`)
 	dir := fs.String("dir", "", "scratch directory on the disk to measure (default: a temporary directory under the current one)")
@@ -113,15 +114,19 @@ raw write+fsync (%d B chunks)   %.1f MB/s, %.0f fsyncs/s
 raw write+fsync (%d B)          %.0f fsyncs/s
 append, batch of 1              %.0f events/s (%.2f of raw)
 append, batch of 100            %.0f events/s
+append, batch of 1000, 1 appender  %.0f events/s
 append, batch of 1000           %.0f events/s, %.1f MB/s on disk (%d appenders)
-  ratio to raw                  %.2f
+  ratio to raw                  %.2f (disk limit for these frames: %.0f events/s)
+  mean group commit             %d B; raw write+fsync of that size %.1f MB/s, ratio %.2f
 64 concurrent writers           %.0f events/s, p99 %.0f µs
   limit 64 × raw fsyncs/s of 64 events  %.0f events/s (ratio %.2f)
 sequential read                 %.0f events/s, %.1f MB/s (%d events)
 `, r.EventBytes, r.FrameBytes, r.RawChunkBytes, r.RawWriteFsyncBytesPerSec/1e6, r.RawFsyncsPerSec,
 		r.FrameBytes, r.RawSmallFsyncsPerSec,
 		r.AppendBatch1EventsPerSec, r.Batch1RatioToRaw, r.AppendBatch100EventsPerSec,
-		r.AppendBatch1000EventsPerSec, r.AppendBatch1000BytesPerSec/1e6, r.AppendBatch1000Writers, r.RatioToRaw,
+		r.AppendBatch1000SingleEventsPerSec,
+		r.AppendBatch1000EventsPerSec, r.AppendBatch1000BytesPerSec/1e6, r.AppendBatch1000Writers, r.RatioToRaw, r.RawLimitBatch1000EventsPerSec,
+		r.Batch1000BytesPerFsync, r.RawAtFlushSizeBytesPerSec/1e6, r.RatioToRawAtFlushSize,
 		r.Concurrent64EventsPerSec, r.Concurrent64P99Micros, r.Concurrent64LimitPerSec, r.Concurrent64RatioToLimit,
 		r.ReadEventsPerSec, r.ReadBytesPerSec/1e6, r.ReadEvents)
 	return nil

@@ -122,6 +122,7 @@ type Store struct {
 	// inflight counts appends submitted and not yet answered; the flusher
 	// waits (up to CommitLinger) for those already on their way.
 	inflight atomic.Int64
+	stats    struct{ fsyncs, bytes atomic.Uint64 }
 	wfile    File // active segment, owned by the flusher
 
 	// noIDIndex: a read-only open does not build the id index (it is for

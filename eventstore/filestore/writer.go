@@ -482,7 +482,7 @@ func (s *Store) flush(batch []*group) error {
 		}
 		s.wfile = f
 	}
-	wrote := false
+	wrote := 0
 	for _, g := range batch {
 		if len(g.buf) == 0 {
 			continue
@@ -494,13 +494,27 @@ func (s *Store) flush(batch []*group) error {
 		if err != nil {
 			return fmt.Errorf("write %d bytes: %w", len(g.buf), err)
 		}
-		wrote = true
+		wrote += len(g.buf)
 	}
-	if !wrote {
+	if wrote == 0 {
 		return nil
 	}
 	if err := s.wfile.Sync(); err != nil {
 		return fmt.Errorf("fsync: %w", err)
 	}
+	s.stats.fsyncs.Add(1)
+	s.stats.bytes.Add(uint64(wrote))
 	return nil
+}
+
+// Stats are counters of the writer since Open.
+type Stats struct {
+	Fsyncs       uint64 // group commits: one write burst and one fsync each
+	BytesWritten uint64 // frame bytes made durable by them
+}
+
+// Stats returns the writer's counters: BytesWritten / Fsyncs is the mean
+// size of a group commit.
+func (s *Store) Stats() Stats {
+	return Stats{Fsyncs: s.stats.fsyncs.Load(), BytesWritten: s.stats.bytes.Load()}
 }

@@ -39,8 +39,20 @@ type Result struct {
 	AppendBatch1000BytesPerSec  float64 `json:"append_batch1000_bytes_per_sec"`
 	AppendBatch1000Writers      int     `json:"append_batch1000_writers"`
 	RatioToRaw                  float64 `json:"ratio_to_raw"`
-	Concurrent64EventsPerSec    float64 `json:"concurrent64_events_per_sec"`
-	Concurrent64P99Micros       float64 `json:"concurrent64_p99_us"`
+	// AppendBatch1000SingleEventsPerSec is one appender waiting for each
+	// batch's fsync before sending the next: latency-bound.
+	AppendBatch1000SingleEventsPerSec float64 `json:"append_batch1000_single_writer_events_per_sec"`
+	// RawLimitBatch1000EventsPerSec is the raw bytes/s in events of this
+	// size on disk: no log of these frames can append faster on this disk.
+	RawLimitBatch1000EventsPerSec float64 `json:"raw_limit_batch1000_events_per_sec"`
+	// Batch1000BytesPerFsync is the mean group commit of the batch-1000
+	// run; RawAtFlushSizeBytesPerSec is raw write+fsync of chunks that
+	// size, and RatioToRawAtFlushSize the append bytes/s against it.
+	Batch1000BytesPerFsync    int     `json:"append_batch1000_bytes_per_fsync"`
+	RawAtFlushSizeBytesPerSec float64 `json:"raw_write_fsync_at_flush_size_bytes_per_sec"`
+	RatioToRawAtFlushSize     float64 `json:"ratio_to_raw_at_flush_size"`
+	Concurrent64EventsPerSec  float64 `json:"concurrent64_events_per_sec"`
+	Concurrent64P99Micros     float64 `json:"concurrent64_p99_us"`
 	// RawSmallFsyncsPerSec is write+fsync of one event's bytes in a loop:
 	// the durable single-event rate of the disk. Raw64FsyncsPerSec writes
 	// 64 events' bytes per fsync: 64 writers that each wait for their
@@ -65,6 +77,10 @@ func event(i int) eventstore.EventData {
 		Data: fmt.Appendf(nil, `{"job_id":"job-%06d","frame":%d,"node_id":"node-%04d","output_hash":"%064x","reason":""}`, i%100000, i%1000, i%512, uint64(i)*0x9e3779b97f4a7c15),
 	}
 }
+
+// Batch1000Writers is how many goroutines append batches of 1,000 at once
+// in the headline batched-append measurement.
+const Batch1000Writers = 16
 
 // Run performs every measurement.
 func Run(ctx context.Context, o Options) (*Result, error) {
@@ -125,16 +141,33 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	if r.AppendBatch100EventsPerSec, _, err = appendRun(ctx, filepath.Join(o.Dir, "b100"), 100, 1, o.Duration); err != nil {
 		return nil, err
 	}
+	o.Progress("append batch 1000, one appender")
+	if r.AppendBatch1000SingleEventsPerSec, _, err = appendRun(ctx, filepath.Join(o.Dir, "b1000-single"), batch, 1, o.Duration); err != nil {
+		return nil, err
+	}
 	o.Progress("append batch 1000")
-	// Four appenders keep the pipeline full: batches are encoded while the
-	// previous ones are written and fsynced, as in a live coordinator.
-	r.AppendBatch1000Writers = 4
+	// Concurrent appenders keep the pipeline full, as importers and
+	// coordinators do: batches are encoded while earlier ones are written
+	// and fsynced, and several share one fsync.
+	r.AppendBatch1000Writers = Batch1000Writers
 	var bytes float64
-	if r.AppendBatch1000EventsPerSec, bytes, err = appendRun(ctx, filepath.Join(o.Dir, "b1000"), batch, r.AppendBatch1000Writers, o.Duration); err != nil {
+	var stats filestore.Stats
+	if r.AppendBatch1000EventsPerSec, bytes, stats, err = appendRunStats(ctx, filepath.Join(o.Dir, "b1000"), batch, r.AppendBatch1000Writers, o.Duration); err != nil {
 		return nil, err
 	}
 	r.AppendBatch1000BytesPerSec = bytes
 	r.RatioToRaw = bytes / r.RawWriteFsyncBytesPerSec
+	r.RawLimitBatch1000EventsPerSec = r.RawWriteFsyncBytesPerSec / float64(r.FrameBytes)
+	if stats.Fsyncs > 0 {
+		// Merged appends make larger writes than one batch: measure the
+		// disk at that size too, so the ratio compares like with like.
+		r.Batch1000BytesPerFsync = int(stats.BytesWritten / stats.Fsyncs)
+		o.Progress("raw write+fsync at the appends' flush size")
+		if r.RawAtFlushSizeBytesPerSec, _, err = rawWrite(filepath.Join(o.Dir, "raw-flush"), r.Batch1000BytesPerFsync, o.Duration); err != nil {
+			return nil, err
+		}
+		r.RatioToRawAtFlushSize = bytes / r.RawAtFlushSizeBytesPerSec
+	}
 
 	o.Progress("64 concurrent writers")
 	if r.Concurrent64EventsPerSec, r.Concurrent64P99Micros, err = concurrentRun(ctx, filepath.Join(o.Dir, "c64"), 64, o.Duration); err != nil {
@@ -199,9 +232,15 @@ func rawWrite(dir string, chunk int, d time.Duration) (bytesPerSec, fsyncsPerSec
 // appendRun appends batches of size from writers goroutines for d and
 // returns events/s and on-disk bytes/s.
 func appendRun(ctx context.Context, dir string, size, writers int, d time.Duration) (float64, float64, error) {
+	ev, by, _, err := appendRunStats(ctx, dir, size, writers, d)
+	return ev, by, err
+}
+
+// appendRunStats is appendRun that also returns the store's counters.
+func appendRunStats(ctx context.Context, dir string, size, writers int, d time.Duration) (eventsPerSec, bytesPerSec float64, st filestore.Stats, err error) {
 	s, err := filestore.Open(dir, nil)
 	if err != nil {
-		return 0, 0, err
+		return 0, 0, st, err
 	}
 	defer s.Close()
 	// Pre-build batches so the measurement is the store, not fmt.
@@ -238,13 +277,13 @@ func appendRun(ctx context.Context, dir string, size, writers int, d time.Durati
 	wg.Wait()
 	el := time.Since(start).Seconds()
 	if p := firstErr.Load(); p != nil {
-		return 0, 0, *p
+		return 0, 0, st, *p
 	}
 	onDisk, err := dirBytes(dir)
 	if err != nil {
-		return 0, 0, err
+		return 0, 0, st, err
 	}
-	return float64(total.Load()) / el, float64(onDisk) / el, nil
+	return float64(total.Load()) / el, float64(onDisk) / el, s.Stats(), nil
 }
 
 func dirBytes(dir string) (int64, error) {
