@@ -69,6 +69,17 @@ func internType(t string) string {
 	return ""
 }
 
+// TypeName returns the catalogue's constant spelled by b, without
+// allocating, or a new string for a type outside the catalogue.
+func TypeName(b []byte) string {
+	for _, k := range knownTypes {
+		if string(b) == k {
+			return k
+		}
+	}
+	return string(b)
+}
+
 // Event is the data of one event. Only pointers to the structs of this file
 // implement it (DecodeEvent returns *FrameAccepted, …), so a type switch
 // on an Event uses pointer cases.

@@ -139,17 +139,36 @@ func validHash(s string) bool {
 }
 
 func isHex(s string, upperOK bool) bool {
+	// One table load per character: replays check millions of hashes.
+	want := hexLower
+	if upperOK {
+		want = hexLower | hexUpper
+	}
 	for i := 0; i < len(s); i++ {
-		c := s[i]
-		switch {
-		case c >= '0' && c <= '9', c >= 'a' && c <= 'f':
-		case upperOK && c >= 'A' && c <= 'F':
-		default:
+		if hexClass[s[i]]&want == 0 {
 			return false
 		}
 	}
 	return true
 }
+
+const (
+	hexLower uint8 = 1 << iota // 0-9 a-f
+	hexUpper                   // A-F
+)
+
+var hexClass = func() (t [256]uint8) {
+	for c := '0'; c <= '9'; c++ {
+		t[c] = hexLower
+	}
+	for c := 'a'; c <= 'f'; c++ {
+		t[c] = hexLower
+	}
+	for c := 'A'; c <= 'F'; c++ {
+		t[c] = hexUpper
+	}
+	return t
+}()
 
 // validEthHex: "0x" followed by n hex digits of either case (EIP-55 mixed
 // case addresses are the usual spelling; the checksum is not verified).

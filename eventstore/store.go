@@ -123,6 +123,25 @@ type RecordedEvent struct {
 	Data     []byte
 }
 
+// RawEvent is a stored event whose fields alias the reader's buffers: valid
+// only during the callback that receives it. Folds that decode every event
+// read this way to spare a string allocation per field per event.
+type RawEvent struct {
+	Position uint64
+	Revision uint64
+	Stream   []byte
+	ID       []byte
+	Type     []byte
+	Time     []byte
+	Data     []byte
+}
+
+// RawReader is implemented by stores that can read without copying
+// (filestore). It is ReadAll with RawEvents.
+type RawReader interface {
+	ReadAllRaw(ctx context.Context, from uint64, fn func(*RawEvent) error) error
+}
+
 // AppendRequest is one stream's part of an append.
 type AppendRequest struct {
 	Stream   string

@@ -29,9 +29,10 @@ const maxAnomalies = 100
 
 // ApplyRecorded decodes a stored event and folds it.
 func (l *Ledger) ApplyRecorded(e *eventstore.RecordedEvent) {
-	d := decoded{pos: e.Position, id: e.ID, typ: e.Type, time: e.Time}
+	d := decoded{pos: e.Position, id: e.ID, typ: e.Type}
 	d.ev, d.err = domain.DecodeEvent(e.Type, e.Data)
 	l.applyDecoded(&d)
+	l.LastID = e.ID
 }
 
 // CatchUp folds every event after the ledger's position up to the store's
@@ -65,23 +66,39 @@ func (l *Ledger) CatchUp(ctx context.Context, r Reader, progress func(pos, head 
 	go func() {
 		defer close(order)
 		defer close(work)
-		b := newBatch()
-		readErr = r.ReadAll(ctx, l.Position+1, func(e *eventstore.RecordedEvent) error {
-			if e.Position > head {
-				return errStop
+		b := newBatch(l.cfg.TrackIDs)
+		full := func() error {
+			if len(b.evs) < decodeBatch {
+				return nil
 			}
-			b.add(e)
-			if len(b.evs) == decodeBatch {
-				select {
-				case work <- b:
-				case <-ctx.Done():
-					return ctx.Err()
-				}
-				order <- b
-				b = newBatch()
+			select {
+			case work <- b:
+			case <-ctx.Done():
+				return ctx.Err()
 			}
+			order <- b
+			b = newBatch(l.cfg.TrackIDs)
 			return nil
-		})
+		}
+		if rr, ok := r.(eventstore.RawReader); ok {
+			// No string per field per event: the batch copies the bytes
+			// the fold needs and the decoders make what they must.
+			readErr = rr.ReadAllRaw(ctx, l.Position+1, func(e *eventstore.RawEvent) error {
+				if e.Position > head {
+					return errStop
+				}
+				b.addRaw(e)
+				return full()
+			})
+		} else {
+			readErr = r.ReadAll(ctx, l.Position+1, func(e *eventstore.RecordedEvent) error {
+				if e.Position > head {
+					return errStop
+				}
+				b.add(e)
+				return full()
+			})
+		}
 		if len(b.evs) > 0 && (readErr == nil || readErr == errStop) {
 			work <- b
 			order <- b
@@ -91,6 +108,9 @@ func (l *Ledger) CatchUp(ctx context.Context, r Reader, progress func(pos, head 
 		<-b.done
 		for i := range b.evs {
 			l.applyDecoded(&b.evs[i])
+		}
+		if n := len(b.evs); n > 0 {
+			l.LastID = b.id(n - 1)
 		}
 		if progress != nil {
 			progress(l.Position, head)
@@ -106,50 +126,74 @@ func (l *Ledger) CatchUp(ctx context.Context, r Reader, progress func(pos, head 
 }
 
 // batch is a run of stored events read ahead of the fold; data holds
-// their bytes (the store's buffers are reused as it reads).
+// their bytes (the store's buffers are reused as it reads): each event's
+// id followed by its data.
 type batch struct {
-	evs  []decoded
-	raw  [][2]int // each event's data: data[raw[i][0]:raw[i][1]]
-	data []byte
-	done chan struct{}
+	evs      []decoded
+	raw      []rawSpan
+	data     []byte
+	trackIDs bool // decoders set every decoded.id (else the fold needs only the last)
+	done     chan struct{}
 }
 
-func newBatch() *batch {
-	return &batch{evs: make([]decoded, 0, decodeBatch), raw: make([][2]int, 0, decodeBatch), data: make([]byte, 0, 256*decodeBatch), done: make(chan struct{})}
+// rawSpan locates an event's id and data in batch.data.
+type rawSpan struct{ id, data, end int }
+
+func newBatch(trackIDs bool) *batch {
+	return &batch{evs: make([]decoded, 0, decodeBatch), raw: make([]rawSpan, 0, decodeBatch), data: make([]byte, 0, 300*decodeBatch), trackIDs: trackIDs, done: make(chan struct{})}
 }
 
 func (b *batch) add(e *eventstore.RecordedEvent) {
-	start := len(b.data)
+	b.raw = append(b.raw, rawSpan{id: len(b.data), data: len(b.data), end: len(b.data) + len(e.Data)})
 	b.data = append(b.data, e.Data...)
-	b.raw = append(b.raw, [2]int{start, len(b.data)})
-	b.evs = append(b.evs, decoded{pos: e.Position, id: e.ID, typ: e.Type, time: e.Time})
+	b.evs = append(b.evs, decoded{pos: e.Position, id: e.ID, typ: e.Type})
+}
+
+func (b *batch) addRaw(e *eventstore.RawEvent) {
+	start := len(b.data)
+	b.data = append(b.data, e.ID...)
+	mid := len(b.data)
+	b.data = append(b.data, e.Data...)
+	b.raw = append(b.raw, rawSpan{id: start, data: mid, end: len(b.data)})
+	b.evs = append(b.evs, decoded{pos: e.Position, typ: domain.TypeName(e.Type)})
+}
+
+// id returns event i's id.
+func (b *batch) id(i int) string {
+	if d := &b.evs[i]; d.id != "" || b.raw[i].id == b.raw[i].data {
+		return d.id
+	}
+	return string(b.data[b.raw[i].id:b.raw[i].data])
 }
 
 func (b *batch) decode() {
 	for i := range b.evs {
 		d := &b.evs[i]
-		d.ev, d.err = domain.DecodeEvent(d.typ, b.data[b.raw[i][0]:b.raw[i][1]])
+		d.ev, d.err = domain.DecodeEvent(d.typ, b.data[b.raw[i].data:b.raw[i].end])
+		if b.trackIDs && d.id == "" {
+			d.id = b.id(i)
+		}
 	}
 	close(b.done)
 }
 
 const decodeBatch = 1024
 
-// decoded is a stored event decoded ahead of the fold.
+// decoded is a stored event decoded ahead of the fold. id may be left
+// empty when ids are not tracked (the caller sets Ledger.LastID).
 type decoded struct {
-	pos  uint64
-	id   string
-	typ  string
-	time string
-	ev   domain.Event
-	err  error
+	pos uint64
+	id  string
+	typ string
+	ev  domain.Event
+	err error
 }
 
+// applyDecoded folds d; the caller keeps Ledger.LastID.
 func (l *Ledger) applyDecoded(d *decoded) {
 	if l.cfg.TrackIDs {
 		l.IDs[d.id] = d.pos
 	}
-	l.LastID = d.id
 	if d.err != nil {
 		l.AnomalyCount++
 		if len(l.Anomalies) < maxAnomalies {
@@ -159,7 +203,7 @@ func (l *Ledger) applyDecoded(d *decoded) {
 		l.Events++
 		return
 	}
-	l.Apply(d.pos, d.time, d.ev)
+	l.Apply(d.pos, d.ev)
 }
 
 var errStop = fmt.Errorf("stop")

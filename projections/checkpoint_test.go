@@ -122,3 +122,48 @@ func TestCheckpointTamperRefused(t *testing.T) {
 		t.Fatalf("tampered checkpoint: %v", err)
 	}
 }
+
+// recordedOnly hides a store's ReadAllRaw, so CatchUp takes the ReadAll path.
+type recordedOnly struct{ eventstore.Store }
+
+// TestCatchUpPathsAgree: the zero-copy path (ReadAllRaw, filestore) and the
+// ReadAll path (any backend) and event-by-event folding give the same
+// state, ids and last id, over several decode batches.
+func TestCatchUpPathsAgree(t *testing.T) {
+	b := busyLog()
+	b.Job("big", 1500, "0.5")
+	for f := uint32(0); f < 1500; f++ {
+		b.Frame("big", f, []string{"n1", "n2", "n3"}[f%3], uint64(1000+f))
+	}
+	b.Complete("big")
+	b.CloseEpoch(3, domain.DefaultEmission)
+	s := storeOf(t, b)
+	if _, ok := s.(eventstore.RawReader); !ok {
+		t.Fatal("filestore no longer implements eventstore.RawReader: this test would compare a path with itself")
+	}
+	head, _ := s.Head(context.Background())
+	if head < 3*decodeBatch {
+		t.Fatalf("log of %d events spans too few decode batches", head)
+	}
+	for _, track := range []bool{false, true} {
+		raw, err := Build(context.Background(), s, Config{TrackIDs: track}, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rec, err := Build(context.Background(), recordedOnly{s}, Config{TrackIDs: track}, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		one := foldTo(t, s, head)
+		hr, _ := raw.StateHash()
+		hc, _ := rec.StateHash()
+		if hr != hc || raw.LastID != rec.LastID || raw.LastID != one.LastID || raw.Position != head {
+			t.Fatalf("track ids %v: raw path %s %q at %d, ReadAll path %s %q, one by one %q", track, hr, raw.LastID, raw.Position, hc, rec.LastID, one.LastID)
+		}
+		if track {
+			if ho, _ := one.StateHash(); ho != hr || len(raw.IDs) != int(head) {
+				t.Fatalf("tracked ids: %d of %d, state %s vs one by one %s", len(raw.IDs), head, hr, ho)
+			}
+		}
+	}
+}

@@ -43,7 +43,7 @@ func TestGoldenEpochs(t *testing.T) {
 				if err := l.Check(env.Time, ev); err != nil {
 					t.Fatalf("line %d refused: %v", pos, err)
 				}
-				l.Apply(pos, env.Time, ev)
+				l.Apply(pos, ev)
 			}
 			for n := uint64(1); n <= l.ClosedEpochs(); n++ {
 				want, err := os.ReadFile(strings.TrimSuffix(path, ".jsonl") + ".epoch" + itoa(n) + ".json")

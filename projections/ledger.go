@@ -483,7 +483,7 @@ func (l *Ledger) verifySignature(ev domain.Event, nodeID string, msg []byte, sig
 
 // Apply folds the event stored at pos. Events in the log passed Check when
 // they were appended; Apply stays total (never panics) on logs that did not.
-func (l *Ledger) Apply(pos uint64, t string, ev domain.Event) {
+func (l *Ledger) Apply(pos uint64, ev domain.Event) {
 	l.Position = pos
 	l.Events++
 	switch e := ev.(type) {

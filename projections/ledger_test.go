@@ -30,7 +30,7 @@ func fold(t *testing.T, b *simlog.Builder) *Ledger {
 		if err := l.Check(env.Time, ev); err != nil {
 			t.Fatalf("event %d (%s) refused: %v", i, env.Type, err)
 		}
-		l.Apply(uint64(i+1), env.Time, ev)
+		l.Apply(uint64(i+1), ev)
 	}
 	return l
 }

@@ -120,7 +120,7 @@ func (j *Journal) Append(ctx context.Context, stream string, evs []domain.Event)
 			return eventstore.AppendResult{}, err
 		}
 		if len(evs) > 1 {
-			j.ledger.Apply(pos, t, ev)
+			j.ledger.Apply(pos, ev)
 		}
 	}
 	j.ledger.Events = events

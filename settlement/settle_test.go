@@ -176,7 +176,7 @@ func TestSettlePlanSplitIntoParts(t *testing.T) {
 		if err := w2.ledger().Check(tm, evs[0]); err != nil {
 			t.Fatal(err)
 		}
-		w2.ledger().Apply(w2.ledger().Position+1, tm, evs[0])
+		w2.ledger().Apply(w2.ledger().Position+1, evs[0])
 		if err := w2.ledger().Check(tm, &short); err == nil || !strings.Contains(err.Error(), "sum of the payouts") {
 			t.Fatalf("last part lacking a payout: %v", err)
 		}

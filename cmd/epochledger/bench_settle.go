@@ -191,7 +191,6 @@ func benchPlan(ctx context.Context, dir string, n int, r *settleBench) error {
 	r.PlanOperators, r.PlanTargetSecs = n, 10
 	start := time.Now()
 	l := projections.New(projections.Config{})
-	tm := "2024-01-01T00:00:00Z"
 	pubkey := base58.Encode(make([]byte, 32))
 	sig := base58.Encode(make([]byte, 64))
 	hash := simlog.Hash("bench")
@@ -199,7 +198,7 @@ func benchPlan(ctx context.Context, dir string, n int, r *settleBench) error {
 	pos := uint64(0)
 	apply := func(ev domain.Event) {
 		pos++
-		l.Apply(pos, tm, ev)
+		l.Apply(pos, ev)
 	}
 	for i := 0; i < n; i++ {
 		op := "op-" + strconv.Itoa(1_000_000+i)

@@ -114,7 +114,7 @@ are skipped, so re-running an import is safe.`)
 		if err := ledger.Check(l.env.Time, l.ev); err != nil {
 			return fmt.Errorf("%w; nothing was appended", &lineError{file: name, line: l.n, id: l.env.ID, err: err})
 		}
-		ledger.Apply(ledger.Position, l.env.Time, l.ev)
+		ledger.Apply(ledger.Position, l.ev)
 		fresh = append(fresh, l)
 	}
 	res := importResult{File: name, Lines: len(lines), AlreadyStored: skipped}

@@ -15,13 +15,33 @@ import (
 // ReadAll calls fn for every durable event from position from on; see
 // eventstore.Store. Each frame's CRC is checked as it is read.
 func (s *Store) ReadAll(ctx context.Context, from uint64, fn func(*eventstore.RecordedEvent) error) error {
-	return s.readAll(ctx, from, func(e *eventstore.RecordedEvent, _ []byte) error { return fn(e) })
+	// Streams, types and times repeat: they are interned, so a long read
+	// allocates one string (the id) per event.
+	intern := make(map[string]string)
+	str := func(b []byte) string {
+		if v, ok := intern[string(b)]; ok {
+			return v
+		}
+		v := string(b)
+		if len(intern) < 4096 {
+			intern[v] = v
+		}
+		return v
+	}
+	var ev eventstore.RecordedEvent
+	return s.readAll(ctx, from, func(r *eventstore.RawEvent, _ []byte) error {
+		ev = eventstore.RecordedEvent{
+			Position: r.Position, Revision: r.Revision,
+			Stream: str(r.Stream), ID: string(r.ID), Type: str(r.Type), Time: str(r.Time),
+			Data: r.Data,
+		}
+		return fn(&ev)
+	})
 }
 
-// ReadAllWithHash is ReadAll that also passes each event's chain hash
-// (valid only during the call).
-func (s *Store) ReadAllWithHash(ctx context.Context, from uint64, fn func(e *eventstore.RecordedEvent, chainHash []byte) error) error {
-	return s.readAll(ctx, from, fn)
+// ReadAllRaw is ReadAll without copying: see eventstore.RawReader.
+func (s *Store) ReadAllRaw(ctx context.Context, from uint64, fn func(*eventstore.RawEvent) error) error {
+	return s.readAll(ctx, from, func(r *eventstore.RawEvent, _ []byte) error { return fn(r) })
 }
 
 // snapshot returns the head and the segments to read from position from.
@@ -51,7 +71,9 @@ func (s *Store) snapshot(from uint64) (uint64, []*segment, []uint32, error) {
 	return s.head, segs, starts, nil
 }
 
-func (s *Store) readAll(ctx context.Context, from uint64, fn func(*eventstore.RecordedEvent, []byte) error) error {
+// readAll reads frames from position from to the head, checking each CRC,
+// and passes each event with its stored chain hash (aliasing the buffer).
+func (s *Store) readAll(ctx context.Context, from uint64, fn func(e *eventstore.RawEvent, chainHash []byte) error) error {
 	if from == 0 {
 		from = 1
 	}
@@ -59,19 +81,8 @@ func (s *Store) readAll(ctx context.Context, from uint64, fn func(*eventstore.Re
 	if err != nil || len(segs) == 0 {
 		return err
 	}
-	intern := make(map[string]string)
-	str := func(b []byte) string {
-		if v, ok := intern[string(b)]; ok {
-			return v
-		}
-		v := string(b)
-		if len(intern) < 4096 {
-			intern[v] = v
-		}
-		return v
-	}
 	pos := from
-	var ev eventstore.RecordedEvent
+	var ev eventstore.RawEvent
 	for j, seg := range segs {
 		if pos > head {
 			break
@@ -106,10 +117,9 @@ func (s *Store) readAll(ctx context.Context, from uint64, fn func(*eventstore.Re
 					err = fmt.Errorf("frame holds position %d, want %d", d.position, pos)
 				}
 				if err == nil {
-					ev = eventstore.RecordedEvent{
+					ev = eventstore.RawEvent{
 						Position: pos, Revision: d.revision,
-						Stream: str(d.stream), ID: string(d.id), Type: str(d.typ), Time: str(d.time),
-						Data: d.data,
+						Stream: d.stream, ID: d.id, Type: d.typ, Time: d.time, Data: d.data,
 					}
 					if err := fn(&ev, d.hash); err != nil {
 						f.Close()

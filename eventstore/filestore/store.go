@@ -606,7 +606,7 @@ func (s *Store) HeadHash(ctx context.Context) (uint64, [32]byte, error) {
 	if head == 0 {
 		return 0, h, nil
 	}
-	err := s.readAll(ctx, head, func(_ *eventstore.RecordedEvent, hash []byte) error {
+	err := s.readAll(ctx, head, func(_ *eventstore.RawEvent, hash []byte) error {
 		copy(h[:], hash)
 		return nil
 	})
