@@ -321,3 +321,19 @@ func BenchmarkDecodeFrameAccepted(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkDecodeFrameRendered is the heaviest event of a replay: a hash,
+// a signature and a telemetry object to scan and validate.
+func BenchmarkDecodeFrameRendered(b *testing.B) {
+	env, err := ParseEnvelope(goldenLines(b)[4])
+	if err != nil || env.Type != TypeFrameRendered {
+		b.Fatalf("golden line 5 is not a FrameRendered: %v", err)
+	}
+	b.SetBytes(int64(len(env.Data)))
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := DecodeEvent(TypeFrameRendered, env.Data); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
