@@ -1,6 +1,7 @@
 package domain
 
 import (
+	"encoding/binary"
 	"strconv"
 	"unicode/utf16"
 	"unicode/utf8"
@@ -121,10 +122,24 @@ func (s *scanner) literal(lit string) error {
 
 // str scans a string starting at the opening quote. It refuses control
 // characters, bad escapes, lone surrogates and invalid UTF-8.
+// needsLook reports whether any byte of w (eight bytes of a string) is a
+// control character, '"', '\\' or not ASCII: the bytes the byte-by-byte
+// loop must see. It may not say which; it never misses one.
+func needsLook(w uint64) bool {
+	const ones, highs = 0x0101010101010101, 0x8080808080808080
+	hasZero := func(v uint64) uint64 { return (v - ones) &^ v & highs }
+	less20 := (w - 0x20*ones) &^ w & highs // a byte below 0x20 (exact when no high bit is set)
+	return (w&highs)|less20|hasZero(w^('"'*ones))|hasZero(w^('\\'*ones)) != 0
+}
+
 func (s *scanner) str() (escaped bool, err error) {
 	s.pos++ // opening quote
 	for {
-		// Fast run over plain ASCII.
+		// Fast run over plain ASCII, eight bytes at a time while none of
+		// them needs a look (hashes and signatures are long plain runs).
+		for s.pos+8 <= len(s.data) && !needsLook(binary.LittleEndian.Uint64(s.data[s.pos:])) {
+			s.pos += 8
+		}
 		for s.pos < len(s.data) {
 			c := s.data[s.pos]
 			if c < 0x20 || c == '"' || c == '\\' || c >= utf8.RuneSelf {

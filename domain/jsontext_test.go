@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"math/big"
+	"math/rand/v2"
 	"strings"
 	"testing"
 	"unicode/utf8"
@@ -207,4 +208,39 @@ func FuzzParseUSD(f *testing.F) {
 			t.Fatalf("%q: String %q does not round-trip", s, u.String())
 		}
 	})
+}
+
+// TestNeedsLookNeverMisses checks the eight-byte string scan against the
+// byte-by-byte rule: every word holding a byte the slow loop must see is
+// flagged (each byte value in each position, and random words).
+func TestNeedsLookNeverMisses(t *testing.T) {
+	must := func(c byte) bool { return c < 0x20 || c == '"' || c == '\\' || c >= 0x80 }
+	check := func(w uint64) {
+		want := false
+		for i := 0; i < 8; i++ {
+			want = want || must(byte(w>>(8*i)))
+		}
+		if want && !needsLook(w) {
+			t.Fatalf("needsLook(%016x) = false, but a byte needs a look", w)
+		}
+		if !want && needsLook(w) {
+			t.Fatalf("needsLook(%016x) = true for plain ASCII", w)
+		}
+	}
+	for pos := 0; pos < 8; pos++ {
+		for c := 0; c < 256; c++ {
+			for _, fill := range []uint64{0x6161616161616161, 0x2020202020202020, 0x7e7e7e7e7e7e7e7e, 0x2121212121212121} {
+				w := fill&^(0xff<<(8*pos)) | uint64(c)<<(8*pos)
+				check(w)
+			}
+		}
+	}
+	rng := rand.New(rand.NewPCG(8, 8))
+	for i := 0; i < 1_000_000; i++ {
+		w := rng.Uint64()
+		if i%2 == 0 {
+			w = w&0x3f3f3f3f3f3f3f3f | 0x2020202020202020 // mostly printable
+		}
+		check(w)
+	}
 }

@@ -7,8 +7,6 @@ import (
 	"time"
 	"unicode"
 	"unicode/utf8"
-
-	"github.com/mr-tron/base58"
 )
 
 // Limits of the stateless rules.
@@ -90,21 +88,29 @@ func validText(s string) bool {
 	return true
 }
 
-// decodeBase58N decodes s and reports whether it holds exactly n bytes.
+// decodeBase58N decodes s and reports whether it holds exactly n bytes
+// (n ≤ 64).
 func decodeBase58N(s string, n int) ([]byte, bool) {
-	// A base58 text of n bytes has at most ceil(n × log(256)/log(58)) ≤ 1.37n
-	// characters; refusing longer input early bounds the work.
-	if len(s) == 0 || len(s) > n*14/10+1 {
+	if !plausibleBase58Len(s, n) {
 		return nil, false
 	}
-	b, err := base58.Decode(s)
-	if err != nil || len(b) != n {
+	out := make([]byte, n)
+	if !decodeBase58Into(s, out) {
 		return nil, false
 	}
-	return b, true
+	return out, true
 }
 
-func validBase58N(s string, n int) bool { _, ok := decodeBase58N(s, n); return ok }
+// validBase58N is decodeBase58N without keeping the bytes (no allocation).
+func validBase58N(s string, n int) bool {
+	var buf [64]byte
+	return n <= len(buf) && plausibleBase58Len(s, n) && decodeBase58Into(s, buf[:n])
+}
+
+// plausibleBase58Len: a base58 text of n bytes has at most ceil(n ×
+// log(256)/log(58)) ≤ 1.37n characters; refusing longer input early bounds
+// the work.
+func plausibleBase58Len(s string, n int) bool { return len(s) != 0 && len(s) <= n*14/10+1 }
 
 // ParseWallet decodes a base58 Solana address. Any 32 bytes are accepted,
 // off-curve addresses (program-derived, multisig vaults) included.
