@@ -73,9 +73,10 @@ Measure the embedded store on the disk holding --dir, in one run: raw
 sequential write+fsync of chunks the size of one 1,000-event append (the
 physical limit), durable appends in batches of 1, 100 and 1,000 events of
 about 250 bytes (1,000: by one appender, then by 16 at once, and raw
-write+fsync again at their mean group-commit size), 64 concurrent writers appending single events (group
-commit), and a full sequential read. Nothing is acknowledged before fsync.
-The scratch directory is removed afterwards.`)
+write+fsync again at their mean group-commit size), 64 concurrent writers
+appending single events (group commit), and a full sequential read.
+Nothing is acknowledged before fsync. The scratch directory is removed
+afterwards.`)
 	dir := fs.String("dir", "", "scratch directory on the disk to measure (default: a temporary directory under the current one)")
 	dur := fs.Duration("duration", 2*time.Second, "time spent on each measurement")
 	asJSON := fs.Bool("json", false, "print one JSON object")
