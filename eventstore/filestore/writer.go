@@ -40,13 +40,51 @@ func (s *Store) refuse(op *appendOp, err error) {
 	op.finish(err)
 }
 
-// group is the unit of group commit: one write and one fsync.
+// group is the unit of group commit: one write burst and one fsync.
 type group struct {
-	buf    []byte
-	ops    []*appendOp
-	newSeg *segment // segment file to create before writing buf
-	base   int64    // offset in the segment where buf goes
-	last   uint64   // head once the group is durable
+	// chunks are written in order: buffers the frames of small appends
+	// were copied into, and large appends' own frame buffers, sealed in
+	// place (a few hundred KiB not copied again).
+	chunks     [][]byte
+	lastShared bool // the last chunk is a copy buffer that may grow
+	size       int  // bytes in chunks
+	hint       int  // capacity for a new copy buffer
+	ops        []*appendOp
+	newSeg     *segment // segment file to create before writing
+	base       int64    // offset in the segment where the chunks go
+	last       uint64   // head once the group is durable
+}
+
+// zeroCopyMin is the size from which an append's frame buffer is written
+// as it is instead of copied into the group's buffer.
+const zeroCopyMin = 16 << 10
+
+// appendCopy copies frame f to the end of the group and returns the copy.
+func (g *group) appendCopy(f []byte) []byte {
+	if !g.lastShared {
+		g.chunks = append(g.chunks, getBuf(max(g.hint, len(f))))
+		g.lastShared = true
+	}
+	c := &g.chunks[len(g.chunks)-1]
+	start := len(*c)
+	*c = append(*c, f...)
+	g.size += len(f)
+	return (*c)[start:]
+}
+
+// appendOwned puts b, which the group now owns, at the end of the group.
+func (g *group) appendOwned(b []byte) {
+	g.chunks = append(g.chunks, b)
+	g.lastShared = false
+	g.size += len(b)
+}
+
+// release gives the group's buffers back to the pool once written.
+func (g *group) release() {
+	for _, c := range g.chunks {
+		putBuf(c)
+	}
+	g.chunks = nil
 }
 
 // bufPool recycles the large buffers of appends and groups (frames are
@@ -184,7 +222,7 @@ func (s *Store) encodeLoop() {
 			}
 			continue
 		}
-		g := &group{buf: getBuf(bytes)}
+		g := &group{hint: bytes}
 		active := s.segs[len(s.segs)-1]
 		if active.size >= s.opts.SegmentSize && len(active.offsets) > 0 {
 			h := header{first: s.next, prevHash: s.lastHash}
@@ -212,7 +250,7 @@ func (s *Store) encodeLoop() {
 			}
 			g.ops = append(g.ops, o)
 		}
-		active.size = g.base + int64(len(g.buf))
+		active.size = g.base + int64(g.size)
 		g.last = s.next - 1
 		if len(g.ops) > 0 || g.newSeg != nil {
 			s.flushCh <- g
@@ -257,6 +295,9 @@ func (s *Store) stage(op *appendOp, seg *segment, g *group) error {
 			}
 		}
 		return err
+	}
+	if len(op.keys) > 1 {
+		s.ids.warm(op.keys)
 	}
 	for i, r := range op.reqs {
 		positions := s.streams[r.Stream]
@@ -315,6 +356,10 @@ func (s *Store) stage(op *appendOp, seg *segment, g *group) error {
 	}
 	remaining := newEvents
 	src := op.frames
+	// An append with nothing already stored and a large buffer is sealed
+	// in place and handed to the group; others are copied frame by frame.
+	inPlace := newEvents == len(op.keys) && len(op.frames) >= zeroCopyMin
+	inPlaceOff := g.base + int64(g.size)
 	for i, r := range op.reqs {
 		if dup[i] {
 			for range r.Events {
@@ -333,12 +378,18 @@ func (s *Store) stage(op *appendOp, seg *segment, g *group) error {
 			if remaining == 0 {
 				kind = kindCommit
 			}
-			off := g.base + int64(len(g.buf))
 			fl := frameOverhead + int(binary.LittleEndian.Uint32(src))
-			start := len(g.buf)
-			g.buf = append(g.buf, src[:fl]...)
+			var f []byte
+			var off int64
+			if inPlace {
+				off = inPlaceOff + int64(len(op.frames)-len(src))
+				f = src[:fl]
+			} else {
+				off = g.base + int64(g.size)
+				f = g.appendCopy(src[:fl])
+			}
 			src = src[fl:]
-			s.lastHash, s.lastCRC = sealFrame(g.buf[start:], kind, s.next, rev, &s.lastHash, s.lastCRC, s.hasher)
+			s.lastHash, s.lastCRC = sealFrame(f, kind, s.next, rev, &s.lastHash, s.lastCRC, s.hasher)
 			events = append(events, staged{pos: s.next, off: uint32(off), stream: r.Stream})
 			s.next++
 			rev++
@@ -348,6 +399,10 @@ func (s *Store) stage(op *appendOp, seg *segment, g *group) error {
 		}
 		results[i].LastPosition = s.next - 1
 		results[i].NextRevision = rev
+	}
+	if inPlace {
+		g.appendOwned(op.frames)
+		op.frames = nil
 	}
 	s.mu.Lock()
 	for _, e := range events {
@@ -384,7 +439,7 @@ func (s *Store) flushLoop() {
 		}
 		batch := []*group{g}
 		ops := len(g.ops)
-		bytes := len(g.buf)
+		bytes := g.size
 		// Merge every group already waiting. Then wait a little (at most
 		// CommitLinger) for appends that belong with this flush: those
 		// already submitted and still in the encoder, and, when writers are
@@ -425,7 +480,7 @@ func (s *Store) flushLoop() {
 			}
 			batch = append(batch, next)
 			ops += len(next.ops)
-			bytes += len(next.buf)
+			bytes += next.size
 		}
 		if backstop != nil {
 			backstop.Stop()
@@ -457,8 +512,7 @@ func (s *Store) flushLoop() {
 				o.finish(err)
 			}
 			s.inflight.Add(-int64(len(g.ops)))
-			putBuf(g.buf)
-			g.buf = nil
+			g.release()
 		}
 	}
 }
@@ -484,17 +538,19 @@ func (s *Store) flush(batch []*group) error {
 	}
 	wrote := 0
 	for _, g := range batch {
-		if len(g.buf) == 0 {
-			continue
+		for _, c := range g.chunks {
+			if len(c) == 0 {
+				continue
+			}
+			n, err := s.wfile.Write(c)
+			if err == nil && n < len(c) {
+				err = io.ErrShortWrite
+			}
+			if err != nil {
+				return fmt.Errorf("write %d bytes: %w", len(c), err)
+			}
+			wrote += len(c)
 		}
-		n, err := s.wfile.Write(g.buf)
-		if err == nil && n < len(g.buf) {
-			err = io.ErrShortWrite
-		}
-		if err != nil {
-			return fmt.Errorf("write %d bytes: %w", len(g.buf), err)
-		}
-		wrote += len(g.buf)
 	}
 	if wrote == 0 {
 		return nil
