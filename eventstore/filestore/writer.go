@@ -157,9 +157,9 @@ func (s *Store) AppendMulti(ctx context.Context, reqs []eventstore.AppendRequest
 		return nil, fmt.Errorf("%w: one append of %d bytes exceeds %d; split it into batches", eventstore.ErrInvalidEvent, size, maxOpBytes)
 	}
 	// Everything about the frames that does not depend on their place in
-	// the log (the bytes, the content hashes) is done here, in the
-	// caller's goroutine, in parallel with other appenders; the encoder
-	// only seals them in order.
+	// the log (their bytes) is done here, in the caller's goroutine, in
+	// parallel with other appenders; the encoder only checks and seals
+	// them in order.
 	frames := getBuf(size)
 	for _, r := range reqs {
 		for i := range r.Events {
