@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/epochledger/epochledger/domain"
+	"github.com/epochledger/epochledger/eventstore"
 	"github.com/epochledger/epochledger/workers/api"
 	"github.com/epochledger/epochledger/workers/coordinator"
 )
@@ -23,6 +24,10 @@ func init() {
 // serveMounts add routes to serve's mux beside the coordinator's (a read
 // API, the web page): files of this package append to it in init().
 var serveMounts []func(mux *http.ServeMux, srv *coordinator.Server)
+
+// serveStores see the store serve opened, before the coordinator starts
+// (e.g. to export the store's own counters).
+var serveStores []func(s eventstore.Store)
 
 // serveSetups adjust the coordinator's options before it starts (e.g. the
 // read API's metrics observe the coordinator's appends).
@@ -116,6 +121,9 @@ without one the admin and artist routes answer 403.`)
 		return err
 	}
 	defer store.Close()
+	for _, see := range serveStores {
+		see(store)
+	}
 	srv, err := coordinator.New(ctx, store, &o)
 	if err != nil {
 		return err

@@ -27,6 +27,8 @@ import (
 //	epochledger_http_rate_limited_total                counter
 //	epochledger_store_append_seconds                   histogram
 //	epochledger_store_append_errors_total              counter
+//	epochledger_store_fsyncs_total                     counter (embedded store, via Collect)
+//	epochledger_store_written_bytes_total              counter (embedded store, via Collect)
 //	epochledger_coordinator_frames_leased_total        counter
 //	epochledger_coordinator_frames_accepted_total      counter
 //	epochledger_coordinator_frames_rejected_total      counter
