@@ -317,3 +317,55 @@ func TestWriterReproducesGolden(t *testing.T) {
 		}
 	}
 }
+
+// TestLargeAppendBytes pins the in-place path (an append of 16 KiB or
+// more is sealed in its own buffer and written from it) against frames
+// built one by one with appendFrame: the segment must hold exactly the
+// header, then a small append's frame, then the large append's frames.
+func TestLargeAppendBytes(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "log")
+	s, err := Open(dir, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	small := goldenEvents()[:1]
+	large := make([]eventstore.EventData, 200)
+	for i := range large {
+		large[i] = eventstore.EventData{
+			ID:   fmt.Sprintf("00000000-0000-4000-8000-%012d", 1000+i),
+			Type: "TestEvent",
+			Time: "2024-01-01T00:00:00Z",
+			Data: fmt.Appendf(nil, `{"n":%d,"pad":"%0100d"}`, i, 0),
+		}
+	}
+	if _, err := s.Append(context.Background(), "a", eventstore.Any(), small...); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Append(context.Background(), "b", eventstore.Any(), large...); err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+
+	h := header{first: 1}
+	want := h.encode()
+	_, crc, _ := decodeHeader(want)
+	var prev [32]byte
+	want, prev, crc = appendFrame(want, kindCommit, 1, 0, "a", &small[0], &prev, crc)
+	for i := range large {
+		kind := byte(kindContinue)
+		if i == len(large)-1 {
+			kind = kindCommit
+		}
+		want, prev, crc = appendFrame(want, kind, uint64(2+i), uint64(i), "b", &large[i], &prev, crc)
+	}
+	if len(want)-headerSize-frameOverhead < zeroCopyMin {
+		t.Fatalf("the large append is only %d bytes: it would not take the in-place path", len(want))
+	}
+	got, err := os.ReadFile(filepath.Join(dir, segmentName(1)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(got) != string(want) {
+		t.Fatalf("segment differs from frames built one by one (%d vs %d bytes)", len(got), len(want))
+	}
+}
