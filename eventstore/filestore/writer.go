@@ -413,6 +413,9 @@ func (s *Store) stage(op *appendOp, seg *segment, g *group) error {
 	return nil
 }
 
+// gatherMax bounds the chunks the flusher copies together into one write.
+const gatherMax = 64 << 10
+
 // lingerMaxBytes ends a group commit's wait for more appends: a flush this
 // large already spreads its fsync over enough bytes, and waiting would only
 // leave the disk idle while the encoder prepares the appends behind it
@@ -536,22 +539,56 @@ func (s *Store) flush(batch []*group) error {
 		}
 		s.wfile = f
 	}
+	// Small chunks (many concurrent single-event appends make a group
+	// each) are gathered into one write: a write system call costs more
+	// than copying a few KiB. Large ones are written as they are.
 	wrote := 0
+	write := func(c []byte) error {
+		n, err := s.wfile.Write(c)
+		if err == nil && n < len(c) {
+			err = io.ErrShortWrite
+		}
+		if err != nil {
+			return fmt.Errorf("write %d bytes: %w", len(c), err)
+		}
+		wrote += len(c)
+		return nil
+	}
+	var gather []byte
 	for _, g := range batch {
 		for _, c := range g.chunks {
-			if len(c) == 0 {
-				continue
+			switch {
+			case len(c) == 0:
+			case len(c) < gatherMax:
+				if gather == nil {
+					gather = getBuf(gatherMax)
+				}
+				if len(gather)+len(c) > cap(gather) {
+					if err := write(gather); err != nil {
+						return err
+					}
+					gather = gather[:0]
+				}
+				gather = append(gather, c...)
+			default:
+				if len(gather) > 0 {
+					if err := write(gather); err != nil {
+						return err
+					}
+					gather = gather[:0]
+				}
+				if err := write(c); err != nil {
+					return err
+				}
 			}
-			n, err := s.wfile.Write(c)
-			if err == nil && n < len(c) {
-				err = io.ErrShortWrite
-			}
-			if err != nil {
-				return fmt.Errorf("write %d bytes: %w", len(c), err)
-			}
-			wrote += len(c)
 		}
 	}
+	if len(gather) > 0 {
+		if err := write(gather); err != nil {
+			return err
+		}
+	}
+	putBuf(gather)
 	if wrote == 0 {
 		return nil
 	}
