@@ -72,10 +72,8 @@ func internType(t string) string {
 // TypeName returns the catalogue's constant spelled by b, without
 // allocating, or a new string for a type outside the catalogue.
 func TypeName(b []byte) string {
-	for _, k := range knownTypes {
-		if string(b) == k {
-			return k
-		}
+	if k := internType(string(b)); k != "" {
+		return k
 	}
 	return string(b)
 }

@@ -332,3 +332,18 @@ func TestUnitJSONMethods(t *testing.T) {
 	noErr(t, err)
 	contains(t, string(b), `"ob_score":"860.5"`)
 }
+
+// TestTypeNameDoesNotAllocate: a replay names millions of stored types;
+// a catalogue type must come back as its constant without allocating.
+func TestTypeNameDoesNotAllocate(t *testing.T) {
+	b := []byte(TypeComputeWorkCompleted)
+	if got := TypeName(b); got != TypeComputeWorkCompleted {
+		t.Fatalf("TypeName = %q", got)
+	}
+	if n := testing.AllocsPerRun(100, func() { _ = TypeName(b) }); n != 0 {
+		t.Fatalf("TypeName allocates %v times per call", n)
+	}
+	if got := TypeName([]byte("NotAType")); got != "NotAType" {
+		t.Fatalf("unknown type = %q", got)
+	}
+}
