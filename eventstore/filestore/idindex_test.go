@@ -1,8 +1,10 @@
 package filestore
 
 import (
+	"encoding/hex"
 	"fmt"
 	"math/rand/v2"
+	"strings"
 	"testing"
 )
 
@@ -86,6 +88,42 @@ func BenchmarkGoMapInsert(b *testing.B) {
 	for i, k := range keys {
 		if _, ok := m[k.u]; !ok {
 			m[k.u] = uint64(i + 1)
+		}
+	}
+}
+
+// TestParseUUID checks the table-driven parser against encoding/hex on
+// canonical ids and on ids with one byte changed (uppercase hex, a non-hex
+// byte, a misplaced dash), as text and as bytes.
+func TestParseUUID(t *testing.T) {
+	ref := func(id string) ([16]byte, bool) {
+		var u [16]byte
+		if len(id) != 36 || id[8] != '-' || id[13] != '-' || id[18] != '-' || id[23] != '-' || strings.ContainsAny(id, "ABCDEF") {
+			return u, false
+		}
+		b, err := hex.DecodeString(strings.ReplaceAll(id, "-", ""))
+		if err != nil || len(b) != 16 {
+			return u, false
+		}
+		copy(u[:], b)
+		return u, true
+	}
+	rng := rand.New(rand.NewPCG(1, 2))
+	for i := 0; i < 20000; i++ {
+		var raw [16]byte
+		for j := range raw {
+			raw[j] = byte(rng.Uint32())
+		}
+		h := hex.EncodeToString(raw[:])
+		id := []byte(h[0:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:32])
+		if i%2 == 1 {
+			id[rng.IntN(len(id))] = "0aAfFg-{ /"[rng.IntN(10)]
+		}
+		wu, wok := ref(string(id))
+		gu, gok := parseUUID(string(id))
+		bu, bok := parseUUID(id)
+		if gok != wok || bok != wok || (wok && (gu != wu || bu != wu)) {
+			t.Fatalf("parseUUID(%q) = %x %v / bytes %x %v, want %x %v", id, gu, gok, bu, bok, wu, wok)
 		}
 	}
 }

@@ -3,7 +3,6 @@ package filestore
 import (
 	"context"
 	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"hash"
@@ -139,6 +138,10 @@ type Store struct {
 	strictTail  bool
 	progress    func(done int64)
 	scanned     int64
+
+	// Used by recovery only.
+	recStreams map[string]*streamRec
+	pending    []pendingEvent
 }
 
 // Open opens (creating if needed) the log in dir and recovers it.
@@ -244,6 +247,8 @@ func (s *Store) recover() error {
 	if err != nil {
 		return err
 	}
+	s.recStreams = make(map[string]*streamRec)
+	defer func() { s.recStreams, s.pending = nil, nil }()
 	for i, name := range names {
 		last := i == len(names)-1
 		if firsts[i] != s.next {
@@ -253,18 +258,30 @@ func (s *Store) recover() error {
 			return err
 		}
 	}
+	for _, st := range s.recStreams {
+		if len(st.positions) > 0 {
+			s.streams[st.name] = st.positions
+		}
+	}
 	s.head = s.next - 1
 	return nil
 }
 
 // pendingEvent is an event of a batch whose commit frame is not yet seen.
+// Recovery indexes it at once and takes it back if the batch turns out to
+// be a torn tail.
 type pendingEvent struct {
-	pos    uint64
-	off    uint32
-	id     string
-	key    idKey // of id, when the id index is built
-	stream string
-	hash   [32]byte
+	st  *streamRec
+	key idKey // of its id, when the id index is built
+}
+
+// streamRec is one stream's positions while recovery rebuilds the stream
+// index. Recovery looks streams up by the frame's bytes, so a stream's name
+// is allocated once, not once per event; recover moves the positions into
+// Store.streams at the end.
+type streamRec struct {
+	name      string
+	positions []uint64
 }
 
 func (s *Store) recoverSegment(name string, last bool) error {
@@ -296,9 +313,21 @@ func (s *Store) recoverSegment(name string, last bool) error {
 	s.lastCRC = hcrc
 
 	sc := newFrameScanner(f, size, headerSize, hcrc)
-	var pending []pendingEvent
-	var batch pendingIndex
+	pending := s.pending[:0]
+	// undo takes the uncommitted batch back out of the indexes.
+	undo := func() {
+		for i := len(pending) - 1; i >= 0; i-- {
+			e := &pending[i]
+			e.st.positions = e.st.positions[:len(e.st.positions)-1]
+			if !s.noIDIndex {
+				s.ids.remove(e.key)
+			}
+		}
+		seg.offsets = seg.offsets[:s.next-seg.first]
+	}
+	defer func() { s.pending = pending[:0] }()
 	prevHash := s.lastHash
+	var batchHash [32]byte // chain hash of the batch's latest event
 	committedEnd := int64(headerSize)
 	committedCRC := hcrc
 	for {
@@ -314,6 +343,8 @@ func (s *Store) recoverSegment(name string, last bool) error {
 			if !last || frameFollows(f, size, off) {
 				return &eventstore.CorruptError{Segment: name, Offset: off, Position: s.next + uint64(len(pending)), Reason: fe.reason}
 			}
+			undo()
+			pending = pending[:0]
 			return s.cutTail(f, seg, committedEnd, committedCRC, size, fe.reason)
 		}
 		d, err := decodePayload(p)
@@ -324,41 +355,38 @@ func (s *Store) recoverSegment(name string, last bool) error {
 		if err != nil {
 			return &eventstore.CorruptError{Segment: name, Offset: off, Position: pos, Reason: err.Error()}
 		}
-		pe := pendingEvent{pos: pos, off: uint32(off), id: string(d.id), stream: string(d.stream)}
-		if !s.noIDIndex {
-			pe.key = keyOf(pe.id)
-		}
-		copy(pe.hash[:], d.hash)
+		copy(batchHash[:], d.hash)
 		if s.verifyChain {
-			if want := chainHashWith(s.hasher, &prevHash, p); want != pe.hash {
-				return &eventstore.CorruptError{Segment: name, Offset: off, Position: pos, Reason: fmt.Sprintf("chain hash mismatch: stored %x, recomputed %x (the event or one before it was altered)", pe.hash[:8], want[:8])}
+			if want := chainHashWith(s.hasher, &prevHash, p); want != batchHash {
+				return &eventstore.CorruptError{Segment: name, Offset: off, Position: pos, Reason: fmt.Sprintf("chain hash mismatch: stored %x, recomputed %x (the event or one before it was altered)", batchHash[:8], want[:8])}
 			}
-			prevHash = pe.hash
+			prevHash = batchHash
 			if s.progress != nil && pos&4095 == 0 {
 				s.progress(s.scanned + off)
 			}
 		}
-		if want := uint64(len(s.streams[pe.stream])) + batch.inStream(pending, pe.stream); d.revision != want {
-			return &eventstore.CorruptError{Segment: name, Offset: off, Position: pos, Reason: fmt.Sprintf("event of stream %q has revision %d, want %d", pe.stream, d.revision, want)}
+		st := s.recStreams[string(d.stream)]
+		if st == nil {
+			st = &streamRec{name: string(d.stream)}
+			s.recStreams[st.name] = st
 		}
+		if want := uint64(len(st.positions)); d.revision != want {
+			return &eventstore.CorruptError{Segment: name, Offset: off, Position: pos, Reason: fmt.Sprintf("event of stream %q has revision %d, want %d", st.name, d.revision, want)}
+		}
+		pe := pendingEvent{st: st}
 		if !s.noIDIndex {
-			if _, dup := s.ids.lookup(pe.key); dup || batch.hasID(pending, pe.id) {
-				return &eventstore.CorruptError{Segment: name, Offset: off, Position: pos, Reason: fmt.Sprintf("event id %s is stored twice", pe.id)}
+			pe.key = keyOfBytes(d.id)
+			if _, inserted := s.ids.lookupOrInsert(pe.key, pos); !inserted {
+				return &eventstore.CorruptError{Segment: name, Offset: off, Position: pos, Reason: fmt.Sprintf("event id %s is stored twice", d.id)}
 			}
 		}
+		st.positions = append(st.positions, pos)
+		seg.offsets = append(seg.offsets, uint32(off))
 		pending = append(pending, pe)
-		batch.add(pending, pe)
 		if kind == kindCommit {
-			for _, e := range pending {
-				if !s.noIDIndex {
-					s.ids.lookupOrInsert(e.key, e.pos)
-				}
-				s.indexEvent(seg, e.pos, e.off, e.stream)
-			}
-			s.lastHash = pending[len(pending)-1].hash
+			s.lastHash = batchHash
 			s.next += uint64(len(pending))
 			pending = pending[:0]
-			batch.reset()
 			committedEnd = sc.offset()
 			committedCRC = sc.seed
 			seg.size = committedEnd
@@ -370,64 +398,11 @@ func (s *Store) recoverSegment(name string, last bool) error {
 		if !last {
 			return &eventstore.CorruptError{Segment: name, Offset: committedEnd, Position: s.next, Reason: "batch without its commit frame before the end of an older segment"}
 		}
+		undo()
+		pending = pending[:0]
 		return s.cutTail(f, seg, committedEnd, committedCRC, size, "batch without its commit frame")
 	}
 	return nil
-}
-
-// pendingIndex answers "is this id / how many events of this stream are in
-// the uncommitted batch" in constant time once a batch is large (imports
-// write batches of many thousands of events); small batches are scanned.
-type pendingIndex struct {
-	ids     map[string]struct{}
-	streams map[string]uint64
-}
-
-const pendingScanMax = 16
-
-func (x *pendingIndex) add(pending []pendingEvent, e pendingEvent) {
-	switch {
-	case len(pending) < pendingScanMax:
-		return
-	case x.ids == nil:
-		x.ids = make(map[string]struct{}, 2*len(pending))
-		x.streams = make(map[string]uint64)
-		for _, p := range pending {
-			x.ids[p.id] = struct{}{}
-			x.streams[p.stream]++
-		}
-	default:
-		x.ids[e.id] = struct{}{}
-		x.streams[e.stream]++
-	}
-}
-
-func (x *pendingIndex) reset() { x.ids, x.streams = nil, nil }
-
-func (x *pendingIndex) inStream(pending []pendingEvent, stream string) uint64 {
-	if x.ids != nil {
-		return x.streams[stream]
-	}
-	var n uint64
-	for _, e := range pending {
-		if e.stream == stream {
-			n++
-		}
-	}
-	return n
-}
-
-func (x *pendingIndex) hasID(pending []pendingEvent, id string) bool {
-	if x.ids != nil {
-		_, ok := x.ids[id]
-		return ok
-	}
-	for _, e := range pending {
-		if e.id == id {
-			return true
-		}
-	}
-	return false
 }
 
 // cutTail handles a torn tail of the newest segment: bytes from end on are
@@ -531,28 +506,43 @@ func (s *Store) createSegment(first uint64, prevHash [32]byte) (*segment, error)
 }
 
 // parseUUID returns the 16 bytes of a canonical UUID string.
-func parseUUID(id string) ([16]byte, bool) {
+func parseUUID[T string | []byte](id T) ([16]byte, bool) {
 	var u [16]byte
 	if len(id) != 36 || id[8] != '-' || id[13] != '-' || id[18] != '-' || id[23] != '-' {
 		return u, false
 	}
-	// Only lowercase keys are compact: another case of the same UUID is a
-	// different id string and must stay distinct.
-	for i := 0; i < 36; i++ {
-		if c := id[i]; c >= 'A' && c <= 'F' {
-			return u, false
-		}
-	}
 	j := 0
-	for _, part := range [5][2]int{{0, 8}, {9, 13}, {14, 18}, {19, 23}, {24, 36}} {
-		n, err := hex.Decode(u[j:], []byte(id[part[0]:part[1]]))
-		if err != nil {
+	for i := 0; i < 36; i += 2 {
+		if i == 8 || i == 13 || i == 18 || i == 23 {
+			i-- // skip the dash: the next pair starts one byte later
+			continue
+		}
+		// Only lowercase keys are compact: another case of the same UUID
+		// is a different id string and must stay distinct.
+		hi, lo := lowerHex[id[i]], lowerHex[id[i+1]]
+		if hi|lo == 0xff {
 			return u, false
 		}
-		j += n
+		u[j] = hi<<4 | lo
+		j++
 	}
 	return u, true
 }
+
+// lowerHex maps '0'-'9' and 'a'-'f' to their value and every other byte to
+// 0xff.
+var lowerHex = func() (t [256]byte) {
+	for i := range t {
+		t[i] = 0xff
+	}
+	for i := byte(0); i < 10; i++ {
+		t['0'+i] = i
+	}
+	for i := byte(0); i < 6; i++ {
+		t['a'+i] = 10 + i
+	}
+	return t
+}()
 
 // idKey is an event id parsed once: the 16 bytes of a lowercase canonical
 // UUID (the compact index), or the string itself.
@@ -567,6 +557,14 @@ func keyOf(id string) idKey {
 		return idKey{u: u, uuid: true}
 	}
 	return idKey{s: id}
+}
+
+// keyOfBytes is keyOf for an id still in a frame: a UUID needs no string.
+func keyOfBytes(id []byte) idKey {
+	if u, ok := parseUUID(id); ok {
+		return idKey{u: u, uuid: true}
+	}
+	return idKey{s: string(id)}
 }
 
 // indexEvent records an event's stream revision and segment offset; the
