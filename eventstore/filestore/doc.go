@@ -72,4 +72,12 @@
 // corruption: Open returns an *eventstore.CorruptError naming the segment and
 // offset, and nothing is repaired. Verify checks everything read-only,
 // including the hash chain.
+//
+// A read-only Open (Options.ReadOnly: replay, queries, export) scans only
+// the newest segment, for the head and its tail, and reads the older
+// segments' headers: an older segment's frame offsets are loaded when a
+// read starts inside it, and the stream index is built by a full scan the
+// first time a stream is read. Each frame's CRC and position are checked
+// as it is read, so damage anywhere is still reported, with its segment,
+// offset and position, by the read that reaches it.
 package filestore

@@ -44,7 +44,8 @@ func (s *Store) ReadAllRaw(ctx context.Context, from uint64, fn func(*eventstore
 	return s.readAll(ctx, from, func(r *eventstore.RawEvent, _ []byte) error { return fn(r) })
 }
 
-// snapshot returns the head and the segments to read from position from.
+// snapshot returns the head and the segments to read from position from,
+// with the offset to start at in each.
 func (s *Store) snapshot(from uint64) (uint64, []*segment, []uint32, error) {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
@@ -55,6 +56,14 @@ func (s *Store) snapshot(from uint64) (uint64, []*segment, []uint32, error) {
 		return s.head, nil, nil, nil
 	}
 	i := sort.Search(len(s.segs), func(i int) bool { return s.segs[i].first > from }) - 1
+	if seg := s.segs[i]; seg.lazy && from != seg.first {
+		s.mu.RUnlock()
+		err := s.loadOffsets(seg)
+		s.mu.RLock()
+		if err != nil {
+			return 0, nil, nil, err
+		}
+	}
 	segs := append([]*segment(nil), s.segs[i:]...)
 	starts := make([]uint32, len(segs))
 	for j, seg := range segs {
@@ -66,7 +75,11 @@ func (s *Store) snapshot(from uint64) (uint64, []*segment, []uint32, error) {
 			segs, starts = segs[:j], starts[:j]
 			break
 		}
-		starts[j] = seg.offsets[p-seg.first]
+		if p == seg.first {
+			starts[j] = headerSize // also where a lazy segment's first frame is
+		} else {
+			starts[j] = seg.offsets[p-seg.first]
+		}
 	}
 	return s.head, segs, starts, nil
 }
@@ -169,6 +182,11 @@ func (s *Store) ReadStream(ctx context.Context, stream string, from uint64, fn f
 		seg *segment
 		off uint32
 		pos uint64
+	}
+	if s.opts.ReadOnly {
+		if err := s.loadStreams(); err != nil {
+			return err
+		}
 	}
 	s.mu.RLock()
 	if s.closed {

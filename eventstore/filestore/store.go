@@ -87,6 +87,9 @@ type segment struct {
 	headerCRC uint32
 	offsets   []uint32 // frame offset of position first+i
 	size      int64    // encoded bytes, including groups not yet flushed
+	// lazy: offsets are not loaded yet (an older segment of a read-only
+	// open; see Store.lazy).
+	lazy bool
 }
 
 // Store is the embedded event log. It is safe for concurrent use.
@@ -142,6 +145,14 @@ type Store struct {
 	// Used by recovery only.
 	recStreams map[string]*streamRec
 	pending    []pendingEvent
+
+	// lazy: a read-only open that scanned only the newest segment. Older
+	// segments' offsets are loaded when a read starts inside one, and the
+	// stream index is built by a full scan the first time a stream is read:
+	// a replay from position 1, the common read-only job, never pays for
+	// indexes it does not use. lazyMu serializes the loading.
+	lazy   bool
+	lazyMu sync.Mutex
 }
 
 // Open opens (creating if needed) the log in dir and recovers it.
@@ -163,6 +174,7 @@ func Open(dir string, opts *Options) (*Store, error) {
 		next:      1,
 		hasher:    sha256.New(),
 		noIDIndex: o.ReadOnly,
+		lazy:      o.ReadOnly,
 	}
 	if !o.ReadOnly {
 		if err := s.fs.MkdirAll(dir, 0o755); err != nil {
@@ -249,6 +261,9 @@ func (s *Store) recover() error {
 	}
 	s.recStreams = make(map[string]*streamRec)
 	defer func() { s.recStreams, s.pending = nil, nil }()
+	if s.lazy && len(names) > 0 {
+		return s.recoverLazy(names, firsts)
+	}
 	for i, name := range names {
 		last := i == len(names)-1
 		if firsts[i] != s.next {
@@ -264,6 +279,143 @@ func (s *Store) recover() error {
 		}
 	}
 	s.head = s.next - 1
+	return nil
+}
+
+// recoverLazy opens a log read-only by its segments' headers and a full
+// scan of the newest segment only (its torn tail, the head and the head's
+// chain hash). Each older segment's extent comes from its name and the
+// next segment's; a missing or misplaced segment, or damage inside one, is
+// reported with its position by the read that reaches it (every frame's
+// CRC and position are checked as it is read), and Verify checks it all.
+func (s *Store) recoverLazy(names []string, firsts []uint64) error {
+	headers := make([]header, len(names))
+	crcs := make([]uint32, len(names))
+	hb := make([]byte, headerSize)
+	for i, name := range names {
+		if i > 0 && firsts[i] <= firsts[i-1] {
+			return &eventstore.CorruptError{Segment: name, Reason: "segment names are not in log order"}
+		}
+		if err := s.readHeader(name, hb); err != nil {
+			return err
+		}
+		h, hcrc, err := decodeHeader(hb)
+		if err != nil {
+			return &eventstore.CorruptError{Segment: name, Offset: 0, Reason: err.Error()}
+		}
+		if h.first != firsts[i] {
+			return &eventstore.CorruptError{Segment: name, Reason: fmt.Sprintf("header says first position %d, the file name %d", h.first, firsts[i])}
+		}
+		headers[i], crcs[i] = h, hcrc
+	}
+	if firsts[0] != 1 {
+		return &eventstore.CorruptError{Segment: names[0], Reason: fmt.Sprintf("segment starts at position %d, want 1 (a segment is missing or out of place)", firsts[0])}
+	}
+	last := len(names) - 1
+	for i := range last {
+		s.segs = append(s.segs, &segment{name: names[i], first: firsts[i], prevHash: headers[i].prevHash, headerCRC: crcs[i], lazy: true})
+	}
+	s.next, s.lastHash = firsts[last], headers[last].prevHash
+	if err := s.recoverSegment(names[last], true); err != nil {
+		return err
+	}
+	s.head = s.next - 1
+	return nil
+}
+
+func (s *Store) readHeader(name string, hb []byte) error {
+	f, err := s.fs.OpenFile(s.path(name), os.O_RDONLY, 0)
+	if err != nil {
+		return fmt.Errorf("filestore: open %s: %w", name, err)
+	}
+	defer f.Close()
+	if _, err := f.ReadAt(hb, 0); err != nil && !errors.Is(err, io.EOF) {
+		return fmt.Errorf("filestore: read %s: %w", name, err)
+	}
+	return nil
+}
+
+// loadOffsets loads the frame offsets of a lazily opened segment (read-only
+// stores only): one sequential scan of that segment.
+func (s *Store) loadOffsets(seg *segment) error {
+	s.lazyMu.Lock()
+	defer s.lazyMu.Unlock()
+	if !seg.lazy {
+		return nil
+	}
+	s.mu.RLock()
+	end := s.head + 1
+	for _, o := range s.segs {
+		if o.first > seg.first {
+			end = o.first
+			break
+		}
+	}
+	s.mu.RUnlock()
+	f, err := s.fs.OpenFile(s.path(seg.name), os.O_RDONLY, 0)
+	if err != nil {
+		return fmt.Errorf("filestore: open %s: %w", seg.name, err)
+	}
+	defer f.Close()
+	size, err := f.Size()
+	if err != nil {
+		return fmt.Errorf("filestore: stat %s: %w", seg.name, err)
+	}
+	offs := make([]uint32, 0, end-seg.first)
+	sc := newFrameScanner(f, size, headerSize, seg.headerCRC)
+	for pos := seg.first; ; pos++ {
+		_, p, off, err := sc.next()
+		if errors.Is(err, io.EOF) {
+			if pos != end {
+				return &eventstore.CorruptError{Segment: seg.name, Offset: off, Position: pos, Reason: fmt.Sprintf("segment ends at position %d, the next begins at %d", pos-1, end)}
+			}
+			break
+		}
+		if err == nil {
+			var d payload
+			if d, err = decodePayload(p); err == nil && d.position != pos {
+				err = fmt.Errorf("frame holds position %d, want %d", d.position, pos)
+			}
+		}
+		if err != nil {
+			var fe *frameError
+			if errors.As(err, &fe) {
+				return &eventstore.CorruptError{Segment: seg.name, Offset: off, Position: pos, Reason: fe.reason}
+			}
+			return &eventstore.CorruptError{Segment: seg.name, Offset: off, Position: pos, Reason: err.Error()}
+		}
+		offs = append(offs, uint32(off))
+	}
+	s.mu.Lock()
+	seg.offsets, seg.lazy = offs, false
+	s.mu.Unlock()
+	return nil
+}
+
+// loadStreams builds the stream index of a lazily opened store (and every
+// segment's offsets) by scanning the whole log, the first time a stream is
+// read.
+func (s *Store) loadStreams() error {
+	s.lazyMu.Lock()
+	defer s.lazyMu.Unlock()
+	if !s.lazy {
+		return nil
+	}
+	full := &Store{dir: s.dir, opts: s.opts, fs: s.fs, ids: newIDIndex(), streams: make(map[string][]uint64), next: 1, hasher: sha256.New(), noIDIndex: true}
+	if err := full.recover(); err != nil {
+		return err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if len(full.segs) < len(s.segs) {
+		return &eventstore.CorruptError{Segment: s.segs[len(s.segs)-1].name, Reason: "segment disappeared while the log was open"}
+	}
+	for i, seg := range s.segs {
+		if seg.lazy {
+			seg.offsets, seg.lazy = full.segs[i].offsets, false
+		}
+	}
+	s.streams, s.lazy = full.streams, false
 	return nil
 }
 
@@ -318,7 +470,9 @@ func (s *Store) recoverSegment(name string, last bool) error {
 	undo := func() {
 		for i := len(pending) - 1; i >= 0; i-- {
 			e := &pending[i]
-			e.st.positions = e.st.positions[:len(e.st.positions)-1]
+			if e.st != nil {
+				e.st.positions = e.st.positions[:len(e.st.positions)-1]
+			}
 			if !s.noIDIndex {
 				s.ids.remove(e.key)
 			}
@@ -365,22 +519,25 @@ func (s *Store) recoverSegment(name string, last bool) error {
 				s.progress(s.scanned + off)
 			}
 		}
-		st := s.recStreams[string(d.stream)]
-		if st == nil {
-			st = &streamRec{name: string(d.stream)}
-			s.recStreams[st.name] = st
+		var pe pendingEvent
+		if !s.lazy {
+			st := s.recStreams[string(d.stream)]
+			if st == nil {
+				st = &streamRec{name: string(d.stream)}
+				s.recStreams[st.name] = st
+			}
+			if want := uint64(len(st.positions)); d.revision != want {
+				return &eventstore.CorruptError{Segment: name, Offset: off, Position: pos, Reason: fmt.Sprintf("event of stream %q has revision %d, want %d", st.name, d.revision, want)}
+			}
+			st.positions = append(st.positions, pos)
+			pe.st = st
 		}
-		if want := uint64(len(st.positions)); d.revision != want {
-			return &eventstore.CorruptError{Segment: name, Offset: off, Position: pos, Reason: fmt.Sprintf("event of stream %q has revision %d, want %d", st.name, d.revision, want)}
-		}
-		pe := pendingEvent{st: st}
 		if !s.noIDIndex {
 			pe.key = keyOfBytes(d.id)
 			if _, inserted := s.ids.lookupOrInsert(pe.key, pos); !inserted {
 				return &eventstore.CorruptError{Segment: name, Offset: off, Position: pos, Reason: fmt.Sprintf("event id %s is stored twice", d.id)}
 			}
 		}
-		st.positions = append(st.positions, pos)
 		seg.offsets = append(seg.offsets, uint32(off))
 		pending = append(pending, pe)
 		if kind == kindCommit {
