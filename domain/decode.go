@@ -13,7 +13,26 @@ import (
 // rules apply. Every refusal is a *ValidationError naming the field. The
 // returned event does not alias data.
 func DecodeEvent(typ string, data []byte) (Event, error) {
-	ev, err := decodeData(typ, data)
+	return decodeEvent(typ, data, false)
+}
+
+// DecodeEventBorrowed is DecodeEvent for a caller that keeps data
+// unchanged for as long as it uses the event (a replay folding a batch it
+// owns): the string fields of the frame events (FrameAssigned,
+// FrameRendered, FrameAccepted, FrameRejected), most of a log, point into
+// data instead of being copied, and FrameRendered's telemetry is a slice of
+// data. Whoever keeps such a field after data changes must copy it. Other
+// event types are decoded as by DecodeEvent.
+func DecodeEventBorrowed(typ string, data []byte) (Event, error) {
+	switch typ {
+	case TypeFrameAssigned, TypeFrameRendered, TypeFrameAccepted, TypeFrameRejected:
+		return decodeEvent(typ, data, true)
+	}
+	return decodeEvent(typ, data, false)
+}
+
+func decodeEvent(typ string, data []byte, borrow bool) (Event, error) {
+	ev, err := decodeData(typ, data, borrow)
 	if err != nil {
 		return nil, err
 	}
@@ -23,9 +42,9 @@ func DecodeEvent(typ string, data []byte) (Event, error) {
 	return ev, nil
 }
 
-// decodeData decodes without Validate.
-func decodeData(typ string, data []byte) (Event, error) {
-	d := decoder{event: typ}
+// decodeData decodes without Validate; borrow: strings alias data.
+func decodeData(typ string, data []byte, borrow bool) (Event, error) {
+	d := decoder{event: typ, borrow: borrow}
 	var ev Event
 	switch typ {
 	case TypeNodeRegistered:
@@ -113,7 +132,11 @@ func decodeData(typ string, data []byte) (Event, error) {
 				if v.kind != kindObject {
 					d.fail(ruleObject)
 				}
-				e.Telemetry = bytes.Clone(v.raw)
+				if d.borrow {
+					e.Telemetry = v.raw
+				} else {
+					e.Telemetry = bytes.Clone(v.raw)
+				}
 			case 6:
 				e.Signature = d.str(v)
 			}
@@ -364,9 +387,10 @@ var (
 // decoder decodes the members of one event's data, keeping the first
 // error. field is the path of the member being decoded, for errors.
 type decoder struct {
-	event string
-	field string
-	err   *ValidationError
+	event  string
+	field  string
+	err    *ValidationError
+	borrow bool // str returns strings that alias the data
 }
 
 // errStop ends a scan once d.err is set.
@@ -484,6 +508,9 @@ func (d *decoder) str(v jsonValue) string {
 	if v.kind != kindString {
 		d.fail(ruleString)
 		return ""
+	}
+	if d.borrow {
+		return borrowedString(v)
 	}
 	return stringValue(v)
 }

@@ -5,6 +5,7 @@ import (
 	"strconv"
 	"unicode/utf16"
 	"unicode/utf8"
+	"unsafe"
 )
 
 // This file holds a small strict JSON scanner. Envelopes and event data are
@@ -439,6 +440,19 @@ func stringValue(v jsonValue) string {
 		return string(inner)
 	}
 	return string(unescape(nil, inner))
+}
+
+// borrowedString is stringValue without the copy when the string holds no
+// escapes: the result shares v.raw's bytes (see DecodeEventBorrowed).
+func borrowedString(v jsonValue) string {
+	inner := v.raw[1 : len(v.raw)-1]
+	if v.escaped {
+		return string(unescape(nil, inner))
+	}
+	if len(inner) == 0 {
+		return ""
+	}
+	return unsafe.String(&inner[0], len(inner))
 }
 
 // unescape appends the decoded form of the inside of a string that str()

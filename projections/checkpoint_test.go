@@ -141,6 +141,10 @@ func TestCatchUpPathsAgree(t *testing.T) {
 	if _, ok := s.(eventstore.RawReader); !ok {
 		t.Fatal("filestore no longer implements eventstore.RawReader: this test would compare a path with itself")
 	}
+	// Frame events borrow the batches' bytes: poison each batch once it
+	// is folded, so any borrowed string the ledger kept changes the state.
+	poisonFolded = true
+	defer func() { poisonFolded = false }()
 	head, _ := s.Head(context.Background())
 	if head < 3*decodeBatch {
 		t.Fatalf("log of %d events spans too few decode batches", head)

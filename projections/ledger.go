@@ -15,6 +15,7 @@ import (
 	"fmt"
 	"math/big"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/mr-tron/base58"
@@ -509,16 +510,18 @@ func (l *Ledger) Apply(pos uint64, ev domain.Event) {
 			return
 		}
 		l.Jobs[e.JobID] = &Job{ID: e.JobID, Artist: e.Artist, SceneHash: e.SceneHash, Frames: e.Frames, USDPerOBh: e.USDPerOBh, Submitted: pos}
+	// The frame events' strings may be borrowed from a replay's buffer
+	// (domain.DecodeEventBorrowed): what is kept is copied or interned.
 	case *domain.FrameAssigned:
 		if j := l.Jobs[e.JobID]; j != nil && e.Frame < j.Frames && !j.Completed {
 			fs := j.frame(e.Frame)
-			fs.leaseNode = e.NodeID
+			fs.leaseNode = l.nodeID(e.NodeID)
 			fs.leaseUntil, _ = time.Parse(time.RFC3339Nano, e.LeaseUntil)
 		}
 	case *domain.FrameRendered:
 		if j := l.Jobs[e.JobID]; j != nil && e.Frame < j.Frames && !j.Completed {
 			fs := j.frame(e.Frame)
-			fs.renders = append(fs.renders, render{node: e.NodeID, hash: e.OutputHash, duration: e.DurationMS})
+			fs.renders = append(fs.renders, render{node: l.nodeID(e.NodeID), hash: strings.Clone(e.OutputHash), duration: e.DurationMS})
 		}
 	case *domain.FrameAccepted:
 		l.applyAccepted(e)
@@ -587,6 +590,15 @@ func (l *Ledger) Apply(pos uint64, ev domain.Event) {
 	case *domain.SettlementPlanned, *domain.PayoutSubmitted, *domain.PayoutConfirmed, *domain.PayoutExpired:
 		l.applySettlement(pos, ev)
 	}
+}
+
+// nodeID returns a copy of id that the ledger may keep: the registered
+// node's own id string when there is one (no allocation).
+func (l *Ledger) nodeID(id string) string {
+	if n := l.Nodes[id]; n != nil {
+		return n.ID
+	}
+	return strings.Clone(id)
 }
 
 func (l *Ledger) applyAccepted(e *domain.FrameAccepted) {
