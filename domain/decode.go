@@ -406,8 +406,9 @@ func (d *decoder) fail(rule string) {
 // known member with its index in fs.
 func (d *decoder) fields(data []byte, fs fieldSet, set func(i int, v jsonValue)) {
 	var seen uint64
+	hint := 0
 	_, err := forEachMember(data, func(key []byte, v jsonValue) error {
-		return d.member(fs, &seen, "", key, v, set)
+		return d.member(fs, &seen, &hint, "", key, v, set)
 	})
 	if d.err != nil {
 		return
@@ -438,8 +439,9 @@ func (d *decoder) nested(v jsonValue, fs fieldSet, set func(i int, v jsonValue))
 		return
 	}
 	var seen uint64
+	hint := 0
 	_ = forEachMemberOf(v, func(key []byte, m jsonValue) error {
-		return d.member(fs, &seen, prefix, key, m, set)
+		return d.member(fs, &seen, &hint, prefix, key, m, set)
 	})
 	if d.err == nil {
 		d.missing(fs, seen, prefix)
@@ -467,11 +469,18 @@ func (d *decoder) elements(v jsonValue, each func(i int, el jsonValue)) {
 	d.field = base
 }
 
-func (d *decoder) member(fs fieldSet, seen *uint64, prefix string, key []byte, v jsonValue, set func(int, jsonValue)) error {
-	i := 0
-	for i < len(fs.names) && fs.names[i] != string(key) {
-		i++
+// member decodes one member. hint is the index after the previous
+// member's: canonical JSON lists the fields in catalogue order, so it is
+// tried first.
+func (d *decoder) member(fs fieldSet, seen *uint64, hint *int, prefix string, key []byte, v jsonValue, set func(int, jsonValue)) error {
+	i := *hint
+	if i >= len(fs.names) || fs.names[i] != string(key) {
+		i = 0
+		for i < len(fs.names) && fs.names[i] != string(key) {
+			i++
+		}
 	}
+	*hint = i + 1
 	if i == len(fs.names) {
 		d.field = prefix + string(key)
 		d.fail(ruleUnknown)

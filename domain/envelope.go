@@ -56,10 +56,11 @@ func ParseEnvelope(line []byte) (*Envelope, error) {
 	d := decoder{event: EnvelopeSubject}
 	var (
 		seen uint64
+		hint int
 		data []byte
 	)
 	_, err := forEachMember(line, func(key []byte, v jsonValue) error {
-		return d.member(envelopeFields, &seen, "", key, v, func(i int, v jsonValue) {
+		return d.member(envelopeFields, &seen, &hint, "", key, v, func(i int, v jsonValue) {
 			switch i {
 			case 0:
 				env.Position = d.uint(v)

@@ -307,6 +307,7 @@ func TestKnownTypes(t *testing.T) {
 	equal(t, 16, len(KnownTypes))
 	for _, k := range KnownTypes {
 		isTrue(t, IsKnownType(k), k)
+		equal(t, k, TypeName([]byte(k)))
 	}
 	isTrue(t, !IsKnownType("frameaccepted"))
 	KnownTypes[0] = "changed"
