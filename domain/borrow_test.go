@@ -17,6 +17,7 @@ func TestDecodeEventBorrowedMatches(t *testing.T) {
 		return fmt.Sprintf("%T %+v", ev, ev)
 	}
 	n := 0
+	var arena FrameArena
 	for _, line := range goldenLines(t) {
 		env, err := ParseEnvelope(line)
 		noErr(t, err)
@@ -27,11 +28,14 @@ func TestDecodeEventBorrowedMatches(t *testing.T) {
 					data[i] = c
 				}
 				want := outcome(DecodeEvent(env.Type, data))
-				got := outcome(DecodeEventBorrowed(env.Type, append([]byte(nil), data...)))
+				got := outcome(DecodeEventBorrowed(env.Type, append([]byte(nil), data...), &arena))
 				if got != want {
 					t.Fatalf("%s with byte %d = %q:\nborrowed %s\nowned    %s", env.Type, i, c, got, want)
 				}
 				n++
+				if n%5 == 0 {
+					arena.Reset()
+				}
 			}
 		}
 	}
@@ -43,7 +47,7 @@ func TestDecodeEventBorrowedMatches(t *testing.T) {
 // string is decoded into its own copy, and other events never alias.
 func TestDecodeEventBorrowedAliases(t *testing.T) {
 	data := []byte(`{"job_id":"job-1","frame":3,"node_id":"n\u002d7"}`)
-	ev, err := DecodeEventBorrowed(TypeFrameAccepted, data)
+	ev, err := DecodeEventBorrowed(TypeFrameAccepted, data, nil)
 	noErr(t, err)
 	fa := ev.(*FrameAccepted)
 	if fa.JobID != "job-1" || fa.NodeID != "n-7" {
@@ -54,7 +58,7 @@ func TestDecodeEventBorrowedAliases(t *testing.T) {
 		t.Fatalf("after changing the data: %+v (job_id must alias it, the escaped node_id must not)", fa)
 	}
 	data = []byte(`{"job_id":"job-1","artist":"ann","scene_hash":"` + fmt.Sprintf("%064x", 1) + `","frames":2,"usd_per_obh":"1"}`)
-	ev, err = DecodeEventBorrowed(TypeJobSubmitted, data)
+	ev, err = DecodeEventBorrowed(TypeJobSubmitted, data, nil)
 	noErr(t, err)
 	copy(data[len(`{"job_id":"`):], "JOB")
 	if js := ev.(*JobSubmitted); js.JobID != "job-1" {

@@ -13,7 +13,7 @@ import (
 // rules apply. Every refusal is a *ValidationError naming the field. The
 // returned event does not alias data.
 func DecodeEvent(typ string, data []byte) (Event, error) {
-	return decodeEvent(typ, data, false)
+	return decodeEvent(typ, data, false, nil)
 }
 
 // DecodeEventBorrowed is DecodeEvent for a caller that keeps data
@@ -21,18 +21,71 @@ func DecodeEvent(typ string, data []byte) (Event, error) {
 // owns): the string fields of the frame events (FrameAssigned,
 // FrameRendered, FrameAccepted, FrameRejected), most of a log, point into
 // data instead of being copied, and FrameRendered's telemetry is a slice of
-// data. Whoever keeps such a field after data changes must copy it. Other
-// event types are decoded as by DecodeEvent.
-func DecodeEventBorrowed(typ string, data []byte) (Event, error) {
+// data. Whoever keeps such a field after data changes must copy it. With
+// an arena, the frame events' structs come from it (valid until its
+// Reset). Other event types are decoded as by DecodeEvent.
+func DecodeEventBorrowed(typ string, data []byte, arena *FrameArena) (Event, error) {
 	switch typ {
 	case TypeFrameAssigned, TypeFrameRendered, TypeFrameAccepted, TypeFrameRejected:
-		return decodeEvent(typ, data, true)
+		return decodeEvent(typ, data, true, arena)
 	}
-	return decodeEvent(typ, data, false)
+	return decodeEvent(typ, data, false, nil)
 }
 
-func decodeEvent(typ string, data []byte, borrow bool) (Event, error) {
-	ev, err := decodeData(typ, data, borrow)
+// FrameArena holds the structs of the frame events a replay decodes into
+// one batch, so that batch after batch reuses them instead of allocating a
+// struct per event. An event decoded into the arena is valid until Reset.
+type FrameArena struct {
+	assigned []FrameAssigned
+	rendered []FrameRendered
+	accepted []FrameAccepted
+	rejected []FrameRejected
+}
+
+// Reset makes every struct of the arena free for the next batch.
+func (a *FrameArena) Reset() {
+	a.assigned, a.rendered, a.accepted, a.rejected = a.assigned[:0], a.rendered[:0], a.accepted[:0], a.rejected[:0]
+}
+
+// next returns a zeroed T from the end of *slab. A slab that grows leaves
+// the structs already handed out where they are.
+func next[T any](slab *[]T) *T {
+	var zero T
+	*slab = append(*slab, zero)
+	return &(*slab)[len(*slab)-1]
+}
+
+// The arena's allocators; a nil arena allocates.
+func (a *FrameArena) newAssigned() *FrameAssigned {
+	if a == nil {
+		return new(FrameAssigned)
+	}
+	return next(&a.assigned)
+}
+
+func (a *FrameArena) newRendered() *FrameRendered {
+	if a == nil {
+		return new(FrameRendered)
+	}
+	return next(&a.rendered)
+}
+
+func (a *FrameArena) newAccepted() *FrameAccepted {
+	if a == nil {
+		return new(FrameAccepted)
+	}
+	return next(&a.accepted)
+}
+
+func (a *FrameArena) newRejected() *FrameRejected {
+	if a == nil {
+		return new(FrameRejected)
+	}
+	return next(&a.rejected)
+}
+
+func decodeEvent(typ string, data []byte, borrow bool, arena *FrameArena) (Event, error) {
+	ev, err := decodeData(typ, data, borrow, arena)
 	if err != nil {
 		return nil, err
 	}
@@ -42,8 +95,9 @@ func decodeEvent(typ string, data []byte, borrow bool) (Event, error) {
 	return ev, nil
 }
 
-// decodeData decodes without Validate; borrow: strings alias data.
-func decodeData(typ string, data []byte, borrow bool) (Event, error) {
+// decodeData decodes without Validate; borrow: strings alias data; arena:
+// where frame events' structs come from (nil: new ones).
+func decodeData(typ string, data []byte, borrow bool, arena *FrameArena) (Event, error) {
 	d := decoder{event: typ, borrow: borrow}
 	var ev Event
 	switch typ {
@@ -99,7 +153,7 @@ func decodeData(typ string, data []byte, borrow bool) (Event, error) {
 			}
 		})
 	case TypeFrameAssigned:
-		e := new(FrameAssigned)
+		e := arena.newAssigned()
 		ev = e
 		d.fields(data, frameAssignedFields, func(i int, v jsonValue) {
 			switch i {
@@ -114,7 +168,7 @@ func decodeData(typ string, data []byte, borrow bool) (Event, error) {
 			}
 		})
 	case TypeFrameRendered:
-		e := new(FrameRendered)
+		e := arena.newRendered()
 		ev = e
 		d.fields(data, frameRenderedFields, func(i int, v jsonValue) {
 			switch i {
@@ -142,7 +196,7 @@ func decodeData(typ string, data []byte, borrow bool) (Event, error) {
 			}
 		})
 	case TypeFrameAccepted:
-		e := new(FrameAccepted)
+		e := arena.newAccepted()
 		ev = e
 		d.fields(data, frameAcceptedFields, func(i int, v jsonValue) {
 			switch i {
@@ -155,7 +209,7 @@ func decodeData(typ string, data []byte, borrow bool) (Event, error) {
 			}
 		})
 	case TypeFrameRejected:
-		e := new(FrameRejected)
+		e := arena.newRejected()
 		ev = e
 		d.fields(data, frameRejectedFields, func(i int, v jsonValue) {
 			switch i {

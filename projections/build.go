@@ -155,6 +155,7 @@ type batch struct {
 	data     []byte
 	trackIDs bool // decoders set every decoded.id (else the fold needs only the last)
 	done     chan struct{}
+	arena    domain.FrameArena // the frame events' structs, reused
 }
 
 // rawSpan locates an event's id and data in batch.data.
@@ -166,6 +167,7 @@ type rawSpan struct{ id, data, end int }
 func (b *batch) reset() {
 	clear(b.evs) // drop the decoded events for the garbage collector
 	b.evs, b.raw, b.data = b.evs[:0], b.raw[:0], b.data[:0]
+	b.arena.Reset()
 	b.done = make(chan struct{})
 }
 
@@ -201,7 +203,7 @@ func (b *batch) decode() {
 		d := &b.evs[i]
 		// The batch's bytes stay put until the fold is done with it, so
 		// frame events may borrow them (Apply copies what it keeps).
-		d.ev, d.err = domain.DecodeEventBorrowed(d.typ, b.data[b.raw[i].data:b.raw[i].end])
+		d.ev, d.err = domain.DecodeEventBorrowed(d.typ, b.data[b.raw[i].data:b.raw[i].end], &b.arena)
 		if b.trackIDs && d.id == "" {
 			d.id = b.id(i)
 		}

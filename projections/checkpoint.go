@@ -174,7 +174,7 @@ func (l *Ledger) snapshot() *snapshot {
 				sf.LeaseUntil = fs.leaseUntil.Format(time.RFC3339Nano)
 			}
 			for _, r := range fs.renders {
-				sf.Renders = append(sf.Renders, snapRender{r.node, r.hash, r.duration, r.rejected})
+				sf.Renders = append(sf.Renders, snapRender{r.node, r.hashHex(), r.duration, r.rejected})
 			}
 			sj.FrameStates = append(sj.FrameStates, sf)
 		}
@@ -304,7 +304,11 @@ func restore(s *snapshot) (*Ledger, error) {
 				fs.leaseUntil, _ = time.Parse(time.RFC3339Nano, sf.LeaseUntil)
 			}
 			for _, r := range sf.Renders {
-				fs.renders = append(fs.renders, render{r.Node, r.Hash, r.Duration, r.Rejected})
+				h := parseOutputHash(r.Hash)
+				if hex.EncodeToString(h[:]) != r.Hash {
+					return nil, fmt.Errorf("%w: job %s frame %d: output hash %q is not 64 lowercase hex digits", ErrBadCheckpoint, sj.ID, sf.Frame, r.Hash)
+				}
+				j.addRender(sf.Frame, render{r.Node, h, r.Duration, r.Rejected})
 			}
 		}
 		l.Jobs[j.ID] = j

@@ -63,9 +63,21 @@ func (o *Operator) Owed() domain.BaseUnits { return o.Allocated - o.Paid - o.InF
 
 type render struct {
 	node     string
-	hash     string
+	hash     [32]byte // the output hash (validated lowercase hex in the event)
 	duration uint64
 	rejected bool
+}
+
+// hashHex is the event form of a render's output hash.
+func (r *render) hashHex() string { return hex.EncodeToString(r.hash[:]) }
+
+// parseOutputHash decodes an output hash that passed domain validation
+// (64 lowercase hex digits).
+func parseOutputHash(s string) (h [32]byte) {
+	if len(s) == 2*len(h) {
+		hex.Decode(h[:], []byte(s))
+	}
+	return h
 }
 
 type frameState struct {
@@ -85,6 +97,7 @@ type Job struct {
 	Submitted uint64
 
 	frames   []frameState
+	slab     []render    // each frame's first render, so most frames allocate none
 	done     *doneFrames // replaces frames once the job is completed
 	Accepted uint32
 	Rejected uint32
@@ -109,12 +122,12 @@ func (j *Job) compact() {
 	d := &doneFrames{nodes: make([]string, j.Frames), hashes: make([]byte, 32*int(j.Frames)), durations: make([]uint64, j.Frames)}
 	for i := range j.frames {
 		if a := j.frames[i].accepted; a > 0 {
-			r := j.frames[i].renders[a-1]
+			r := &j.frames[i].renders[a-1]
 			d.nodes[i], d.durations[i] = r.node, r.duration
-			hex.Decode(d.hashes[32*i:32*i+32], []byte(r.hash))
+			copy(d.hashes[32*i:], r.hash[:])
 		}
 	}
-	j.done, j.frames = d, nil
+	j.done, j.frames, j.slab = d, nil, nil
 }
 
 // frame returns the state of frame f, allocating the frame table lazily.
@@ -123,6 +136,19 @@ func (j *Job) frame(f uint32) *frameState {
 		j.frames = make([]frameState, j.Frames)
 	}
 	return &j.frames[f]
+}
+
+// addRender appends r to frame f's renders; the first goes into the job's
+// slab (one allocation per job instead of one per frame).
+func (j *Job) addRender(f uint32, r render) {
+	fs := j.frame(f)
+	if fs.renders == nil {
+		if j.slab == nil {
+			j.slab = make([]render, j.Frames)
+		}
+		fs.renders = j.slab[f : f : f+1]
+	}
+	fs.renders = append(fs.renders, r)
 }
 
 // noFrame is the state of every frame of a job without a frame table.
@@ -143,7 +169,7 @@ func (j *Job) AcceptedOutputs() []string {
 	out := make([]string, j.Frames)
 	for i := range j.frames {
 		if a := j.frames[i].accepted; a > 0 {
-			out[i] = j.frames[i].renders[a-1].hash
+			out[i] = j.frames[i].renders[a-1].hashHex()
 		}
 	}
 	return out
@@ -176,10 +202,10 @@ func (j *Job) FrameStatuses() []FrameStatus {
 		switch {
 		case fs.accepted > 0:
 			r := fs.renders[fs.accepted-1]
-			out[i] = FrameStatus{Frame: uint32(i), State: "accepted", Node: r.node, OutputHash: r.hash, DurationMS: r.duration}
+			out[i] = FrameStatus{Frame: uint32(i), State: "accepted", Node: r.node, OutputHash: r.hashHex(), DurationMS: r.duration}
 		case len(fs.renders) > 0 && !fs.renders[len(fs.renders)-1].rejected:
 			r := fs.renders[len(fs.renders)-1]
-			out[i] = FrameStatus{Frame: uint32(i), State: "rendered", Node: r.node, OutputHash: r.hash, DurationMS: r.duration}
+			out[i] = FrameStatus{Frame: uint32(i), State: "rendered", Node: r.node, OutputHash: r.hashHex(), DurationMS: r.duration}
 		case fs.leaseNode != "":
 			out[i] = FrameStatus{Frame: uint32(i), State: "leased", Node: fs.leaseNode}
 		case len(fs.renders) > 0:
@@ -520,8 +546,7 @@ func (l *Ledger) Apply(pos uint64, ev domain.Event) {
 		}
 	case *domain.FrameRendered:
 		if j := l.Jobs[e.JobID]; j != nil && e.Frame < j.Frames && !j.Completed {
-			fs := j.frame(e.Frame)
-			fs.renders = append(fs.renders, render{node: l.nodeID(e.NodeID), hash: strings.Clone(e.OutputHash), duration: e.DurationMS})
+			j.addRender(e.Frame, render{node: l.nodeID(e.NodeID), hash: parseOutputHash(e.OutputHash), duration: e.DurationMS})
 		}
 	case *domain.FrameAccepted:
 		l.applyAccepted(e)
