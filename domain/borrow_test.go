@@ -5,32 +5,43 @@ import (
 	"testing"
 )
 
-// TestDecodeEventBorrowedMatches: the borrowing decoder gives the same
-// event or the same error as DecodeEvent for every golden event and for
-// every one-byte change of each (a third of them in the frame events,
-// whose strings it borrows).
+// TestDecodeEventBorrowedMatches: the canonical-form path and the
+// borrowing decoder give the same event or the same error as the general
+// scanner for every golden event and for every one-byte change of each (a
+// third of them in the frame events, whose strings are borrowed).
 func TestDecodeEventBorrowedMatches(t *testing.T) {
+	general := func(typ string, data []byte) (Event, error) {
+		noCanonicalPath = true
+		defer func() { noCanonicalPath = false }()
+		return DecodeEvent(typ, data)
+	}
 	outcome := func(ev Event, err error) string {
 		if err != nil {
 			return "error: " + err.Error()
 		}
 		return fmt.Sprintf("%T %+v", ev, ev)
 	}
-	n := 0
+	n, canon := 0, 0
 	var arena FrameArena
 	for _, line := range goldenLines(t) {
 		env, err := ParseEnvelope(line)
 		noErr(t, err)
+		if fs := fieldSets[env.Type]; canonical(env.Data, &fs, make([]jsonValue, len(fs.names))) {
+			canon++
+		}
 		for i := -1; i < len(env.Data); i++ {
-			for _, c := range []byte{'a', '"', '\\', '0', ' ', 0xc3} {
+			for _, c := range []byte{'a', '"', '\\', '0', '1', ' ', 0xc3, 0x7f, 0x1f, ',', ':', '}', '{', '[', '.', '-', 'n'} {
 				data := append([]byte(nil), env.Data...)
 				if i >= 0 {
 					data[i] = c
 				}
-				want := outcome(DecodeEvent(env.Type, data))
+				want := outcome(general(env.Type, data))
+				if got := outcome(DecodeEvent(env.Type, data)); got != want {
+					t.Fatalf("%s with byte %d = %q:\ncanonical path %s\ngeneral        %s", env.Type, i, c, got, want)
+				}
 				got := outcome(DecodeEventBorrowed(env.Type, append([]byte(nil), data...), &arena))
 				if got != want {
-					t.Fatalf("%s with byte %d = %q:\nborrowed %s\nowned    %s", env.Type, i, c, got, want)
+					t.Fatalf("%s with byte %d = %q:\nborrowed %s\ngeneral  %s", env.Type, i, c, got, want)
 				}
 				n++
 				if n%5 == 0 {
@@ -40,6 +51,9 @@ func TestDecodeEventBorrowedMatches(t *testing.T) {
 		}
 	}
 	t.Logf("%d decodings agree", n)
+	if canon < 10 {
+		t.Fatalf("only %d golden events are in canonical form: the canonical path is hardly tested", canon)
+	}
 }
 
 // TestDecodeEventBorrowedAliases pins the contract: a frame event's strings
@@ -64,4 +78,15 @@ func TestDecodeEventBorrowedAliases(t *testing.T) {
 	if js := ev.(*JobSubmitted); js.JobID != "job-1" {
 		t.Fatalf("JobSubmitted aliases its data: %+v", js)
 	}
+}
+
+var fieldSets = map[string]fieldSet{
+	TypeNodeRegistered: nodeRegisteredFields, TypeOperatorWalletSet: operatorWalletSetFields,
+	TypeJobSubmitted: jobSubmittedFields, TypeFrameAssigned: frameAssignedFields,
+	TypeFrameRendered: frameRenderedFields, TypeFrameAccepted: frameAcceptedFields,
+	TypeFrameRejected: frameRejectedFields, TypeComputeWorkCompleted: computeWorkCompletedFields,
+	TypeJobCompleted: jobCompletedFields, TypeBurnRecorded: burnRecordedFields,
+	TypeEpochClosed: epochClosedFields, TypeBridgeConverted: bridgeConvertedFields,
+	TypeSettlementPlanned: settlementPlannedFields, TypePayoutSubmitted: payoutSubmittedFields,
+	TypePayoutConfirmed: payoutConfirmedFields, TypePayoutExpired: payoutExpiredFields,
 }

@@ -2,9 +2,11 @@ package domain
 
 import (
 	"bytes"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"strconv"
+	"unicode/utf8"
 )
 
 // DecodeEvent decodes the data of an event of type typ strictly and
@@ -459,6 +461,20 @@ func (d *decoder) fail(rule string) {
 // fields decodes data, which must be a JSON object, calling set for each
 // known member with its index in fs.
 func (d *decoder) fields(data []byte, fs fieldSet, set func(i int, v jsonValue)) {
+	var vals [8]jsonValue
+	if n := len(fs.names); n <= len(vals) && !noCanonicalPath && canonical(data, &fs, vals[:n]) {
+		for i, v := range vals[:n] {
+			if v.kind == kindNull && fs.optional&(1<<i) != 0 {
+				continue // an optional field written as null is absent
+			}
+			d.field = fs.names[i]
+			set(i, v)
+			if d.err != nil {
+				return
+			}
+		}
+		return
+	}
 	var seen uint64
 	hint := 0
 	_, err := forEachMember(data, func(key []byte, v jsonValue) error {
@@ -480,6 +496,68 @@ func (d *decoder) fields(data []byte, fs fieldSet, set func(i int, v jsonValue))
 		return
 	}
 	d.missing(fs, seen, "")
+}
+
+// noCanonicalPath (tests only) sends every object through the general
+// scanner, to check the canonical path decides exactly as it does.
+var noCanonicalPath bool
+
+// canonical matches data against the form the ledger writes an event's
+// data in: every field of fs, in catalogue order, no whitespace, strings
+// of printable ASCII without escapes, numbers as plain unsigned integers
+// (any other value is scanned by the strict scanner). It fills vals with
+// the fields' values and reports whether data has that form. Data of this
+// form holds no duplicate, unknown or missing field and no syntax error,
+// so the general path would call set with the same values in the same
+// order; data of any other form goes through the general path. Nearly
+// every stored event is canonical, and matching it directly costs a
+// fraction of the general scan.
+func canonical(data []byte, fs *fieldSet, vals []jsonValue) bool {
+	p := 0
+	for i, name := range fs.names {
+		sep := byte(',')
+		if i == 0 {
+			sep = '{'
+		}
+		n := len(name)
+		if p+n+4 >= len(data) || data[p] != sep || data[p+1] != '"' || string(data[p+2:p+2+n]) != name || data[p+2+n] != '"' || data[p+3+n] != ':' {
+			return false
+		}
+		p += n + 4
+		start := p
+		switch c := data[p]; {
+		case c == '"':
+			p++
+			for p+8 <= len(data) && !needsLook(binary.LittleEndian.Uint64(data[p:])) {
+				p += 8
+			}
+			for p < len(data) && data[p] >= 0x20 && data[p] < utf8.RuneSelf && data[p] != '"' && data[p] != '\\' {
+				p++
+			}
+			if p >= len(data) || data[p] != '"' {
+				return false
+			}
+			p++
+			vals[i] = jsonValue{raw: data[start:p], kind: kindString}
+		case c == '0':
+			p++
+			vals[i] = jsonValue{raw: data[start:p], kind: kindNumber}
+		case c >= '1' && c <= '9':
+			for p < len(data) && data[p] >= '0' && data[p] <= '9' {
+				p++
+			}
+			vals[i] = jsonValue{raw: data[start:p], kind: kindNumber}
+		default:
+			sc := scanner{data: data, pos: p}
+			v, err := sc.value(1) // the depth of a member of the top object
+			if err != nil {
+				return false
+			}
+			p = sc.pos
+			vals[i] = v
+		}
+	}
+	return p+1 == len(data) && data[p] == '}'
 }
 
 // nested decodes a member object (an element of payouts or recipients).

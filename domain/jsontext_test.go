@@ -3,6 +3,7 @@ package domain
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"math/big"
 	"math/rand/v2"
 	"strings"
@@ -144,7 +145,9 @@ func FuzzParseEnvelope(f *testing.F) {
 }
 
 // FuzzDecodeEvent: DecodeEvent never panics, refuses only with a
-// *ValidationError, and what it accepts round-trips through EncodeEvent.
+// *ValidationError, decides exactly as the general scanner does (the
+// canonical-form path) and as the borrowing decoder does, and what it
+// accepts round-trips through EncodeEvent.
 func FuzzDecodeEvent(f *testing.F) {
 	for _, line := range goldenLines(f) {
 		env, err := ParseEnvelope(line)
@@ -152,10 +155,29 @@ func FuzzDecodeEvent(f *testing.F) {
 			f.Fatal(err)
 		}
 		f.Add(uint8(slicesIndex(KnownTypes, env.Type)), []byte(env.Data))
+		if ev, err := env.Event(); err == nil {
+			canon, _ := EncodeEvent(ev)
+			f.Add(uint8(slicesIndex(KnownTypes, env.Type)), canon)
+		}
+	}
+	outcome := func(ev Event, err error) string {
+		if err != nil {
+			return "error: " + err.Error()
+		}
+		return fmt.Sprintf("%T %+v", ev, ev)
 	}
 	f.Fuzz(func(t *testing.T, typ uint8, data []byte) {
 		name := KnownTypes[int(typ)%len(KnownTypes)]
+		noCanonicalPath = true
+		want := outcome(DecodeEvent(name, data))
+		noCanonicalPath = false
+		if got := outcome(DecodeEventBorrowed(name, bytes.Clone(data), new(FrameArena))); got != want {
+			t.Fatalf("borrowing decoder: %s\ngeneral scanner: %s", got, want)
+		}
 		ev, err := DecodeEvent(name, data)
+		if got := outcome(ev, err); got != want {
+			t.Fatalf("canonical path: %s\ngeneral scanner: %s", got, want)
+		}
 		if err != nil {
 			if _, ok := err.(*ValidationError); !ok {
 				t.Fatalf("error of type %T: %v", err, err)
