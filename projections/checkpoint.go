@@ -349,6 +349,25 @@ func ReadCheckpoint(path string) (*Ledger, error) {
 	return restore(&s)
 }
 
+// CheckpointPosition returns the position of the checkpoint at path from
+// its first bytes (false when there is none or it is not of this version):
+// enough to skip writing one that would be the same.
+func CheckpointPosition(path string) (uint64, bool) {
+	f, err := os.Open(path)
+	if err != nil {
+		return 0, false
+	}
+	defer f.Close()
+	head := make([]byte, 128)
+	n, _ := io.ReadFull(f, head)
+	var version int
+	var pos uint64
+	if k, err := fmt.Sscanf(string(head[:n]), `{"version":%d,"position":%d,`, &version, &pos); err != nil || k != 2 || version != checkpointVersion {
+		return 0, false
+	}
+	return pos, true
+}
+
 // splitCheckpoint reads the layout WriteCheckpoint writes without copying
 // the state: {"version":V,"position":P,"state_sha256":"H","state":STATE}.
 // The state's bytes are then checked against the hash and decoded, so a

@@ -198,6 +198,12 @@ func TestStreamedStateIsMarshal(t *testing.T) {
 	if err := l.WriteCheckpoint(path); err != nil {
 		t.Fatal(err)
 	}
+	if p, ok := CheckpointPosition(path); !ok || p != l.Position {
+		t.Fatalf("CheckpointPosition = %d %v, want %d", p, ok, l.Position)
+	}
+	if _, ok := CheckpointPosition(path + ".missing"); ok {
+		t.Fatal("CheckpointPosition of a missing file")
+	}
 	raw, _ := os.ReadFile(path)
 	if _, ok := splitCheckpoint(raw); !ok {
 		t.Fatalf("WriteCheckpoint's layout is not the one ReadCheckpoint reads fast: %.120s", raw)

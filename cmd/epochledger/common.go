@@ -63,13 +63,21 @@ func loadLedger(ctx context.Context, e *env, s eventstore.Store, sf *storeFlags,
 	if err != nil {
 		return nil, err
 	}
-	if path != "" && l.Position >= checkpointEvery && l.Position-start >= checkpointEvery {
+	if path != "" && l.Position >= checkpointEvery && l.Position-start >= checkpointEvery && !checkpointCurrent(path, l.Position) {
 		// A cache, not the log: failing to save it only costs the next query time.
 		if err := l.WriteCheckpoint(path); err != nil {
 			fmt.Fprintf(e.stderr, "note: could not save the projections checkpoint: %v\n", err)
 		}
 	}
 	return l, nil
+}
+
+// checkpointCurrent reports whether the checkpoint at path is already at
+// pos (a replay of an unchanged log need not write it again; should it be
+// another log's, Resume sees that and rebuilds).
+func checkpointCurrent(path string, pos uint64) bool {
+	p, ok := projections.CheckpointPosition(path)
+	return ok && p == pos
 }
 
 // readLedger opens the log read-only and folds it (resuming from its
