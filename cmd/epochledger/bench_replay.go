@@ -52,11 +52,12 @@ replay, and writing and resuming the full-state checkpoint.`)
 		return writeJSON(e.stdout, r)
 	}
 	fmt.Fprintf(e.stdout, `log                          %d events, %d closed epochs, %d operators
-raw sequential read          %.0f events/s
+raw sequential read          %.0f events/s (ReadAll, strings per event: %.0f)
 full replay, all projections %.0f events/s (%.2f s), %.2f of raw read
+with the read-only open      %.0f events/s (open %.3f s)
 shares of a closed epoch     %.4f s from the epoch archive (full replay %.2f s)
 full-state checkpoint        written in %.2f s, resumed in %.2f s
-`, r.Events, r.Epochs, r.Operators, r.RawReadEventsPerSec, r.ReplayEventsPerSec, r.ReplaySeconds, r.ReplayRatioToRawRead,
-		r.SharesFromArchive, r.SharesFullReplay, r.CheckpointWriteSecs, r.ResumeFromCheckpoint)
+`, r.Events, r.Epochs, r.Operators, r.RawReadEventsPerSec, r.ReadAllEventsPerSec, r.ReplayEventsPerSec, r.ReplaySeconds, r.ReplayRatioToRawRead,
+		r.OpenAndReplayEventsPerSec, r.OpenSeconds, r.SharesFromArchive, r.SharesFullReplay, r.CheckpointWriteSecs, r.ResumeFromCheckpoint)
 	return nil
 }
