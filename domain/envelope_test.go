@@ -337,3 +337,30 @@ func BenchmarkDecodeFrameRendered(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkDecodeFrameRenderedReplay decodes the same event as a replay
+// does: its canonical form (as the ledger writes it), strings borrowed and
+// the struct from an arena. Compare with BenchmarkDecodeFrameRendered.
+func BenchmarkDecodeFrameRenderedReplay(b *testing.B) {
+	env, err := ParseEnvelope(goldenLines(b)[4])
+	if err != nil || env.Type != TypeFrameRendered {
+		b.Fatalf("golden line 5 is not a FrameRendered: %v", err)
+	}
+	ev, err := env.Event()
+	if err != nil {
+		b.Fatal(err)
+	}
+	data, err := EncodeEvent(ev)
+	if err != nil {
+		b.Fatal(err)
+	}
+	var arena FrameArena
+	b.SetBytes(int64(len(data)))
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := DecodeEventBorrowed(TypeFrameRendered, data, &arena); err != nil {
+			b.Fatal(err)
+		}
+		arena.Reset()
+	}
+}
