@@ -43,3 +43,35 @@ func TestBenchStoreJSON(t *testing.T) {
 		t.Errorf("scratch left behind in %s: %v", dir, ents)
 	}
 }
+
+// TestBenchReplayJSON generates a small log and runs `bench replay --json`
+// on it twice (the second reuses the log): the replay, its baseline, the
+// open before it and the checkpoint figures must be there.
+func TestBenchReplayJSON(t *testing.T) {
+	if testing.Short() {
+		t.Skip("generates and replays a log")
+	}
+	dir := t.TempDir()
+	for run := 0; run < 2; run++ {
+		code, out, errs := cli(t, "", "bench", "replay", "--events", "20000", "--operators", "20", "--dir", dir, "--json")
+		if code != 0 {
+			t.Fatalf("run %d: exit %d: %s", run, code, errs)
+		}
+		var r map[string]float64
+		if err := json.Unmarshal([]byte(out), &r); err != nil {
+			t.Fatalf("output is not one JSON object of numbers: %v\n%s", err, out)
+		}
+		for _, k := range []string{
+			"events", "raw_read_events_per_sec", "read_all_events_per_sec", "replay_events_per_sec",
+			"replay_ratio_to_raw_read", "replay_seconds", "open_seconds", "open_and_replay_events_per_sec",
+			"checkpoint_write_seconds", "resume_from_checkpoint_seconds",
+		} {
+			if r[k] <= 0 {
+				t.Errorf("run %d: %s = %v, want a positive figure", run, k, r[k])
+			}
+		}
+		if gen := r["generate_seconds"]; (run == 0) != (gen > 0) {
+			t.Errorf("run %d: generate_seconds = %v: the log is generated once, then reused", run, gen)
+		}
+	}
+}
