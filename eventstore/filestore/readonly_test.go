@@ -187,3 +187,30 @@ func mustVerifyFails(t *testing.T, dir string) *VerifyReport {
 	}
 	return rep
 }
+
+// TestReadOnlyOpenChecksEveryHeader: a lazy open still reads every
+// segment's header and refuses a short or mismatched one by name.
+func TestReadOnlyOpenChecksEveryHeader(t *testing.T) {
+	for _, c := range []struct {
+		name   string
+		damage func(b []byte) []byte
+		reason string
+	}{
+		{"short", func(b []byte) []byte { return b[:10] }, "short"},
+		{"empty", func(b []byte) []byte { return nil }, "short"},
+		{"flipped", func(b []byte) []byte { b[20] ^= 1; return b }, ""},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			dir := writeSegmented(t, 200)
+			names, _, _ := listSegments(OSFS{}, dir)
+			p := filepath.Join(dir, names[1])
+			b, _ := os.ReadFile(p)
+			os.WriteFile(p, c.damage(b), 0o644)
+			_, err := Open(dir, &Options{ReadOnly: true})
+			var ce *eventstore.CorruptError
+			if !errors.As(err, &ce) || ce.Segment != names[1] || !strings.Contains(ce.Reason, c.reason) {
+				t.Fatalf("got %v, want a corrupt header in %s", err, names[1])
+			}
+		})
+	}
+}

@@ -329,8 +329,12 @@ func (s *Store) readHeader(name string, hb []byte) error {
 		return fmt.Errorf("filestore: open %s: %w", name, err)
 	}
 	defer f.Close()
-	if _, err := f.ReadAt(hb, 0); err != nil && !errors.Is(err, io.EOF) {
+	n, err := f.ReadAt(hb, 0)
+	if err != nil && !errors.Is(err, io.EOF) {
 		return fmt.Errorf("filestore: read %s: %w", name, err)
+	}
+	if n < len(hb) {
+		return &eventstore.CorruptError{Segment: name, Offset: int64(n), Reason: "segment header is short"}
 	}
 	return nil
 }
