@@ -109,6 +109,11 @@ func BenchmarkConcurrent64(b *testing.B) {
 		}
 	})
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "events/s")
+	// A full group commit holds one append of each of the 64 writers.
+	if st := s.Stats(); st.Fsyncs > 0 {
+		b.ReportMetric(float64(b.N)/float64(st.Fsyncs), "events/fsync")
+		b.ReportMetric(float64(st.Fsyncs)/b.Elapsed().Seconds(), "fsyncs/s")
+	}
 }
 
 // BenchmarkEncodeCPU measures the store's CPU per event without a disk
