@@ -119,41 +119,29 @@ func (s *Store) readAll(ctx context.Context, from uint64, fn func(e *eventstore.
 		}
 		sc := newFrameScanner(f, size, int64(starts[j]), seed)
 		for pos <= head {
-			_, p, off, err := sc.next()
+			d, _, err := sc.nextEvent(seg.name, pos)
 			if errors.Is(err, io.EOF) {
 				break
 			}
-			if err == nil {
-				var d payload
-				d, err = decodePayload(p)
-				if err == nil && d.position != pos {
-					err = fmt.Errorf("frame holds position %d, want %d", d.position, pos)
-				}
-				if err == nil {
-					ev = eventstore.RawEvent{
-						Position: pos, Revision: d.revision,
-						Stream: d.stream, ID: d.id, Type: d.typ, Time: d.time, Data: d.data,
-					}
-					if err := fn(&ev, d.hash); err != nil {
-						f.Close()
-						return err
-					}
-					pos++
-					if pos&1023 == 0 {
-						if err := ctx.Err(); err != nil {
-							f.Close()
-							return err
-						}
-					}
-					continue
+			if err != nil {
+				f.Close()
+				return err
+			}
+			ev = eventstore.RawEvent{
+				Position: pos, Revision: d.revision,
+				Stream: d.stream, ID: d.id, Type: d.typ, Time: d.time, Data: d.data,
+			}
+			if err := fn(&ev, d.hash); err != nil {
+				f.Close()
+				return err
+			}
+			pos++
+			if pos&1023 == 0 {
+				if err := ctx.Err(); err != nil {
+					f.Close()
+					return err
 				}
 			}
-			f.Close()
-			var fe *frameError
-			if errors.As(err, &fe) {
-				return &eventstore.CorruptError{Segment: seg.name, Offset: off, Position: pos, Reason: fe.reason}
-			}
-			return &eventstore.CorruptError{Segment: seg.name, Offset: off, Position: pos, Reason: err.Error()}
 		}
 		f.Close()
 	}

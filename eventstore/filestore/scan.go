@@ -3,7 +3,10 @@ package filestore
 import (
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"io"
+
+	"github.com/epochledger/epochledger/eventstore"
 )
 
 // frameScanner reads the frames of one segment in order through large
@@ -95,6 +98,32 @@ func (s *frameScanner) next() (kind byte, p []byte, off int64, err error) {
 	s.lo += size
 	s.seed = crc
 	return kind, p, off, nil
+}
+
+// nextEvent reads the next frame, which must hold position pos, and
+// decodes its payload (aliasing the buffer until the next call). At the
+// clean end of the segment it returns io.EOF; a bad frame, a payload that
+// does not decode or another position is a *CorruptError naming seg, the
+// offset and pos.
+func (s *frameScanner) nextEvent(seg string, pos uint64) (d payload, off int64, err error) {
+	_, p, off, err := s.next()
+	if errors.Is(err, io.EOF) {
+		return d, off, err
+	}
+	if err == nil {
+		if d, err = decodePayload(p); err == nil && d.position != pos {
+			err = fmt.Errorf("frame holds position %d, want %d", d.position, pos)
+		}
+	}
+	if err != nil {
+		reason := err.Error()
+		var fe *frameError
+		if errors.As(err, &fe) {
+			reason = fe.reason
+		}
+		return d, off, &eventstore.CorruptError{Segment: seg, Offset: off, Position: pos, Reason: reason}
+	}
+	return d, off, nil
 }
 
 // frameFollows reports whether a valid frame starts right after the bad

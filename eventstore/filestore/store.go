@@ -368,25 +368,15 @@ func (s *Store) loadOffsets(seg *segment) error {
 	offs := make([]uint32, 0, end-seg.first)
 	sc := newFrameScanner(f, size, headerSize, seg.headerCRC)
 	for pos := seg.first; ; pos++ {
-		_, p, off, err := sc.next()
+		_, off, err := sc.nextEvent(seg.name, pos)
 		if errors.Is(err, io.EOF) {
 			if pos != end {
 				return &eventstore.CorruptError{Segment: seg.name, Offset: off, Position: pos, Reason: fmt.Sprintf("segment ends at position %d, the next begins at %d", pos-1, end)}
 			}
 			break
 		}
-		if err == nil {
-			var d payload
-			if d, err = decodePayload(p); err == nil && d.position != pos {
-				err = fmt.Errorf("frame holds position %d, want %d", d.position, pos)
-			}
-		}
 		if err != nil {
-			var fe *frameError
-			if errors.As(err, &fe) {
-				return &eventstore.CorruptError{Segment: seg.name, Offset: off, Position: pos, Reason: fe.reason}
-			}
-			return &eventstore.CorruptError{Segment: seg.name, Offset: off, Position: pos, Reason: err.Error()}
+			return err
 		}
 		offs = append(offs, uint32(off))
 	}
