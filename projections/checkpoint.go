@@ -36,6 +36,10 @@ import (
 // snapDone). A checkpoint of version 1 is refused like any stale one.
 const checkpointVersion = 2
 
+// checkpointHead is how a checkpoint file begins, as WriteCheckpoint
+// writes it and as CheckpointPosition and the fast reader parse it.
+const checkpointHead = `{"version":%d,"position":%d,`
+
 type snapshot struct {
 	Position     uint64            `json:"position"`
 	LastID       string            `json:"last_id"`
@@ -304,7 +308,7 @@ func (l *Ledger) WriteCheckpoint(path string) error {
 		return err
 	}
 	return atomicfile.WriteFunc(path, func(w io.Writer) error {
-		if _, err := fmt.Fprintf(w, `{"version":%d,"position":%d,"state_sha256":"%x","state":`, checkpointVersion, l.Position, h.Sum(nil)); err != nil {
+		if _, err := fmt.Fprintf(w, checkpointHead+`"state_sha256":"%x","state":`, checkpointVersion, l.Position, h.Sum(nil)); err != nil {
 			return err
 		}
 		if err := writeState(w, snap); err != nil {
@@ -362,7 +366,7 @@ func CheckpointPosition(path string) (uint64, bool) {
 	n, _ := io.ReadFull(f, head)
 	var version int
 	var pos uint64
-	if k, err := fmt.Sscanf(string(head[:n]), `{"version":%d,"position":%d,`, &version, &pos); err != nil || k != 2 || version != checkpointVersion {
+	if k, err := fmt.Sscanf(string(head[:n]), checkpointHead, &version, &pos); err != nil || k != 2 || version != checkpointVersion {
 		return 0, false
 	}
 	return pos, true
@@ -379,7 +383,7 @@ func splitCheckpoint(b []byte) (checkpointFile, bool) {
 	if i < 0 || len(b) < i+len(`,"state":`)+2 || b[len(b)-1] != '}' {
 		return cf, false
 	}
-	n, err := fmt.Sscanf(string(b[:i]), `{"version":%d,"position":%d,"state_sha256":%q`, &cf.Version, &cf.Position, &hash)
+	n, err := fmt.Sscanf(string(b[:i]), checkpointHead+`"state_sha256":%q`, &cf.Version, &cf.Position, &hash)
 	if err != nil || n != 3 {
 		return cf, false
 	}
