@@ -6,7 +6,6 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
-	"strings"
 	"sync"
 	"syscall"
 
@@ -31,7 +30,16 @@ type memFS struct {
 
 type memNode struct {
 	data    []byte
-	durable []byte // content as of the last Sync
+	durable []byte  // content as of the last Sync
+	pending []memOp // changes since the last Sync, in the order made
+}
+
+// memOp is a change not yet synced: bytes written at off, or (trunc) the
+// file cut or extended to off.
+type memOp struct {
+	off   int64
+	data  []byte
+	trunc bool
 }
 
 func newMemFS() *memFS {
@@ -39,9 +47,53 @@ func newMemFS() *memFS {
 }
 
 // crashCopy returns the disk as a crash leaves it: every file holds its
-// durable content plus the first keep bytes of what was written after its
-// last fsync (keep < 0: all of it, as after a process kill).
+// durable content with the first keep bytes of the writes made after its
+// last fsync applied in order (keep < 0: all of them, as after a process
+// kill).
 func (m *memFS) crashCopy(keep int64) *memFS {
+	return m.crash(func() func(memOp, func(int64, []byte)) bool {
+		left := keep
+		return func(op memOp, apply func(off int64, b []byte)) bool {
+			n := int64(len(op.data))
+			if left >= 0 && n > left {
+				n = left
+			}
+			apply(op.off, op.data[:n])
+			if left >= 0 {
+				left -= n
+				return left > 0
+			}
+			return true
+		}
+	})
+}
+
+// crashSectors returns the disk as a power cut may leave it when the
+// device persists unsynced writes in any order: each 512-byte sector an
+// unsynced write touched holds its new bytes or its old ones, as keep
+// decides.
+func (m *memFS) crashSectors(keep func() bool) *memFS {
+	return m.crash(func() func(memOp, func(int64, []byte)) bool { return sectorsKept(keep) })
+}
+
+func sectorsKept(keep func() bool) func(memOp, func(int64, []byte)) bool {
+	return func(op memOp, apply func(off int64, b []byte)) bool {
+		for start := int64(0); start < int64(len(op.data)); {
+			end := min((op.off+start)/512*512+512-op.off, int64(len(op.data)))
+			if keep() {
+				apply(op.off+start, op.data[start:end])
+			}
+			start = end
+		}
+		return true
+	}
+}
+
+// crash builds the image of every file from its durable content and the
+// part of each unsynced write that the file's writer (from perFile)
+// applies; a writer returns false to stop applying the file's later
+// changes. Truncations before that point are kept.
+func (m *memFS) crash(perFile func() func(op memOp, apply func(off int64, b []byte)) bool) *memFS {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	c := newMemFS()
@@ -50,16 +102,33 @@ func (m *memFS) crashCopy(keep int64) *memFS {
 	}
 	for name, n := range m.files {
 		data := append([]byte(nil), n.durable...)
-		if strings.HasPrefix(string(n.data), string(n.durable)) {
-			extra := n.data[len(n.durable):]
-			if keep >= 0 && int64(len(extra)) > keep {
-				extra = extra[:keep]
+		apply := func(off int64, b []byte) {
+			if end := off + int64(len(b)); end > int64(len(data)) {
+				data = append(data, make([]byte, end-int64(len(data)))...)
 			}
-			data = append(data, extra...)
+			copy(data[off:], b)
+		}
+		write := perFile()
+		for _, op := range n.pending {
+			if op.trunc {
+				data = resize(data, op.off)
+				continue
+			}
+			if !write(op, apply) {
+				break
+			}
 		}
 		c.files[name] = &memNode{data: data, durable: append([]byte(nil), data...)}
 	}
 	return c
+}
+
+// resize cuts b to n bytes or extends it with zeros.
+func resize(b []byte, n int64) []byte {
+	if n <= int64(len(b)) {
+		return b[:n]
+	}
+	return append(b, make([]byte, n-int64(len(b)))...)
 }
 
 type memFile struct {
@@ -83,8 +152,7 @@ func (m *memFS) OpenFile(name string, flag int, perm os.FileMode) (File, error) 
 		m.files[name] = n
 	}
 	if flag&os.O_TRUNC != 0 {
-		n.durable = append([]byte(nil), n.durable...)
-		n.data = n.data[:0]
+		n.truncate(0)
 	}
 	return &memFile{fs: m, name: name, node: n, append: flag&os.O_APPEND != 0}, nil
 }
@@ -162,6 +230,21 @@ func (m *memFS) Lock(name string) (io.Closer, error) {
 func (f *memFile) Write(p []byte) (int, error) {
 	f.fs.mu.Lock()
 	defer f.fs.mu.Unlock()
+	return f.writeAt(p, int64(len(f.node.data)))
+}
+
+func (f *memFile) WriteAt(p []byte, off int64) (int, error) {
+	if f.append {
+		return 0, errors.New("memfs: WriteAt on a file opened with O_APPEND")
+	}
+	f.fs.mu.Lock()
+	defer f.fs.mu.Unlock()
+	return f.writeAt(p, off)
+}
+
+// writeAt writes p at off (extending the file with zeros up to off),
+// charging the fault budget.
+func (f *memFile) writeAt(p []byte, off int64) (int, error) {
 	n := len(p)
 	var err error
 	if f.fs.writeBudget >= 0 && int64(n) > f.fs.writeBudget {
@@ -171,7 +254,16 @@ func (f *memFile) Write(p []byte) (int, error) {
 	if f.fs.writeBudget >= 0 {
 		f.fs.writeBudget -= int64(n)
 	}
-	f.node.data = append(f.node.data, p[:n]...)
+	nd := f.node
+	if off < int64(len(nd.durable)) {
+		// durable may share data's bytes (see Sync): copy before overwriting.
+		nd.durable = append([]byte(nil), nd.durable...)
+	}
+	if end := off + int64(n); end > int64(len(nd.data)) {
+		nd.data = resize(nd.data, end)
+	}
+	copy(nd.data[off:], p[:n])
+	nd.pending = append(nd.pending, memOp{off: off, data: append([]byte(nil), p[:n]...)})
 	f.fs.writes += int64(n)
 	return n, err
 }
@@ -201,23 +293,35 @@ func (f *memFile) Sync() error {
 	if f.fs.failSync != nil {
 		return f.fs.failSync
 	}
-	// Share the bytes instead of copying them (Truncate copies when it
-	// would overwrite them): appends never touch what is already written.
+	// Share the bytes instead of copying them (writes below the durable
+	// length copy them first): appends never touch what is already written.
 	f.node.durable = f.node.data[:len(f.node.data):len(f.node.data)]
+	f.node.pending = nil
 	return nil
 }
+
+// Datasync is Sync: the model keeps no file times.
+func (f *memFile) Datasync() error { return f.Sync() }
 
 func (f *memFile) Truncate(size int64) error {
 	f.fs.mu.Lock()
 	defer f.fs.mu.Unlock()
-	if size > int64(len(f.node.data)) {
-		return errors.New("memfs: truncate beyond end")
-	}
-	if size < int64(len(f.node.durable)) {
-		f.node.durable = append([]byte(nil), f.node.durable...)
-	}
-	f.node.data = f.node.data[:size]
+	f.node.truncate(size)
 	return nil
+}
+
+// truncate cuts or extends the file to size, as an unsynced change.
+func (nd *memNode) truncate(size int64) {
+	if size < int64(len(nd.durable)) {
+		nd.durable = append([]byte(nil), nd.durable...)
+	}
+	if size > int64(len(nd.data)) {
+		nd.data = resize(nd.data, size)
+	} else {
+		// Fresh bytes if the file grows again: the cut ones may be durable.
+		nd.data = append([]byte(nil), nd.data[:size]...)
+	}
+	nd.pending = append(nd.pending, memOp{off: size, trunc: true})
 }
 
 func (f *memFile) Size() (int64, error) {

@@ -37,8 +37,13 @@ type File interface {
 	io.Reader
 	io.ReaderAt
 	io.Writer
+	io.WriterAt
 	io.Closer
 	Sync() error
+	// Datasync is fdatasync(2): the file's data and the metadata needed to
+	// read it back (its size) are made durable, not its times. Overwriting
+	// bytes already on disk then needs no file-system journal commit.
+	Datasync() error
 	Truncate(size int64) error
 	Size() (int64, error)
 }
