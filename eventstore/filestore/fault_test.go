@@ -103,7 +103,7 @@ const memDir = "/log"
 
 func openMem(t *testing.T, fs *memFS) *Store {
 	t.Helper()
-	s, err := Open(memDir, &Options{FS: fs, SegmentSize: 2048})
+	s, err := Open(memDir, &Options{FS: fs, SegmentSize: 2048, ZeroAhead: 600})
 	if err != nil {
 		t.Fatalf("Open: %v", err)
 	}

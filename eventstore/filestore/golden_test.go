@@ -26,6 +26,10 @@ var update = flag.Bool("update", false, "rewrite the golden logs under testdata/
 //	corrupt-old-segment/  one payload byte flipped in the first (older) segment
 //	corrupt-newest-middle/ one payload byte flipped in the newest segment, valid frames after it
 //	rewritten-event/      an event's data altered and its CRCs recomputed: only the hash chain sees it
+//	zero-tail/            good + 4 KiB of zeros after the newest segment's frames, as a writer
+//	                      that zeroes ahead (Options.ZeroAhead) leaves it when it stops uncleanly
+//	torn-zero-tail/       zero-tail with half a frame written over the start of the zeros
+//	zeros-old-segment/    64 zero bytes after the frames of the first (older) segment
 
 func goldenEvents() []eventstore.EventData {
 	evs := make([]eventstore.EventData, 12)
@@ -130,6 +134,17 @@ func makeGolden(t *testing.T) {
 		binary.LittleEndian.PutUint32(fr[n:], crcUpdate(seed, fr[:n]))
 		return append(b, fr...)
 	})
+	mutate("zero-tail", newest, func(b []byte) []byte {
+		return append(b, make([]byte, 4096)...)
+	})
+	mutate("torn-zero-tail", newest, func(b []byte) []byte {
+		offs := frameOffsets(b)
+		last := b[offs[len(offs)-1]:]
+		return append(append(b, last[:len(last)/2]...), make([]byte, 4096-len(last)/2)...)
+	})
+	mutate("zeros-old-segment", oldest, func(b []byte) []byte {
+		return append(b, make([]byte, 64)...)
+	})
 	mutate("corrupt-old-segment", oldest, func(b []byte) []byte {
 		offs := frameOffsets(b)
 		b[offs[1]+5+payloadFixed+3] ^= 0x01
@@ -192,8 +207,47 @@ func TestGoldenGood(t *testing.T) {
 	}
 }
 
+// TestGoldenZeroTail: zeros after the newest segment's last frame are
+// space the writer zeroed ahead, not damage: the log verifies, opens with
+// nothing repaired, reuses them, and a clean Close leaves none behind.
+func TestGoldenZeroTail(t *testing.T) {
+	dir := golden(t, "zero-tail")
+	rep := mustVerify(t, OSFS{}, dir)
+	if rep.Events != 12 || rep.Tail != "" {
+		t.Fatalf("verify report %+v", rep)
+	}
+	r, err := Open(dir, &Options{ReadOnly: true})
+	if err != nil || r.Repaired != "" {
+		t.Fatalf("read-only open: %v, repaired %q", err, r.Repaired)
+	}
+	if h, _ := r.Head(context.Background()); h != 12 {
+		t.Fatalf("read-only head %d, want 12", h)
+	}
+	r.Close()
+	s, err := Open(dir, nil)
+	if err != nil || s.Repaired != "" {
+		t.Fatalf("open: %v, repaired %q", err, s.Repaired)
+	}
+	if _, err := s.Append(context.Background(), "s-0", eventstore.Any(), eventstore.EventData{ID: "00000000-0000-4000-8000-000000000099", Type: "TestEvent", Data: []byte(`{}`)}); err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	rep = mustVerify(t, OSFS{}, dir)
+	if rep.Events != 13 {
+		t.Fatalf("verify after append: %+v", rep)
+	}
+	if aside, _ := filepath.Glob(filepath.Join(dir, "torn", "*")); len(aside) != 0 {
+		t.Fatalf("zeros copied aside as damage: %v", aside)
+	}
+	names := segFiles(t, dir)
+	b, _ := os.ReadFile(filepath.Join(dir, names[len(names)-1]))
+	if offs := frameOffsets(b); b[len(b)-1] == 0 || offs[len(offs)-1]+frameOverhead+int(binary.LittleEndian.Uint32(b[offs[len(offs)-1]:])) != len(b) {
+		t.Fatalf("a clean Close left zeros past the frames (%d bytes)", len(b))
+	}
+}
+
 func TestGoldenTornTails(t *testing.T) {
-	for _, name := range []string{"torn-tail", "uncommitted-tail"} {
+	for _, name := range []string{"torn-tail", "uncommitted-tail", "torn-zero-tail"} {
 		t.Run(name, func(t *testing.T) {
 			dir := golden(t, name)
 			// Verify is strict: a torn tail is reported until it is repaired.
@@ -230,6 +284,10 @@ func TestGoldenTornTails(t *testing.T) {
 			if len(aside) != 1 {
 				t.Fatalf("damaged bytes not copied aside: %v", aside)
 			}
+			// Only the damaged bytes are kept, not zeros written ahead.
+			if b, _ := os.ReadFile(aside[0]); len(b) == 0 || b[len(b)-1] == 0 {
+				t.Fatalf("copied aside %d bytes ending in a zero", len(b))
+			}
 		})
 	}
 }
@@ -242,6 +300,9 @@ func TestGoldenCorruption(t *testing.T) {
 		reason   string
 	}{
 		{"corrupt-old-segment", 0, true, "CRC mismatch"},
+		// Only the newest segment may end in zeros: the writer trims them
+		// before it starts a new segment.
+		{"zeros-old-segment", 0, true, "frame length 0 out of range"},
 		{"corrupt-newest-middle", -1, true, "CRC mismatch"},
 		{"rewritten-event", 0, false, "chain hash mismatch"},
 	}

@@ -37,6 +37,14 @@ type Options struct {
 	// as soon as they are in); see flushLoop.
 	// It never delays a lone writer.
 	CommitLinger time.Duration
+	// ZeroAhead is how many bytes past the end of the log the writer keeps
+	// written as zeros while group commits are small (many concurrent
+	// appends of a few events): their fdatasync then overwrites blocks
+	// already on disk and commits no file-size change to the file
+	// system's journal, which is much of a small commit's cost. Large
+	// commits (batched appends) write past the zeros and never pay for
+	// them. 0 means 1 MiB; negative turns it off.
+	ZeroAhead int64
 	// ReadOnly opens the log without the lock, the writer or repair: for
 	// readers (export, verify, queries) beside a live writer. A torn tail is
 	// then left alone and not read.
@@ -63,6 +71,9 @@ func (o *Options) Validate() error {
 	}
 	if o.CommitLinger == 0 {
 		o.CommitLinger = time.Millisecond
+	}
+	if o.ZeroAhead == 0 {
+		o.ZeroAhead = 1 << 20
 	}
 	if o.SegmentSize < headerSize+1 {
 		return fmt.Errorf("filestore: segment size %d is too small", o.SegmentSize)
@@ -126,6 +137,10 @@ type Store struct {
 	inflight atomic.Int64
 	stats    struct{ fsyncs, bytes atomic.Uint64 }
 	wfile    File // active segment, owned by the flusher
+	// wend is the end of the frames written to wfile; zeroEnd (>= wend) is
+	// wfile's size, the bytes past wend being zeros (see Options.ZeroAhead).
+	// Owned by the flusher.
+	wend, zeroEnd int64
 
 	// noIDIndex: a read-only open does not build the id index (it is for
 	// appends; Verify builds it to find ids stored twice), which is most of
@@ -493,7 +508,7 @@ func (s *Store) recoverSegment(name string, last bool) error {
 			}
 			undo()
 			pending = pending[:0]
-			return s.cutTail(f, seg, committedEnd, committedCRC, size, fe.reason)
+			return s.endTail(f, seg, committedEnd, committedCRC, size, fe.reason)
 		}
 		d, err := decodePayload(p)
 		pos := s.next + uint64(len(pending))
@@ -551,17 +566,28 @@ func (s *Store) recoverSegment(name string, last bool) error {
 		}
 		undo()
 		pending = pending[:0]
-		return s.cutTail(f, seg, committedEnd, committedCRC, size, "batch without its commit frame")
+		return s.endTail(f, seg, committedEnd, committedCRC, size, "batch without its commit frame")
 	}
 	return nil
 }
 
-// cutTail handles a torn tail of the newest segment: bytes from end on are
-// copied aside into DIR/torn and cut off (read-only stores just stop there).
-func (s *Store) cutTail(f File, seg *segment, end int64, crc uint32, size int64, why string) error {
+// endTail handles what follows the last committed frame (at end) of the
+// newest segment when it is not the end of the file. Zeros alone are the
+// space the writer zeroes ahead of the log (Options.ZeroAhead): a clean
+// end, kept for the writer to reuse. Anything else is a torn tail: the
+// bytes up to the last nonzero one are copied aside into DIR/torn and the
+// segment is cut at end (read-only stores just stop there).
+func (s *Store) endTail(f File, seg *segment, end int64, crc uint32, size int64, why string) error {
 	seg.size = end
 	s.lastCRC = crc
-	msg := fmt.Sprintf("torn tail in %s: %d bytes from offset %d (%s)", seg.name, size-end, end, why)
+	dataEnd, err := nonZeroEnd(f, end, size)
+	if err != nil {
+		return fmt.Errorf("filestore: read tail of %s: %w", seg.name, err)
+	}
+	if dataEnd == end {
+		return nil
+	}
+	msg := fmt.Sprintf("torn tail in %s: %d bytes from offset %d (%s)", seg.name, dataEnd-end, end, why)
 	if s.strictTail {
 		return &eventstore.CorruptError{Segment: seg.name, Offset: end, Position: s.next, Reason: "torn or uncommitted tail (" + why + "); opening the log for writing copies it aside and cuts it"}
 	}
@@ -569,7 +595,7 @@ func (s *Store) cutTail(f File, seg *segment, end int64, crc uint32, size int64,
 		s.Repaired = msg + "; left alone (read-only)"
 		return nil
 	}
-	damaged := make([]byte, size-end)
+	damaged := make([]byte, dataEnd-end)
 	if _, err := f.ReadAt(damaged, end); err != nil && !errors.Is(err, io.EOF) {
 		return fmt.Errorf("filestore: read torn tail of %s: %w", seg.name, err)
 	}
@@ -596,8 +622,28 @@ func (s *Store) cutTail(f File, seg *segment, end int64, crc uint32, size int64,
 		return fmt.Errorf("filestore: sync %s: %w", seg.name, err)
 	}
 	s.Repaired = msg + "; copied to " + aside
-	s.opts.Logger.Warn("filestore: repaired torn tail", "segment", seg.name, "offset", end, "bytes", size-end, "reason", why, "copied_to", aside)
+	s.opts.Logger.Warn("filestore: repaired torn tail", "segment", seg.name, "offset", end, "bytes", dataEnd-end, "reason", why, "copied_to", aside)
 	return nil
+}
+
+// nonZeroEnd returns the offset just past the last nonzero byte of f in
+// [from, size), or from when they are all zeros.
+func nonZeroEnd(f File, from, size int64) (int64, error) {
+	buf := make([]byte, min(size-from, 256<<10))
+	for hi := size; hi > from; {
+		lo := max(from, hi-int64(len(buf)))
+		b := buf[:hi-lo]
+		if n, err := f.ReadAt(b, lo); err != nil && !(errors.Is(err, io.EOF) && n == len(b)) {
+			return 0, err
+		}
+		for i := len(b) - 1; i >= 0; i-- {
+			if b[i] != 0 {
+				return lo + int64(i) + 1, nil
+			}
+		}
+		hi = lo
+	}
+	return from, nil
 }
 
 func writeFileSync(fs FS, name string, data []byte) error {
@@ -628,11 +674,20 @@ func (s *Store) openActive() error {
 		s.lastCRC = seg.headerCRC
 	}
 	seg := s.segs[len(s.segs)-1]
-	f, err := s.fs.OpenFile(s.path(seg.name), os.O_WRONLY|os.O_APPEND, 0)
+	f, err := s.fs.OpenFile(s.path(seg.name), os.O_WRONLY, 0)
 	if err != nil {
 		return fmt.Errorf("filestore: open %s for append: %w", seg.name, err)
 	}
-	s.wfile = f
+	size, err := f.Size()
+	if err == nil && size < seg.size {
+		err = fmt.Errorf("file is %d bytes, its frames end at %d", size, seg.size)
+	}
+	if err != nil {
+		f.Close()
+		return fmt.Errorf("filestore: open %s for append: %w", seg.name, err)
+	}
+	// Recovery left any zeros past the frames (a zero tail): reuse them.
+	s.wfile, s.wend, s.zeroEnd = f, seg.size, size
 	return nil
 }
 
@@ -779,7 +834,12 @@ func (s *Store) Close() error {
 	if s.done != nil {
 		<-s.done
 		if s.wfile != nil {
-			err = s.wfile.Close()
+			if s.werr.Load() == nil {
+				err = s.trimZeros()
+			}
+			if cerr := s.wfile.Close(); err == nil {
+				err = cerr
+			}
 		}
 	}
 	s.mu.Lock()
