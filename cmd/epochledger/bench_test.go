@@ -30,6 +30,7 @@ func TestBenchStoreJSON(t *testing.T) {
 		"append_batch1_events_per_sec", "append_batch100_events_per_sec", "append_batch1000_single_writer_events_per_sec",
 		"raw_limit_batch1000_events_per_sec", "append_batch1000_bytes_per_fsync", "ratio_to_raw_at_flush_size",
 		"concurrent64_limit_events_per_sec", "concurrent64_ratio_to_limit",
+		"raw_64_events_overwrite_fdatasyncs_per_sec", "concurrent64_overwrite_limit_events_per_sec", "concurrent64_ratio_to_overwrite_limit",
 	} {
 		if r[k] <= 0 {
 			t.Errorf("%s = %v, want a positive figure", k, r[k])

@@ -62,9 +62,17 @@ type Result struct {
 	Batch1RatioToRaw         float64 `json:"append_batch1_ratio_to_raw"`
 	Concurrent64LimitPerSec  float64 `json:"concurrent64_limit_events_per_sec"`
 	Concurrent64RatioToLimit float64 `json:"concurrent64_ratio_to_limit"`
-	ReadEventsPerSec         float64 `json:"read_events_per_sec"`
-	ReadBytesPerSec          float64 `json:"read_bytes_per_sec"`
-	ReadEvents               uint64  `json:"read_events"`
+	// Raw64OverwriteFdatasyncsPerSec writes 64 events' bytes over a file
+	// already written with zeros and fdatasyncs: no file-size change to
+	// commit, which is how the store writes small group commits (see
+	// filestore.Options.ZeroAhead). Concurrent64OverwriteLimitPerSec is 64
+	// × that, the bound for writers that each wait for such a commit.
+	Raw64OverwriteFdatasyncsPerSec    float64 `json:"raw_64_events_overwrite_fdatasyncs_per_sec"`
+	Concurrent64OverwriteLimitPerSec  float64 `json:"concurrent64_overwrite_limit_events_per_sec"`
+	Concurrent64RatioToOverwriteLimit float64 `json:"concurrent64_ratio_to_overwrite_limit"`
+	ReadEventsPerSec                  float64 `json:"read_events_per_sec"`
+	ReadBytesPerSec                   float64 `json:"read_bytes_per_sec"`
+	ReadEvents                        uint64  `json:"read_events"`
 }
 
 // event returns an event of about 250 bytes in its JSON Lines form.
@@ -131,6 +139,10 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 		return nil, err
 	}
 	r.Concurrent64LimitPerSec = 64 * r.Raw64FsyncsPerSec
+	if r.Raw64OverwriteFdatasyncsPerSec, err = rawOverwrite(filepath.Join(o.Dir, "raw-64-overwrite"), 64*r.FrameBytes, o.Duration); err != nil {
+		return nil, err
+	}
+	r.Concurrent64OverwriteLimitPerSec = 64 * r.Raw64OverwriteFdatasyncsPerSec
 
 	o.Progress("append batch 1")
 	if r.AppendBatch1EventsPerSec, _, err = appendRun(ctx, filepath.Join(o.Dir, "b1"), 1, 1, o.Duration); err != nil {
@@ -175,6 +187,7 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	}
 
 	r.Concurrent64RatioToLimit = r.Concurrent64EventsPerSec / r.Concurrent64LimitPerSec
+	r.Concurrent64RatioToOverwriteLimit = r.Concurrent64EventsPerSec / r.Concurrent64OverwriteLimitPerSec
 	o.Progress("sequential read")
 	if r.ReadEventsPerSec, r.ReadBytesPerSec, r.ReadEvents, err = readRun(ctx, filepath.Join(o.Dir, "b1000")); err != nil {
 		return nil, err
@@ -199,6 +212,50 @@ func events(start, n int) []eventstore.EventData {
 		out[i] = event(start + i)
 	}
 	return out
+}
+
+// rawOverwrite writes chunk bytes at a time over an 8 MiB file already
+// written with zeros and made durable (wrapping around at its end), each
+// followed by fdatasync, for d; it returns the fdatasyncs per second.
+func rawOverwrite(dir string, chunk int, d time.Duration) (float64, error) {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return 0, err
+	}
+	// The store's own file type: its Datasync is fdatasync(2) where the
+	// system has it.
+	f, err := filestore.OSFS{}.OpenFile(filepath.Join(dir, "raw"), os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o644)
+	if err != nil {
+		return 0, err
+	}
+	defer f.Close()
+	const size = 8 << 20
+	if _, err := f.Write(make([]byte, size)); err != nil {
+		return 0, err
+	}
+	if err := f.Sync(); err != nil {
+		return 0, err
+	}
+	buf := make([]byte, chunk)
+	for i := range buf {
+		buf[i] = byte(i * 7)
+	}
+	var n int
+	var off int64
+	start := time.Now()
+	for time.Since(start) < d {
+		if off+int64(chunk) > size {
+			off = 0
+		}
+		if _, err := f.WriteAt(buf, off); err != nil {
+			return 0, err
+		}
+		if err := f.Datasync(); err != nil {
+			return 0, err
+		}
+		off += int64(chunk)
+		n++
+	}
+	return float64(n) / time.Since(start).Seconds(), nil
 }
 
 func rawWrite(dir string, chunk int, d time.Duration) (bytesPerSec, fsyncsPerSec float64, err error) {
