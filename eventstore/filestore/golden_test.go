@@ -388,8 +388,9 @@ func TestWriterReproducesGolden(t *testing.T) {
 	}
 }
 
-// TestLargeAppendBytes pins the in-place path (an append of 16 KiB or
-// more is sealed in its own buffer and written from it) against frames
+// TestLargeAppendBytes pins the in-place path (an append's frames are
+// sealed in its own buffer; the flusher gathers small buffers into one
+// write and writes one of gatherMax or more as it is) against frames
 // built one by one with appendFrame: the segment must hold exactly the
 // header, then a small append's frame, then the large append's frames.
 func TestLargeAppendBytes(t *testing.T) {
@@ -399,7 +400,7 @@ func TestLargeAppendBytes(t *testing.T) {
 		t.Fatal(err)
 	}
 	small := goldenEvents()[:1]
-	large := make([]eventstore.EventData, 200)
+	large := make([]eventstore.EventData, 400)
 	for i := range large {
 		large[i] = eventstore.EventData{
 			ID:   fmt.Sprintf("00000000-0000-4000-8000-%012d", 1000+i),
@@ -428,8 +429,53 @@ func TestLargeAppendBytes(t *testing.T) {
 		}
 		want, prev, crc = appendFrame(want, kind, uint64(2+i), uint64(i), "b", &large[i], &prev, crc)
 	}
-	if len(want)-headerSize-frameOverhead < zeroCopyMin {
-		t.Fatalf("the large append is only %d bytes: it would not take the in-place path", len(want))
+	if len(want)-headerSize-frameOverhead < gatherMax {
+		t.Fatalf("the large append is only %d bytes: it would be gathered, not written as it is", len(want))
+	}
+	got, err := os.ReadFile(filepath.Join(dir, segmentName(1)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(got) != string(want) {
+		t.Fatalf("segment differs from frames built one by one (%d vs %d bytes)", len(got), len(want))
+	}
+}
+
+// TestRetryInMultiAppendBytes pins the copy path: an AppendMulti whose
+// first request repeats a stored batch (a retry) and whose second is new
+// writes only the new request's frames, copied out of the op's buffer
+// past the repeated ones.
+func TestRetryInMultiAppendBytes(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "log")
+	s, err := Open(dir, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	evs := goldenEvents()
+	if _, err := s.Append(context.Background(), "a", eventstore.Any(), evs[:2]...); err != nil {
+		t.Fatal(err)
+	}
+	res, err := s.AppendMulti(context.Background(), []eventstore.AppendRequest{
+		{Stream: "a", Expected: eventstore.Any(), Events: evs[:2]},
+		{Stream: "b", Expected: eventstore.NoStream(), Events: evs[2:5]},
+	})
+	if err != nil || !res[0].Duplicate || res[0].FirstPosition != 1 || res[1].Duplicate || res[1].FirstPosition != 3 || res[1].LastPosition != 5 {
+		t.Fatalf("AppendMulti: %+v, %v", res, err)
+	}
+	s.Close()
+
+	h := header{first: 1}
+	want := h.encode()
+	_, crc, _ := decodeHeader(want)
+	var prev [32]byte
+	want, prev, crc = appendFrame(want, kindContinue, 1, 0, "a", &evs[0], &prev, crc)
+	want, prev, crc = appendFrame(want, kindCommit, 2, 1, "a", &evs[1], &prev, crc)
+	for i := 2; i < 5; i++ {
+		kind := byte(kindContinue)
+		if i == 4 {
+			kind = kindCommit
+		}
+		want, prev, crc = appendFrame(want, kind, uint64(i+1), uint64(i-2), "b", &evs[i], &prev, crc)
 	}
 	got, err := os.ReadFile(filepath.Join(dir, segmentName(1)))
 	if err != nil {

@@ -42,9 +42,9 @@ func (s *Store) refuse(op *appendOp, err error) {
 
 // group is the unit of group commit: one write burst and one fsync.
 type group struct {
-	// chunks are written in order: buffers the frames of small appends
-	// were copied into, and large appends' own frame buffers, sealed in
-	// place (a few hundred KiB not copied again).
+	// chunks are written in order: appends' own frame buffers, sealed in
+	// place, and buffers the new frames of appends that repeat stored
+	// events were copied into.
 	chunks     [][]byte
 	lastShared bool // the last chunk is a copy buffer that may grow
 	size       int  // bytes in chunks
@@ -54,10 +54,6 @@ type group struct {
 	base       int64    // offset in the segment where the chunks go
 	last       uint64   // head once the group is durable
 }
-
-// zeroCopyMin is the size from which an append's frame buffer is written
-// as it is instead of copied into the group's buffer.
-const zeroCopyMin = 16 << 10
 
 // appendCopy copies frame f to the end of the group and returns the copy.
 func (g *group) appendCopy(f []byte) []byte {
@@ -284,7 +280,15 @@ func (s *Store) stage(op *appendOp, seg *segment, g *group) error {
 	if len(op.reqs) > 1 {
 		added = map[string]uint64{}
 	}
-	dup := make([]bool, len(op.reqs))
+	// Most appends are one request of a few events: their scratch stays
+	// on the stack (the encoder is the serial part of every append).
+	var dupArr [4]bool
+	dup := dupArr[:0]
+	if len(op.reqs) <= len(dupArr) {
+		dup = dupArr[:len(op.reqs)]
+	} else {
+		dup = make([]bool, len(op.reqs))
+	}
 	newEvents := 0
 	next := s.next // position of this op's next new event
 	ki := 0        // keys checked so far
@@ -349,16 +353,22 @@ func (s *Store) stage(op *appendOp, seg *segment, g *group) error {
 		op.results = results
 		return nil
 	}
-	events := make([]staged, 0, newEvents)
+	var eventsArr [8]staged
+	events := eventsArr[:0]
+	if newEvents > len(eventsArr) {
+		events = make([]staged, 0, newEvents)
+	}
 	var revs map[string]uint64
 	if len(op.reqs) > 1 {
 		revs = map[string]uint64{}
 	}
 	remaining := newEvents
 	src := op.frames
-	// An append with nothing already stored and a large buffer is sealed
-	// in place and handed to the group; others are copied frame by frame.
-	inPlace := newEvents == len(op.keys) && len(op.frames) >= zeroCopyMin
+	// An append with nothing already stored is sealed in place and its
+	// buffer handed to the group (the flusher gathers small ones into one
+	// write); one that repeats stored events is copied frame by frame,
+	// without them.
+	inPlace := newEvents == len(op.keys)
 	inPlaceOff := g.base + int64(g.size)
 	for i, r := range op.reqs {
 		if dup[i] {
