@@ -74,9 +74,11 @@ sequential write+fsync of chunks the size of one 1,000-event append (the
 physical limit), durable appends in batches of 1, 100 and 1,000 events of
 about 250 bytes (1,000: by one appender, then by 16 at once, and raw
 write+fsync again at their mean group-commit size), 64 concurrent writers
-appending single events (group commit), and a full sequential read.
-Nothing is acknowledged before fsync. The scratch directory is removed
-afterwards.`)
+appending single events (group commit; their baselines: 64 events' bytes
+appended with fsync, and written over zeros with fdatasync, the way the
+store commits small groups), and a full sequential read. Nothing is
+acknowledged before its fsync (fdatasync). The scratch directory is
+removed afterwards.`)
 	dir := fs.String("dir", "", "scratch directory on the disk to measure (default: a temporary directory under the current one)")
 	dur := fs.Duration("duration", 2*time.Second, "time spent on each measurement")
 	asJSON := fs.Bool("json", false, "print one JSON object")

@@ -78,7 +78,9 @@
 // to the file system's journal, most of the cost of a small commit on
 // ext4 (64 concurrent writers: about 1.5x the events/s; see
 // docs/benchmarks.md). Large flushes write past the zeros and never zero
-// ahead, so batched appends do not write twice. The zeros are cut off
+// ahead, so batched appends do not write twice. Writing the zeros can
+// fail like any write (ENOSPC comes up to ZeroAhead bytes sooner), and
+// the failure is sticky like any other. The zeros are cut off
 // (truncate, fsync) before a new segment is started and on Close, so only
 // the newest segment of a log whose writer stopped uncleanly ends in zeros.
 //

@@ -680,8 +680,8 @@ func (s *Store) trimZeros() error {
 
 // Stats are counters of the writer since Open.
 type Stats struct {
-	Fsyncs       uint64 // group commits: one write burst and one fsync each
-	BytesWritten uint64 // frame bytes made durable by them
+	Fsyncs       uint64 // group commits: one write burst and one fdatasync each
+	BytesWritten uint64 // frame bytes made durable by them (not the zeros written ahead)
 }
 
 // Stats returns the writer's counters: BytesWritten / Fsyncs is the mean
