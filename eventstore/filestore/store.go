@@ -141,6 +141,7 @@ type Store struct {
 	// wfile's size, the bytes past wend being zeros (see Options.ZeroAhead).
 	// Owned by the flusher.
 	wend, zeroEnd int64
+	gather        []byte // the flusher's buffer for gathering small chunks
 
 	// noIDIndex: a read-only open does not build the id index (it is for
 	// appends; Verify builds it to find ids stored twice), which is most of

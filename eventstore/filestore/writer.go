@@ -27,6 +27,12 @@ type appendOp struct {
 	results []eventstore.AppendResult
 	err     error
 	done    chan struct{}
+
+	// Room for the common append of one request of one event, so that it
+	// costs one allocation instead of four.
+	reqArr    [1]eventstore.AppendRequest
+	keyArr    [1]idKey
+	resultArr [1]eventstore.AppendResult
 }
 
 func (op *appendOp) finish(err error) {
@@ -53,6 +59,18 @@ type group struct {
 	newSeg     *segment // segment file to create before writing
 	base       int64    // offset in the segment where the chunks go
 	last       uint64   // head once the group is durable
+
+	// Room for a group of one append (many concurrent writers make one
+	// group each).
+	opArr    [1]*appendOp
+	chunkArr [1][]byte
+}
+
+// newGroup returns an empty group whose copy buffers start at hint bytes.
+func newGroup(hint int) *group {
+	g := &group{hint: hint}
+	g.ops, g.chunks = g.opArr[:0], g.chunkArr[:0]
+	return g
 }
 
 // appendCopy copies frame f to the end of the group and returns the copy.
@@ -116,7 +134,9 @@ var ErrWriteFailed = errors.New("filestore: an earlier write or fsync failed; re
 
 // Append stores events at the end of stream; see eventstore.Store.
 func (s *Store) Append(ctx context.Context, stream string, expected eventstore.ExpectedRevision, events ...eventstore.EventData) (eventstore.AppendResult, error) {
-	res, err := s.AppendMulti(ctx, []eventstore.AppendRequest{{Stream: stream, Expected: expected, Events: events}})
+	op := &appendOp{}
+	op.reqArr[0] = eventstore.AppendRequest{Stream: stream, Expected: expected, Events: events}
+	res, err := s.appendOp(ctx, op, op.reqArr[:])
 	if err != nil {
 		return eventstore.AppendResult{}, err
 	}
@@ -127,6 +147,11 @@ func (s *Store) Append(ctx context.Context, stream string, expected eventstore.E
 // request's condition is checked (each seeing the requests before it) and
 // either all are stored or none.
 func (s *Store) AppendMulti(ctx context.Context, reqs []eventstore.AppendRequest) ([]eventstore.AppendResult, error) {
+	return s.appendOp(ctx, &appendOp{}, reqs)
+}
+
+// appendOp submits op, fresh, for reqs and waits for its outcome.
+func (s *Store) appendOp(ctx context.Context, op *appendOp, reqs []eventstore.AppendRequest) ([]eventstore.AppendResult, error) {
 	if s.opts.ReadOnly {
 		return nil, errors.New("filestore: store opened read-only")
 	}
@@ -137,7 +162,10 @@ func (s *Store) AppendMulti(ctx context.Context, reqs []eventstore.AppendRequest
 	for _, r := range reqs {
 		total += len(r.Events)
 	}
-	keys := make([]idKey, 0, total)
+	keys := op.keyArr[:0]
+	if total > len(op.keyArr) {
+		keys = make([]idKey, 0, total)
+	}
 	for _, r := range reqs {
 		// Ids repeated inside the op are caught by stage, which needs the
 		// same set anyway.
@@ -168,7 +196,7 @@ func (s *Store) AppendMulti(ctx context.Context, reqs []eventstore.AppendRequest
 	if p := s.werr.Load(); p != nil {
 		return nil, *p
 	}
-	op := &appendOp{ctx: ctx, reqs: reqs, keys: keys, frames: frames, size: size, done: make(chan struct{})}
+	op.ctx, op.reqs, op.keys, op.frames, op.size, op.done = ctx, reqs, keys, frames, size, make(chan struct{})
 	s.closeMu.RLock()
 	if s.closing {
 		s.closeMu.RUnlock()
@@ -196,8 +224,10 @@ func (s *Store) AppendMulti(ctx context.Context, reqs []eventstore.AppendRequest
 // indexes, encodes them and hands each group to the flusher.
 func (s *Store) encodeLoop() {
 	defer close(s.flushCh)
+	var ops []*appendOp // reused: the appends taken for one group
 	for op := range s.reqCh {
-		ops := []*appendOp{op}
+		clear(ops)
+		ops = append(ops[:0], op)
 		bytes := op.size
 	drain:
 		for bytes < s.opts.MaxGroupBytes {
@@ -218,7 +248,7 @@ func (s *Store) encodeLoop() {
 			}
 			continue
 		}
-		g := &group{hint: bytes}
+		g := newGroup(bytes)
 		active := s.segs[len(s.segs)-1]
 		if active.size >= s.opts.SegmentSize && len(active.offsets) > 0 {
 			h := header{first: s.next, prevHash: s.lastHash}
@@ -275,7 +305,10 @@ type staged struct {
 // takes those inserts back. Positions >= s.next in the index therefore
 // belong to this op, which is how an id repeated inside it is caught.
 func (s *Store) stage(op *appendOp, seg *segment, g *group) error {
-	results := make([]eventstore.AppendResult, len(op.reqs))
+	results := op.resultArr[:]
+	if len(op.reqs) > len(op.resultArr) {
+		results = make([]eventstore.AppendResult, len(op.reqs))
+	}
 	var added map[string]uint64 // events this op adds per stream, when it has several requests
 	if len(op.reqs) > 1 {
 		added = map[string]uint64{}
@@ -580,15 +613,17 @@ func (s *Store) flush(batch []*group) error {
 		wrote += n
 		return nil
 	}
-	var gather []byte
+	// The flusher's own buffer: a pooled one is often gone after a GC,
+	// and then 64 KiB are allocated and cleared once per commit.
+	if s.gather == nil {
+		s.gather = make([]byte, 0, gatherMax)
+	}
+	gather := s.gather[:0]
 	for _, g := range batch {
 		for _, c := range g.chunks {
 			switch {
 			case len(c) == 0:
 			case len(c) < gatherMax:
-				if gather == nil {
-					gather = getBuf(gatherMax)
-				}
 				if len(gather)+len(c) > cap(gather) {
 					if err := write(gather); err != nil {
 						return err
@@ -614,7 +649,6 @@ func (s *Store) flush(batch []*group) error {
 			return err
 		}
 	}
-	putBuf(gather)
 	if wrote == 0 {
 		return nil
 	}
