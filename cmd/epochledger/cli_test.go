@@ -272,6 +272,38 @@ func TestSharesFromArchive(t *testing.T) {
 	}
 }
 
+// TestZeroTailIsNotDamage: zeros after the last event, as a writer that
+// zeroes ahead leaves them when it is killed, verify with a note and read
+// back whole.
+func TestZeroTailIsNotDamage(t *testing.T) {
+	data := filepath.Join(t.TempDir(), "data")
+	if code, _, errs := cli(t, "", "import", writeFile(t, week()), "--data", data); code != 0 {
+		t.Fatal(errs)
+	}
+	_, before, _ := cli(t, "", "export", "--data", data)
+	seg := filepath.Join(data, "00000000000000000001.seg")
+	b, _ := os.ReadFile(seg)
+	os.WriteFile(seg, append(b, make([]byte, 8192)...), 0o644)
+	code, out, errs := cli(t, "", "verify", "--data", data)
+	if code != 0 || !strings.Contains(out, "note: 8192 zero bytes follow the last event") {
+		t.Fatalf("verify of a zero-tailed log: exit %d: %s%s", code, out, errs)
+	}
+	code, out, _ = cli(t, "", "verify", "--json", "--data", data)
+	var v struct {
+		OK     bool `json:"ok"`
+		Report struct {
+			ZeroTail int64 `json:"zero_tail_bytes"`
+		} `json:"report"`
+	}
+	if err := json.Unmarshal([]byte(out), &v); code != 0 || err != nil || !v.OK || v.Report.ZeroTail != 8192 {
+		t.Fatalf("verify --json: exit %d, %v: %s", code, err, out)
+	}
+	code, after, errs := cli(t, "", "export", "--data", data)
+	if code != 0 || after != before || errs != "" {
+		t.Fatalf("export of a zero-tailed log: exit %d, stderr %q, same output %v", code, errs, after == before)
+	}
+}
+
 // TestTornTailIsReported: a reader beside a damaged last frame reads up to
 // the last committed event and says so; verify fails.
 func TestTornTailIsReported(t *testing.T) {

@@ -67,6 +67,9 @@ rewrite of the log up to that point is detectable.`)
 		if rep.Tail != "" {
 			fmt.Fprintf(e.stdout, "note: %s\n", rep.Tail)
 		}
+		if rep.ZeroTailBytes > 0 {
+			fmt.Fprintf(e.stdout, "note: %d zero bytes follow the last event: space the writer zeroed ahead (its process is running or stopped uncleanly), not damage\n", rep.ZeroTailBytes)
+		}
 	}
 	if !rep.OK() {
 		p := rep.Problem

@@ -213,7 +213,7 @@ func TestGoldenGood(t *testing.T) {
 func TestGoldenZeroTail(t *testing.T) {
 	dir := golden(t, "zero-tail")
 	rep := mustVerify(t, OSFS{}, dir)
-	if rep.Events != 12 || rep.Tail != "" {
+	if rep.Events != 12 || rep.Tail != "" || rep.ZeroTailBytes != 4096 {
 		t.Fatalf("verify report %+v", rep)
 	}
 	r, err := Open(dir, &Options{ReadOnly: true})

@@ -150,6 +150,9 @@ type Store struct {
 
 	// Repaired describes a torn tail cut by Open ("" when none).
 	Repaired string
+	// zeroTail is how many zero bytes recovery found past the newest
+	// segment's last committed frame (Options.ZeroAhead).
+	zeroTail int64
 
 	// Set by Verify: recompute every chain hash, treat a torn tail as
 	// damage, and report scanned bytes.
@@ -586,6 +589,7 @@ func (s *Store) endTail(f File, seg *segment, end int64, crc uint32, size int64,
 		return fmt.Errorf("filestore: read tail of %s: %w", seg.name, err)
 	}
 	if dataEnd == end {
+		s.zeroTail = size - end
 		return nil
 	}
 	msg := fmt.Sprintf("torn tail in %s: %d bytes from offset %d (%s)", seg.name, dataEnd-end, end, why)

@@ -24,6 +24,10 @@ type VerifyReport struct {
 	Live bool `json:"live"`
 	// Tail notes a torn or in-progress tail that was not counted.
 	Tail string `json:"tail,omitempty"`
+	// ZeroTailBytes are zeros past the newest segment's last event (in
+	// Bytes): space the writer zeroed ahead, left by a writer that is
+	// still running or stopped uncleanly; not damage.
+	ZeroTailBytes int64 `json:"zero_tail_bytes,omitempty"`
 	// Problem is the first damage found; nil means the log is intact.
 	Problem *eventstore.CorruptError `json:"-"`
 }
@@ -100,6 +104,7 @@ func Verify(dir string, opts *Options, progress func(done, total int64)) (*Verif
 	rep.Bytes = total
 	rep.HeadHash = hex.EncodeToString(s.lastHash[:])
 	rep.Tail = s.Repaired
+	rep.ZeroTailBytes = s.zeroTail
 	if err != nil {
 		var ce *eventstore.CorruptError
 		if !errors.As(err, &ce) {
