@@ -76,7 +76,7 @@
 // fdatasync when fewer than a quarter are left. Frames are then written
 // over blocks already on disk and their fdatasync commits no size change
 // to the file system's journal, most of the cost of a small commit on
-// ext4 (64 concurrent writers: about 1.5x the events/s; see
+// ext4 (64 concurrent writers: 1.1-1.4x the events/s; see
 // docs/benchmarks.md). Large flushes write past the zeros and never zero
 // ahead, so batched appends do not write twice. Writing the zeros can
 // fail like any write (ENOSPC comes up to ZeroAhead bytes sooner), and
