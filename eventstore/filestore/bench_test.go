@@ -96,20 +96,7 @@ func BenchmarkConcurrent64(b *testing.B) {
 		b.Fatal(err)
 	}
 	defer s.Close()
-	evs := benchEvents(0, b.N+64)
-	var next atomic.Int64
-	b.SetParallelism(32) // 64 goroutines on 2 cores
-	b.ResetTimer()
-	b.RunParallel(func(pb *testing.PB) {
-		for pb.Next() {
-			i := next.Add(1)
-			if _, err := s.Append(context.Background(), fmt.Sprintf("s-%d", i%64), eventstore.Any(), evs[i]); err != nil {
-				b.Error(err)
-				return
-			}
-		}
-	})
-	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "events/s")
+	concurrent64(b, s)
 	// A full group commit holds one append of each of the 64 writers.
 	if st := s.Stats(); st.Fsyncs > 0 {
 		b.ReportMetric(float64(b.N)/float64(st.Fsyncs), "events/fsync")
@@ -175,6 +162,12 @@ func BenchmarkConcurrent64CPU(b *testing.B) {
 		b.Fatal(err)
 	}
 	defer s.Close()
+	concurrent64(b, s)
+}
+
+// concurrent64 appends b.N single events to s from 64 goroutines and
+// reports events/s.
+func concurrent64(b *testing.B, s *Store) {
 	evs := benchEvents(0, b.N+64)
 	streams := make([]string, 64)
 	for i := range streams {

@@ -421,14 +421,8 @@ func TestLargeAppendBytes(t *testing.T) {
 	want := h.encode()
 	_, crc, _ := decodeHeader(want)
 	var prev [32]byte
-	want, prev, crc = appendFrame(want, kindCommit, 1, 0, "a", &small[0], &prev, crc)
-	for i := range large {
-		kind := byte(kindContinue)
-		if i == len(large)-1 {
-			kind = kindCommit
-		}
-		want, prev, crc = appendFrame(want, kind, uint64(2+i), uint64(i), "b", &large[i], &prev, crc)
-	}
+	want, crc = batchFrames(want, 1, 0, "a", small, &prev, crc)
+	want, _ = batchFrames(want, 2, 0, "b", large, &prev, crc)
 	if len(want)-headerSize-frameOverhead < gatherMax {
 		t.Fatalf("the large append is only %d bytes: it would be gathered, not written as it is", len(want))
 	}
@@ -468,15 +462,8 @@ func TestRetryInMultiAppendBytes(t *testing.T) {
 	want := h.encode()
 	_, crc, _ := decodeHeader(want)
 	var prev [32]byte
-	want, prev, crc = appendFrame(want, kindContinue, 1, 0, "a", &evs[0], &prev, crc)
-	want, prev, crc = appendFrame(want, kindCommit, 2, 1, "a", &evs[1], &prev, crc)
-	for i := 2; i < 5; i++ {
-		kind := byte(kindContinue)
-		if i == 4 {
-			kind = kindCommit
-		}
-		want, prev, crc = appendFrame(want, kind, uint64(i+1), uint64(i-2), "b", &evs[i], &prev, crc)
-	}
+	want, crc = batchFrames(want, 1, 0, "a", evs[:2], &prev, crc)
+	want, _ = batchFrames(want, 3, 0, "b", evs[2:5], &prev, crc)
 	got, err := os.ReadFile(filepath.Join(dir, segmentName(1)))
 	if err != nil {
 		t.Fatal(err)
@@ -484,4 +471,18 @@ func TestRetryInMultiAppendBytes(t *testing.T) {
 	if string(got) != string(want) {
 		t.Fatalf("segment differs from frames built one by one (%d vs %d bytes)", len(got), len(want))
 	}
+}
+
+// batchFrames appends the frames of one atomic batch of evs, the first at
+// position pos and stream revision rev, built one by one with appendFrame;
+// prev is the chain hash before them and becomes the last one's.
+func batchFrames(dst []byte, pos, rev uint64, stream string, evs []eventstore.EventData, prev *[32]byte, crc uint32) ([]byte, uint32) {
+	for i := range evs {
+		kind := byte(kindContinue)
+		if i == len(evs)-1 {
+			kind = kindCommit
+		}
+		dst, *prev, crc = appendFrame(dst, kind, pos+uint64(i), rev+uint64(i), stream, &evs[i], prev, crc)
+	}
+	return dst, crc
 }
