@@ -108,6 +108,14 @@
 // offset, and nothing is repaired. Verify checks everything read-only,
 // including the hash chain.
 //
+// A read-only Open may run beside a live writer (it takes no lock), whose
+// latest commit the scan of the newest segment can catch half written or
+// still zeros. Where the scan stops on a bad frame, the reader looks again:
+// a frame that is whole by then (it waits a few milliseconds for one that
+// is not) was being written, and the store simply ends at its last
+// committed batch; only bytes that stay bad are reported as a torn tail or
+// as damage.
+//
 // A read-only Open (Options.ReadOnly: replay, queries, export) scans only
 // the newest segment, for the head and its tail, and reads the older
 // segments' headers: an older segment's frame offsets are loaded when a

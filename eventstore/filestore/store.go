@@ -507,12 +507,21 @@ func (s *Store) recoverSegment(name string, last bool) error {
 			if !errors.As(err, &fe) {
 				return fmt.Errorf("filestore: read %s: %w", name, err)
 			}
-			if !last || frameFollows(f, size, off) {
+			follows := !last || frameFollows(f, size, off)
+			// Looked at after frameFollows: a writer that has completed
+			// the frame after this one has completed this one too.
+			if last && s.liveTail(f, off, sc.seed, false) {
+				undo()
+				pending = pending[:0]
+				seg.size, s.lastCRC = committedEnd, committedCRC
+				return nil
+			}
+			if follows {
 				return &eventstore.CorruptError{Segment: name, Offset: off, Position: s.next + uint64(len(pending)), Reason: fe.reason}
 			}
 			undo()
 			pending = pending[:0]
-			return s.endTail(f, seg, committedEnd, committedCRC, size, fe.reason)
+			return s.endTail(f, seg, committedEnd, committedCRC, size, fe.reason, off, sc.seed)
 		}
 		d, err := decodePayload(p)
 		pos := s.next + uint64(len(pending))
@@ -570,18 +579,44 @@ func (s *Store) recoverSegment(name string, last bool) error {
 		}
 		undo()
 		pending = pending[:0]
-		return s.endTail(f, seg, committedEnd, committedCRC, size, "batch without its commit frame")
+		return s.endTail(f, seg, committedEnd, committedCRC, size, "batch without its commit frame", sc.offset(), sc.seed)
 	}
 	return nil
 }
 
+// liveTail reports, for a read-only open that may run beside a writer,
+// whether a valid frame (chained from seed) now starts at off, where the
+// scan of the newest segment stopped: the writer has since completed what
+// the scan read half written, or as the zeros it writes ahead. Such a
+// store ends at its last committed batch, with nothing to report; a torn
+// tail or damage does not become valid by itself. With patience it looks
+// again for a few milliseconds, the time a write in progress takes to
+// land, before it answers no.
+func (s *Store) liveTail(f File, off int64, seed uint32, patience bool) bool {
+	if !s.opts.ReadOnly || s.strictTail {
+		return false
+	}
+	for wait := time.Millisecond; ; wait *= 2 {
+		if size, err := f.Size(); err == nil && size > off {
+			if _, _, _, err := newFrameScanner(f, size, off, seed).next(); err == nil {
+				return true
+			}
+		}
+		if !patience || wait > 8*time.Millisecond {
+			return false
+		}
+		time.Sleep(wait)
+	}
+}
+
 // endTail handles what follows the last committed frame (at end) of the
-// newest segment when it is not the end of the file. Zeros alone are the
+// newest segment when it is not the end of the file; the scan stopped at
+// offset stop, where a frame chained from stopSeed was expected. Zeros alone are the
 // space the writer zeroes ahead of the log (Options.ZeroAhead): a clean
 // end, kept for the writer to reuse. Anything else is a torn tail: the
 // bytes up to the last nonzero one are copied aside into DIR/torn and the
 // segment is cut at end (read-only stores just stop there).
-func (s *Store) endTail(f File, seg *segment, end int64, crc uint32, size int64, why string) error {
+func (s *Store) endTail(f File, seg *segment, end int64, crc uint32, size int64, why string, stop int64, stopSeed uint32) error {
 	seg.size = end
 	s.lastCRC = crc
 	dataEnd, err := nonZeroEnd(f, end, size)
@@ -590,6 +625,12 @@ func (s *Store) endTail(f File, seg *segment, end int64, crc uint32, size int64,
 	}
 	if dataEnd == end {
 		s.zeroTail = size - end
+		return nil
+	}
+	// Beside a live writer those bytes may be its latest commit, half
+	// written when the scan read it: then the frame the scan stopped at
+	// is whole by now.
+	if s.liveTail(f, stop, stopSeed, true) {
 		return nil
 	}
 	msg := fmt.Sprintf("torn tail in %s: %d bytes from offset %d (%s)", seg.name, dataEnd-end, end, why)
@@ -633,14 +674,28 @@ func (s *Store) endTail(f File, seg *segment, end int64, crc uint32, size int64,
 
 // nonZeroEnd returns the offset just past the last nonzero byte of f in
 // [from, size), or from when they are all zeros.
+//
+// A reader beside a live writer may find the file shorter than when it
+// looked (the writer cut its zeros off to start a new segment): bytes past
+// the end are no bytes.
 func nonZeroEnd(f File, from, size int64) (int64, error) {
+	if cur, err := f.Size(); err != nil {
+		return 0, err
+	} else if cur < size {
+		size = cur
+	}
+	if size <= from {
+		return from, nil
+	}
 	buf := make([]byte, min(size-from, 256<<10))
 	for hi := size; hi > from; {
 		lo := max(from, hi-int64(len(buf)))
 		b := buf[:hi-lo]
-		if n, err := f.ReadAt(b, lo); err != nil && !(errors.Is(err, io.EOF) && n == len(b)) {
+		n, err := f.ReadAt(b, lo)
+		if err != nil && !errors.Is(err, io.EOF) {
 			return 0, err
 		}
+		b = b[:n]
 		for i := len(b) - 1; i >= 0; i-- {
 			if b[i] != 0 {
 				return lo + int64(i) + 1, nil
