@@ -611,11 +611,13 @@ func (s *Store) liveTail(f File, off int64, seed uint32, patience bool) bool {
 
 // endTail handles what follows the last committed frame (at end) of the
 // newest segment when it is not the end of the file; the scan stopped at
-// offset stop, where a frame chained from stopSeed was expected. Zeros alone are the
-// space the writer zeroes ahead of the log (Options.ZeroAhead): a clean
-// end, kept for the writer to reuse. Anything else is a torn tail: the
-// bytes up to the last nonzero one are copied aside into DIR/torn and the
-// segment is cut at end (read-only stores just stop there).
+// offset stop, where a frame chained from stopSeed was expected. Zeros
+// alone are the space the writer zeroes ahead of the log
+// (Options.ZeroAhead): a clean end, kept for the writer to reuse.
+// Anything else is a torn tail (unless a live writer has since completed
+// it, see liveTail): the bytes up to the last nonzero one are copied aside
+// into DIR/torn and the segment is cut at end (read-only stores just stop
+// there).
 func (s *Store) endTail(f File, seg *segment, end int64, crc uint32, size int64, why string, stop int64, stopSeed uint32) error {
 	seg.size = end
 	s.lastCRC = crc

@@ -46,7 +46,7 @@ func (s *Store) refuse(op *appendOp, err error) {
 	op.finish(err)
 }
 
-// group is the unit of group commit: one write burst and one fsync.
+// group is the unit of group commit: one write burst and one fdatasync.
 type group struct {
 	// chunks are written in order: appends' own frame buffers, sealed in
 	// place, and buffers the new frames of appends that repeat stored
@@ -316,11 +316,11 @@ func (s *Store) stage(op *appendOp, seg *segment, g *group) error {
 	// Most appends are one request of a few events: their scratch stays
 	// on the stack (the encoder is the serial part of every append).
 	var dupArr [4]bool
-	dup := dupArr[:0]
-	if len(op.reqs) <= len(dupArr) {
-		dup = dupArr[:len(op.reqs)]
+	var dup []bool
+	if n := len(op.reqs); n <= len(dupArr) {
+		dup = dupArr[:n]
 	} else {
-		dup = make([]bool, len(op.reqs))
+		dup = make([]bool, n)
 	}
 	newEvents := 0
 	next := s.next // position of this op's next new event
@@ -674,8 +674,8 @@ var zeroBlock [256 << 10]byte
 
 // zeroAhead extends the zeros past the frames to Options.ZeroAhead bytes
 // when a flush of wrote bytes is small and fewer than a quarter of them are
-// left, so that the fdatasync of the next few hundred small flushes only
-// overwrites blocks already on disk. The zeros are made durable by the
+// left, so that the fdatasyncs of the next few dozen small flushes only
+// overwrite blocks already on disk. The zeros are made durable by the
 // same fdatasync as the flush's frames; that one commits the new size.
 func (s *Store) zeroAhead(wrote int) error {
 	za := s.opts.ZeroAhead
@@ -683,14 +683,15 @@ func (s *Store) zeroAhead(wrote int) error {
 		return nil
 	}
 	for end := s.wend + za; s.zeroEnd < end; {
-		b := zeroBlock[:min(int64(len(zeroBlock)), end-s.zeroEnd)]
-		n, err := s.wfile.WriteAt(b, s.zeroEnd)
+		off := s.zeroEnd
+		b := zeroBlock[:min(int64(len(zeroBlock)), end-off)]
+		n, err := s.wfile.WriteAt(b, off)
 		if err == nil && n < len(b) {
 			err = io.ErrShortWrite
 		}
 		s.zeroEnd += int64(n)
 		if err != nil {
-			return fmt.Errorf("write %d zero bytes ahead at offset %d: %w", len(b), s.zeroEnd, err)
+			return fmt.Errorf("write %d zero bytes ahead at offset %d: %w", len(b), off, err)
 		}
 	}
 	return nil
