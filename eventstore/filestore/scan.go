@@ -139,14 +139,31 @@ func frameFollows(r io.ReaderAt, size, off int64) bool {
 		return false
 	}
 	next := off + frameOverhead + n
-	if next+frameOverhead+payloadFixed > size {
-		return false
-	}
 	var seedb [4]byte
 	if _, err := r.ReadAt(seedb[:], next-4); err != nil {
 		return false
 	}
-	s := newFrameScanner(r, size, next, binary.LittleEndian.Uint32(seedb[:]))
-	_, _, _, err := s.next()
+	return validFrameAt(r, size, next, binary.LittleEndian.Uint32(seedb[:]))
+}
+
+// validFrameAt reports whether a whole, valid frame chained from seed
+// starts at off and ends by size. It reads that frame only.
+func validFrameAt(r io.ReaderAt, size, off int64, seed uint32) bool {
+	var lb [4]byte
+	if off+frameOverhead+payloadFixed > size {
+		return false
+	}
+	if _, err := r.ReadAt(lb[:], off); err != nil {
+		return false
+	}
+	n := int64(binary.LittleEndian.Uint32(lb[:]))
+	if n < payloadFixed || n > maxPayload || off+frameOverhead+n > size {
+		return false
+	}
+	b := make([]byte, frameOverhead+n)
+	if _, err := r.ReadAt(b, off); err != nil {
+		return false
+	}
+	_, _, _, _, err := decodeFrame(b, seed)
 	return err == nil
 }

@@ -597,10 +597,8 @@ func (s *Store) liveTail(f File, off int64, seed uint32, patience bool) bool {
 		return false
 	}
 	for wait := time.Millisecond; ; wait *= 2 {
-		if size, err := f.Size(); err == nil && size > off {
-			if _, _, _, err := newFrameScanner(f, size, off, seed).next(); err == nil {
-				return true
-			}
+		if size, err := f.Size(); err == nil && validFrameAt(f, size, off, seed) {
+			return true
 		}
 		if !patience || wait > 8*time.Millisecond {
 			return false
