@@ -104,7 +104,7 @@ func (m *memFS) crash(perFile func() func(op memOp, apply func(off int64, b []by
 		data := append([]byte(nil), n.durable...)
 		apply := func(off int64, b []byte) {
 			if end := off + int64(len(b)); end > int64(len(data)) {
-				data = append(data, make([]byte, end-int64(len(data)))...)
+				data = resize(data, end)
 			}
 			copy(data[off:], b)
 		}
