@@ -153,9 +153,9 @@ func BenchmarkEncodeCPU(b *testing.B) {
 }
 
 // BenchmarkConcurrent64CPU is BenchmarkConcurrent64 without a disk
-// (nullFS): the CPU and hand-offs of single-event appends through the
-// encoder and the flusher, which the writers of a group commit wait for
-// between two fsyncs.
+// (nullFS): the CPU and hand-offs of single-event appends through staging
+// and the flusher, which the writers of a group commit wait for between
+// two fsyncs.
 func BenchmarkConcurrent64CPU(b *testing.B) {
 	s, err := Open("/log", &Options{FS: nullFS{newMemFS()}, SegmentSize: 1 << 30})
 	if err != nil {

@@ -135,7 +135,7 @@ func chainHash(prev *[32]byte, payload []byte) [32]byte {
 	return chainHashWith(sha256.New(), prev, payload)
 }
 
-// chainHashWith is chainHash with a reusable digest (the encoder's hot path).
+// chainHashWith is chainHash with a reusable digest (staging's hot path).
 func chainHashWith(d hash.Hash, prev *[32]byte, payload []byte) [32]byte {
 	d.Reset()
 	d.Write(prev[:])

@@ -5,14 +5,14 @@ import (
 )
 
 // idIndex maps event ids to their positions: the idempotency check of every
-// append. It is owned by the encoder goroutine (and by recovery before the
-// encoder starts), so it takes no lock.
+// append. It is guarded by the store's stageMu (staging is its only user
+// once recovery is done), so it takes no lock of its own.
 //
 // Ids in UUID form, which is what every epochledger producer writes, live
 // in an open-addressing table sharded 256 ways: a lookup that misses costs
 // one probe into one cache line, and the insert that follows lands in the
 // same, now cached, slot. A Go map needed two cold probes per event, which
-// was a third of the encoder's time on large logs. Sharding bounds the
+// was a third of staging's time on large logs. Sharding bounds the
 // pause when a table doubles to 1/256 of the index. Keys are hashed with a
 // per-process random seed, so ids chosen by a client cannot be crafted to
 // collide. Other ids use a Go map.

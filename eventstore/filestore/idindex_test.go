@@ -9,7 +9,7 @@ import (
 )
 
 // TestIDIndexMatchesMap drives the id index and a Go map with the same
-// random inserts, lookups and removals (the encoder's rollback) and checks
+// random inserts, lookups and removals (staging's rollback) and checks
 // they agree after every step; small key universes make long probe
 // clusters, which is where backward-shift deletion can go wrong.
 func TestIDIndexMatchesMap(t *testing.T) {

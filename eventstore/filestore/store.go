@@ -110,8 +110,9 @@ type Store struct {
 	fs   FS
 	lock io.Closer
 
-	// mu guards the indexes and the published head. The encoder goroutine
-	// is the only writer of the indexes; readers see positions <= head.
+	// mu guards the indexes and the published head. Appenders write the
+	// indexes while staging (holding stageMu too); readers see positions
+	// <= head.
 	mu      sync.RWMutex
 	segs    []*segment
 	streams map[string][]uint64 // stream -> positions, index = revision
@@ -119,21 +120,33 @@ type Store struct {
 	headCh  chan struct{} // closed and replaced when head moves
 	closed  bool
 
-	// Encoder-owned state (also set by Open before the goroutines start).
+	// stageMu serializes staging: each appender in turn checks its append
+	// against the indexes, seals its frames into the hash chain and puts
+	// them in the queue the flusher takes (see enqueue). It guards the
+	// staging state (set by Open before the flusher starts) and the
+	// flusher's queue below.
+	stageMu  sync.Mutex
 	next     uint64   // position the next event gets
 	ids      *idIndex // event id -> position, of every stored or staged event
 	lastHash [32]byte
 	lastCRC  uint32
-	hasher   hash.Hash // the encoder's reusable SHA-256
+	hasher   hash.Hash // staging's reusable SHA-256
+	closing  bool      // no more appends
+	queue    []*group  // staged groups in log order, not yet taken by the flusher
+	queueOps int       // appends in queue
+	queueLen int       // bytes in queue
+	// want is how many appends the flusher expects in its next flush: those
+	// waiting when the last one ended (its writers come back).
+	want int
+	// asleep: the flusher waits on wake until the queue is ready; whoever
+	// makes it so (an appender, Close) sends the one wake-up.
+	asleep bool
+	wake   chan struct{} // capacity 1
 
-	reqCh   chan *appendOp
-	flushCh chan *group
-	done    chan struct{}
-	closeMu sync.RWMutex // held for reading while submitting, for writing by Close
-	closing bool         // guarded by closeMu: no more appends
-	werr    atomic.Pointer[error]
-	// inflight counts appends submitted and not yet answered; the flusher
-	// waits (up to CommitLinger) for those already on their way.
+	done chan struct{} // closed when the flusher has stopped
+	werr atomic.Pointer[error]
+	// inflight counts appends past their own checks and not yet answered:
+	// the flusher waits (up to CommitLinger) for those on their way.
 	inflight atomic.Int64
 	stats    struct{ fsyncs, bytes atomic.Uint64 }
 	wfile    File // active segment, owned by the flusher
@@ -216,10 +229,8 @@ func Open(dir string, opts *Options) (*Store, error) {
 		s.releaseLock()
 		return nil, err
 	}
-	s.reqCh = make(chan *appendOp, 1024)
-	s.flushCh = make(chan *group, 8)
+	s.wake = make(chan struct{}, 1)
 	s.done = make(chan struct{})
-	go s.encodeLoop()
 	go s.flushLoop()
 	return s, nil
 }
@@ -835,7 +846,7 @@ func keyOfBytes(id []byte) idKey {
 
 // indexEvent records an event's stream revision and segment offset; the
 // caller holds mu (or is recovering before anyone can read). The id index
-// is kept apart, by the encoder alone.
+// is kept apart, by staging alone (under stageMu).
 func (s *Store) indexEvent(seg *segment, pos uint64, off uint32, stream string) {
 	s.streams[stream] = append(s.streams[stream], pos)
 	seg.offsets = append(seg.offsets, off)
@@ -880,16 +891,14 @@ func (s *Store) HeadHash(ctx context.Context) (uint64, [32]byte, error) {
 // Close stops the writer after the appends already queued and releases
 // the log.
 func (s *Store) Close() error {
-	s.closeMu.Lock()
+	s.stageMu.Lock()
 	if s.closing {
-		s.closeMu.Unlock()
+		s.stageMu.Unlock()
 		return nil
 	}
 	s.closing = true
-	if s.reqCh != nil {
-		close(s.reqCh)
-	}
-	s.closeMu.Unlock()
+	s.kick()
+	s.stageMu.Unlock()
 	var err error
 	if s.done != nil {
 		<-s.done

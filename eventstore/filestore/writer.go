@@ -40,12 +40,6 @@ func (op *appendOp) finish(err error) {
 	close(op.done)
 }
 
-// refuse finishes an op the encoder turned down before it reached the flusher.
-func (s *Store) refuse(op *appendOp, err error) {
-	s.inflight.Add(-1)
-	op.finish(err)
-}
-
 // group is the unit of group commit: one write burst and one fdatasync.
 type group struct {
 	// chunks are written in order: appends' own frame buffers, sealed in
@@ -182,8 +176,8 @@ func (s *Store) appendOp(ctx context.Context, op *appendOp, reqs []eventstore.Ap
 	}
 	// Everything about the frames that does not depend on their place in
 	// the log (their bytes) is done here, in the caller's goroutine, in
-	// parallel with other appenders; the encoder only checks and seals
-	// them in order.
+	// parallel with other appenders; staging, one appender at a time, only
+	// checks and seals them in order.
 	frames := getBuf(size)
 	for _, r := range reqs {
 		for i := range r.Events {
@@ -191,26 +185,25 @@ func (s *Store) appendOp(ctx context.Context, op *appendOp, reqs []eventstore.Ap
 		}
 	}
 	if err := ctx.Err(); err != nil {
+		putBuf(frames)
 		return nil, err
 	}
-	if p := s.werr.Load(); p != nil {
-		return nil, *p
-	}
 	op.ctx, op.reqs, op.keys, op.frames, op.size, op.done = ctx, reqs, keys, frames, size, make(chan struct{})
-	s.closeMu.RLock()
-	if s.closing {
-		s.closeMu.RUnlock()
-		return nil, eventstore.ErrClosed
-	}
 	s.inflight.Add(1)
-	select {
-	case s.reqCh <- op:
-	case <-ctx.Done():
+	s.stageMu.Lock()
+	err := s.enqueue(op)
+	if err != nil {
 		s.inflight.Add(-1)
-		s.closeMu.RUnlock()
-		return nil, ctx.Err()
 	}
-	s.closeMu.RUnlock()
+	s.kick()
+	s.stageMu.Unlock()
+	if op.frames != nil {
+		putBuf(op.frames) // copied into the group, or refused
+		op.frames = nil
+	}
+	if err != nil {
+		return nil, err
+	}
 	// Once queued the append is waited for even if ctx ends: it may be on
 	// its way to disk, and the caller must learn whether it is stored.
 	<-op.done
@@ -220,66 +213,96 @@ func (s *Store) appendOp(ctx context.Context, op *appendOp, reqs []eventstore.Ap
 	return op.results, nil
 }
 
-// encodeLoop takes waiting appends in order, checks them against the
-// indexes, encodes them and hands each group to the flusher.
-func (s *Store) encodeLoop() {
-	defer close(s.flushCh)
-	var ops []*appendOp // reused: the appends taken for one group
-	for op := range s.reqCh {
-		clear(ops)
-		ops = append(ops[:0], op)
-		bytes := op.size
-	drain:
-		for bytes < s.opts.MaxGroupBytes {
-			select {
-			case o, ok := <-s.reqCh:
-				if !ok {
-					break drain
-				}
-				ops = append(ops, o)
-				bytes += o.size
-			default:
-				break drain
-			}
+// enqueue stages op (stageMu held): checks it against the indexes, seals
+// its frames into the hash chain and queues them for the flusher, in the
+// group at the end of the queue when it has room. Appenders stage in
+// their own goroutines, one at a time, so that an append costs no
+// hand-off to another goroutine before the flush.
+func (s *Store) enqueue(op *appendOp) error {
+	if s.closing {
+		return eventstore.ErrClosed
+	}
+	if p := s.werr.Load(); p != nil {
+		return *p
+	}
+	if err := op.ctx.Err(); err != nil {
+		return err
+	}
+	active := s.segs[len(s.segs)-1]
+	var g *group
+	switch n := len(s.queue); {
+	case active.size >= s.opts.SegmentSize && len(active.offsets) > 0:
+		// A segment is rolled only between groups, so a batch never spans
+		// segments; the flusher starts the new file with this group.
+		h := header{first: s.next, prevHash: s.lastHash}
+		_, crc, _ := decodeHeader(h.encode())
+		seg := &segment{name: segmentName(s.next), first: s.next, prevHash: s.lastHash, headerCRC: crc, size: headerSize}
+		s.mu.Lock()
+		s.segs = append(s.segs, seg)
+		s.mu.Unlock()
+		s.lastCRC = crc
+		active = seg
+		g = s.newQueued(op.size, active)
+		g.newSeg = seg
+	case n > 0 && s.queue[n-1].size < s.opts.MaxGroupBytes:
+		g = s.queue[n-1]
+	default:
+		g = s.newQueued(op.size, active)
+	}
+	before := g.size
+	if err := s.stage(op, active, g); err != nil {
+		if len(g.ops) == 0 && g.newSeg == nil {
+			s.queue = s.queue[:len(s.queue)-1] // the group was made for op
 		}
-		if p := s.werr.Load(); p != nil {
-			for _, o := range ops {
-				s.refuse(o, *p)
-			}
-			continue
+		return err
+	}
+	g.ops = append(g.ops, op)
+	active.size = g.base + int64(g.size)
+	g.last = s.next - 1
+	s.queueOps++
+	s.queueLen += g.size - before
+	return nil
+}
+
+// newQueued puts a new group at the end of the queue, to be written at the
+// end of seg.
+func (s *Store) newQueued(hint int, seg *segment) *group {
+	g := newGroup(hint)
+	g.base, g.last = seg.size, s.next-1
+	s.queue = append(s.queue, g)
+	return g
+}
+
+// ready reports whether the flusher should take the queue now (stageMu
+// held). A small flush waits for the appends already on their way and
+// those the previous flush's writers will send; a large one, a segment
+// roll or Close does not.
+func (s *Store) ready() bool {
+	if s.closing {
+		return true
+	}
+	if len(s.queue) == 0 {
+		return false
+	}
+	if s.queueLen >= lingerMaxBytes || s.queueOps >= max(int(s.inflight.Load()), s.want) {
+		return true
+	}
+	for _, g := range s.queue[1:] {
+		if g.newSeg != nil {
+			return true
 		}
-		g := newGroup(bytes)
-		active := s.segs[len(s.segs)-1]
-		if active.size >= s.opts.SegmentSize && len(active.offsets) > 0 {
-			h := header{first: s.next, prevHash: s.lastHash}
-			_, crc, _ := decodeHeader(h.encode())
-			seg := &segment{name: segmentName(s.next), first: s.next, prevHash: s.lastHash, headerCRC: crc, size: headerSize}
-			s.mu.Lock()
-			s.segs = append(s.segs, seg)
-			s.mu.Unlock()
-			s.lastCRC = crc
-			g.newSeg = seg
-			active = seg
-		}
-		g.base = active.size
-		for _, o := range ops {
-			if err := o.ctx.Err(); err != nil {
-				s.refuse(o, err)
-				continue
-			}
-			err := s.stage(o, active, g)
-			putBuf(o.frames)
-			o.frames = nil
-			if err != nil {
-				s.refuse(o, err)
-				continue
-			}
-			g.ops = append(g.ops, o)
-		}
-		active.size = g.base + int64(g.size)
-		g.last = s.next - 1
-		if len(g.ops) > 0 || g.newSeg != nil {
-			s.flushCh <- g
+	}
+	return false
+}
+
+// kick wakes the flusher if it sleeps and the queue is now ready (stageMu
+// held).
+func (s *Store) kick() {
+	if s.asleep && s.ready() {
+		s.asleep = false
+		select {
+		case s.wake <- struct{}{}:
+		default:
 		}
 	}
 }
@@ -314,7 +337,7 @@ func (s *Store) stage(op *appendOp, seg *segment, g *group) error {
 		added = map[string]uint64{}
 	}
 	// Most appends are one request of a few events: their scratch stays
-	// on the stack (the encoder is the serial part of every append).
+	// on the stack (staging is the serial part of every append).
 	var dupArr [4]bool
 	var dup []bool
 	if n := len(op.reqs); n <= len(dupArr) {
@@ -461,106 +484,139 @@ const gatherMax = 64 << 10
 
 // lingerMaxBytes ends a group commit's wait for more appends: a flush this
 // large already spreads its fsync over enough bytes, and waiting would only
-// leave the disk idle while the encoder prepares the appends behind it
+// leave the disk idle while the appenders stage the appends behind it
 // (batched appends then pipeline: one group is written while the next is
-// encoded). The wait is for many small concurrent appends.
+// staged). The wait is for many small concurrent appends.
 const lingerMaxBytes = 128 << 10
 
-// flushLoop writes and fsyncs the groups the encoder hands over, merging
-// every group already waiting into one write burst and one fsync (group
-// commit across encoder groups), then publishes them and wakes their
-// waiters. Nothing is acknowledged before its fsync returns.
+// flushLoop takes the staged groups from the queue, writes them and makes
+// them durable with one fdatasync (group commit), then publishes them and
+// wakes their waiters. Nothing is acknowledged before its fdatasync
+// returns.
+//
+// While the queue is small it waits, at most CommitLinger, for the appends
+// that belong with this flush: those already on their way, and, when
+// writers are concurrent, the ones the previous fdatasync woke and that
+// are about to come back (want). One fdatasync then serves all of them
+// instead of alternating half-cohorts; a lone writer never waits. The wait
+// blocks (never spins: a busy CPU would delay the kernel's journal thread
+// and so every fdatasync), and the appender that completes the flush wakes
+// the flusher once; CommitLinger is only the backstop for writers that do
+// not come back.
 func (s *Store) flushLoop() {
 	defer close(s.done)
-	var carry *group
-	var want int64
+	backstop := time.NewTimer(time.Hour)
+	backstop.Stop()
+	var batch []*group // reused: the groups of one flush
 	for {
-		g := carry
-		carry = nil
-		if g == nil {
-			var ok bool
-			if g, ok = <-s.flushCh; !ok {
-				return
+		s.stageMu.Lock()
+		armed := false
+		for !s.ready() {
+			if len(s.queue) == 0 && s.want == 0 {
+				// Idle: the next append wakes the flusher (it is ready at
+				// once unless others are on their way, and the last of those
+				// wakes it).
+				s.sleep(nil)
+				continue
+			}
+			if !armed {
+				backstop.Reset(s.opts.CommitLinger)
+				armed = true
+			}
+			if s.sleep(backstop.C) {
+				armed = false
+				if len(s.queue) > 0 {
+					break // flush what came
+				}
+				s.want = 0 // the writers did not come back
 			}
 		}
-		batch := []*group{g}
-		ops := len(g.ops)
-		bytes := g.size
-		// Merge every group already waiting. Then wait a little (at most
-		// CommitLinger) for appends that belong with this flush: those
-		// already submitted and still in the encoder, and, when writers are
-		// concurrent, the ones the previous fsync woke and that are about to
-		// resubmit (want is how many appends were waiting then). One fsync
-		// then serves all of them instead of alternating half-cohorts; a
-		// lone writer never waits.
-		// The wait blocks (never spins: a busy CPU would delay the kernel's
-		// journal thread and so every fsync); CommitLinger is only the
-		// backstop for writers that do not come back.
-		var backstop *time.Timer
-	merge:
-		for carry == nil {
-			var next *group
-			var ok bool
-			select {
-			case next, ok = <-s.flushCh:
-			default:
-				if int64(ops) >= max(s.inflight.Load(), want) || bytes >= lingerMaxBytes {
-					break merge
-				}
-				if backstop == nil {
-					backstop = time.NewTimer(s.opts.CommitLinger)
-				}
-				select {
-				case next, ok = <-s.flushCh:
-				case <-backstop.C:
-					break merge
-				}
-			}
-			if !ok {
-				break merge
-			}
-			if next.newSeg != nil {
-				// A new segment starts with its own write; keep it for the next round.
-				carry = next
-				break merge
-			}
-			batch = append(batch, next)
-			ops += len(next.ops)
-			bytes += next.size
-		}
-		if backstop != nil {
+		if armed {
 			backstop.Stop()
 		}
-		var err error
-		if p := s.werr.Load(); p != nil {
-			err = *p
-		} else {
-			err = s.flush(batch)
-			if err != nil {
-				err = fmt.Errorf("%w: %w", ErrWriteFailed, err)
-				s.werr.Store(&err)
-			}
+		// Take the queue, up to the next group that starts a segment (a
+		// new segment starts with its own write).
+		n := 1
+		for n < len(s.queue) && s.queue[n].newSeg == nil {
+			n++
 		}
-		if err == nil {
-			last := batch[len(batch)-1].last
-			s.mu.Lock()
-			if last > s.head {
-				s.head = last
-				close(s.headCh)
-				s.headCh = make(chan struct{})
-			}
-			s.mu.Unlock()
+		if len(s.queue) == 0 {
+			n = 0
 		}
-		// Everyone waiting now will be back soon: expect them in the next flush.
-		want = s.inflight.Load()
+		batch = append(batch[:0], s.queue[:n]...)
+		ops := 0
 		for _, g := range batch {
-			for _, o := range g.ops {
-				o.finish(err)
-			}
-			s.inflight.Add(-int64(len(g.ops)))
-			g.release()
+			ops += len(g.ops)
+			s.queueLen -= g.size
+		}
+		s.queueOps -= ops
+		rest := copy(s.queue, s.queue[n:])
+		clear(s.queue[rest:])
+		s.queue = s.queue[:rest]
+		stop := s.closing && len(s.queue) == 0
+		s.stageMu.Unlock()
+
+		if len(batch) > 0 {
+			s.commit(batch, ops)
+		}
+		clear(batch)
+		if stop {
+			return
 		}
 	}
+}
+
+// sleep releases stageMu until kick, Close or the timer c (nil: none)
+// wakes the flusher, and reports whether the timer did.
+func (s *Store) sleep(c <-chan time.Time) (timedOut bool) {
+	s.asleep = true
+	s.stageMu.Unlock()
+	select {
+	case <-s.wake:
+	case <-c:
+		timedOut = true
+	}
+	s.stageMu.Lock()
+	s.asleep = false
+	return timedOut
+}
+
+// commit makes batch durable (or fails it with the sticky write error),
+// publishes its events and answers its ops appends.
+func (s *Store) commit(batch []*group, ops int) {
+	var err error
+	if p := s.werr.Load(); p != nil {
+		err = *p
+	} else {
+		err = s.flush(batch)
+		if err != nil {
+			err = fmt.Errorf("%w: %w", ErrWriteFailed, err)
+			s.werr.Store(&err)
+		}
+	}
+	if err == nil {
+		last := batch[len(batch)-1].last
+		s.mu.Lock()
+		if last > s.head {
+			s.head = last
+			close(s.headCh)
+			s.headCh = make(chan struct{})
+		}
+		s.mu.Unlock()
+	}
+	// Everyone waiting now will be back soon: expect them in the next
+	// flush.
+	want := int(s.inflight.Load())
+	s.stageMu.Lock()
+	s.want = want
+	s.stageMu.Unlock()
+	for _, g := range batch {
+		for _, o := range g.ops {
+			o.finish(err)
+		}
+		g.release()
+	}
+	s.inflight.Add(-int64(ops))
 }
 
 // flush writes groups (only the first may start a segment) and makes them
@@ -589,7 +645,7 @@ func (s *Store) flush(batch []*group) error {
 		}
 		s.wfile, s.wend, s.zeroEnd = f, headerSize, headerSize
 	}
-	// The encoder placed every group right after the one before it.
+	// Staging placed every group right after the one before it.
 	at := s.wend
 	for _, g := range batch {
 		if g.base != at {
