@@ -26,18 +26,38 @@ type appendOp struct {
 	size    int
 	results []eventstore.AppendResult
 	err     error
-	done    chan struct{}
+	done    chan struct{} // capacity 1: receives once when the op is answered
 
-	// Room for the common append of one request of one event, so that it
-	// costs one allocation instead of four.
+	// Room for the common append of one request of a few small events, so
+	// that with the op recycled (opPool) it costs no allocation.
 	reqArr    [1]eventstore.AppendRequest
 	keyArr    [1]idKey
 	resultArr [1]eventstore.AppendResult
+	frameArr  [inlineFrameBytes]byte
 }
+
+// inlineFrameBytes is the room for frames inside an appendOp: one typical
+// event (a few hundred bytes of JSON).
+const inlineFrameBytes = 512
+
+func newOp() *appendOp { return &appendOp{done: make(chan struct{}, 1)} }
 
 func (op *appendOp) finish(err error) {
 	op.err = err
-	close(op.done)
+	op.done <- struct{}{}
+}
+
+// opPool recycles the ops of Append, whose results are copied out before
+// the op is put back. (AppendMulti returns results that may live in its
+// op.) The flusher drops its last reference to an op when it answers it,
+// and the frames it wrote from an op's frameArr were written before that.
+var opPool = sync.Pool{New: func() any { return newOp() }}
+
+// recycle clears what op refers to and puts it back in opPool.
+func (op *appendOp) recycle() {
+	op.ctx, op.reqs, op.keys, op.frames, op.results, op.err = nil, nil, nil, nil, nil, nil
+	op.reqArr[0], op.resultArr[0] = eventstore.AppendRequest{}, eventstore.AppendResult{}
+	opPool.Put(op)
 }
 
 // group is the unit of group commit: one write burst and one fdatasync.
@@ -128,23 +148,25 @@ var ErrWriteFailed = errors.New("filestore: an earlier write or fsync failed; re
 
 // Append stores events at the end of stream; see eventstore.Store.
 func (s *Store) Append(ctx context.Context, stream string, expected eventstore.ExpectedRevision, events ...eventstore.EventData) (eventstore.AppendResult, error) {
-	op := &appendOp{}
+	op := opPool.Get().(*appendOp)
 	op.reqArr[0] = eventstore.AppendRequest{Stream: stream, Expected: expected, Events: events}
+	var r eventstore.AppendResult
 	res, err := s.appendOp(ctx, op, op.reqArr[:])
-	if err != nil {
-		return eventstore.AppendResult{}, err
+	if err == nil {
+		r = res[0]
 	}
-	return res[0], nil
+	op.recycle()
+	return r, err
 }
 
 // AppendMulti stores several streams' events in one atomic batch: every
 // request's condition is checked (each seeing the requests before it) and
 // either all are stored or none.
 func (s *Store) AppendMulti(ctx context.Context, reqs []eventstore.AppendRequest) ([]eventstore.AppendResult, error) {
-	return s.appendOp(ctx, &appendOp{}, reqs)
+	return s.appendOp(ctx, newOp(), reqs)
 }
 
-// appendOp submits op, fresh, for reqs and waits for its outcome.
+// appendOp submits op, fresh or recycled, for reqs and waits for its outcome.
 func (s *Store) appendOp(ctx context.Context, op *appendOp, reqs []eventstore.AppendRequest) ([]eventstore.AppendResult, error) {
 	if s.opts.ReadOnly {
 		return nil, errors.New("filestore: store opened read-only")
@@ -178,7 +200,10 @@ func (s *Store) appendOp(ctx context.Context, op *appendOp, reqs []eventstore.Ap
 	// the log (their bytes) is done here, in the caller's goroutine, in
 	// parallel with other appenders; staging, one appender at a time, only
 	// checks and seals them in order.
-	frames := getBuf(size)
+	frames := op.frameArr[:0]
+	if size > len(op.frameArr) {
+		frames = getBuf(size)
+	}
 	for _, r := range reqs {
 		for i := range r.Events {
 			frames = encodeFrame(frames, r.Stream, &r.Events[i])
@@ -188,7 +213,7 @@ func (s *Store) appendOp(ctx context.Context, op *appendOp, reqs []eventstore.Ap
 		putBuf(frames)
 		return nil, err
 	}
-	op.ctx, op.reqs, op.keys, op.frames, op.size, op.done = ctx, reqs, keys, frames, size, make(chan struct{})
+	op.ctx, op.reqs, op.keys, op.frames, op.size = ctx, reqs, keys, frames, size
 	s.inflight.Add(1)
 	s.stageMu.Lock()
 	err := s.enqueue(op)
