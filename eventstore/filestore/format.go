@@ -104,14 +104,14 @@ func encodeFrame(dst []byte, stream string, e *eventstore.EventData) []byte {
 // log is known: kind, position, revision, the chain hash (d is a reusable
 // digest; nil makes one) and the CRC chained from crcSeed. It returns the
 // chain hash and the CRC.
-func sealFrame(f []byte, kind byte, pos, rev uint64, prevHash *[32]byte, crcSeed uint32, d hash.Hash) ([32]byte, uint32) {
+func sealFrame(f []byte, kind byte, pos, rev uint64, prevHash *[32]byte, crcSeed uint32, d *chainDigest) ([32]byte, uint32) {
 	n := len(f) - frameOverhead
 	f[4] = kind
 	p := f[5 : 5+n]
 	binary.LittleEndian.PutUint64(p[0:], pos)
 	binary.LittleEndian.PutUint64(p[8:], rev)
 	if d == nil {
-		d = sha256.New()
+		d = newChainDigest()
 	}
 	h := chainHashWith(d, prevHash, p)
 	copy(p[16:48], h[:])
@@ -132,18 +132,27 @@ func appendFrame(dst []byte, kind byte, pos, rev uint64, stream string, e *event
 // chainHash computes an event's chain hash from its predecessor's and its
 // payload (whose hash field is skipped).
 func chainHash(prev *[32]byte, payload []byte) [32]byte {
-	return chainHashWith(sha256.New(), prev, payload)
+	return chainHashWith(newChainDigest(), prev, payload)
 }
 
+// chainDigest is a reusable SHA-256 for chain hashes with room for its
+// sum: hash.Hash's Sum, called through the interface, would allocate the
+// sum of every event.
+type chainDigest struct {
+	d   hash.Hash
+	sum [32]byte
+}
+
+func newChainDigest() *chainDigest { return &chainDigest{d: sha256.New()} }
+
 // chainHashWith is chainHash with a reusable digest (staging's hot path).
-func chainHashWith(d hash.Hash, prev *[32]byte, payload []byte) [32]byte {
-	d.Reset()
-	d.Write(prev[:])
-	d.Write(payload[0:16])
-	d.Write(payload[48:])
-	var out [32]byte
-	d.Sum(out[:0])
-	return out
+func chainHashWith(c *chainDigest, prev *[32]byte, payload []byte) [32]byte {
+	c.d.Reset()
+	c.d.Write(prev[:])
+	c.d.Write(payload[0:16])
+	c.d.Write(payload[48:])
+	c.d.Sum(c.sum[:0])
+	return c.sum
 }
 
 func grow(b []byte, n int) []byte {

@@ -2,10 +2,8 @@ package filestore
 
 import (
 	"context"
-	"crypto/sha256"
 	"errors"
 	"fmt"
-	"hash"
 	"io"
 	"log/slog"
 	"os"
@@ -130,11 +128,11 @@ type Store struct {
 	ids      *idIndex // event id -> position, of every stored or staged event
 	lastHash [32]byte
 	lastCRC  uint32
-	hasher   hash.Hash // staging's reusable SHA-256
-	closing  bool      // no more appends
-	queue    []*group  // staged groups in log order, not yet taken by the flusher
-	queueOps int       // appends in queue
-	queueLen int       // bytes in queue
+	hasher   *chainDigest // staging's reusable SHA-256
+	closing  bool         // no more appends
+	queue    []*group     // staged groups in log order, not yet taken by the flusher
+	queueOps int          // appends in queue
+	queueLen int          // bytes in queue
 	// want is how many appends the flusher expects in its next flush: those
 	// waiting when the last one ended (its writers come back).
 	want int
@@ -204,7 +202,7 @@ func Open(dir string, opts *Options) (*Store, error) {
 		streams:   make(map[string][]uint64),
 		headCh:    make(chan struct{}),
 		next:      1,
-		hasher:    sha256.New(),
+		hasher:    newChainDigest(),
 		noIDIndex: o.ReadOnly,
 		lazy:      o.ReadOnly,
 	}
@@ -425,7 +423,7 @@ func (s *Store) loadStreams() error {
 	if !s.lazy {
 		return nil
 	}
-	full := &Store{dir: s.dir, opts: s.opts, fs: s.fs, ids: newIDIndex(), streams: make(map[string][]uint64), next: 1, hasher: sha256.New(), noIDIndex: true}
+	full := &Store{dir: s.dir, opts: s.opts, fs: s.fs, ids: newIDIndex(), streams: make(map[string][]uint64), next: 1, hasher: newChainDigest(), noIDIndex: true}
 	if err := full.recover(); err != nil {
 		return err
 	}

@@ -1,7 +1,6 @@
 package filestore
 
 import (
-	"crypto/sha256"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -91,7 +90,7 @@ func Verify(dir string, opts *Options, progress func(done, total int64)) (*Verif
 		streams:     make(map[string][]uint64),
 		headCh:      make(chan struct{}),
 		next:        1,
-		hasher:      sha256.New(),
+		hasher:      newChainDigest(),
 		verifyChain: true,
 		strictTail:  !rep.Live,
 	}

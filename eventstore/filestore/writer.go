@@ -139,7 +139,9 @@ func getBuf(n int) []byte {
 // putBuf gives a buffer no longer referenced back to the pool.
 func putBuf(b []byte) {
 	if cap(b) >= minPooledBuf && cap(b) <= maxPooledBuf {
-		bufPool.Put(&b)
+		p := new([]byte) // not &b: that would move b to the heap on every call
+		*p = b
+		bufPool.Put(p)
 	}
 }
 
