@@ -129,10 +129,12 @@ type Store struct {
 	lastHash [32]byte
 	lastCRC  uint32
 	hasher   *chainDigest // staging's reusable SHA-256
-	closing  bool         // no more appends
-	queue    []*group     // staged groups in log order, not yet taken by the flusher
-	queueOps int          // appends in queue
-	queueLen int          // bytes in queue
+	// stageOffs is staging's scratch for an append's frame offsets.
+	stageOffs []uint32
+	closing   bool     // no more appends
+	queue     []*group // staged groups in log order, not yet taken by the flusher
+	queueOps  int      // appends in queue
+	queueLen  int      // bytes in queue
 	// want is how many appends the flusher expects in its next flush: those
 	// waiting when the last one ended (its writers come back).
 	want int
@@ -840,14 +842,6 @@ func keyOfBytes(id []byte) idKey {
 		return idKey{u: u, uuid: true}
 	}
 	return idKey{s: string(id)}
-}
-
-// indexEvent records an event's stream revision and segment offset; the
-// caller holds mu (or is recovering before anyone can read). The id index
-// is kept apart, by staging alone (under stageMu).
-func (s *Store) indexEvent(seg *segment, pos uint64, off uint32, stream string) {
-	s.streams[stream] = append(s.streams[stream], pos)
-	seg.offsets = append(seg.offsets, off)
 }
 
 // segmentOf returns the segment holding pos; the caller holds mu.

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"sort"
 	"sync"
 	"time"
@@ -340,13 +341,6 @@ func inStream(positions []uint64, pos uint64) bool {
 	return i < len(positions) && positions[i] == pos
 }
 
-// staged is an event encoded by stage, indexed once its op is accepted.
-type staged struct {
-	pos    uint64
-	off    uint32
-	stream string
-}
-
 // stage checks op against the indexes and, if it is accepted, encodes its
 // new events into g and indexes them. A refused op leaves no trace.
 //
@@ -436,11 +430,7 @@ func (s *Store) stage(op *appendOp, seg *segment, g *group) error {
 		op.results = results
 		return nil
 	}
-	var eventsArr [8]staged
-	events := eventsArr[:0]
-	if newEvents > len(eventsArr) {
-		events = make([]staged, 0, newEvents)
-	}
+	offs := s.stageOffs[:0] // the new events' offsets in seg, indexed once all are sealed
 	var revs map[string]uint64
 	if len(op.reqs) > 1 {
 		revs = map[string]uint64{}
@@ -483,7 +473,7 @@ func (s *Store) stage(op *appendOp, seg *segment, g *group) error {
 			}
 			src = src[fl:]
 			s.lastHash, s.lastCRC = sealFrame(f, kind, s.next, rev, &s.lastHash, s.lastCRC, s.hasher)
-			events = append(events, staged{pos: s.next, off: uint32(off), stream: r.Stream})
+			offs = append(offs, uint32(off))
 			s.next++
 			rev++
 		}
@@ -497,14 +487,30 @@ func (s *Store) stage(op *appendOp, seg *segment, g *group) error {
 		g.appendOwned(op.frames)
 		op.frames = nil
 	}
+	// Index the new events: one stream lookup per request, not per event.
 	s.mu.Lock()
-	for _, e := range events {
-		s.indexEvent(seg, e.pos, e.off, e.stream)
+	for i, r := range op.reqs {
+		if dup[i] {
+			continue
+		}
+		first, last := results[i].FirstPosition, results[i].LastPosition
+		ps := slices.Grow(s.streams[r.Stream], int(last-first+1))
+		for p := first; p <= last; p++ {
+			ps = append(ps, p)
+		}
+		s.streams[r.Stream] = ps
 	}
+	seg.offsets = append(seg.offsets, offs...)
 	s.mu.Unlock()
+	if cap(offs) <= maxStageOffs {
+		s.stageOffs = offs[:0]
+	}
 	op.results = results
 	return nil
 }
+
+// maxStageOffs bounds the offsets scratch staging keeps between appends.
+const maxStageOffs = 64 << 10
 
 // gatherMax bounds the chunks the flusher copies together into one write.
 const gatherMax = 64 << 10
