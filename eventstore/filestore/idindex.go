@@ -17,7 +17,6 @@ import (
 // per-process random seed, so ids chosen by a client cannot be crafted to
 // collide. Other ids use a Go map.
 type idIndex struct {
-	seed   maphash.Seed
 	shards [idShards]uuidTable
 	other  map[string]uint64
 	n      int
@@ -43,13 +42,18 @@ type uuidTable struct {
 }
 
 func newIDIndex() *idIndex {
-	return &idIndex{seed: maphash.MakeSeed(), other: make(map[string]uint64)}
+	return &idIndex{other: make(map[string]uint64)}
 }
 
 // Len is the number of ids indexed.
 func (x *idIndex) Len() int { return x.n }
 
-func (x *idIndex) hash(k *[16]byte) uint64 { return maphash.Comparable(x.seed, *k) }
+// idSeed keys the hash of the UUID index, chosen per process so that ids
+// chosen by a client cannot be crafted to collide.
+var idSeed = maphash.MakeSeed()
+
+// hashUUID is the hash of a UUID key in the index (idKey.h).
+func hashUUID(k *[16]byte) uint64 { return maphash.Comparable(idSeed, *k) }
 
 // table returns the shard for hash h and the home slot index within it.
 func (x *idIndex) table(h uint64) *uuidTable { return &x.shards[h>>(64-idShardBits)] }
@@ -60,7 +64,7 @@ func (x *idIndex) lookup(k idKey) (uint64, bool) {
 		p, ok := x.other[k.s]
 		return p, ok
 	}
-	h := x.hash(&k.u)
+	h := k.h
 	t := x.table(h)
 	if len(t.slots) == 0 {
 		return 0, false
@@ -87,7 +91,7 @@ func (x *idIndex) warm(keys []idKey) {
 		if !keys[i].uuid {
 			continue
 		}
-		h := x.hash(&keys[i].u)
+		h := keys[i].h
 		if t := x.table(h); len(t.slots) > 0 {
 			sum += t.slots[h&uint64(len(t.slots)-1)].pos
 		}
@@ -106,10 +110,10 @@ func (x *idIndex) lookupOrInsert(k idKey, pos uint64) (stored uint64, inserted b
 		x.n++
 		return pos, true
 	}
-	h := x.hash(&k.u)
+	h := k.h
 	t := x.table(h)
 	if 4*(t.n+1) > 3*len(t.slots) {
-		t.grow(x)
+		t.grow()
 	}
 	mask := uint64(len(t.slots) - 1)
 	for i := h & mask; ; i = (i + 1) & mask {
@@ -137,7 +141,7 @@ func (x *idIndex) remove(k idKey) {
 		}
 		return
 	}
-	h := x.hash(&k.u)
+	h := k.h
 	t := x.table(h)
 	if len(t.slots) == 0 {
 		return
@@ -157,7 +161,7 @@ func (x *idIndex) remove(k idKey) {
 	// i is the hole. Move back any later entry of the cluster whose home
 	// slot does not lie cyclically in (hole, j].
 	for j := (i + 1) & mask; t.slots[j].pos != 0; j = (j + 1) & mask {
-		home := x.hash(&t.slots[j].key) & mask
+		home := hashUUID(&t.slots[j].key) & mask
 		if (j-home)&mask >= (j-i)&mask {
 			t.slots[i] = t.slots[j]
 			i = j
@@ -169,7 +173,7 @@ func (x *idIndex) remove(k idKey) {
 }
 
 // grow doubles t (or gives it its first slots) and reinserts its entries.
-func (t *uuidTable) grow(x *idIndex) {
+func (t *uuidTable) grow() {
 	size := 2 * len(t.slots)
 	if size == 0 {
 		size = minShardSize
@@ -181,7 +185,7 @@ func (t *uuidTable) grow(x *idIndex) {
 		if s.pos == 0 {
 			continue
 		}
-		i := x.hash(&s.key) & mask
+		i := hashUUID(&s.key) & mask
 		for t.slots[i].pos != 0 {
 			i = (i + 1) & mask
 		}

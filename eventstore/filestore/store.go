@@ -822,16 +822,19 @@ var lowerHex = func() (t [256]byte) {
 }()
 
 // idKey is an event id parsed once: the 16 bytes of a lowercase canonical
-// UUID (the compact index), or the string itself.
+// UUID (the compact index) and their hash, or the string itself. Appenders
+// make their keys before staging, so parsing and hashing are not part of
+// the serial work.
 type idKey struct {
 	u    [16]byte
+	h    uint64 // hashUUID(&u), when uuid
 	uuid bool
 	s    string // only when !uuid
 }
 
 func keyOf(id string) idKey {
 	if u, ok := parseUUID(id); ok {
-		return idKey{u: u, uuid: true}
+		return idKey{u: u, h: hashUUID(&u), uuid: true}
 	}
 	return idKey{s: id}
 }
@@ -839,7 +842,7 @@ func keyOf(id string) idKey {
 // keyOfBytes is keyOf for an id still in a frame: a UUID needs no string.
 func keyOfBytes(id []byte) idKey {
 	if u, ok := parseUUID(id); ok {
-		return idKey{u: u, uuid: true}
+		return idKey{u: u, h: hashUUID(&u), uuid: true}
 	}
 	return idKey{s: string(id)}
 }
