@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 
@@ -150,6 +151,40 @@ func BenchmarkEncodeCPU(b *testing.B) {
 		}
 	}
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "events/s")
+}
+
+// BenchmarkParallelBatchCPU has 16 goroutines append batches of 1,000
+// events on nullFS: the CPU of bench store's headline case (staging is
+// serial, encoding is not), without a disk.
+func BenchmarkParallelBatchCPU(b *testing.B) {
+	s, err := Open("/log", &Options{FS: nullFS{newMemFS()}, SegmentSize: 1 << 30})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer s.Close()
+	const size, appenders = 1000, 16
+	n := (b.N/size + 1) * size
+	evs := benchEvents(0, n)
+	var next atomic.Int64
+	b.ResetTimer()
+	var wg sync.WaitGroup
+	for w := range appenders {
+		wg.Go(func() {
+			stream := fmt.Sprintf("s-%d", w)
+			for {
+				i := int(next.Add(size)) - size
+				if i+size > n {
+					return
+				}
+				if _, err := s.Append(context.Background(), stream, eventstore.Any(), evs[i:i+size]...); err != nil {
+					b.Error(err)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	b.ReportMetric(float64(n)/b.Elapsed().Seconds(), "events/s")
 }
 
 // BenchmarkConcurrent64CPU is BenchmarkConcurrent64 without a disk
