@@ -615,7 +615,7 @@ func (s *Store) sleep(c <-chan time.Time) (timedOut bool) {
 }
 
 // commit makes batch durable (or fails it with the sticky write error),
-// publishes its events and answers its ops appends.
+// publishes its events and answers its ops (the appends in batch).
 func (s *Store) commit(batch []*group, ops int) {
 	var err error
 	if p := s.werr.Load(); p != nil {
