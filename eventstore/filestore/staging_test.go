@@ -5,8 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"os"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/epochledger/epochledger/eventstore"
 	"github.com/epochledger/epochledger/eventstore/eventstoretest"
@@ -251,4 +253,79 @@ func checkStored(t *testing.T, dir string, stored []acked, refused map[string]bo
 			t.Fatalf("refused event %s is stored", id)
 		}
 	}
+}
+
+// slowSyncFS is nullFS whose segment fdatasyncs take a while, like a disk's.
+type slowSyncFS struct {
+	nullFS
+	delay time.Duration
+}
+
+func (f slowSyncFS) OpenFile(name string, flag int, perm os.FileMode) (File, error) {
+	file, err := f.nullFS.OpenFile(name, flag, perm)
+	if nf, ok := file.(*nullFile); ok {
+		return &slowSyncFile{nullFile: nf, delay: f.delay}, err
+	}
+	return file, err
+}
+
+type slowSyncFile struct {
+	*nullFile
+	delay time.Duration
+}
+
+func (f *slowSyncFile) Datasync() error { time.Sleep(f.delay); return nil }
+
+// TestLoneWriterNeverWaits: with a backstop of an hour, a lone writer's
+// appends (and one after a pause) each complete at once: the flusher never
+// waits for appends that are not on their way.
+func TestLoneWriterNeverWaits(t *testing.T) {
+	s, err := Open("/log", &Options{FS: nullFS{newMemFS()}, CommitLinger: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	for i := range 50 {
+		if i == 25 {
+			time.Sleep(20 * time.Millisecond) // the flusher goes idle
+		}
+		if _, err := s.Append(context.Background(), "lone", eventstore.Any(), eventstoretest.Events(1+i%2)...); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if st := s.Stats(); st.Fsyncs != 50 {
+		t.Fatalf("%d fdatasyncs for 50 sequential appends", st.Fsyncs)
+	}
+}
+
+// TestGroupCommitGathersTheCohort: 32 writers appending one event at a
+// time share fdatasyncs (each commit waits for the writers the previous
+// one woke) instead of alternating small groups.
+func TestGroupCommitGathersTheCohort(t *testing.T) {
+	s, err := Open("/log", &Options{FS: slowSyncFS{nullFS{newMemFS()}, 2 * time.Millisecond}, CommitLinger: 50 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	const writers, each = 32, 40
+	var wg sync.WaitGroup
+	for w := range writers {
+		wg.Go(func() {
+			for range each {
+				if _, err := s.Append(context.Background(), fmt.Sprintf("w-%d", w), eventstore.Any(), eventstoretest.Events(1)...); err != nil {
+					t.Error(err)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	st := s.Stats()
+	// A full cohort is 32 events a commit; alternating halves would give
+	// 16, and a commit per append 1. The backstop (50 ms here) leaves a
+	// slow machine time to bring the cohort together.
+	if per := float64(writers*each) / float64(st.Fsyncs); per < 24 {
+		t.Fatalf("%.1f events per fdatasync (%d commits for %d appends): the group commit does not gather the writers", per, st.Fsyncs, writers*each)
+	}
+	t.Logf("%.1f events per fdatasync", float64(writers*each)/float64(st.Fsyncs))
 }
