@@ -26,8 +26,7 @@ type appendOp struct {
 	frames  []byte  // every event's frame from encodeFrame, in request order
 	size    int
 	results []eventstore.AppendResult
-	err     error
-	done    chan struct{} // capacity 1: receives once when the op is answered
+	g       *group // the group op was staged in: its outcome is op's
 
 	// Room for the common append of one request of a few small events, so
 	// that with the op recycled (opPool) it costs no allocation.
@@ -41,22 +40,15 @@ type appendOp struct {
 // event (a few hundred bytes of JSON).
 const inlineFrameBytes = 512
 
-func newOp() *appendOp { return &appendOp{done: make(chan struct{}, 1)} }
-
-func (op *appendOp) finish(err error) {
-	op.err = err
-	op.done <- struct{}{}
-}
-
 // opPool recycles the ops of Append, whose results are copied out before
 // the op is put back. (AppendMulti returns results that may live in its
-// op.) The flusher drops its last reference to an op when it answers it,
-// and the frames it wrote from an op's frameArr were written before that.
-var opPool = sync.Pool{New: func() any { return newOp() }}
+// op.) The flusher never refers to an op: it answers a whole group at
+// once, after writing the frames (some from an op's frameArr) it holds.
+var opPool = sync.Pool{New: func() any { return new(appendOp) }}
 
 // recycle clears what op refers to and puts it back in opPool.
 func (op *appendOp) recycle() {
-	op.ctx, op.reqs, op.keys, op.frames, op.results, op.err = nil, nil, nil, nil, nil, nil
+	op.ctx, op.reqs, op.keys, op.frames, op.results, op.g = nil, nil, nil, nil, nil, nil
 	op.reqArr[0], op.resultArr[0] = eventstore.AppendRequest{}, eventstore.AppendResult{}
 	opPool.Put(op)
 }
@@ -67,24 +59,26 @@ type group struct {
 	// place, and buffers the new frames of appends that repeat stored
 	// events were copied into.
 	chunks     [][]byte
-	lastShared bool // the last chunk is a copy buffer that may grow
-	size       int  // bytes in chunks
-	hint       int  // capacity for a new copy buffer
-	ops        []*appendOp
+	lastShared bool     // the last chunk is a copy buffer that may grow
+	size       int      // bytes in chunks
+	hint       int      // capacity for a new copy buffer
+	ops        int      // appends staged in the group
 	newSeg     *segment // segment file to create before writing
 	base       int64    // offset in the segment where the chunks go
 	last       uint64   // head once the group is durable
 
-	// Room for a group of one append (many concurrent writers make one
-	// group each).
-	opArr    [1]*appendOp
-	chunkArr [1][]byte
+	// done is closed when the group is durable, or has failed with err
+	// (set before): one close answers every append in it.
+	done chan struct{}
+	err  error
+
+	chunkArr [1][]byte // room for the chunks of a group of one append
 }
 
 // newGroup returns an empty group whose copy buffers start at hint bytes.
 func newGroup(hint int) *group {
-	g := &group{hint: hint}
-	g.ops, g.chunks = g.opArr[:0], g.chunkArr[:0]
+	g := &group{hint: hint, done: make(chan struct{})}
+	g.chunks = g.chunkArr[:0]
 	return g
 }
 
@@ -166,7 +160,7 @@ func (s *Store) Append(ctx context.Context, stream string, expected eventstore.E
 // request's condition is checked (each seeing the requests before it) and
 // either all are stored or none.
 func (s *Store) AppendMulti(ctx context.Context, reqs []eventstore.AppendRequest) ([]eventstore.AppendResult, error) {
-	return s.appendOp(ctx, newOp(), reqs)
+	return s.appendOp(ctx, new(appendOp), reqs)
 }
 
 // appendOp submits op, fresh or recycled, for reqs and waits for its outcome.
@@ -234,9 +228,9 @@ func (s *Store) appendOp(ctx context.Context, op *appendOp, reqs []eventstore.Ap
 	}
 	// Once queued the append is waited for even if ctx ends: it may be on
 	// its way to disk, and the caller must learn whether it is stored.
-	<-op.done
-	if op.err != nil {
-		return nil, op.err
+	<-op.g.done
+	if op.g.err != nil {
+		return nil, op.g.err
 	}
 	return op.results, nil
 }
@@ -279,12 +273,13 @@ func (s *Store) enqueue(op *appendOp) error {
 	}
 	before := g.size
 	if err := s.stage(op, active, g); err != nil {
-		if len(g.ops) == 0 && g.newSeg == nil {
+		if g.ops == 0 && g.newSeg == nil {
 			s.queue = s.queue[:len(s.queue)-1] // the group was made for op
 		}
 		return err
 	}
-	g.ops = append(g.ops, op)
+	g.ops++
+	op.g = g
 	active.size = g.base + int64(g.size)
 	g.last = s.next - 1
 	s.queueOps++
@@ -579,7 +574,7 @@ func (s *Store) flushLoop() {
 		batch = append(batch[:0], s.queue[:n]...)
 		ops := 0
 		for _, g := range batch {
-			ops += len(g.ops)
+			ops += g.ops
 			s.queueLen -= g.size
 		}
 		s.queueOps -= ops
@@ -643,13 +638,12 @@ func (s *Store) commit(batch []*group, ops int) {
 	s.stageMu.Lock()
 	s.want = want
 	s.stageMu.Unlock()
-	for _, g := range batch {
-		for _, o := range g.ops {
-			o.finish(err)
-		}
-		g.release()
-	}
 	s.inflight.Add(-int64(ops))
+	for _, g := range batch {
+		g.release()
+		g.err = err
+		close(g.done) // wakes all the group's appenders at once
+	}
 }
 
 // flush writes groups (only the first may start a segment) and makes them
