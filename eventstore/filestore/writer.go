@@ -53,7 +53,9 @@ func (op *appendOp) recycle() {
 	opPool.Put(op)
 }
 
-// group is the unit of group commit: one write burst and one fdatasync.
+// group is a run of staged appends, written one after another at base;
+// the flusher commits every group waiting with one write burst and one
+// fdatasync.
 type group struct {
 	// chunks are written in order: appends' own frame buffers, sealed in
 	// place, and buffers the new frames of appends that repeat stored
