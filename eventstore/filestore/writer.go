@@ -566,12 +566,9 @@ func (s *Store) flushLoop() {
 		}
 		// Take the queue, up to the next group that starts a segment (a
 		// new segment starts with its own write).
-		n := 1
+		n := min(1, len(s.queue))
 		for n < len(s.queue) && s.queue[n].newSeg == nil {
 			n++
-		}
-		if len(s.queue) == 0 {
-			n = 0
 		}
 		batch = append(batch[:0], s.queue[:n]...)
 		ops := 0
