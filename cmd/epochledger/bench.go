@@ -69,16 +69,17 @@ func cpuProfileFlag(fs interface {
 
 func benchStore(ctx context.Context, e *env, args []string) error {
 	fs := newFlagSet(e, "bench store", "[--dir DIR] [--duration D] [--json] [--cpuprofile FILE]", `
-Measure the embedded store on the disk holding --dir, in one run: raw
+Measure the embedded store on the disk holding --dir, in one run: durable
+appends in batches of 1, 100 and 1,000 events of about 250 bytes (1,000:
+by one appender, then by 16 at once), beside their baseline, raw
 sequential write+fsync of chunks the size of one 1,000-event append (the
-physical limit), durable appends in batches of 1, 100 and 1,000 events of
-about 250 bytes (1,000: by one appender, then by 16 at once, and raw
-write+fsync again at their mean group-commit size), 64 concurrent writers
-appending single events (group commit; their baselines: 64 events' bytes
-appended with fsync, and written over zeros with fdatasync, the way the
-store commits small groups), and a full sequential read. Nothing is
-acknowledged before its fsync (fdatasync). The scratch directory is
-removed afterwards.`)
+physical limit; measured half just before and half just after the 16
+appenders, and again at their mean group-commit size); 64 concurrent
+writers appending single events (group commit; their baselines: 64
+events' bytes appended with fsync, and written over zeros with fdatasync,
+the way the store commits small groups); and a full sequential read.
+Nothing is acknowledged before its fsync (fdatasync). The scratch
+directory is removed afterwards.`)
 	dir := fs.String("dir", "", "scratch directory on the disk to measure (default: a temporary directory under the current one)")
 	dur := fs.Duration("duration", 2*time.Second, "time spent on each measurement")
 	asJSON := fs.Bool("json", false, "print one JSON object")
