@@ -357,6 +357,7 @@ func appendRunStats(ctx context.Context, dir string, size, writers int, d time.D
 		wg.Add(1)
 		go func(w int) {
 			defer wg.Done()
+			stream := fmt.Sprintf("stream-%02d", w)
 			for time.Since(start) < d {
 				k := int(seq.Add(1))
 				evs := pool[k%len(pool)]
@@ -366,7 +367,7 @@ func appendRunStats(ctx context.Context, dir string, size, writers int, d time.D
 				for i := range batch {
 					batch[i].ID = fastID(uint64(k*size + i))
 				}
-				if _, err := s.Append(ctx, fmt.Sprintf("stream-%02d", w), eventstore.Any(), batch...); err != nil {
+				if _, err := s.Append(ctx, stream, eventstore.Any(), batch...); err != nil {
 					firstErr.Store(&err)
 					return
 				}
@@ -420,11 +421,12 @@ func concurrentRun(ctx context.Context, dir string, writers int, d time.Duration
 		wg.Add(1)
 		go func(w int) {
 			defer wg.Done()
+			stream := fmt.Sprintf("stream-%02d", w) // once: the measurement is the store, not fmt
 			for time.Since(start) < d {
 				e := tmpl
 				e.ID = fastID(uint64(seq.Add(1)) + 1<<40)
 				t0 := time.Now()
-				if _, err := s.Append(ctx, fmt.Sprintf("stream-%02d", w), eventstore.Any(), e); err != nil {
+				if _, err := s.Append(ctx, stream, eventstore.Any(), e); err != nil {
 					firstErr.Store(&err)
 					return
 				}
