@@ -180,6 +180,7 @@ func (t *uuidTable) grow() {
 	}
 	old := t.slots
 	t.slots = make([]uuidSlot, size)
+	prefault(t.slots)
 	mask := uint64(size - 1)
 	for _, s := range old {
 		if s.pos == 0 {
