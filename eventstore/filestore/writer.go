@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"slices"
 	"sort"
 	"sync"
 	"time"
@@ -491,13 +490,13 @@ func (s *Store) stage(op *appendOp, seg *segment, g *group) error {
 			continue
 		}
 		first, last := results[i].FirstPosition, results[i].LastPosition
-		ps := slices.Grow(s.streams[r.Stream], int(last-first+1))
+		ps := growFaulted(s.streams[r.Stream], int(last-first+1))
 		for p := first; p <= last; p++ {
 			ps = append(ps, p)
 		}
 		s.streams[r.Stream] = ps
 	}
-	seg.offsets = append(seg.offsets, offs...)
+	seg.offsets = append(growFaulted(seg.offsets, len(offs)), offs...)
 	s.mu.Unlock()
 	if cap(offs) <= maxStageOffs {
 		s.stageOffs = offs[:0]
