@@ -27,6 +27,11 @@ type appendOp struct {
 	results []eventstore.AppendResult
 	g       *group // the group op was staged in: its outcome is op's
 
+	// keyBuf is a batch's keys kept by a recycled op for the next batch:
+	// a fresh array of a 1,000-event batch's keys is 48 KiB of new pages
+	// to fault in.
+	keyBuf []idKey
+
 	// Room for the common append of one request of a few small events, so
 	// that with the op recycled (opPool) it costs no allocation.
 	reqArr    [1]eventstore.AppendRequest
@@ -45,8 +50,15 @@ const inlineFrameBytes = 512
 // once, after writing the frames (some from an op's frameArr) it holds.
 var opPool = sync.Pool{New: func() any { return new(appendOp) }}
 
+// maxKeptKeys bounds the keys array a recycled op keeps (keyBuf).
+const maxKeptKeys = 4096
+
 // recycle clears what op refers to and puts it back in opPool.
 func (op *appendOp) recycle() {
+	if c := cap(op.keys); c > len(op.keyArr) && c <= maxKeptKeys {
+		clear(op.keys) // no id strings kept alive
+		op.keyBuf = op.keys[:0]
+	}
 	op.ctx, op.reqs, op.keys, op.frames, op.results, op.g = nil, nil, nil, nil, nil, nil
 	op.reqArr[0], op.resultArr[0] = eventstore.AppendRequest{}, eventstore.AppendResult{}
 	opPool.Put(op)
@@ -177,7 +189,11 @@ func (s *Store) appendOp(ctx context.Context, op *appendOp, reqs []eventstore.Ap
 		total += len(r.Events)
 	}
 	keys := op.keyArr[:0]
-	if total > len(op.keyArr) {
+	switch {
+	case total <= len(op.keyArr):
+	case total <= cap(op.keyBuf):
+		keys = op.keyBuf[:0]
+	default:
 		keys = make([]idKey, 0, total)
 	}
 	for _, r := range reqs {
