@@ -9,8 +9,9 @@ import (
 // pages in, writable, in one system call, without changing their bytes.
 const madvPopulateWrite = 23
 
-// prefaultMin is the smallest array worth a system call: below a few
-// pages the faults cost less than the call.
+// prefaultMin is the smallest array advised. Chosen, not tuned: the
+// tables and indexes that cost were far larger (hundreds of KiB to MiB),
+// and smaller arrays are often reused heap memory already mapped.
 const prefaultMin = 64 << 10
 
 // prefault asks the kernel to map the pages of a new array (s up to its
