@@ -77,7 +77,9 @@ physical limit; measured half just before and half just after the 16
 appenders, and again at their mean group-commit size); 64 concurrent
 writers appending single events (group commit; their baselines: 64
 events' bytes appended with fsync, and written over zeros with fdatasync,
-the way the store commits small groups); and a full sequential read.
+the way the store commits small groups; and, from the store's counters,
+events per group commit, the time from one commit to the next and the
+mean fdatasync in it); and a full sequential read.
 Nothing is acknowledged before its fsync (fdatasync). The scratch
 directory is removed afterwards.`)
 	dir := fs.String("dir", "", "scratch directory on the disk to measure (default: a temporary directory under the current one)")
@@ -124,6 +126,8 @@ append, batch of 1000           %.0f events/s, %.1f MB/s on disk (%d appenders)
   mean group commit             %d B; raw write+fsync of that size %.1f MB/s, ratio %.2f
 64 concurrent writers           %.0f events/s, p99 %.0f µs
   limit 64 × raw fsyncs/s of 64 events  %.0f events/s (ratio %.2f)
+  limit 64 × raw fdatasyncs/s over zeros  %.0f events/s (ratio %.2f)
+  group commit                  %.1f events, one every %.0f µs, fdatasync %.0f µs of it
 sequential read                 %.0f events/s, %.1f MB/s (%d events)
 `, r.EventBytes, r.FrameBytes, r.RawChunkBytes, r.RawWriteFsyncBytesPerSec/1e6, r.RawFsyncsPerSec,
 		r.FrameBytes, r.RawSmallFsyncsPerSec,
@@ -132,6 +136,8 @@ sequential read                 %.0f events/s, %.1f MB/s (%d events)
 		r.AppendBatch1000EventsPerSec, r.AppendBatch1000BytesPerSec/1e6, r.AppendBatch1000Writers, r.RatioToRaw, r.RawLimitBatch1000EventsPerSec,
 		r.Batch1000BytesPerFsync, r.RawAtFlushSizeBytesPerSec/1e6, r.RatioToRawAtFlushSize,
 		r.Concurrent64EventsPerSec, r.Concurrent64P99Micros, r.Concurrent64LimitPerSec, r.Concurrent64RatioToLimit,
+		r.Concurrent64OverwriteLimitPerSec, r.Concurrent64RatioToOverwriteLimit,
+		r.Concurrent64EventsPerFsync, r.Concurrent64CommitCycleMicros, r.Concurrent64FdatasyncMeanMicros,
 		r.ReadEventsPerSec, r.ReadBytesPerSec/1e6, r.ReadEvents)
 	return nil
 }

@@ -31,6 +31,7 @@ func TestBenchStoreJSON(t *testing.T) {
 		"raw_limit_batch1000_events_per_sec", "append_batch1000_bytes_per_fsync", "ratio_to_raw_at_flush_size",
 		"concurrent64_limit_events_per_sec", "concurrent64_ratio_to_limit",
 		"raw_64_events_overwrite_fdatasyncs_per_sec", "concurrent64_overwrite_limit_events_per_sec", "concurrent64_ratio_to_overwrite_limit",
+		"concurrent64_events_per_fsync", "concurrent64_commit_cycle_us", "concurrent64_fdatasync_mean_us",
 	} {
 		if r[k] <= 0 {
 			t.Errorf("%s = %v, want a positive figure", k, r[k])

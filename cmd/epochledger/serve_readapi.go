@@ -26,9 +26,10 @@ func init() {
 }
 
 // storeMetrics exports the embedded store's group-commit counters, when
-// the store is the embedded one: fsyncs and bytes made durable (their
-// ratio is the mean group commit; appends per fsync show how well
-// concurrent writers share them).
+// the store is the embedded one: fsyncs, bytes made durable (their ratio
+// is the mean group commit; appends per fsync show how well concurrent
+// writers share them) and time spent in fdatasync (per fsync, what the
+// disk takes to commit).
 func storeMetrics(m *readapi.Metrics, s eventstore.Store) {
 	st, ok := s.(interface{ Stats() filestore.Stats })
 	if !ok {
@@ -39,5 +40,8 @@ func storeMetrics(m *readapi.Metrics, s eventstore.Store) {
 	})
 	m.Collect("epochledger_store_written_bytes_total", "Frame bytes the embedded store made durable.", "counter", func() []readapi.Sample {
 		return []readapi.Sample{{Value: float64(st.Stats().BytesWritten)}}
+	})
+	m.Collect("epochledger_store_fsync_seconds_total", "Time the embedded store's group commits spent waiting for fdatasync; divided by the fsyncs, the disk's commit latency.", "counter", func() []readapi.Sample {
+		return []readapi.Sample{{Value: st.Stats().SyncTime.Seconds()}}
 	})
 }

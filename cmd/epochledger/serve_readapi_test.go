@@ -11,8 +11,8 @@ import (
 	"github.com/epochledger/epochledger/internal/readapi"
 )
 
-// TestStoreMetrics: serve's /metrics carries the embedded store's fsync
-// and byte counters, and they move with appends.
+// TestStoreMetrics: serve's /metrics carries the embedded store's fsync,
+// byte and fsync-time counters, and they move with appends.
 func TestStoreMetrics(t *testing.T) {
 	s, err := filestore.Open(t.TempDir(), nil)
 	if err != nil {
@@ -37,5 +37,8 @@ func TestStoreMetrics(t *testing.T) {
 	}
 	if strings.Contains(text, "\nepochledger_store_written_bytes_total 0\n") {
 		t.Fatal("written bytes did not move with an append")
+	}
+	if !strings.Contains(text, "# TYPE epochledger_store_fsync_seconds_total counter") || strings.Contains(text, "\nepochledger_store_fsync_seconds_total 0\n") {
+		t.Fatalf("fsync time missing or did not move with an append:\n%s", text)
 	}
 }

@@ -148,7 +148,7 @@ type Store struct {
 	// inflight counts appends past their own checks and not yet answered:
 	// the flusher waits (up to CommitLinger) for those on their way.
 	inflight atomic.Int64
-	stats    struct{ fsyncs, bytes atomic.Uint64 }
+	stats    struct{ fsyncs, bytes, syncNanos atomic.Uint64 }
 	wfile    File // active segment, owned by the flusher
 	// wend is the end of the frames written to wfile; zeroEnd (>= wend) is
 	// wfile's size, the bytes past wend being zeros (see Options.ZeroAhead).

@@ -753,9 +753,11 @@ func (s *Store) flush(batch []*group) error {
 	if err := s.zeroAhead(wrote); err != nil {
 		return err
 	}
+	start := time.Now()
 	if err := s.wfile.Datasync(); err != nil {
 		return fmt.Errorf("fdatasync: %w", err)
 	}
+	s.stats.syncNanos.Add(uint64(time.Since(start)))
 	s.stats.fsyncs.Add(1)
 	s.stats.bytes.Add(uint64(wrote))
 	return nil
@@ -812,12 +814,17 @@ func (s *Store) trimZeros() error {
 
 // Stats are counters of the writer since Open.
 type Stats struct {
-	Fsyncs       uint64 // group commits: one write burst and one fdatasync each
-	BytesWritten uint64 // frame bytes made durable by them (not the zeros written ahead)
+	Fsyncs       uint64        // group commits: one write burst and one fdatasync each
+	BytesWritten uint64        // frame bytes made durable by them (not the zeros written ahead)
+	SyncTime     time.Duration // spent waiting for their fdatasyncs
 }
 
 // Stats returns the writer's counters: BytesWritten / Fsyncs is the mean
-// size of a group commit.
+// size of a group commit, SyncTime / Fsyncs its mean fdatasync.
 func (s *Store) Stats() Stats {
-	return Stats{Fsyncs: s.stats.fsyncs.Load(), BytesWritten: s.stats.bytes.Load()}
+	return Stats{
+		Fsyncs:       s.stats.fsyncs.Load(),
+		BytesWritten: s.stats.bytes.Load(),
+		SyncTime:     time.Duration(s.stats.syncNanos.Load()),
+	}
 }

@@ -29,6 +29,7 @@ import (
 //	epochledger_store_append_errors_total              counter
 //	epochledger_store_fsyncs_total                     counter (embedded store, via Collect)
 //	epochledger_store_written_bytes_total              counter (embedded store, via Collect)
+//	epochledger_store_fsync_seconds_total              counter (embedded store, via Collect)
 //	epochledger_coordinator_frames_leased_total        counter
 //	epochledger_coordinator_frames_accepted_total      counter
 //	epochledger_coordinator_frames_rejected_total      counter

@@ -59,6 +59,14 @@ type Result struct {
 	RatioToRawAtFlushSize     float64 `json:"ratio_to_raw_at_flush_size"`
 	Concurrent64EventsPerSec  float64 `json:"concurrent64_events_per_sec"`
 	Concurrent64P99Micros     float64 `json:"concurrent64_p99_us"`
+	// The 64 writers' group commits: events in each (64 when every writer
+	// is back for every commit), the time from one commit's start to the
+	// next (the run over its fdatasyncs), and the mean fdatasync in it;
+	// the rest of the cycle is the writers' return and the next commit's
+	// staging and write, during which the disk is idle.
+	Concurrent64EventsPerFsync      float64 `json:"concurrent64_events_per_fsync"`
+	Concurrent64CommitCycleMicros   float64 `json:"concurrent64_commit_cycle_us"`
+	Concurrent64FdatasyncMeanMicros float64 `json:"concurrent64_fdatasync_mean_us"`
 	// RawSmallFsyncsPerSec is write+fsync of one event's bytes in a loop:
 	// the durable single-event rate of the disk. Raw64FsyncsPerSec writes
 	// 64 events' bytes per fsync: 64 writers that each wait for their
@@ -149,8 +157,15 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	// appends write their gigabyte: a virtual disk may slow down for a
 	// while after such a burst, and the ratio should compare like with like.
 	o.Progress("64 concurrent writers")
-	if r.Concurrent64EventsPerSec, r.Concurrent64P99Micros, err = concurrentRun(ctx, filepath.Join(o.Dir, "c64"), 64, o.Duration); err != nil {
+	c64, err := concurrentRun(ctx, filepath.Join(o.Dir, "c64"), 64, o.Duration)
+	if err != nil {
 		return nil, err
+	}
+	r.Concurrent64EventsPerSec, r.Concurrent64P99Micros = c64.eventsPerSec, c64.p99Micros
+	if st := c64.stats; st.Fsyncs > 0 {
+		r.Concurrent64EventsPerFsync = float64(c64.events) / float64(st.Fsyncs)
+		r.Concurrent64CommitCycleMicros = float64(c64.elapsed.Microseconds()) / float64(st.Fsyncs)
+		r.Concurrent64FdatasyncMeanMicros = float64(st.SyncTime.Microseconds()) / float64(st.Fsyncs)
 	}
 	r.Concurrent64RatioToLimit = r.Concurrent64EventsPerSec / r.Concurrent64LimitPerSec
 	r.Concurrent64RatioToOverwriteLimit = r.Concurrent64EventsPerSec / r.Concurrent64OverwriteLimitPerSec
@@ -406,10 +421,22 @@ func dirBytes(dir string) (int64, error) {
 	return n, nil
 }
 
-func concurrentRun(ctx context.Context, dir string, writers int, d time.Duration) (float64, float64, error) {
+// concurrentResult is what concurrentRun measured.
+type concurrentResult struct {
+	events       int64
+	elapsed      time.Duration
+	eventsPerSec float64
+	p99Micros    float64
+	stats        filestore.Stats // the store's group commits during the run
+}
+
+// concurrentRun has writers goroutines append single events to a new
+// store in dir for d, each waiting for its acknowledgement before the
+// next.
+func concurrentRun(ctx context.Context, dir string, writers int, d time.Duration) (concurrentResult, error) {
 	s, err := filestore.Open(dir, nil)
 	if err != nil {
-		return 0, 0, err
+		return concurrentResult{}, err
 	}
 	defer s.Close()
 	var total atomic.Int64
@@ -438,15 +465,22 @@ func concurrentRun(ctx context.Context, dir string, writers int, d time.Duration
 		}(w)
 	}
 	wg.Wait()
-	el := time.Since(start).Seconds()
+	el := time.Since(start)
+	st := s.Stats()
 	if p := firstErr.Load(); p != nil {
-		return 0, 0, *p
+		return concurrentResult{}, *p
 	}
 	var all []time.Duration
 	for _, l := range lat {
 		all = append(all, l...)
 	}
-	return float64(total.Load()) / el, float64(percentile(all, 0.99).Microseconds()), nil
+	return concurrentResult{
+		events:       total.Load(),
+		elapsed:      el,
+		eventsPerSec: float64(total.Load()) / el.Seconds(),
+		p99Micros:    float64(percentile(all, 0.99).Microseconds()),
+		stats:        st,
+	}, nil
 }
 
 // readRun reads the whole log in dir from position 1, again and again for
