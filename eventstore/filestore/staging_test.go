@@ -330,7 +330,7 @@ func TestGroupCommitGathersTheCohort(t *testing.T) {
 	}
 	t.Logf("%.1f events per fdatasync", float64(writers*each)/float64(st.Fsyncs))
 	// Each of those fdatasyncs slept 2 ms: Stats counts the time.
-	if min := time.Duration(st.Fsyncs) * 2 * time.Millisecond; st.SyncTime < min {
+	if floor := time.Duration(st.Fsyncs) * 2 * time.Millisecond; st.SyncTime < floor {
 		t.Fatalf("SyncTime %v for %d fdatasyncs of at least 2 ms each", st.SyncTime, st.Fsyncs)
 	}
 }
