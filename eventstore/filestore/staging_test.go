@@ -255,7 +255,9 @@ func checkStored(t *testing.T, dir string, stored []acked, refused map[string]bo
 	}
 }
 
-// slowSyncFS is nullFS whose segment fdatasyncs take a while, like a disk's.
+// slowSyncFS is nullFS whose segment fdatasyncs take a while, like a
+// disk's: the syncing thread blocks in the kernel for delay (see
+// blockThread).
 type slowSyncFS struct {
 	nullFS
 	delay time.Duration
@@ -274,7 +276,7 @@ type slowSyncFile struct {
 	delay time.Duration
 }
 
-func (f *slowSyncFile) Datasync() error { time.Sleep(f.delay); return nil }
+func (f *slowSyncFile) Datasync() error { blockThread(f.delay); return nil }
 
 // TestLoneWriterNeverWaits: with a backstop of an hour, a lone writer's
 // appends (and one after a pause) each complete at once: the flusher never
