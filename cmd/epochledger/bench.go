@@ -81,7 +81,9 @@ the way the store commits small groups; and, from the store's counters,
 events per group commit, the time from one commit to the next and the
 mean fdatasync in it); and a full sequential read.
 Nothing is acknowledged before its fsync (fdatasync). The scratch
-directory is removed afterwards.`)
+directory is removed afterwards. The figures depend on GOMAXPROCS (the
+environment variable; reported with them): compare runs made with the
+same.`)
 	dir := fs.String("dir", "", "scratch directory on the disk to measure (default: a temporary directory under the current one)")
 	dur := fs.Duration("duration", 2*time.Second, "time spent on each measurement")
 	asJSON := fs.Bool("json", false, "print one JSON object")
@@ -115,7 +117,8 @@ directory is removed afterwards.`)
 	if *asJSON {
 		return writeJSON(e.stdout, r)
 	}
-	fmt.Fprintf(e.stdout, `event size                      %d bytes (%d on disk)
+	fmt.Fprintf(e.stdout, `GOMAXPROCS                      %d (%d CPUs)
+event size                      %d bytes (%d on disk)
 raw write+fsync (%d B chunks)   %.1f MB/s, %.0f fsyncs/s
 raw write+fsync (%d B)          %.0f fsyncs/s
 append, batch of 1              %.0f events/s (%.2f of raw)
@@ -129,7 +132,7 @@ append, batch of 1000           %.0f events/s, %.1f MB/s on disk (%d appenders)
   limit 64 × raw fdatasyncs/s over zeros  %.0f events/s (ratio %.2f)
   group commit                  %.1f events, one every %.0f µs, fdatasync %.0f µs of it
 sequential read                 %.0f events/s, %.1f MB/s (%d events)
-`, r.EventBytes, r.FrameBytes, r.RawChunkBytes, r.RawWriteFsyncBytesPerSec/1e6, r.RawFsyncsPerSec,
+`, r.GoMaxProcs, r.NumCPU, r.EventBytes, r.FrameBytes, r.RawChunkBytes, r.RawWriteFsyncBytesPerSec/1e6, r.RawFsyncsPerSec,
 		r.FrameBytes, r.RawSmallFsyncsPerSec,
 		r.AppendBatch1EventsPerSec, r.Batch1RatioToRaw, r.AppendBatch100EventsPerSec,
 		r.AppendBatch1000SingleEventsPerSec,

@@ -32,6 +32,7 @@ func TestBenchStoreJSON(t *testing.T) {
 		"concurrent64_limit_events_per_sec", "concurrent64_ratio_to_limit",
 		"raw_64_events_overwrite_fdatasyncs_per_sec", "concurrent64_overwrite_limit_events_per_sec", "concurrent64_ratio_to_overwrite_limit",
 		"concurrent64_events_per_fsync", "concurrent64_commit_cycle_us", "concurrent64_fdatasync_mean_us",
+		"gomaxprocs", "num_cpu",
 	} {
 		if r[k] <= 0 {
 			t.Errorf("%s = %v, want a positive figure", k, r[k])

@@ -31,6 +31,11 @@ type Options struct {
 
 // Result is what `epochledger bench store --json` prints.
 type Result struct {
+	// GoMaxProcs and NumCPU say what the figures were measured with: on
+	// a two-vCPU VM the 64 writers were 1.1–1.3× faster with GOMAXPROCS=1
+	// and the batched appends 0.65× (docs/benchmarks.md).
+	GoMaxProcs int `json:"gomaxprocs"`
+	NumCPU     int `json:"num_cpu"`
 	EventBytes int `json:"event_bytes"`
 	FrameBytes int `json:"frame_bytes"`
 	// RawWriteFsyncBytesPerSec is write+fsync of RawChunkBytes (one
@@ -116,7 +121,7 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 		return nil, err
 	}
 	defer os.RemoveAll(o.Dir)
-	r := &Result{}
+	r := &Result{GoMaxProcs: runtime.GOMAXPROCS(0), NumCPU: runtime.NumCPU()}
 	ev := event(1)
 	r.EventBytes = len(ev.ID) + len(ev.Type) + len(ev.Time) + len(ev.Data) + len("stream-00")
 	const batch = 1000
