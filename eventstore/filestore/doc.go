@@ -3,7 +3,7 @@
 //
 // # Directory
 //
-//	DIR/LOCK                        flock(2)ed by the process that has the log open
+//	DIR/LOCK                        locked (flock(2); LockFileEx on Windows) by the process that has the log open; holds its pid
 //	DIR/00000000000000000001.seg    segments, named by their first position (%020d),
 //	DIR/00000000000000052429.seg    so `ls` order is log order
 //	DIR/torn/<segment>.<offset>.torn  bytes cut from a torn tail, kept for inspection

@@ -1,7 +1,6 @@
 package filestore
 
 import (
-	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -9,9 +8,9 @@ import (
 	"sort"
 	"strconv"
 	"strings"
-	"syscall"
 
 	"github.com/epochledger/epochledger/eventstore"
+	"github.com/epochledger/epochledger/internal/dirsync"
 )
 
 // FS is the file system the store runs on. The default is the operating
@@ -86,30 +85,21 @@ func (OSFS) List(dir string) ([]string, error) {
 	return names, nil
 }
 
-func (OSFS) SyncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	err = d.Sync()
-	if cerr := d.Close(); err == nil {
-		err = cerr
-	}
-	return err
-}
+func (OSFS) SyncDir(dir string) error { return dirsync.Sync(dir) }
 
-// Lock uses flock(2), which the kernel releases when the process dies, so
-// a crashed process never leaves a stale lock behind. The holder's pid is
-// written into the file to make the "locked" error useful.
+// Lock takes an operating-system lock that is released when the process
+// dies (flock(2), or LockFileEx on Windows: see lockFile), so a crashed
+// process never leaves a stale lock behind. The holder's pid is written
+// into the file to make the "locked" error useful.
 func (OSFS) Lock(name string) (io.Closer, error) {
 	f, err := os.OpenFile(name, os.O_RDWR|os.O_CREATE, 0o644)
 	if err != nil {
 		return nil, err
 	}
-	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+	if busy, err := lockFile(f); err != nil {
 		holder, _ := io.ReadAll(io.LimitReader(f, 32))
 		f.Close()
-		if errors.Is(err, syscall.EWOULDBLOCK) {
+		if busy {
 			who := strings.TrimSpace(string(holder))
 			if who != "" {
 				who = " (pid " + who + ")"

@@ -8,6 +8,8 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+
+	"github.com/epochledger/epochledger/internal/dirsync"
 )
 
 // Write replaces path with data durably, creating its directory if needed.
@@ -49,10 +51,5 @@ func WriteFunc(path string, write func(w io.Writer) error) error {
 	if err := os.Rename(tmp, path); err != nil {
 		return err
 	}
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return d.Sync()
+	return dirsync.Sync(dir)
 }

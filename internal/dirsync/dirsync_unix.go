@@ -1,0 +1,5 @@
+//go:build !windows
+
+package dirsync
+
+func syncDir(dir string) error { return openAndSync(dir) }
