@@ -449,10 +449,14 @@ func (r *runner) waitStatus(ctx context.Context, what string, cond func(*api.Sta
 }
 
 // stopWorkers sends SIGTERM to every worker and waits for it to exit.
+// Where there is no SIGTERM (Windows) a worker is killed: the week's work
+// is done by then.
 func (r *runner) stopWorkers() error {
 	for _, p := range r.procs {
 		if running(p) {
-			_ = p.cmd.Process.Signal(syscall.SIGTERM)
+			if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+				_ = p.cmd.Process.Kill()
+			}
 		}
 	}
 	deadline := time.After(20 * time.Second)
