@@ -79,7 +79,8 @@ writers appending single events (group commit; their baselines: 64
 events' bytes appended with fsync, and written over zeros with fdatasync,
 the way the store commits small groups; and, from the store's counters,
 events per group commit, the time from one commit to the next and the
-mean fdatasync in it); and a full sequential read.
+mean fdatasync in it; then the same writers once more with GOMAXPROCS=1,
+for comparison); and a full sequential read.
 Nothing is acknowledged before its fsync (fdatasync). The scratch
 directory is removed afterwards. The figures depend on GOMAXPROCS (the
 environment variable; reported with them): compare runs made with the
@@ -131,6 +132,7 @@ append, batch of 1000           %.0f events/s, %.1f MB/s on disk (%d appenders)
   limit 64 × raw fsyncs/s of 64 events  %.0f events/s (ratio %.2f)
   limit 64 × raw fdatasyncs/s over zeros  %.0f events/s (ratio %.2f)
   group commit                  %.1f events, one every %.0f µs, fdatasync %.0f µs of it
+  again with GOMAXPROCS=1       %.0f events/s, one commit every %.0f µs, fdatasync %.0f µs of it
 sequential read                 %.0f events/s, %.1f MB/s (%d events)
 `, r.GoMaxProcs, r.NumCPU, r.EventBytes, r.FrameBytes, r.RawChunkBytes, r.RawWriteFsyncBytesPerSec/1e6, r.RawFsyncsPerSec,
 		r.FrameBytes, r.RawSmallFsyncsPerSec,
@@ -141,6 +143,7 @@ sequential read                 %.0f events/s, %.1f MB/s (%d events)
 		r.Concurrent64EventsPerSec, r.Concurrent64P99Micros, r.Concurrent64LimitPerSec, r.Concurrent64RatioToLimit,
 		r.Concurrent64OverwriteLimitPerSec, r.Concurrent64RatioToOverwriteLimit,
 		r.Concurrent64EventsPerFsync, r.Concurrent64CommitCycleMicros, r.Concurrent64FdatasyncMeanMicros,
+		r.Concurrent64OneProcEventsPerSec, r.Concurrent64OneProcCommitCycleMicros, r.Concurrent64OneProcFdatasyncMeanMicros,
 		r.ReadEventsPerSec, r.ReadBytesPerSec/1e6, r.ReadEvents)
 	return nil
 }

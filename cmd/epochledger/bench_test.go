@@ -33,6 +33,7 @@ func TestBenchStoreJSON(t *testing.T) {
 		"raw_64_events_overwrite_fdatasyncs_per_sec", "concurrent64_overwrite_limit_events_per_sec", "concurrent64_ratio_to_overwrite_limit",
 		"concurrent64_events_per_fsync", "concurrent64_commit_cycle_us", "concurrent64_fdatasync_mean_us",
 		"gomaxprocs", "num_cpu",
+		"concurrent64_gomaxprocs1_events_per_sec", "concurrent64_gomaxprocs1_commit_cycle_us", "concurrent64_gomaxprocs1_fdatasync_mean_us",
 	} {
 		if r[k] <= 0 {
 			t.Errorf("%s = %v, want a positive figure", k, r[k])
