@@ -3,23 +3,7 @@
 // once the directory itself is synced.
 package dirsync
 
-import "os"
-
 // Sync makes the entries of dir (creations, renames) durable. On Windows
 // it does nothing: a directory cannot be synced there (FlushFileBuffers
 // refuses a directory handle) and NTFS journals its own entries.
-func Sync(dir string) error {
-	return syncDir(dir)
-}
-
-func openAndSync(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	err = d.Sync()
-	if cerr := d.Close(); err == nil {
-		err = cerr
-	}
-	return err
-}
+func Sync(dir string) error { return syncDir(dir) }

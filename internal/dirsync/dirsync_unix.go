@@ -2,4 +2,16 @@
 
 package dirsync
 
-func syncDir(dir string) error { return openAndSync(dir) }
+import "os"
+
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	err = d.Sync()
+	if cerr := d.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
