@@ -32,7 +32,7 @@ type Options struct {
 // Result is what `epochledger bench store --json` prints.
 type Result struct {
 	// GoMaxProcs and NumCPU say what the figures were measured with: on
-	// a two-vCPU VM the 64 writers were 1.1–1.3× faster with GOMAXPROCS=1
+	// a two-vCPU VM the 64 writers were 1.17–1.36× faster with GOMAXPROCS=1
 	// and the batched appends 0.65× (docs/benchmarks.md).
 	GoMaxProcs int `json:"gomaxprocs"`
 	NumCPU     int `json:"num_cpu"`
