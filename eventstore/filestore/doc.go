@@ -53,17 +53,19 @@
 // # Durability and recovery
 //
 // Each appending goroutine encodes its own events' frames and parses their
-// ids, then stages its append under one lock (appends are staged one at a
-// time, in log order): checks expected revisions and ids, and seals the
-// frames (positions, revisions, chain hashes, CRCs) into the group at the
-// end of the flusher's queue. The flusher goroutine takes every group
-// waiting, writes them and makes them durable with one fdatasync(2) for
-// all of them (group commit; while the flush is small it also waits, at
-// most CommitLinger, for appends already on their way or about to be sent
-// again by the writers the previous commit woke, and the appender that
-// completes it wakes the flusher; a large flush starts at once so the
-// next group is staged while it is on its way to disk). An append thus
-// costs no hand-off to another goroutine until its flush. No append is
+// ids. Its append is then staged, under one lock (appends are staged one
+// at a time, in log order): its expected revisions and ids are checked,
+// and its frames sealed (positions, revisions, chain hashes, CRCs) into
+// the group at the end of the flusher's queue. An append of more than a
+// few events stages itself, in its own goroutine; a small one is pushed
+// onto a lock-free stack that the flusher stages, all of a commit's small
+// appends in one pass, before it writes. The flusher goroutine takes
+// every group waiting, writes them and makes them durable with one
+// fdatasync(2) for all of them (group commit; while the flush is small it
+// also waits, at most CommitLinger, for appends already on their way or
+// about to be sent again by the writers the previous commit woke, and the
+// append that completes it wakes the flusher; a large flush starts at
+// once so the next group is staged while it is on its way to disk). No append is
 // acknowledged before the fdatasync covering it returns: it makes the
 // frames and the file's size durable, leaving only the file's times to
 // the file system. A failed write or fdatasync is sticky: every later

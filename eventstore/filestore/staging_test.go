@@ -336,3 +336,53 @@ func TestGroupCommitGathersTheCohort(t *testing.T) {
 		t.Fatalf("SyncTime %v for %d fdatasyncs of at least 2 ms each", st.SyncTime, st.Fsyncs)
 	}
 }
+
+// TestAppendAfterClose: an append after Close, small (deferred to the
+// flusher, which has stopped) or large (staged by its appender), returns
+// ErrClosed at once.
+func TestAppendAfterClose(t *testing.T) {
+	s, err := Open(t.TempDir(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Append(t.Context(), "s", eventstore.Any(), eventstoretest.Events(1)...); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range []int{1, maxDeferredEvents, maxDeferredEvents + 1} {
+		if _, err := s.Append(t.Context(), "s", eventstore.Any(), eventstoretest.Events(n)...); !errors.Is(err, eventstore.ErrClosed) {
+			t.Errorf("append of %d events after Close: %v, want ErrClosed", n, err)
+		}
+	}
+}
+
+// TestFailedCommitAnswersEveryAppend: when the fdatasync of a commit that
+// holds many small appends (staged by the flusher, woken one after the
+// other) and large ones (woken together) fails, every one of them returns
+// the error; none hangs and none is acknowledged.
+func TestFailedCommitAnswersEveryAppend(t *testing.T) {
+	fs := newMemFS()
+	s := openMem(t, fs)
+	defer s.Close()
+	fs.mu.Lock()
+	fs.failSync = errors.New("injected fdatasync failure")
+	fs.mu.Unlock()
+	var wg sync.WaitGroup
+	errs := make(chan error, 32)
+	for w := range 32 {
+		n := 1 + w%(2*maxDeferredEvents) // both sides of maxDeferredEvents
+		wg.Go(func() {
+			_, err := s.Append(t.Context(), fmt.Sprintf("w-%d", w), eventstore.Any(), eventstoretest.Events(n)...)
+			errs <- err
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if !errors.Is(err, ErrWriteFailed) {
+			t.Errorf("append in a failed commit: %v, want ErrWriteFailed", err)
+		}
+	}
+}

@@ -143,6 +143,17 @@ type Store struct {
 	asleep bool
 	wake   chan struct{} // capacity 1
 
+	// Small appends are not staged by their appenders but pushed here for
+	// the flusher to stage, all of a commit's at once (see deferOp).
+	// deferred is a lock-free stack (newest first; closedStack once the
+	// flusher has stopped); deferredN counts the appends on it.
+	deferred  atomic.Pointer[appendOp]
+	deferredN atomic.Int64
+	// wantHint and queuedHint mirror want and queueOps for appenders that
+	// decide without stageMu whether theirs completes the flush the
+	// flusher waits for.
+	wantHint, queuedHint atomic.Int64
+
 	done chan struct{} // closed when the flusher has stopped
 	werr atomic.Pointer[error]
 	// inflight counts appends past their own checks and not yet answered:
