@@ -65,10 +65,10 @@
 // also waits, at most CommitLinger, for appends already on their way or
 // about to be sent again by the writers the previous commit woke, and the
 // append that completes it wakes the flusher; a large flush starts at
-// once so the next group is staged while it is on its way to disk). No append is
-// acknowledged before the fdatasync covering it returns: it makes the
-// frames and the file's size durable, leaving only the file's times to
-// the file system. A failed write or fdatasync is sticky: every later
+// once so the next group is staged while it is on its way to disk). No
+// append is acknowledged before the fdatasync covering it returns: it
+// makes the frames and the file's size durable, leaving only the file's
+// times to the file system. A failed write or fdatasync is sticky: every later
 // append returns it, and the log must be reopened (which runs recovery).
 // A segment is rolled only between groups, so a batch never spans
 // segments.
