@@ -133,11 +133,13 @@ type Store struct {
 	stageOffs []uint32
 	closing   bool     // no more appends
 	queue     []*group // staged groups in log order, not yet taken by the flusher
-	queueOps  int      // appends in queue
 	queueLen  int      // bytes in queue
-	// want is how many appends the flusher expects in its next flush: those
-	// waiting when the last one ended (its writers come back).
-	want int
+	// queueOps counts the appends in queue, and want how many appends the
+	// flusher expects in its next flush: those waiting when the last one
+	// ended (its writers come back). Both change under stageMu; they are
+	// atomic for the deferred appends, which read them without it to
+	// decide whether theirs completes the flush (deferOp).
+	queueOps, want atomic.Int64
 	// asleep: the flusher waits on wake until the queue is ready; whoever
 	// makes it so (an appender, Close) sends the one wake-up.
 	asleep bool
@@ -149,10 +151,6 @@ type Store struct {
 	// flusher has stopped); deferredN counts the appends on it.
 	deferred  atomic.Pointer[appendOp]
 	deferredN atomic.Int64
-	// wantHint and queuedHint mirror want and queueOps for appenders that
-	// decide without stageMu whether theirs completes the flush the
-	// flusher waits for.
-	wantHint, queuedHint atomic.Int64
 
 	done chan struct{} // closed when the flusher has stopped
 	werr atomic.Pointer[error]

@@ -308,7 +308,7 @@ func (s *Store) deferOp(op *appendOp) ([]eventstore.AppendResult, error) {
 	}
 	// The append that completes the flush the flusher waits for (see
 	// ready) wakes it; a lone append always does.
-	if n := s.deferredN.Add(1) + s.queuedHint.Load(); n >= max(in, s.wantHint.Load()) {
+	if n := s.deferredN.Add(1) + s.queueOps.Load(); n >= max(in, s.want.Load()) {
 		select {
 		case s.wake <- struct{}{}:
 		default:
@@ -426,8 +426,7 @@ func (s *Store) enqueue(op *appendOp) error {
 	op.g = g
 	active.size = g.base + int64(g.size)
 	g.last = s.next - 1
-	s.queueOps++
-	s.queuedHint.Store(int64(s.queueOps))
+	s.queueOps.Add(1)
 	s.queueLen += g.size - before
 	return nil
 }
@@ -449,11 +448,11 @@ func (s *Store) ready() bool {
 	if s.closing {
 		return true
 	}
-	pending := int(s.deferredN.Load())
+	pending := s.deferredN.Load()
 	if len(s.queue) == 0 && pending <= 0 {
 		return false
 	}
-	if s.queueLen >= lingerMaxBytes || s.queueOps+pending >= max(int(s.inflight.Load()), s.want) {
+	if s.queueLen >= lingerMaxBytes || s.queueOps.Load()+pending >= max(s.inflight.Load(), s.want.Load()) {
 		return true
 	}
 	for i := 1; i < len(s.queue); i++ { // the queue may be empty, the appends pending
@@ -687,7 +686,7 @@ func (s *Store) flushLoop() {
 		s.stageMu.Lock()
 		armed := false
 		for !s.ready() {
-			if len(s.queue) == 0 && s.deferredN.Load() <= 0 && s.want == 0 {
+			if len(s.queue) == 0 && s.deferredN.Load() <= 0 && s.want.Load() == 0 {
 				// Idle: the next append wakes the flusher (it is ready at
 				// once unless others are on their way, and the last of those
 				// wakes it).
@@ -703,8 +702,7 @@ func (s *Store) flushLoop() {
 				if len(s.queue) > 0 || s.deferredN.Load() > 0 {
 					break // flush what came
 				}
-				s.want = 0 // the writers did not come back
-				s.wantHint.Store(0)
+				s.want.Store(0) // the writers did not come back
 			}
 		}
 		if armed {
@@ -723,8 +721,7 @@ func (s *Store) flushLoop() {
 			ops += g.ops
 			s.queueLen -= g.size
 		}
-		s.queueOps -= ops
-		s.queuedHint.Store(int64(s.queueOps))
+		s.queueOps.Add(-int64(ops))
 		rest := copy(s.queue, s.queue[n:])
 		clear(s.queue[rest:])
 		s.queue = s.queue[:rest]
@@ -782,10 +779,9 @@ func (s *Store) commit(batch []*group, ops int) {
 	}
 	// Everyone waiting now will be back soon: expect them in the next
 	// flush.
-	want := int(s.inflight.Load())
+	want := s.inflight.Load()
 	s.stageMu.Lock()
-	s.want = want
-	s.wantHint.Store(int64(want))
+	s.want.Store(want)
 	s.stageMu.Unlock()
 	s.inflight.Add(-int64(ops))
 	for _, g := range batch {
