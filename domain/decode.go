@@ -122,6 +122,12 @@ func decodeData(typ string, data []byte, borrow bool, arena *FrameArena) (Event,
 					d.fail(decRange.rule(0))
 				}
 				e.OBScore = OBScore(lo)
+			case 5:
+				if u := d.uint32(v, MaxVRAMGB, ruleVRAM); u == 0 {
+					d.fail(ruleVRAM)
+				} else {
+					e.VRAMGB = u
+				}
 			}
 		})
 	case TypeOperatorWalletSet:
@@ -283,6 +289,8 @@ func decodeData(typ string, data []byte, borrow bool, arena *FrameArena) (Event,
 				e.Epoch = d.uint(v)
 			case 1:
 				e.Emission = d.baseUnits(v)
+			case 2:
+				e.Channels = d.channels(v, d.baseUnits)
 			}
 		})
 	case TypeBridgeConverted:
@@ -403,6 +411,10 @@ func decodeData(typ string, data []byte, borrow bool, arena *FrameArena) (Event,
 				e.Signature = d.str(v)
 			}
 		})
+	case TypeEmissionScheduleSet:
+		ev = decodeEmissionScheduleSet(&d, data)
+	case TypeNodeAvailability:
+		ev = decodeNodeAvailability(&d, data)
 	default:
 		return nil, invalid(typ, "type", "unknown event type")
 	}
@@ -420,7 +432,7 @@ type fieldSet struct {
 }
 
 var (
-	nodeRegisteredFields       = fieldSet{names: []string{"node_id", "operator_id", "node_pubkey", "gpu", "ob_score"}}
+	nodeRegisteredFields       = fieldSet{names: []string{"node_id", "operator_id", "node_pubkey", "gpu", "ob_score", "vram_gb"}, optional: 1 << 5}
 	operatorWalletSetFields    = fieldSet{names: []string{"operator_id", "wallet", "eth_address"}, optional: 1 << 2}
 	jobSubmittedFields         = fieldSet{names: []string{"job_id", "artist", "scene_hash", "frames", "usd_per_obh"}}
 	frameAssignedFields        = fieldSet{names: []string{"job_id", "frame", "node_id", "lease_until"}}
@@ -430,7 +442,7 @@ var (
 	computeWorkCompletedFields = fieldSet{names: []string{"task_id", "node_id", "client", "duration_ms", "usd", "output_hash", "signature"}}
 	jobCompletedFields         = fieldSet{names: []string{"job_id", "provenance_root"}}
 	burnRecordedFields         = fieldSet{names: []string{"job_id", "usd", "render_usd_price", "burned", "tx_signature"}}
-	epochClosedFields          = fieldSet{names: []string{"epoch", "emission"}}
+	epochClosedFields          = fieldSet{names: []string{"epoch", "emission", "channels"}, optional: 1 << 2}
 	bridgeConvertedFields      = fieldSet{names: []string{"eth_tx", "log_index", "eth_address", "rndr_wei", "render"}}
 	settlementPlannedFields    = fieldSet{names: []string{"epoch", "root", "total", "payouts", "part", "parts"}, optional: 1<<4 | 1<<5}
 	payoutFields               = fieldSet{names: []string{"operator_id", "wallet", "amount", "epochs"}, optional: 1 << 3}

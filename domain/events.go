@@ -49,6 +49,8 @@ var knownTypes = [...]string{
 	TypePayoutSubmitted,
 	TypePayoutConfirmed,
 	TypePayoutExpired,
+	TypeEmissionScheduleSet,
+	TypeNodeAvailability,
 }
 
 // KnownTypes lists every event type in catalogue order. Changing it changes
@@ -96,6 +98,10 @@ func internType(t string) string {
 		return TypePayoutConfirmed
 	case TypePayoutExpired:
 		return TypePayoutExpired
+	case TypeEmissionScheduleSet:
+		return TypeEmissionScheduleSet
+	case TypeNodeAvailability:
+		return TypeNodeAvailability
 	}
 	return ""
 }
@@ -125,13 +131,15 @@ type Event interface {
 func IsWorkEvent(t string) bool { return t == TypeFrameAccepted || t == TypeComputeWorkCompleted }
 
 // NodeRegistered registers a rendering node of an operator with its signing
-// key and OctaneBench score.
+// key and OctaneBench score, and optionally its GPU memory (a node without
+// vram_gb earns no availability reward).
 type NodeRegistered struct {
 	NodeID     string  `json:"node_id"`
 	OperatorID string  `json:"operator_id"`
 	NodePubkey string  `json:"node_pubkey"` // base58 ed25519 public key
 	GPU        string  `json:"gpu"`
 	OBScore    OBScore `json:"ob_score"`
+	VRAMGB     uint32  `json:"vram_gb,omitempty"` // 1..4096; 0 = not stated
 }
 
 // OperatorWalletSet sets the Solana wallet an operator is paid to.
@@ -223,10 +231,22 @@ type BurnRecorded struct {
 	TxSignature    string    `json:"tx_signature"`
 }
 
-// EpochClosed closes an epoch with its emission.
+// EpochClosed closes an epoch with its emission and, optionally, the
+// amount of each reward channel (emission = their sum). Without channels
+// the whole emission is the job channel (logs written before channels).
 type EpochClosed struct {
-	Epoch    uint64    `json:"epoch"`
-	Emission BaseUnits `json:"emission"`
+	Epoch    uint64               `json:"epoch"`
+	Emission BaseUnits            `json:"emission"`
+	Channels map[string]BaseUnits `json:"channels,omitempty"`
+}
+
+// ChannelAmounts returns the epoch's channels: Channels, or job = emission
+// when it has none.
+func (e *EpochClosed) ChannelAmounts() map[string]BaseUnits {
+	if e.Channels != nil {
+		return e.Channels
+	}
+	return map[string]BaseUnits{ChannelJob: e.Emission}
 }
 
 // BridgeConverted records RNDR (ERC-20, 18 decimals) bridged to RENDER (8
@@ -440,6 +460,7 @@ func (e *NodeRegistered) Validate() error {
 	c.check(validBase58N(e.NodePubkey, 32), "node_pubkey", rulePubkey)
 	c.check(validText(e.GPU), "gpu", ruleText)
 	c.check(e.OBScore > 0, "ob_score", rulePositive)
+	c.check(e.VRAMGB <= MaxVRAMGB, "vram_gb", ruleVRAM)
 	return c.result()
 }
 
@@ -554,6 +575,9 @@ func (e *BurnRecorded) Validate() error {
 func (e *EpochClosed) Validate() error {
 	c := checker{event: TypeEpochClosed}
 	c.epoch(e.Epoch)
+	if c.err == nil {
+		c.epochChannels(e.Emission, e.Channels)
+	}
 	return c.result()
 }
 
