@@ -59,7 +59,7 @@ func oraclePoints(t testing.TB, nodes []AvailabilityInput) map[string]string {
 	byOp := map[string][]sc{}
 	three := decimal.NewFromInt(3)
 	for _, n := range el {
-		idle := dec(n.OnlineMS - n.BusyMS).DivRound(dec(n.WindowMS), places)
+		idle := dec(n.OnlineMS-n.BusyMS).DivRound(dec(n.WindowMS), places)
 		s := three.Mul(ratio(decimal.New(int64(n.OB), -2), mOB)).
 			Add(three.Mul(ratio(decimal.NewFromInt(int64(n.VRAMGB)), mV))).
 			Add(ratio(dec(n.Age), mA))
@@ -142,7 +142,7 @@ func TestAvailabilityEdgeCases(t *testing.T) {
 	t.Run("all nodes new: mean age 1, every age ratio 1", func(t *testing.T) {
 		nodes := []AvailabilityInput{
 			node("a", "op1", 100000, 24, 1, week, week, 0),
-			node("b", "op2", 50000, 48, 1, week, week / 2, 0),
+			node("b", "op2", 50000, 48, 1, week, week/2, 0),
 		}
 		equal(t, oraclePoints(t, nodes), pointsOf(AvailabilityPoints(nodes)))
 	})
