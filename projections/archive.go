@@ -18,7 +18,12 @@ import (
 // one read of the log at that position, to make sure the archive belongs to
 // this log. File format (JSON):
 //
-//	{"version":1,"epochs":{"1":{"closed_at":P,"closed_id":"<uuid>","shares":{…SharesDoc…}},…}}
+// Version 2: shares documents carry reward channels; an archive of
+// version 1 (without them) is refused and the epochs folded again.
+//
+//	{"version":2,"epochs":{"1":{"closed_at":P,"closed_id":"<uuid>","shares":{…SharesDoc…}},…}}
+
+const archiveVersion = 2
 
 // Archive holds closed epochs' shares documents.
 type Archive struct {
@@ -36,7 +41,7 @@ type ArchivedEpoch struct {
 // Archive returns the archive of every closed epoch of the ledger. ids
 // gives the id of the event at a position (the EpochClosed events').
 func (l *Ledger) Archive(ctx context.Context, r Reader) (*Archive, error) {
-	a := &Archive{Version: 1, Epochs: map[uint64]*ArchivedEpoch{}}
+	a := &Archive{Version: archiveVersion, Epochs: map[uint64]*ArchivedEpoch{}}
 	for _, ep := range l.Epochs {
 		if !ep.Closed {
 			continue
@@ -85,7 +90,7 @@ func ReadArchive(path string) (*Archive, error) {
 		return nil, err
 	}
 	var a Archive
-	if err := json.Unmarshal(b, &a); err != nil || a.Version != 1 {
+	if err := json.Unmarshal(b, &a); err != nil || a.Version != archiveVersion {
 		return nil, fmt.Errorf("%w: epoch archive %s", ErrBadCheckpoint, path)
 	}
 	return &a, nil

@@ -33,8 +33,12 @@ import (
 // name, fsynced and renamed.
 
 // checkpointVersion 2: completed jobs' frames packed into strings (see
-// snapDone). A checkpoint of version 1 is refused like any stale one.
-const checkpointVersion = 2
+// snapDone). 3: reward channels (schedules, nodes' vram_gb and
+// registration epoch, epochs' availability records and channel
+// allocations). A checkpoint of an older version is refused like any stale
+// one and the ledger rebuilt from the log: a version-2 file lacks the
+// registration epochs that availability needs, so it must not be read.
+const checkpointVersion = 3
 
 // checkpointHead is how a checkpoint file begins, as WriteCheckpoint
 // writes it and as CheckpointPosition and the fast reader parse it.
@@ -52,6 +56,7 @@ type snapshot struct {
 	Bridge       snapBridge        `json:"bridge"`
 	Minted       domain.BaseUnits  `json:"minted"`
 	Burned       domain.BaseUnits  `json:"burned"`
+	Schedules    []Schedule        `json:"schedules,omitempty"`
 	IDs          map[string]uint64 `json:"ids,omitempty"`
 	Anomalies    []Anomaly         `json:"anomalies,omitempty"`
 	AnomalyCount uint64            `json:"anomaly_count"`
@@ -70,6 +75,8 @@ type snapNode struct {
 	GPU        string         `json:"gpu"`
 	OB         domain.OBScore `json:"ob"`
 	Registered uint64         `json:"registered"`
+	VRAMGB     uint32         `json:"vram_gb,omitempty"`
+	RegEpoch   uint64         `json:"reg_epoch"`
 }
 
 type snapRender struct {
@@ -147,6 +154,11 @@ type snapEpoch struct {
 	BurnedUSD   domain.Sum                  `json:"burned_usd"`
 	Burns       uint64                      `json:"burns"`
 	Settlement  *snapSettlement             `json:"settlement,omitempty"`
+	// Reward channels (version 3).
+	Availability     map[string]*domain.NodeAvailability `json:"availability,omitempty"`
+	Channels         []ChannelAlloc                      `json:"channels,omitempty"`
+	AvailNodes       []NodeAvail                         `json:"avail_nodes,omitempty"`
+	ChannelsRecorded bool                                `json:"channels_recorded,omitempty"`
 }
 
 type snapSettlement struct {
@@ -176,6 +188,7 @@ type snapBridgeKey struct {
 func (l *Ledger) snapshot() *snapshot {
 	s := &snapshot{
 		Position: l.Position, LastID: l.LastID, Events: l.Events, Tasks: l.Tasks, Minted: l.Minted, Burned: l.Burned,
+		Schedules: l.Schedules,
 		Anomalies: l.Anomalies, AnomalyCount: l.AnomalyCount,
 		Config: snapConfig{DefaultEmission: l.cfg.DefaultEmission, TrackIDs: l.cfg.TrackIDs},
 	}
@@ -184,7 +197,7 @@ func (l *Ledger) snapshot() *snapshot {
 	}
 	for _, id := range sortedKeys(l.Nodes) {
 		n := l.Nodes[id]
-		s.Nodes = append(s.Nodes, snapNode{n.ID, n.OperatorID, n.Pubkey, n.GPU, n.OB, n.Registered})
+		s.Nodes = append(s.Nodes, snapNode{n.ID, n.OperatorID, n.Pubkey, n.GPU, n.OB, n.Registered, n.VRAMGB, n.RegEpoch})
 	}
 	for _, id := range sortedKeys(l.Operators) {
 		s.Operators = append(s.Operators, l.Operators[id])
@@ -216,7 +229,8 @@ func (l *Ledger) snapshot() *snapshot {
 	for _, ep := range l.Epochs {
 		se := snapEpoch{N: ep.N, Closed: ep.Closed, ClosedAt: ep.ClosedAt, Emission: ep.Emission, Operators: ep.Operators,
 			Nodes: ep.Nodes, Allocations: ep.Allocations, Unallocated: ep.Unallocated, Burned: ep.Burned,
-			BurnedUSD: ep.BurnedUSD, Burns: ep.Burns}
+			BurnedUSD: ep.BurnedUSD, Burns: ep.Burns,
+			Availability: ep.Availability, Channels: ep.Channels, AvailNodes: ep.AvailNodes, ChannelsRecorded: ep.ChannelsRecorded}
 		if st := ep.Settlement; st != nil {
 			se.Settlement = &snapSettlement{Epoch: st.Epoch, PlannedAt: st.PlannedAt, Root: st.Root, Total: st.Total,
 				Payouts: st.Payouts, States: st.byOp, Txs: st.Txs}
@@ -396,6 +410,7 @@ func restore(s *snapshot) (*Ledger, error) {
 	l := New(Config{DefaultEmission: s.Config.DefaultEmission, TrackIDs: s.Config.TrackIDs})
 	l.Position, l.LastID, l.Events, l.Minted, l.Burned = s.Position, s.LastID, s.Events, s.Minted, s.Burned
 	l.Anomalies, l.AnomalyCount = s.Anomalies, s.AnomalyCount
+	l.Schedules = s.Schedules
 	if s.Tasks != nil {
 		l.Tasks = s.Tasks
 	}
@@ -403,7 +418,8 @@ func restore(s *snapshot) (*Ledger, error) {
 		l.IDs = s.IDs
 	}
 	for _, n := range s.Nodes {
-		l.Nodes[n.ID] = &Node{ID: n.ID, OperatorID: n.OperatorID, Pubkey: n.Pubkey, GPU: n.GPU, OB: n.OB, Registered: n.Registered}
+		l.Nodes[n.ID] = &Node{ID: n.ID, OperatorID: n.OperatorID, Pubkey: n.Pubkey, GPU: n.GPU, OB: n.OB, Registered: n.Registered,
+			VRAMGB: n.VRAMGB, RegEpoch: n.RegEpoch}
 	}
 	for _, o := range s.Operators {
 		l.Operators[o.ID] = o
@@ -442,7 +458,8 @@ func restore(s *snapshot) (*Ledger, error) {
 	for _, se := range s.Epochs {
 		ep := &Epoch{N: se.N, Closed: se.Closed, ClosedAt: se.ClosedAt, Emission: se.Emission, Operators: se.Operators,
 			Nodes: se.Nodes, Allocations: se.Allocations, Unallocated: se.Unallocated, Burned: se.Burned,
-			BurnedUSD: se.BurnedUSD, Burns: se.Burns}
+			BurnedUSD: se.BurnedUSD, Burns: se.Burns,
+			Availability: se.Availability, Channels: se.Channels, AvailNodes: se.AvailNodes, ChannelsRecorded: se.ChannelsRecorded}
 		if ep.Operators == nil {
 			ep.Operators = map[string]*Work{}
 		}

@@ -41,6 +41,8 @@ type Node struct {
 	GPU        string
 	OB         domain.OBScore
 	Registered uint64 // position
+	VRAMGB     uint32 // 0: not stated (no availability reward)
+	RegEpoch   uint64 // the epoch open when it registered
 	key        ed25519.PublicKey
 }
 
@@ -241,6 +243,15 @@ type Epoch struct {
 	BurnedUSD   domain.Sum // USD scaled by domain.ValueDenominator
 	Burns       uint64
 	Settlement  *Settlement
+	// Availability holds the epoch's NodeAvailability records by node.
+	Availability map[string]*domain.NodeAvailability
+	// Channels is set when the epoch closes: each channel's allocation
+	// (Allocations is their sum per operator); AvailNodes the eligible
+	// nodes' availability results. ChannelsRecorded: the EpochClosed
+	// named its channels (else the emission was one job channel).
+	Channels         []ChannelAlloc
+	AvailNodes       []NodeAvail
+	ChannelsRecorded bool
 }
 
 func newEpoch(n uint64) *Epoch {
@@ -277,6 +288,8 @@ type Ledger struct {
 	Bridge    Bridge
 	Minted    domain.BaseUnits
 	Burned    domain.BaseUnits
+	// Schedules are the stored EmissionScheduleSet events in log order.
+	Schedules []Schedule
 	// IDs maps event ids to positions when Config.TrackIDs is set.
 	IDs map[string]uint64
 	// Anomalies are stored events the fold skipped (first 100).
@@ -442,6 +455,11 @@ func (l *Ledger) Check(t string, ev domain.Event) error {
 		if want := l.ClosedEpochs() + 1; e.Epoch != want {
 			return refuse(ev, "epoch", "epochs close in order: the next to close is %d", want)
 		}
+		return l.checkClosingChannels(e)
+	case *domain.EmissionScheduleSet:
+		return l.checkSchedule(e)
+	case *domain.NodeAvailability:
+		return l.checkAvailability(e)
 	case *domain.BridgeConverted:
 		if p, ok := l.Bridge.seen[bridgeKey{e.EthTx, e.LogIndex}]; ok {
 			return refuse(ev, "eth_tx", "conversion (%s, log %d) is already recorded (position %d); conversions are idempotent", e.EthTx, e.LogIndex, p)
@@ -518,7 +536,8 @@ func (l *Ledger) Apply(pos uint64, ev domain.Event) {
 		if l.Nodes[e.NodeID] != nil {
 			return
 		}
-		n := &Node{ID: e.NodeID, OperatorID: e.OperatorID, Pubkey: e.NodePubkey, GPU: e.GPU, OB: e.OBScore, Registered: pos}
+		n := &Node{ID: e.NodeID, OperatorID: e.OperatorID, Pubkey: e.NodePubkey, GPU: e.GPU, OB: e.OBScore, Registered: pos,
+			VRAMGB: e.VRAMGB, RegEpoch: l.Open().N}
 		if k, err := base58.Decode(e.NodePubkey); err == nil && len(k) == ed25519.PublicKeySize {
 			n.key = k
 		}
@@ -599,7 +618,11 @@ func (l *Ledger) Apply(pos uint64, ev domain.Event) {
 		if e.Epoch != l.ClosedEpochs()+1 {
 			return
 		}
-		l.closeEpoch(pos, e.Emission)
+		l.closeEpoch(pos, e)
+	case *domain.EmissionScheduleSet:
+		l.applySchedule(pos, e)
+	case *domain.NodeAvailability:
+		l.applyAvailability(e)
 	case *domain.BridgeConverted:
 		k := bridgeKey{e.EthTx, e.LogIndex}
 		if _, dup := l.Bridge.seen[k]; dup {
@@ -671,21 +694,15 @@ func (ep *Epoch) work(m map[string]*Work, id string) *Work {
 	return w
 }
 
-// closeEpoch allocates the open epoch's emission and opens the next.
-func (l *Ledger) closeEpoch(pos uint64, emission domain.BaseUnits) {
+// closeEpoch allocates the open epoch's emission, channel by channel, and
+// opens the next.
+func (l *Ledger) closeEpoch(pos uint64, e *domain.EpochClosed) {
 	ep := l.Open()
 	ep.Closed = true
 	ep.ClosedAt = pos
-	ep.Emission = emission
-	ids, shares := ep.shares()
-	alloc, unallocated := domain.Allocate(emission, shares)
-	ep.Allocations = make(map[string]domain.BaseUnits, len(ids))
-	for i, id := range ids {
-		ep.Allocations[id] = alloc[i]
-		l.operator(id).Allocated += alloc[i]
-	}
-	ep.Unallocated = unallocated
-	l.Minted += emission - unallocated
+	ep.Emission = e.Emission
+	l.closeChannels(ep, e)
+	l.Minted += e.Emission - ep.Unallocated
 	l.Epochs = append(l.Epochs, newEpoch(ep.N+1))
 }
 
@@ -704,16 +721,25 @@ func (ep *Epoch) shares() ([]string, []domain.Share) {
 }
 
 // Provisional returns the allocation the open epoch would get if it
-// closed now with the default emission.
+// closed now: under the schedule in force for it, or with the default
+// emission as one job channel.
 func (l *Ledger) Provisional() (map[string]domain.BaseUnits, domain.BaseUnits) {
-	ep := l.Open()
-	ids, shares := ep.shares()
-	alloc, un := domain.Allocate(l.cfg.DefaultEmission, shares)
-	m := make(map[string]domain.BaseUnits, len(ids))
-	for i, id := range ids {
-		m[id] = alloc[i]
+	res := l.allocateChannels(l.Open(), l.openChannels())
+	m := map[string]domain.BaseUnits{}
+	var un domain.BaseUnits
+	for _, ca := range res.channels {
+		for id, a := range ca.Allocations {
+			m[id] += a
+		}
+		un += ca.Unallocated
 	}
 	return m, un
+}
+
+// OpenEmission is the emission the open epoch would close with.
+func (l *Ledger) OpenEmission() domain.BaseUnits {
+	em, _ := l.ClosingAmounts(l.Open().N, l.cfg.DefaultEmission)
+	return em
 }
 
 // DefaultEmission is the configured emission of an epoch not yet closed.

@@ -20,15 +20,19 @@ type SharesDoc struct {
 	Emission     string          `json:"emission"`
 	TotalWorkOBh string          `json:"total_work_obh"`
 	TotalWorkUSD string          `json:"total_work_usd"`
+	Channels     ChannelTotals   `json:"channels"`
 	Operators    []OperatorShare `json:"operators"`
 }
 
-// OperatorShare is one operator's line of SharesDoc.
+// OperatorShare is one operator's line of SharesDoc. Allocated is the sum
+// of Channels.
 type OperatorShare struct {
-	OperatorID string `json:"operator_id"`
-	WorkOBh    string `json:"work_obh"`
-	WorkUSD    string `json:"work_usd"`
-	Allocated  string `json:"allocated"`
+	OperatorID         string         `json:"operator_id"`
+	WorkOBh            string         `json:"work_obh"`
+	WorkUSD            string         `json:"work_usd"`
+	Allocated          string         `json:"allocated"`
+	Channels           ChannelAmounts `json:"channels"`
+	AvailabilityPoints string         `json:"availability_points"`
 }
 
 // ErrNoEpoch is returned for an epoch the log has not reached.
@@ -48,29 +52,47 @@ func (l *Ledger) Shares(n uint64) (doc *SharesDoc, provisional bool, err error) 
 	if ep == nil {
 		return nil, false, &ErrNoEpoch{Epoch: n, Open: l.Open().N}
 	}
-	alloc, emission := ep.Allocations, ep.Emission
+	emission := ep.Emission
 	if !ep.Closed {
-		alloc, _ = l.Provisional()
-		emission = l.cfg.DefaultEmission
+		emission = l.OpenEmission()
 		provisional = true
 	}
-	ids := make([]string, 0, len(ep.Operators))
+	chans := l.ChannelAllocs(ep)
+	points := availabilityPoints(l.NodeAvailability(ep))
+	// Every operator with work, and every one with an eligible node (an
+	// idle node earns availability without any job work).
+	listed := map[string]bool{}
 	for id := range ep.Operators {
-		ids = append(ids, id)
+		listed[id] = true
 	}
-	sort.Strings(ids)
+	for id := range points {
+		listed[id] = true
+	}
+	ids := sortedKeys(listed)
 	var tw, tv domain.Sum
-	doc = &SharesDoc{Epoch: n, Emission: emission.String(), Operators: make([]OperatorShare, 0, len(ids))}
+	doc = &SharesDoc{Epoch: n, Emission: emission.String(), Channels: ChannelTotals{}, Operators: make([]OperatorShare, 0, len(ids))}
+	for _, ca := range chans {
+		doc.Channels[ca.Name] = ChannelTotal{Emission: ca.Amount.String(), Allocated: ca.Allocated().String(), Unallocated: ca.Unallocated.String()}
+	}
 	for _, id := range ids {
-		w := ep.Operators[id]
-		tw.AddSum(&w.Work)
-		tv.AddSum(&w.Value)
-		doc.Operators = append(doc.Operators, OperatorShare{
-			OperatorID: id,
-			WorkOBh:    domain.FormatOBh(w.Work.Big()),
-			WorkUSD:    domain.FormatValueUSD(w.Value.Big()),
-			Allocated:  alloc[id].String(),
-		})
+		line := OperatorShare{OperatorID: id, WorkOBh: "0", WorkUSD: "0", Channels: ChannelAmounts{}, AvailabilityPoints: "0"}
+		if w := ep.Operators[id]; w != nil {
+			tw.AddSum(&w.Work)
+			tv.AddSum(&w.Value)
+			line.WorkOBh = domain.FormatOBh(w.Work.Big())
+			line.WorkUSD = domain.FormatValueUSD(w.Value.Big())
+		}
+		var sum domain.BaseUnits
+		for _, ca := range chans {
+			a := ca.Allocations[id]
+			line.Channels[ca.Name] = a.String()
+			sum += a
+		}
+		line.Allocated = sum.String()
+		if p := points[id]; p != nil {
+			line.AvailabilityPoints = p.String()
+		}
+		doc.Operators = append(doc.Operators, line)
 	}
 	doc.TotalWorkOBh = domain.FormatOBh(tw.Big())
 	doc.TotalWorkUSD = domain.FormatValueUSD(tv.Big())
@@ -112,7 +134,7 @@ func (l *Ledger) Summary(ep *Epoch) EpochSummary {
 		Epoch: ep.N, Status: "open", ClosedAt: ep.ClosedAt,
 		Operators: len(ep.Operators), Nodes: len(ep.Nodes), Frames: frames, Tasks: tasks,
 		TotalWorkOBh: domain.FormatOBh(tw.Big()), TotalWorkUSD: domain.FormatValueUSD(tv.Big()),
-		Emission: l.cfg.DefaultEmission.String(), Allocated: "0", Unallocated: "0", Minted: "0",
+		Emission: l.OpenEmission().String(), Allocated: "0", Unallocated: "0", Minted: "0",
 		Burned: ep.Burned.String(), BurnedUSD: domain.FormatValueUSD(ep.BurnedUSD.Big()),
 		SettlementState: "none",
 	}
