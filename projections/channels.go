@@ -348,3 +348,36 @@ func marshalOrdered[V any](m map[string]V) ([]byte, error) {
 	}
 	return append(b, '}'), nil
 }
+
+// namedChannels reports whether ep is paid through named channels: closed
+// with channels in its EpochClosed, or open under a schedule.
+func (l *Ledger) namedChannels(ep *Epoch) bool {
+	if ep.Closed {
+		return ep.ChannelsRecorded
+	}
+	return l.ScheduleFor(ep.N) != nil
+}
+
+// allocatedByChannel sums an operator's allocations of closed epochs per
+// channel; nil when no closed epoch named its channels.
+func (l *Ledger) allocatedByChannel(id string) ChannelAmounts {
+	named := false
+	sums := map[string]domain.BaseUnits{}
+	for _, ep := range l.Epochs {
+		if !ep.Closed {
+			continue
+		}
+		named = named || ep.ChannelsRecorded
+		for _, ca := range ep.Channels {
+			sums[ca.Name] += ca.Allocations[id]
+		}
+	}
+	if !named {
+		return nil
+	}
+	out := ChannelAmounts{}
+	for k, v := range sums {
+		out[k] = v.String()
+	}
+	return out
+}

@@ -118,6 +118,10 @@ type EpochSummary struct {
 	Minted          string `json:"minted"`
 	SettlementRoot  string `json:"settlement_root,omitempty"`
 	SettlementState string `json:"settlement_state"` // none, planned, in_flight, confirmed
+	// Channels is set for an epoch paid through named reward channels
+	// (an EpochClosed with channels, or an open epoch under a schedule);
+	// an epoch of one job channel leaves it out, as before channels.
+	Channels ChannelTotals `json:"channels,omitempty"`
 }
 
 // Summary returns epoch ep's summary.
@@ -137,6 +141,12 @@ func (l *Ledger) Summary(ep *Epoch) EpochSummary {
 		Emission: l.OpenEmission().String(), Allocated: "0", Unallocated: "0", Minted: "0",
 		Burned: ep.Burned.String(), BurnedUSD: domain.FormatValueUSD(ep.BurnedUSD.Big()),
 		SettlementState: "none",
+	}
+	if l.namedChannels(ep) {
+		s.Channels = ChannelTotals{}
+		for _, ca := range l.ChannelAllocs(ep) {
+			s.Channels[ca.Name] = ChannelTotal{Emission: ca.Amount.String(), Allocated: ca.Allocated().String(), Unallocated: ca.Unallocated.String()}
+		}
 	}
 	if ep.Closed {
 		s.Status = "closed"
@@ -193,6 +203,9 @@ type Balance struct {
 	// CarriedForward is true when the operator is owed but has no wallet:
 	// the amount waits for the first settlement after OperatorWalletSet.
 	CarriedForward bool `json:"carried_forward"`
+	// Channels splits Allocated by reward channel, on logs with named
+	// channels (left out on logs of one job channel).
+	Channels ChannelAmounts `json:"channels,omitempty"`
 }
 
 // Balances returns every operator's balance (or one), sorted by id.
@@ -218,6 +231,7 @@ func (l *Ledger) Balance(o *Operator) Balance {
 		Allocated: o.Allocated.String(), Paid: o.Paid.String(), InFlight: o.InFlight.String(),
 		Planned: reserved.String(), Owed: owed.String(),
 		CarriedForward: o.Wallet == "" && owed > 0,
+		Channels:       l.allocatedByChannel(o.ID),
 	}
 }
 

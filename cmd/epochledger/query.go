@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"strconv"
 
+	"github.com/epochledger/epochledger/domain"
 	"github.com/epochledger/epochledger/eventstore"
 	"github.com/epochledger/epochledger/projections"
 )
@@ -103,6 +104,7 @@ burns, settlement. Two replays of the same log print the same bytes.`, args, fun
 	if err := t.flush(); err != nil {
 		return err
 	}
+	printSummaryChannels(e, sums)
 	if l.AnomalyCount > 0 {
 		fmt.Fprintf(e.stderr, "warning: %d stored events could not be folded (first at position %d: %s)\n", l.AnomalyCount, l.Anomalies[0].Position, l.Anomalies[0].Error)
 	}
@@ -175,7 +177,12 @@ func printShares(e *env, sf *storeFlags, doc *projections.SharesDoc, operator st
 			}
 		}
 		if keep == nil {
-			keep = []projections.OperatorShare{{OperatorID: operator, WorkOBh: "0", WorkUSD: "0", Allocated: "0"}}
+			zero := projections.OperatorShare{OperatorID: operator, WorkOBh: "0", WorkUSD: "0", Allocated: "0",
+				Channels: projections.ChannelAmounts{}, AvailabilityPoints: "0"}
+			for name := range doc.Channels {
+				zero.Channels[name] = "0"
+			}
+			keep = []projections.OperatorShare{zero}
 		}
 		doc.Operators = keep
 	}
@@ -186,6 +193,9 @@ func printShares(e *env, sf *storeFlags, doc *projections.SharesDoc, operator st
 		return writeJSON(e.stdout, doc)
 	}
 	fmt.Fprintf(e.stdout, "epoch %d: emission %s base units, total work %s OBh worth $%s\n\n", doc.Epoch, doc.Emission, doc.TotalWorkOBh, doc.TotalWorkUSD)
+	if _, job := doc.Channels[domain.ChannelJob]; len(doc.Channels) > 1 || (len(doc.Channels) == 1 && !job) {
+		return printChannelShares(e, doc)
+	}
 	t := newTable(e.stdout, "OPERATOR", "WORK_OBH", "WORK_USD", "ALLOCATED", "RENDER")
 	for _, o := range doc.Operators {
 		t.row(o.OperatorID, o.WorkOBh, o.WorkUSD, o.Allocated, renderText(o.Allocated))
