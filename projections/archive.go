@@ -29,6 +29,10 @@ const archiveVersion = 2
 type Archive struct {
 	Version int                       `json:"version"`
 	Epochs  map[uint64]*ArchivedEpoch `json:"epochs"`
+	// UsesChannels: the documents were made from a log that names reward
+	// channels (Ledger.UsesChannels), so they list them. An archive whose
+	// flag differs from the ledger's is stale and rewritten.
+	UsesChannels bool `json:"uses_channels,omitempty"`
 }
 
 // ArchivedEpoch is one closed epoch in the archive.
@@ -41,7 +45,7 @@ type ArchivedEpoch struct {
 // Archive returns the archive of every closed epoch of the ledger. ids
 // gives the id of the event at a position (the EpochClosed events').
 func (l *Ledger) Archive(ctx context.Context, r Reader) (*Archive, error) {
-	a := &Archive{Version: archiveVersion, Epochs: map[uint64]*ArchivedEpoch{}}
+	a := &Archive{Version: archiveVersion, Epochs: map[uint64]*ArchivedEpoch{}, UsesChannels: l.UsesChannels()}
 	for _, ep := range l.Epochs {
 		if !ep.Closed {
 			continue

@@ -381,3 +381,20 @@ func (l *Ledger) allocatedByChannel(id string) ChannelAmounts {
 	}
 	return out
 }
+
+// UsesChannels reports whether the log names reward channels: it holds an
+// EmissionScheduleSet or an EpochClosed with channels. The shares
+// documents of such a log list every epoch's channels (an epoch closed
+// without them as job = emission); those of a log written before channels
+// keep exactly the form they had.
+func (l *Ledger) UsesChannels() bool {
+	if len(l.Schedules) > 0 {
+		return true
+	}
+	for _, ep := range l.Epochs {
+		if ep.ChannelsRecorded {
+			return true
+		}
+	}
+	return false
+}

@@ -55,11 +55,6 @@ func TestGoldenEpochs(t *testing.T) {
 					t.Fatal(err)
 				}
 				got, _ := json.Marshal(doc)
-				if !strings.Contains(string(want), `"channels"`) {
-					// A golden epoch written before reward channels: the
-					// document's fields of that time are byte-identical.
-					got, _ = json.Marshal(legacyShares(doc))
-				}
 				if string(got)+"\n" != string(want) {
 					t.Fatalf("epoch %d:\n got %s\nwant %s", n, got, want)
 				}
@@ -71,27 +66,4 @@ func TestGoldenEpochs(t *testing.T) {
 func itoa(n uint64) string {
 	b, _ := json.Marshal(n)
 	return string(b)
-}
-
-// legacyShares is the shares document as it was before reward channels
-// (the same fields in the same order, nothing added).
-func legacyShares(d *SharesDoc) any {
-	type op struct {
-		OperatorID string `json:"operator_id"`
-		WorkOBh    string `json:"work_obh"`
-		WorkUSD    string `json:"work_usd"`
-		Allocated  string `json:"allocated"`
-	}
-	type doc struct {
-		Epoch        uint64 `json:"epoch"`
-		Emission     string `json:"emission"`
-		TotalWorkOBh string `json:"total_work_obh"`
-		TotalWorkUSD string `json:"total_work_usd"`
-		Operators    []op   `json:"operators"`
-	}
-	out := doc{d.Epoch, d.Emission, d.TotalWorkOBh, d.TotalWorkUSD, []op{}}
-	for _, o := range d.Operators {
-		out.Operators = append(out.Operators, op{o.OperatorID, o.WorkOBh, o.WorkUSD, o.Allocated})
-	}
-	return out
 }

@@ -20,19 +20,21 @@ type SharesDoc struct {
 	Emission     string          `json:"emission"`
 	TotalWorkOBh string          `json:"total_work_obh"`
 	TotalWorkUSD string          `json:"total_work_usd"`
-	Channels     ChannelTotals   `json:"channels"`
+	Channels     ChannelTotals   `json:"channels,omitempty"` // on logs that use reward channels
 	Operators    []OperatorShare `json:"operators"`
 }
 
 // OperatorShare is one operator's line of SharesDoc. Allocated is the sum
-// of Channels.
+// of Channels. Channels and AvailabilityPoints are set on logs that use
+// reward channels (Ledger.UsesChannels) and left out on the others, whose
+// documents stay byte for byte what they were before channels.
 type OperatorShare struct {
 	OperatorID         string         `json:"operator_id"`
 	WorkOBh            string         `json:"work_obh"`
 	WorkUSD            string         `json:"work_usd"`
 	Allocated          string         `json:"allocated"`
-	Channels           ChannelAmounts `json:"channels"`
-	AvailabilityPoints string         `json:"availability_points"`
+	Channels           ChannelAmounts `json:"channels,omitempty"`
+	AvailabilityPoints string         `json:"availability_points,omitempty"`
 }
 
 // ErrNoEpoch is returned for an epoch the log has not reached.
@@ -70,12 +72,19 @@ func (l *Ledger) Shares(n uint64) (doc *SharesDoc, provisional bool, err error) 
 	}
 	ids := sortedKeys(listed)
 	var tw, tv domain.Sum
-	doc = &SharesDoc{Epoch: n, Emission: emission.String(), Channels: ChannelTotals{}, Operators: make([]OperatorShare, 0, len(ids))}
-	for _, ca := range chans {
-		doc.Channels[ca.Name] = ChannelTotal{Emission: ca.Amount.String(), Allocated: ca.Allocated().String(), Unallocated: ca.Unallocated.String()}
+	doc = &SharesDoc{Epoch: n, Emission: emission.String(), Operators: make([]OperatorShare, 0, len(ids))}
+	named := l.UsesChannels()
+	if named {
+		doc.Channels = ChannelTotals{}
+		for _, ca := range chans {
+			doc.Channels[ca.Name] = ChannelTotal{Emission: ca.Amount.String(), Allocated: ca.Allocated().String(), Unallocated: ca.Unallocated.String()}
+		}
 	}
 	for _, id := range ids {
-		line := OperatorShare{OperatorID: id, WorkOBh: "0", WorkUSD: "0", Channels: ChannelAmounts{}, AvailabilityPoints: "0"}
+		line := OperatorShare{OperatorID: id, WorkOBh: "0", WorkUSD: "0"}
+		if named {
+			line.Channels, line.AvailabilityPoints = ChannelAmounts{}, "0"
+		}
 		if w := ep.Operators[id]; w != nil {
 			tw.AddSum(&w.Work)
 			tv.AddSum(&w.Value)
@@ -85,11 +94,13 @@ func (l *Ledger) Shares(n uint64) (doc *SharesDoc, provisional bool, err error) 
 		var sum domain.BaseUnits
 		for _, ca := range chans {
 			a := ca.Allocations[id]
-			line.Channels[ca.Name] = a.String()
+			if named {
+				line.Channels[ca.Name] = a.String()
+			}
 			sum += a
 		}
 		line.Allocated = sum.String()
-		if p := points[id]; p != nil {
+		if p := points[id]; p != nil && named {
 			line.AvailabilityPoints = p.String()
 		}
 		doc.Operators = append(doc.Operators, line)

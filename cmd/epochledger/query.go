@@ -58,7 +58,7 @@ func queryCmd(ctx context.Context, e *env, name, argsUsage, about string, args [
 	if sf.store == "" && l.ClosedEpochs() > 0 {
 		// Keep the epoch archive current: closed epochs never change.
 		path := archivePath(&sf)
-		if a, err := projections.ReadArchive(path); err != nil || uint64(len(a.Epochs)) < l.ClosedEpochs() {
+		if a, err := projections.ReadArchive(path); err != nil || uint64(len(a.Epochs)) < l.ClosedEpochs() || a.UsesChannels != l.UsesChannels() {
 			if a, err := l.Archive(ctx, s); err == nil {
 				_ = a.Write(path) // a cache: failing to save it costs only time
 			}
@@ -177,10 +177,12 @@ func printShares(e *env, sf *storeFlags, doc *projections.SharesDoc, operator st
 			}
 		}
 		if keep == nil {
-			zero := projections.OperatorShare{OperatorID: operator, WorkOBh: "0", WorkUSD: "0", Allocated: "0",
-				Channels: projections.ChannelAmounts{}, AvailabilityPoints: "0"}
-			for name := range doc.Channels {
-				zero.Channels[name] = "0"
+			zero := projections.OperatorShare{OperatorID: operator, WorkOBh: "0", WorkUSD: "0", Allocated: "0"}
+			if doc.Channels != nil {
+				zero.Channels, zero.AvailabilityPoints = projections.ChannelAmounts{}, "0"
+				for name := range doc.Channels {
+					zero.Channels[name] = "0"
+				}
 			}
 			keep = []projections.OperatorShare{zero}
 		}

@@ -8,14 +8,15 @@ the accepted render; value = work x usd_per_obh, or a compute task's usd;
 a_i = floor(E w_i / W); the remainder one unit each to the largest
 (E w_i) mod W, ties by operator_id. Run it after changing a golden log.
 
-Reward channels (v2, logs named channels-*.jsonl): each EpochClosed's
+Reward channels (v2, logs with an EmissionScheduleSet or an EpochClosed with
+channels; their documents list the channels of every epoch): each EpochClosed's
 channels (or job = emission without them) must equal the schedule in force
 (greatest effective_epoch <= N, the later stored of equal ones); job is split
 as above, availability by RNP-015 points evaluated in Python's decimal at 80
 significant digits (ln, exp) and floored at 10^18, then by largest remainder
 over the operators' summed points. The documents of the other logs keep the
-form they had before channels (the Go test compares those fields only), so
-they stay byte-identical proof that old logs fold as they did.
+form they had before channels, byte for byte: proof that old logs fold as
+they did.
 """
 import glob, json
 from decimal import Decimal, ROUND_HALF_EVEN, ROUND_FLOOR, getcontext
@@ -79,7 +80,7 @@ def fmt(q):
     return '0' if s in ('', '-0') else s
 
 for path in sorted(glob.glob('*.jsonl')):
-    v2 = path.startswith('channels-')
+    v2 = any(json.loads(l)['type'] == 'EmissionScheduleSet' or 'channels' in json.loads(l)['data'] for l in open(path))
     nodes, jobs, renders = {}, {}, {}
     epoch, work = 1, {}
     schedules, recs, avnodes = [], {}, {}
