@@ -242,9 +242,9 @@ func centralisationPenalty(rank int) *big.Float {
 }
 
 // CentralisationPenalty returns the penalty of rank k as decimal text
-// with 20 significant digits, for display.
+// with 20 decimal places, for display.
 func CentralisationPenalty(rank int) string {
-	return centralisationPenalty(rank).Text('g', 20)
+	return centralisationPenalty(rank).Text('f', 20)
 }
 
 // lnRat returns ln x for x > 0 at availabilityPrec bits: x = f × 2^k with

@@ -82,6 +82,7 @@ type NodeDoc struct {
 	GPU          string `json:"gpu"`
 	OBScore      string `json:"ob_score"`
 	RegisteredAt uint64 `json:"registered_at_position"`
+	VRAMGB       uint32 `json:"vram_gb,omitempty"`
 }
 
 // OperatorEpoch is an operator's work and allocation in one epoch.
@@ -97,6 +98,24 @@ type OperatorEpoch struct {
 	// emission is split by), rounded half-even to 9 decimals.
 	Share     string `json:"share"`
 	Allocated string `json:"allocated"`
+	// On logs that name reward channels: Allocated per channel, the
+	// operator's availability points and each eligible node's result.
+	Channels           projections.ChannelAmounts `json:"channels,omitempty"`
+	AvailabilityPoints string                     `json:"availability_points,omitempty"`
+	Availability       []NodeAvailabilityDoc      `json:"availability,omitempty"`
+}
+
+// NodeAvailabilityDoc is one eligible node's availability in an epoch:
+// idle share of the window (exact fraction and percent), points and its
+// rank within the operator (ranks above 3 carry the centralisation
+// penalty exp(−0.65·(rank − 3))).
+type NodeAvailabilityDoc struct {
+	NodeID      string `json:"node_id"`
+	Idle        string `json:"idle"`         // exact fraction a/b
+	IdlePercent string `json:"idle_percent"` // rounded half-even to 9 places
+	Points      string `json:"points"`
+	Rank        int    `json:"rank"`
+	Penalty     string `json:"penalty"` // 1, or exp(−0.65·(rank−3)) to 20 places
 }
 
 // OperatorPayout is an operator's line of one epoch's settlement plan.
@@ -237,7 +256,7 @@ func (c *caches) operatorDoc(l *projections.Ledger, o *projections.Operator, aft
 	}
 	for _, id := range o.Nodes {
 		if n := l.Nodes[id]; n != nil {
-			d.Nodes = append(d.Nodes, NodeDoc{NodeID: n.ID, GPU: n.GPU, OBScore: n.OB.String(), RegisteredAt: n.Registered})
+			d.Nodes = append(d.Nodes, NodeDoc{NodeID: n.ID, GPU: n.GPU, OBScore: n.OB.String(), RegisteredAt: n.Registered, VRAMGB: n.VRAMGB})
 		}
 	}
 	last := after + uint64(limit)
@@ -246,9 +265,14 @@ func (c *caches) operatorDoc(l *projections.Ledger, o *projections.Operator, aft
 	} else {
 		d.NextCursor = strconv.FormatUint(last, 10)
 	}
+	named := l.UsesChannels()
 	for n := after + 1; n <= last; n++ {
 		ep := l.Epoch(n)
-		if w := ep.Operators[o.ID]; w != nil {
+		if named {
+			if line, ok := c.channelEpoch(l, ep, o.ID); ok {
+				d.Epochs = append(d.Epochs, line)
+			}
+		} else if w := ep.Operators[o.ID]; w != nil {
 			line := OperatorEpoch{Epoch: n, Status: "closed", Frames: w.Frames, Tasks: w.Tasks,
 				WorkOBh: domain.FormatOBh(w.Work.Big()), WorkUSD: domain.FormatValueUSD(w.Value.Big()), Share: "0"}
 			if total := c.epochValue(l, ep); total.Sign() > 0 {
