@@ -138,6 +138,43 @@
     });
   }
 
+  // stacked draws one column per label with the series stacked on each
+  // other (bottom first): the RENDER of each reward channel per epoch.
+  function stacked(chart, box, labels, series, fmt, title, attr) {
+    const { x, y, w, h } = box;
+    const g = svg('g', { class: 'panel' });
+    const totals = labels.map((_, i) => series.reduce((a, s) => a + (s.values[i] || 0), 0));
+    const maxV = Math.max(0, ...totals);
+    g.append(svg('text', { x, y: y - 6, class: 'panel-title' }, title));
+    g.append(svg('line', { x1: x, y1: y + h, x2: x + w, y2: y + h, class: 'axis' }));
+    g.append(svg('text', { x: x + w, y: y - 6, class: 'scale', 'text-anchor': 'end' }, `max ${fmt(maxV)}`));
+    const n = Math.max(labels.length, 1);
+    const slot = w / n;
+    const bw = Math.min(48, Math.max(1, slot * 0.8));
+    labels.forEach((label, i) => {
+      let top = y + h;
+      series.forEach((s) => {
+        const v = s.values[i] || 0;
+        const bh = maxV > 0 ? (v / maxV) * h : 0;
+        top -= bh;
+        const r = svg('rect', {
+          x: (x + i * slot + (slot - bw) / 2).toFixed(2), y: top.toFixed(2),
+          width: bw.toFixed(2), height: bh.toFixed(2), class: s.cls, [attr]: label, 'data-channel': s.channel,
+        });
+        r.append(svg('title', {}, `${s.name} ${label}: ${fmt(v)}`));
+        g.append(r);
+      });
+      if (n <= 40 || i % Math.ceil(n / 40) === 0) {
+        g.append(svg('text', { x: (x + i * slot + slot / 2).toFixed(2), y: y + h + 14, class: 'tick', 'text-anchor': 'middle' }, String(label)));
+      }
+    });
+    chart.append(g);
+  }
+
+  // channelsOf returns an epoch summary's or operator line's channel
+  // amounts; an epoch of one job channel has none listed: all is job.
+  const CHANNELS = [{ channel: 'job', name: 'job rewards', cls: 'bar-job' }, { channel: 'availability', name: 'availability', cls: 'bar-availability' }];
+
   // ---- errors ----
 
   function showError(msg) {
@@ -215,6 +252,13 @@
       td('job_id', f.job_id), td('frame', f.frame, 'num'), td('state', f.state), td('node_id', f.node_id || ''),
       td('duration_ms', f.duration_ms || '', 'num'), td('output_hash', short(f.output_hash), 'hash'))));
 
+    // Availability of each node per epoch (logs with reward channels).
+    const avail = doc.epochs.flatMap((e) => (e.availability || []).map((a) => ({ epoch: e.epoch, ...a })));
+    $('op-availability-section').hidden = avail.length === 0 && !doc.epochs.some((e) => e.channels);
+    fill($('op-availability').tBodies[0], avail.map((a) => el('tr', { 'data-epoch': a.epoch, 'data-node': a.node_id },
+      td('epoch', a.epoch), td('node_id', a.node_id), td('idle_percent', `${a.idle_percent}%`, 'num'),
+      td('points', a.points, 'num'), td('rank', a.rank, 'num'), td('penalty', a.penalty, 'num'))));
+
     // Chart: share (top) and RENDER allocated (bottom) per epoch.
     const chart = $('chart-operator');
     chart.replaceChildren();
@@ -222,9 +266,16 @@
     columns(chart, { x: 50, y: 24, w: 650, h: 90 }, labels,
       [{ name: 'share in epoch', cls: 'bar-share', values: doc.epochs.map((e) => Number(e.share) * 100) }],
       (v) => `${v.toFixed(2)}%`, 'Work share (%)', 'data-epoch');
-    columns(chart, { x: 50, y: 174, w: 650, h: 90 }, labels,
-      [{ name: 'RENDER in epoch', cls: 'bar-render', values: doc.epochs.map((e) => renderNumber(e.allocated)) }],
-      (v) => `${v.toLocaleString('en-US', { maximumFractionDigits: 2 })} RENDER`, 'RENDER allocated', 'data-epoch');
+    if (doc.epochs.some((e) => e.channels)) {
+      stacked(chart, { x: 50, y: 174, w: 650, h: 90 }, labels,
+        CHANNELS.map((c) => ({ ...c, values: doc.epochs.map((e) => renderNumber((e.channels || {})[c.channel] || 0)) })),
+        (v) => `${v.toLocaleString('en-US', { maximumFractionDigits: 2 })} RENDER`, 'RENDER allocated per channel', 'data-epoch');
+      legend(chart, 450, 160, CHANNELS);
+    } else {
+      columns(chart, { x: 50, y: 174, w: 650, h: 90 }, labels,
+        [{ name: 'RENDER in epoch', cls: 'bar-render', values: doc.epochs.map((e) => renderNumber(e.allocated)) }],
+        (v) => `${v.toLocaleString('en-US', { maximumFractionDigits: 2 })} RENDER`, 'RENDER allocated', 'data-epoch');
+    }
 
     $('operator').hidden = false;
     document.title = `epochledger — operator ${doc.operator_id}`;
@@ -259,6 +310,8 @@
     fill($('shares').tBodies[0], shares.operators.map((o) => el('tr', { 'data-operator': o.operator_id },
       el('td', { 'data-field': 'operator_id' }, el('a', { href: `/?operator=${encodeURIComponent(o.operator_id)}&epoch=${n}` }, o.operator_id)),
       td('work_obh', o.work_obh, 'num'), td('work_usd', o.work_usd, 'num'),
+      td('job', (o.channels || {}).job || o.allocated, 'num'), td('availability', (o.channels || {}).availability || '0', 'num'),
+      td('availability_points', o.availability_points || '0', 'num'),
       td('allocated', o.allocated, 'num'), td('allocated_render', renderText(o.allocated), 'num'))));
 
     // Work distribution: one horizontal bar per operator, by work value.
@@ -277,6 +330,19 @@
       dist.append(r);
       dist.append(svg('text', { x: 160 + frac * 480 + 6, y: y + 14, class: 'tick' }, `${(frac * 100).toFixed(2)}%`));
     });
+
+    // RENDER allocated per channel over the epochs, stacked (an epoch of
+    // one job channel is all job).
+    const ch = $('chart-channels');
+    ch.replaceChildren();
+    legend(ch, 50, 14, CHANNELS);
+    stacked(ch, { x: 50, y: 44, w: 650, h: 140 }, epochs.map((e) => e.epoch),
+      CHANNELS.map((c) => ({ ...c, values: epochs.map((e) => renderNumber(e.channels ? ((e.channels[c.channel] || {}).allocated || 0) : (c.channel === 'job' ? e.allocated : 0))) })),
+      (v) => `${v.toLocaleString('en-US', { maximumFractionDigits: 2 })} RENDER`, 'RENDER allocated per channel', 'data-epoch');
+    const chans = shares.channels || { job: { emission: shares.emission, allocated: shares.operators.reduce((a, o) => a + Number(o.allocated), 0).toString(), unallocated: '' } };
+    fill($('epoch-channels').tBodies[0], Object.entries(chans).map(([name, c]) => el('tr', { 'data-channel': name },
+      td('channel', name), td('emission', c.emission, 'num'), td('emission_render', renderText(c.emission), 'num'),
+      td('allocated', c.allocated, 'num'), td('unallocated', c.unallocated, 'num'))));
 
     // Burns vs emission per epoch (closed epochs mint; the open one is provisional).
     const sup = $('chart-supply');
