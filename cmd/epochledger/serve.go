@@ -43,6 +43,14 @@ epoch boundary (--epoch-genesis + k × --epoch-length). Every answer that
 appends is sent after the events are durable. A sample of results
 (--verify-rate) is re-rendered before it is accepted.
 
+Reward channels: with --schedule FILE (a JSON list of EmissionScheduleSet
+data) the schedule is appended where the log lacks it (POST /v1/schedule
+adds one later) and every EpochClosed carries the channels in force.
+Workers send signed heartbeats (POST /v1/worker/heartbeat) every
+--heartbeat-interval; at each close one NodeAvailability per node seen is
+appended (online from heartbeats, busy from leases) just before
+EpochClosed.
+
 The admin token comes from --admin-token-file or EPOCHLEDGER_ADMIN_TOKEN;
 without one the admin and artist routes answer 403.`)
 	sf.register(fs, e)
@@ -68,6 +76,8 @@ without one the admin and artist routes answer 403.`)
 	price := fs.String("render-usd-price", coordinator.DefaultRenderUSDPrice, "RENDER price in USD for the burns of completed jobs")
 	emission := fs.String("emission", domain.DefaultEmission.RenderString(), "emission recorded by EpochClosed, in RENDER")
 	clock := fs.Bool("epoch-clock", true, "append EpochClosed at epoch boundaries")
+	schedule := fs.String("schedule", "", "emission schedule: a JSON list of EmissionScheduleSet data (e.g. scenarios/schedules/render-2024.json), appended where the log lacks it; EpochClosed then carries its channels")
+	heartbeat := fs.Duration("heartbeat-interval", 10*time.Second, "interval of the workers' signed heartbeats (online time for the availability channel)")
 	epochLen := fs.Duration("epoch-length", def.EpochLength, "epoch length")
 	genesis := fs.String("epoch-genesis", def.EpochGenesis.Format(time.RFC3339), "start of epoch 1 (RFC 3339)")
 	window := fs.Duration("request-window", def.RequestWindow, "allowed clock difference of signed requests")
@@ -91,6 +101,12 @@ without one the admin and artist routes answer 403.`)
 	}
 	if o.Emission, err = domain.ParseRender(*emission); err != nil {
 		return usagef("serve: --emission: %v", err)
+	}
+	o.HeartbeatInterval = *heartbeat
+	if *schedule != "" {
+		if o.Schedule, err = readScheduleFile(*schedule); err != nil {
+			return usagef("serve: --schedule: %v", err)
+		}
 	}
 	if o.EpochGenesis, err = time.Parse(time.RFC3339, *genesis); err != nil {
 		return usagef("serve: --epoch-genesis: %v", err)

@@ -38,7 +38,7 @@ func (s *Server) epochClock(ctx context.Context) {
 			}
 			continue
 		}
-		et := &eventTxn{waiter: newWaiter(), build: s.closeEpochBuild(open, s.opts.Emission)}
+		et := &eventTxn{waiter: newWaiter(), build: s.closeEpochBuild(open, s.opts.Emission, false)}
 		if err := s.submit(ctx, et, &et.waiter); err != nil {
 			if ctx.Err() != nil {
 				return
@@ -58,8 +58,11 @@ func (s *Server) epochClock(ctx context.Context) {
 }
 
 // closeEpochBuild closes the open epoch; want (if not 0) must be it, or an
-// epoch already closed (then its EpochClosed is the answer).
-func (s *Server) closeEpochBuild(want uint64, emission domain.BaseUnits) func(r *round) (string, string, domain.Event, *api.EventResponse, error) {
+// epoch already closed (then its EpochClosed is the answer). The close
+// carries the schedule's channels where one is in force (explicit: the
+// emission was asked for, and must then match it), and is preceded, in the
+// same append, by the epoch's NodeAvailability records.
+func (s *Server) closeEpochBuild(want uint64, emission domain.BaseUnits, explicit bool) func(r *round) (string, string, domain.Event, *api.EventResponse, error) {
 	return func(r *round) (string, string, domain.Event, *api.EventResponse, error) {
 		if !r.claimKey("epoch") {
 			return "", "", nil, nil, errDefer
@@ -71,9 +74,15 @@ func (s *Server) closeEpochBuild(want uint64, emission domain.BaseUnits) func(r 
 		case want > n:
 			return "", "", nil, nil, apiErr(http.StatusConflict, api.CodeEpochMismatch, "epoch %d is not open: the open epoch is %d", want, n)
 		}
-		ev := &domain.EpochClosed{Epoch: n, Emission: emission}
+		ev, err := s.closingEvent(n, emission, explicit)
+		if err != nil {
+			return "", "", nil, nil, err
+		}
 		if err := s.ledger.Check(r.nowText, ev); err != nil {
 			return "", "", nil, nil, refusal(err)
+		}
+		if err := s.addAvailability(r, n); err != nil {
+			return "", "", nil, nil, err
 		}
 		return derivedID("EpochClosed", fmt.Sprint(n)), fmt.Sprintf("epoch-%d", n), ev, nil, nil
 	}

@@ -28,6 +28,8 @@ func (s *Server) Routes(mux *http.ServeMux) {
 	mux.HandleFunc("POST "+api.PathLease, s.handleLease)
 	mux.HandleFunc("POST "+api.PathResults, s.handleResults)
 	mux.HandleFunc("POST "+api.PathCompute, s.handleCompute)
+	mux.HandleFunc("POST "+api.PathHeartbeat, s.handleHeartbeat)
+	mux.HandleFunc("POST "+api.PathSchedule, s.handleSchedule)
 	mux.HandleFunc("POST "+api.PathNodes, s.handleRegister)
 	mux.HandleFunc("POST /v1/operators/{id}/wallet", s.handleWallet)
 	mux.HandleFunc("POST "+api.PathJobs, s.handleSubmitJob)
@@ -490,7 +492,7 @@ func (s *Server) handleCloseEpoch(w http.ResponseWriter, r *http.Request) {
 		}
 		emission = e
 	}
-	s.appendOne(w, r, s.closeEpochBuild(req.Epoch, emission))
+	s.appendOne(w, r, s.closeEpochBuild(req.Epoch, emission, req.Emission != ""))
 }
 
 func (s *Server) handleStatus(w http.ResponseWriter, r *http.Request) {

@@ -56,6 +56,13 @@ type Options struct {
 	// leased, accepted and rejected (readapi.Metrics is one), beside the
 	// coordinator's own /metrics.
 	Observer Observer
+	// HeartbeatInterval is how often workers are asked to send signed
+	// heartbeats (0: 10 s); online time counts the gaps between a node's
+	// heartbeats of at most 3 × the interval (see heartbeat.go).
+	HeartbeatInterval time.Duration
+	// Schedule is appended at start where the log lacks it (the entries of
+	// serve --schedule FILE; see SetSchedule).
+	Schedule []domain.EmissionScheduleSet
 	// Logger receives the coordinator's log; nil discards it.
 	Logger *slog.Logger
 	// Now is the clock (tests); nil means time.Now.

@@ -62,6 +62,7 @@ type Server struct {
 
 	keys   atomic.Pointer[map[string]*nodeKey] // base58 pubkey → node, copy on write
 	nonces nonceCache
+	avail  availability // heartbeats and leases of the open epoch (heartbeat.go)
 
 	in      chan txn
 	quit    chan struct{}
@@ -107,6 +108,7 @@ func New(ctx context.Context, store Store, opts *Options) (*Server, error) {
 	if err := s.fold(ctx); err != nil {
 		return nil, err
 	}
+	s.avail.begin(s.sched.epochOpened.UnixMilli())
 	// Jobs fully accepted whose completion was not recorded before a
 	// restart are completed first.
 	var initial []txn
@@ -119,6 +121,11 @@ func New(ctx context.Context, store Store, opts *Options) (*Server, error) {
 	bgctx, cancel := context.WithCancel(context.Background())
 	s.bgStop = cancel
 	go s.loop(initial)
+	if err := s.appendSchedules(ctx); err != nil {
+		cancel()
+		s.Close()
+		return nil, err
+	}
 	for range o.Verifiers {
 		s.bg.Add(1)
 		go func() { defer s.bg.Done(); s.verifier(bgctx) }()
@@ -184,6 +191,7 @@ var errStopFold = errors.New("stop")
 func (s *Server) applyOne(pos uint64, id, t string, ev domain.Event) {
 	s.ledger.Apply(pos, ev)
 	s.sched.apply(pos, id, t, ev)
+	s.avail.apply(t, ev)
 	if e, ok := ev.(*domain.NodeRegistered); ok {
 		s.addKey(e)
 	}

@@ -29,6 +29,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"sync/atomic"
 	"time"
 
 	"github.com/epochledger/epochledger/domain"
@@ -63,6 +64,9 @@ type Options struct {
 	Grace time.Duration
 	// Poll is the wait when there is no work (grows to 8× with backoff).
 	Poll time.Duration
+	// Heartbeat is the interval of signed heartbeats, sent while idle and
+	// while rendering (0: DefaultHeartbeat; negative: none).
+	Heartbeat time.Duration
 	// MaxFrames stops the worker after this many reported frames (0: no limit).
 	MaxFrames int
 	Fault     string
@@ -111,6 +115,16 @@ func Run(ctx context.Context, o Options) (Stats, error) {
 	w.sampler = telemetry.Open(o.GPUIndex)
 	defer w.sampler.Close()
 	w.log.Info("worker started", "operator", info.OperatorID, "ob_score", info.OBScore, "open_epoch", info.OpenEpoch, "fault", o.Fault)
+	var rendering atomic.Bool
+	if o.Heartbeat >= 0 {
+		iv := o.Heartbeat
+		if iv == 0 {
+			iv = DefaultHeartbeat
+		}
+		hctx, stop := context.WithCancel(ctx)
+		defer stop()
+		go w.heartbeats(hctx, iv, &rendering)
+	}
 	idle := 0
 	held := false
 	for ctx.Err() == nil && (o.MaxFrames == 0 || st.Frames < o.MaxFrames) {
@@ -138,7 +152,9 @@ func Run(ctx context.Context, o Options) (Stats, error) {
 			// The frame in hand is finished even after SIGTERM, within
 			// the grace period.
 			fctx, cancel := graceContext(ctx, o.Grace)
+			rendering.Store(true)
 			res, err := w.renderFrame(fctx, l)
+			rendering.Store(false)
 			if err != nil {
 				cancel()
 				if fctx.Err() != nil {
