@@ -85,7 +85,7 @@ the coordinator refuses the worker, 2 on usage errors.`)
 }
 
 func runWorkerRegister(ctx context.Context, e *env, args []string) error {
-	fs := newFlagSet(e, "worker register", "--server URL --key FILE --node-id ID --operator ID --ob-score S [--gpu NAME]", `
+	fs := newFlagSet(e, "worker register", "--server URL --key FILE --node-id ID --operator ID --ob-score S [--gpu NAME] [--vram-gb N]", `
 Register a node with the coordinator. Operators register nodes through the
 foundation: the request carries the admin token (--admin-token-file or
 EPOCHLEDGER_ADMIN_TOKEN) and is signed by the node key being registered,
@@ -97,6 +97,7 @@ the same details is a no-op.`)
 	operator := fs.String("operator", "", "operator id (required)")
 	ob := fs.String("ob-score", "", "OctaneBench score, e.g. 860.5 (required)")
 	gpu := fs.String("gpu", "", "GPU model (default: what NVML reports, else the CPU)")
+	vram := fs.Uint("vram-gb", 0, "GPU memory in GB, 1..4096 (default: what NVML reports; a node without it earns no availability reward)")
 	tokenFile := fs.String("admin-token-file", "", "file holding the admin token (default: env EPOCHLEDGER_ADMIN_TOKEN)")
 	asJSON := fs.Bool("json", false, "print the answer as JSON")
 	pos, err := parseArgs(fs, args)
@@ -120,18 +121,23 @@ the same details is a no-op.`)
 	if err != nil {
 		return err
 	}
-	if *gpu == "" {
+	if *gpu == "" || *vram == 0 {
 		s := telemetry.Open(0)
 		s.Begin()
 		t := s.End()
 		s.Close()
-		*gpu = t.Device
 		if *gpu == "" {
-			*gpu = "CPU " + t.CPUModel
+			*gpu = t.Device
+			if *gpu == "" {
+				*gpu = "CPU " + t.CPUModel
+			}
+		}
+		if *vram == 0 && t.MemoryTotalBytes > 0 {
+			*vram = uint((t.MemoryTotalBytes + 1<<29) >> 30) // NVML's total, in whole GB
 		}
 	}
 	c := api.NewClient(*server, key, token)
-	r, err := c.RegisterNode(ctx, api.RegisterNodeRequest{NodeID: *nodeID, OperatorID: *operator, GPU: *gpu, OBScore: *ob})
+	r, err := c.RegisterNode(ctx, api.RegisterNodeRequest{NodeID: *nodeID, OperatorID: *operator, GPU: *gpu, OBScore: *ob, VRAMGB: uint32(min(*vram, 1<<20))})
 	if err != nil {
 		return fmt.Errorf("worker register: %w", err)
 	}

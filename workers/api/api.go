@@ -272,6 +272,9 @@ type RegisterNodeRequest struct {
 	GPU        string `json:"gpu"`
 	OBScore    string `json:"ob_score"`
 	NodePubkey string `json:"node_pubkey,omitempty"`
+	// VRAMGB is the GPU memory (1..4096 GB); a node without it earns no
+	// availability reward.
+	VRAMGB uint32 `json:"vram_gb,omitempty"`
 }
 
 // WalletRequest is the body of POST /v1/operators/{id}/wallet.

@@ -373,7 +373,7 @@ func (s *Server) handleRegister(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, apiErr(http.StatusUnprocessableEntity, api.CodeInvalid, "ob_score: %v", err))
 		return
 	}
-	ev := &domain.NodeRegistered{NodeID: req.NodeID, OperatorID: req.OperatorID, NodePubkey: pubkey, GPU: req.GPU, OBScore: ob}
+	ev := &domain.NodeRegistered{NodeID: req.NodeID, OperatorID: req.OperatorID, NodePubkey: pubkey, GPU: req.GPU, OBScore: ob, VRAMGB: req.VRAMGB}
 	if err := ev.Validate(); err != nil {
 		s.writeError(w, apiErr(http.StatusUnprocessableEntity, api.CodeInvalid, "%v", err))
 		return
