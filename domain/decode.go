@@ -244,8 +244,12 @@ func decodeData(typ string, data []byte, borrow bool, arena *FrameArena) (Event,
 				e.OutputHash = d.str(v)
 			case 6:
 				e.Signature = d.str(v)
+			case 7:
+				e.ClientSignature = d.str(v)
 			}
 		})
+	case TypeComputeClientRegistered:
+		ev = decodeComputeClientRegistered(&d, data)
 	case TypeJobCompleted:
 		e := new(JobCompleted)
 		ev = e
@@ -427,7 +431,7 @@ var (
 	frameRenderedFields        = fieldSet{names: []string{"job_id", "frame", "node_id", "output_hash", "duration_ms", "telemetry", "signature"}}
 	frameAcceptedFields        = fieldSet{names: []string{"job_id", "frame", "node_id"}}
 	frameRejectedFields        = fieldSet{names: []string{"job_id", "frame", "node_id", "reason"}}
-	computeWorkCompletedFields = fieldSet{names: []string{"task_id", "node_id", "client", "duration_ms", "usd", "output_hash", "signature"}}
+	computeWorkCompletedFields = fieldSet{names: []string{"task_id", "node_id", "client", "duration_ms", "usd", "output_hash", "signature", "client_signature"}, optional: 1 << 7}
 	jobCompletedFields         = fieldSet{names: []string{"job_id", "provenance_root"}}
 	burnRecordedFields         = fieldSet{names: []string{"job_id", "usd", "render_usd_price", "burned", "tx_signature"}}
 	epochClosedFields          = fieldSet{names: []string{"epoch", "emission"}}

@@ -304,7 +304,7 @@ func TestValidateGoStructs(t *testing.T) {
 }
 
 func TestKnownTypes(t *testing.T) {
-	equal(t, 16, len(KnownTypes))
+	equal(t, 17, len(KnownTypes))
 	for _, k := range KnownTypes {
 		isTrue(t, IsKnownType(k), k)
 		equal(t, k, TypeName([]byte(k)))

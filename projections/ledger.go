@@ -282,6 +282,12 @@ type Ledger struct {
 	// Anomalies are stored events the fold skipped (first 100).
 	Anomalies    []Anomaly
 	AnomalyCount uint64
+	// ComputeClients are the registered compute clients (nil: none, a log
+	// of the old form; see compute.go).
+	ComputeClients map[string]*ComputeClient
+
+	computeUsed map[clientNode]domain.USD  // client-attested usd per node, open epoch
+	keys        map[string]domain.KeyOwner // base58 signing key → its holder (keys.go)
 }
 
 // New returns an empty ledger.
@@ -335,6 +341,9 @@ func (l *Ledger) Check(t string, ev domain.Event) error {
 	case *domain.NodeRegistered:
 		if n := l.Nodes[e.NodeID]; n != nil {
 			return refuse(ev, "node_id", "node %q is already registered (position %d)", e.NodeID, n.Registered)
+		}
+		if err := domain.CheckKeyRegistration(domain.TypeNodeRegistered, "node_pubkey", e.NodePubkey, l.keyOwner(e.NodePubkey), domain.NodeKeyOwner(e.NodeID)); err != nil {
+			return err
 		}
 	case *domain.OperatorWalletSet:
 		// An operator may set or change their wallet at any time; the
@@ -412,6 +421,9 @@ func (l *Ledger) Check(t string, ev domain.Event) error {
 		if err := l.verifySignature(ev, e.NodeID, e.ProofMessage(), e.Signature); err != nil {
 			return err
 		}
+		return l.checkComputeClient(e)
+	case *domain.ComputeClientRegistered:
+		return l.checkComputeClientRegistered(e)
 	case *domain.JobCompleted:
 		j := l.Jobs[e.JobID]
 		if j == nil {
@@ -437,6 +449,9 @@ func (l *Ledger) Check(t string, ev domain.Event) error {
 		}
 		if j.Burn != nil {
 			return refuse(ev, "job_id", "job %q already has its burn recorded (epoch %d)", e.JobID, j.BurnEpoch)
+		}
+		if j.Accepted == 0 {
+			return refuse(ev, "job_id", "job %q has no accepted frames; a burn pays for work done", e.JobID)
 		}
 	case *domain.EpochClosed:
 		if want := l.ClosedEpochs() + 1; e.Epoch != want {
@@ -523,6 +538,7 @@ func (l *Ledger) Apply(pos uint64, ev domain.Event) {
 			n.key = k
 		}
 		l.Nodes[e.NodeID] = n
+		l.addKey(e.NodePubkey, domain.NodeKeyOwner(e.NodeID))
 		o := l.operator(e.OperatorID)
 		o.Nodes = append(o.Nodes, e.NodeID)
 	case *domain.OperatorWalletSet:
@@ -574,6 +590,9 @@ func (l *Ledger) Apply(pos uint64, ev domain.Event) {
 		w := domain.FrameWork(n.OB, e.DurationMS)
 		v := domain.ComputeValue(e.USD)
 		ep.add(n, w, v, false)
+		l.noteAttested(e)
+	case *domain.ComputeClientRegistered:
+		l.applyComputeClientRegistered(pos, e)
 	case *domain.JobCompleted:
 		if j := l.Jobs[e.JobID]; j != nil && !j.Completed {
 			j.Completed = true
@@ -687,6 +706,7 @@ func (l *Ledger) closeEpoch(pos uint64, emission domain.BaseUnits) {
 	ep.Unallocated = unallocated
 	l.Minted += emission - unallocated
 	l.Epochs = append(l.Epochs, newEpoch(ep.N+1))
+	l.computeUsed = nil // the caps per node are per epoch
 }
 
 // shares returns the epoch's operators (sorted) and their work values.
