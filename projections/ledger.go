@@ -31,6 +31,9 @@ type Config struct {
 	// TrackIDs keeps every event id with its position in Ledger.IDs (what
 	// import needs to skip events already stored; costs memory).
 	TrackIDs bool
+	// SupplyCap bounds the emissions of all epochs together (Check); 0
+	// means domain.MaxSupply. See supply.go.
+	SupplyCap domain.BaseUnits
 }
 
 // Node is a registered GPU node.
@@ -453,14 +456,17 @@ func (l *Ledger) Check(t string, ev domain.Event) error {
 		if j.Accepted == 0 {
 			return refuse(ev, "job_id", "job %q has no accepted frames; a burn pays for work done", e.JobID)
 		}
+		return l.checkBurn(e)
 	case *domain.EpochClosed:
 		if want := l.ClosedEpochs() + 1; e.Epoch != want {
 			return refuse(ev, "epoch", "epochs close in order: the next to close is %d", want)
 		}
+		return l.checkEmission(e)
 	case *domain.BridgeConverted:
 		if p, ok := l.Bridge.seen[bridgeKey{e.EthTx, e.LogIndex}]; ok {
 			return refuse(ev, "eth_tx", "conversion (%s, log %d) is already recorded (position %d); conversions are idempotent", e.EthTx, e.LogIndex, p)
 		}
+		return l.checkBridge(e)
 	case *domain.SettlementPlanned, *domain.PayoutSubmitted, *domain.PayoutConfirmed, *domain.PayoutExpired:
 		return l.checkSettlement(ev)
 	}
@@ -604,6 +610,10 @@ func (l *Ledger) Apply(pos uint64, ev domain.Event) {
 		if j != nil && j.Burn != nil {
 			return
 		}
+		if _, ok := domain.AddBaseUnits(l.Burned, e.Burned); !ok {
+			l.anomaly(pos, ev, "BurnRecorded: field \"burned\": the total burned would pass the range of base units; skipped")
+			return
+		}
 		ep := l.Open()
 		if j != nil {
 			b := *e
@@ -618,10 +628,21 @@ func (l *Ledger) Apply(pos uint64, ev domain.Event) {
 		if e.Epoch != l.ClosedEpochs()+1 {
 			return
 		}
+		before, ok := l.Emitted()
+		if _, fits := domain.AddBaseUnits(before, e.Emission); !ok || !fits {
+			// Every sum of base units is a part of the emissions: bounded
+			// here, none of them can wrap.
+			l.anomaly(pos, ev, "EpochClosed: field \"emission\": the emissions of all epochs would pass the range of base units; skipped")
+			return
+		}
 		l.closeEpoch(pos, e.Emission)
 	case *domain.BridgeConverted:
 		k := bridgeKey{e.EthTx, e.LogIndex}
 		if _, dup := l.Bridge.seen[k]; dup {
+			return
+		}
+		if _, ok := domain.AddBaseUnits(l.Bridge.Render, e.Render); !ok {
+			l.anomaly(pos, ev, "BridgeConverted: field \"render\": the RENDER bridged would pass the range of base units; skipped")
 			return
 		}
 		l.Bridge.seen[k] = pos

@@ -57,6 +57,7 @@ one atomic append. Lines whose id is already stored with the same content
 are skipped, so re-running an import is safe.`)
 	sf.register(fs, e)
 	batch := fs.Int("batch", 0, "append in atomic batches of N lines instead of one (the whole file is still validated first)")
+	supplyCap := fs.String("supply-cap", domain.MaxSupply.RenderString(), "total-supply cap in RENDER: the emissions of all epochs together may not exceed it")
 	dryRun := fs.Bool("dry-run", false, "validate only; append nothing")
 	pos, err := parseArgs(fs, args)
 	if err != nil {
@@ -67,6 +68,10 @@ are skipped, so re-running an import is safe.`)
 	}
 	if *batch < 0 {
 		return usagef("import: --batch must be positive")
+	}
+	capUnits, err := domain.ParseRender(*supplyCap)
+	if err != nil || capUnits == 0 {
+		return usagef("import: --supply-cap %q: want a positive RENDER amount", *supplyCap)
 	}
 	name := pos[0]
 	var r io.Reader = e.stdin
@@ -100,6 +105,7 @@ are skipped, so re-running an import is safe.`)
 		}
 		stored = ledger.IDs
 	}
+	ledger.SetSupplyCap(capUnits)
 	// Stateful checks, each line seeing the log and the lines before it.
 	var fresh []importLine
 	skipped := 0
@@ -169,13 +175,43 @@ type importResult struct {
 	DryRun        bool   `json:"dry_run,omitempty"`
 }
 
+// maxImportLine bounds one line of an import file: an event's data (at
+// most domain.MaxDataLen) and the envelope's other members, which take a
+// few hundred bytes. A longer line cannot hold a valid event.
+const maxImportLine = domain.MaxDataLen + 64<<10
+
+// importReadSize is the read buffer of an import: what a line costs beyond
+// its own bytes, whatever its length.
+const importReadSize = 64 << 10
+
+// readLine returns the next line, its '\n' included, holding at most
+// limit+1 bytes of it: a longer line is refused (tooLong) as soon as the
+// limit is passed, never buffered whole (a 300 MB line once cost 600 MB
+// before the check). The line is a fresh slice: envelopes keep it.
+func readLine(br *bufio.Reader, limit int) (line []byte, tooLong bool, err error) {
+	for {
+		frag, err := br.ReadSlice('\n')
+		if len(line)+len(frag) > limit+1 {
+			return nil, true, nil
+		}
+		line = append(line, frag...)
+		if err != bufio.ErrBufferFull {
+			return line, false, err
+		}
+	}
+}
+
 // parseImport reads and statelessly validates every line.
 func parseImport(r io.Reader, name string) ([]importLine, error) {
-	br := bufio.NewReaderSize(r, 1<<20)
+	br := bufio.NewReaderSize(r, importReadSize)
 	var out []importLine
 	ids := map[string]int{}
 	for n := 1; ; n++ {
-		raw, err := br.ReadBytes('\n')
+		raw, tooLong, err := readLine(br, maxImportLine)
+		if tooLong {
+			return nil, fmt.Errorf("%w; nothing was appended", &lineError{file: name, line: n,
+				err: fmt.Errorf("line is longer than %d bytes: an event's data is at most %d bytes (the rest of the file was not read)", maxImportLine, domain.MaxDataLen)})
+		}
 		if len(raw) == 0 && err == io.EOF {
 			break
 		}
