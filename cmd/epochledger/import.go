@@ -108,7 +108,7 @@ are skipped, so re-running an import is safe.`)
 	ledger.SetSupplyCap(capUnits)
 	// Stateful checks, each line seeing the log and the lines before it.
 	var fresh []importLine
-	skipped := 0
+	skipped, unattested := 0, 0
 	for _, l := range lines {
 		if p, ok := stored[l.env.ID]; ok {
 			if err := sameAsStored(ctx, store, p, l.env); err != nil {
@@ -122,6 +122,14 @@ are skipped, so re-running an import is safe.`)
 		}
 		ledger.Apply(ledger.Position, l.ev)
 		fresh = append(fresh, l)
+		if c, ok := l.ev.(*domain.ComputeWorkCompleted); ok && c.ClientSignature == "" {
+			unattested++
+		}
+	}
+	if unattested > 0 {
+		// Accepted only because the log registers no compute client (the
+		// old form, kept importable for old logs): say so.
+		fmt.Fprintf(e.stderr, "note: %d ComputeWorkCompleted without a compute client's signature taken in the old form: the log registers no compute client (see docs/events.md)\n", unattested)
 	}
 	res := importResult{File: name, Lines: len(lines), AlreadyStored: skipped}
 	if !*dryRun && len(fresh) > 0 {

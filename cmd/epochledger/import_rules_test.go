@@ -111,7 +111,10 @@ func TestImportRefusesBurnWithoutAcceptedFrames(t *testing.T) {
 // is registered, import refuses compute work without its signature or over
 // its caps; the old form of a log without clients still imports.
 func TestImportComputeClientRule(t *testing.T) {
-	importOK(t, week()) // week's compute work is of the old form: no client registered
+	// week's compute work is of the old form: no client registered.
+	if code, errs, _ := importFile(t, week()); code != 0 || !strings.Contains(errs, "note: 1 ComputeWorkCompleted without a compute client's signature") {
+		t.Fatalf("exit %d: %s", code, errs)
+	}
 	b := oneFrame("cc")
 	b.ComputeClient("io.net", "100", "150")
 	b.Compute("t1", "n1", 60_000, "100")
