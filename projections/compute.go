@@ -79,7 +79,7 @@ func sumText(u domain.USD, ok bool) string {
 // key rule (domain.CheckKeyRegistration) shared with nodes.
 func (l *Ledger) checkComputeClientRegistered(e *domain.ComputeClientRegistered) error {
 	return domain.CheckKeyRegistration(domain.TypeComputeClientRegistered, "client_pubkey", e.ClientPubkey,
-		l.keyOwner(e.ClientPubkey), domain.ClientKeyOwner(e.ClientID))
+		l.KeyOwner(e.ClientPubkey), domain.ClientKeyOwner(e.ClientID))
 }
 
 func (l *Ledger) applyComputeClientRegistered(pos uint64, e *domain.ComputeClientRegistered) {

@@ -6,9 +6,9 @@ import (
 	"github.com/epochledger/epochledger/domain"
 )
 
-// keyOwner returns who holds the signing key b58 (a node or a compute
+// KeyOwner returns who holds the signing key b58 (a node or a compute
 // client), "" when nobody does.
-func (l *Ledger) keyOwner(b58 string) domain.KeyOwner { return l.keys[b58] }
+func (l *Ledger) KeyOwner(b58 string) domain.KeyOwner { return l.keys[b58] }
 
 // addKey records the holder of a key; the first registration keeps it
 // (Check refuses a second holder, Apply stays total on logs that did not

@@ -345,7 +345,7 @@ func (l *Ledger) Check(t string, ev domain.Event) error {
 		if n := l.Nodes[e.NodeID]; n != nil {
 			return refuse(ev, "node_id", "node %q is already registered (position %d)", e.NodeID, n.Registered)
 		}
-		if err := domain.CheckKeyRegistration(domain.TypeNodeRegistered, "node_pubkey", e.NodePubkey, l.keyOwner(e.NodePubkey), domain.NodeKeyOwner(e.NodeID)); err != nil {
+		if err := domain.CheckKeyRegistration(domain.TypeNodeRegistered, "node_pubkey", e.NodePubkey, l.KeyOwner(e.NodePubkey), domain.NodeKeyOwner(e.NodeID)); err != nil {
 			return err
 		}
 	case *domain.OperatorWalletSet:

@@ -49,8 +49,10 @@ func runImport(ctx context.Context, e *env, args []string) error {
 Validate every line of FILE (JSON Lines, one event envelope per line, as
 'export' prints; "-" reads standard input), then append them. Each event is
 checked on its own (formats, units, keys, hashes) and against the log and
-the lines before it (live assignments, signatures, unique ids, epochs in
-order, burn rule, idempotent bridge conversions). The first refused line
+the lines before it (live assignments, signatures, unique ids, signing
+keys, epochs in order, the total-supply cap, burns of accepted work,
+compute work attested by registered clients within their caps, idempotent
+bridge conversions; docs/events.md). The first refused line
 stops the import with exit status 1, naming the line, the event, the field
 and the rule, and nothing is appended. Without --batch the whole file is
 one atomic append. Lines whose id is already stored with the same content

@@ -392,8 +392,11 @@ func (s *Server) handleRegister(w http.ResponseWriter, r *http.Request) {
 			}
 			return "", "", nil, nil, apiErr(http.StatusConflict, api.CodeConflict, "node %q is already registered (position %d) with other details", ev.NodeID, n.Registered)
 		}
-		if k := s.keyOf(pubkey); k != nil {
-			return "", "", nil, nil, apiErr(http.StatusConflict, api.CodeConflict, "key %s is already registered to node %q; each node needs its own key", pubkey, k.id)
+		if owner := s.ledger.KeyOwner(pubkey); owner != "" {
+			// The ledger's key rule (domain.CheckKeyRegistration, which
+			// import applies too) refuses it; a key taken is a conflict.
+			err := domain.CheckKeyRegistration(domain.TypeNodeRegistered, "node_pubkey", pubkey, owner, domain.NodeKeyOwner(ev.NodeID))
+			return "", "", nil, nil, apiErr(http.StatusConflict, api.CodeConflict, "%v", err)
 		}
 		if err := s.ledger.Check(rd.nowText, ev); err != nil {
 			return "", "", nil, nil, refusal(err)

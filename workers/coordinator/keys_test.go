@@ -20,7 +20,8 @@ import (
 // TestRegisterRefusesWeakKeys (issue #18): the identity key lets anyone
 // sign (with R = B and s = 1 every message verifies), so POST /v1/nodes
 // accepted a node whose requests anyone could forge. serve now applies the
-// same key rule as import; a compute client's key is refused too.
+// same key rule as import; a key a compute client holds is a conflict
+// (409) like one another node holds.
 func TestRegisterRefusesWeakKeys(t *testing.T) {
 	ck := computeClientKey("io.net")
 	h := newHarness(t, func(o *Options) { o.ComputeClients = []ComputeClient{ioNet(t, ck, "1", "1")} })
@@ -45,7 +46,7 @@ func TestRegisterRefusesWeakKeys(t *testing.T) {
 	}
 	c := api.NewClient(h.ts.URL, ck, adminToken)
 	_, err := c.RegisterNode(context.Background(), api.RegisterNodeRequest{NodeID: "ny", OperatorID: "op", GPU: "RTX 3090", OBScore: "500"})
-	if ae := asAPIError(err); ae == nil || ae.Status != http.StatusUnprocessableEntity || !strings.Contains(ae.Message, `already registered to compute client "io.net"`) {
+	if ae := asAPIError(err); ae == nil || ae.Status != http.StatusConflict || !strings.Contains(ae.Message, `NodeRegistered: field "node_pubkey": key `) || !strings.Contains(ae.Message, `already registered to compute client "io.net"`) {
 		t.Fatalf("a compute client's key: %v", err)
 	}
 	if h.head() != before {
