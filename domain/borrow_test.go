@@ -26,7 +26,7 @@ func TestDecodeEventBorrowedMatches(t *testing.T) {
 	for _, line := range goldenLines(t) {
 		env, err := ParseEnvelope(line)
 		noErr(t, err)
-		if fs := fieldSets[env.Type]; canonical(env.Data, &fs, make([]jsonValue, len(fs.names))) {
+		if fs := fieldSets[env.Type]; func() bool { _, ok := canonical(env.Data, &fs, make([]jsonValue, len(fs.names))); return ok }() {
 			canon++
 		}
 		for i := -1; i < len(env.Data); i++ {

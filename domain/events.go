@@ -41,6 +41,7 @@ var knownTypes = [...]string{
 	TypeFrameAccepted,
 	TypeFrameRejected,
 	TypeComputeWorkCompleted,
+	TypeComputeClientRegistered,
 	TypeJobCompleted,
 	TypeBurnRecorded,
 	TypeEpochClosed,
@@ -82,6 +83,8 @@ func internType(t string) string {
 		return TypeFrameRejected
 	case TypeComputeWorkCompleted:
 		return TypeComputeWorkCompleted
+	case TypeComputeClientRegistered:
+		return TypeComputeClientRegistered
 	case TypeJobCompleted:
 		return TypeJobCompleted
 	case TypeBurnRecorded:
@@ -199,15 +202,19 @@ type FrameRejected struct {
 }
 
 // ComputeWorkCompleted is compute-client (AI) work done by a node, worth
-// the usd its client reports.
+// the usd its client attests: Client is the client_id of a
+// ComputeClientRegistered, and ClientSignature that client's signature
+// over ClientMessage (optional in logs without any registered client; see
+// ComputeClientRegistered).
 type ComputeWorkCompleted struct {
-	TaskID     string `json:"task_id"`
-	NodeID     string `json:"node_id"`
-	Client     string `json:"client"`
-	DurationMS uint64 `json:"duration_ms"`
-	USD        USD    `json:"usd"`
-	OutputHash string `json:"output_hash"`
-	Signature  string `json:"signature"` // base58 ed25519 over ComputeProofMessage
+	TaskID          string `json:"task_id"`
+	NodeID          string `json:"node_id"`
+	Client          string `json:"client"`
+	DurationMS      uint64 `json:"duration_ms"`
+	USD             USD    `json:"usd"`
+	OutputHash      string `json:"output_hash"`
+	Signature       string `json:"signature"`                  // the node's, base58 ed25519 over ComputeProofMessage
+	ClientSignature string `json:"client_signature,omitempty"` // the client's, base58 ed25519 over ComputeClientMessage
 }
 
 // ProofMessage returns the canonical message the node signed.
@@ -540,6 +547,7 @@ func (e *ComputeWorkCompleted) Validate() error {
 	c.duration(e.DurationMS)
 	c.hash("output_hash", e.OutputHash)
 	c.check(validBase58N(e.Signature, 64), "signature", ruleSignature)
+	c.check(e.ClientSignature == "" || validBase58N(e.ClientSignature, 64), "client_signature", ruleSignature)
 	return c.result()
 }
 

@@ -304,7 +304,7 @@ func TestValidateGoStructs(t *testing.T) {
 }
 
 func TestKnownTypes(t *testing.T) {
-	equal(t, 18, len(KnownTypes))
+	equal(t, 19, len(KnownTypes))
 	for _, k := range KnownTypes {
 		isTrue(t, IsKnownType(k), k)
 		equal(t, k, TypeName([]byte(k)))

@@ -15,8 +15,8 @@ import (
 	"github.com/epochledger/epochledger/internal/simlog"
 )
 
-// busyLog has every kind of state: leases, rejections, compute work,
-// burns, bridge conversions, closed epochs and a settlement in flight.
+// busyLog has every kind of state: leases, rejections, compute work (of
+// the old form, then attested by a registered client), burns, bridge conversions, closed epochs and a settlement in flight.
 func busyLog() *simlog.Builder {
 	b := base()
 	b.SetWallet("op-a")
@@ -32,6 +32,8 @@ func busyLog() *simlog.Builder {
 	b.Frame("k", 1, "n3", 6_000)
 	b.Complete("k")
 	b.CloseEpoch(1, domain.DefaultEmission)
+	b.ComputeClient("io.net", "50", "60") // compute clients, their keys and caps used
+	b.Compute("t2", "n1", 60_000, "40")
 	b.Frame("j", 2, "n2", 99_000)
 	b.Assign("j", 3, "n1")
 	b.Burn("j", "99.99", "4.2")

@@ -80,7 +80,9 @@ func TestStatefulRefusals(t *testing.T) {
 		{"complete early", func(b *simlog.Builder) { b.Frame("j", 0, "n1", 1000) }, func(b *simlog.Builder) { b.Complete("j") }, "1 of 4 frames accepted"},
 		{"epoch out of order", nil, func(b *simlog.Builder) { b.CloseEpoch(2, 1) }, "next to close is 1"},
 		{"task twice", func(b *simlog.Builder) { b.Compute("t", "n1", 1000, "1") }, func(b *simlog.Builder) { b.Compute("t", "n1", 1000, "1") }, "already reported"},
-		{"burn twice", func(b *simlog.Builder) { b.Burn("j", "10", "2") }, func(b *simlog.Builder) { b.Burn("j", "10", "2") }, "already has its burn"},
+		{"burn twice", func(b *simlog.Builder) { b.Frame("j", 0, "n1", 1000); b.Burn("j", "10", "2") }, func(b *simlog.Builder) { b.Burn("j", "10", "2") }, "already has its burn"},
+		// Issue #18: a burn for a job with no accepted frames.
+		{"burn without accepted frames", func(b *simlog.Builder) { b.Assign("j", 0, "n1"); b.Rendered("j", 0, "n1", 1000, "ok") }, func(b *simlog.Builder) { b.Burn("j", "10", "2") }, `job "j" has no accepted frames`},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

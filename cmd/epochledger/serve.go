@@ -81,6 +81,18 @@ without one the admin and artist routes answer 403.`)
 	epochLen := fs.Duration("epoch-length", def.EpochLength, "epoch length")
 	genesis := fs.String("epoch-genesis", def.EpochGenesis.Format(time.RFC3339), "start of epoch 1 (RFC 3339)")
 	window := fs.Duration("request-window", def.RequestWindow, "allowed clock difference of signed requests")
+	supplyCap := fs.String("supply-cap", domain.MaxSupply.RenderString(), "total-supply cap in RENDER: the emissions of all epochs together may not exceed it")
+	var clients []coordinator.ComputeClient
+	fs.Func("compute-client", "compute client ID=PUBKEY (base58 ed25519) whose signature attests compute work, registered in the log with the caps below (repeatable)", func(s string) error {
+		id, key, ok := strings.Cut(s, "=")
+		if !ok || id == "" || key == "" {
+			return fmt.Errorf("want ID=PUBKEY, got %q", s)
+		}
+		clients = append(clients, coordinator.ComputeClient{ID: id, Pubkey: key})
+		return nil
+	})
+	perTask := fs.String("compute-max-usd-per-task", coordinator.DefaultComputeMaxUSDPerTask, "cap in USD on what a compute client attests for one task")
+	perNodeEpoch := fs.String("compute-max-usd-per-node-epoch", coordinator.DefaultComputeMaxUSDPerNodeEpoch, "cap in USD on what a compute client attests for one node in one epoch")
 	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
 	pos, err := parseArgs(fs, args)
 	if err != nil {
@@ -108,6 +120,23 @@ without one the admin and artist routes answer 403.`)
 			return usagef("serve: --schedule: %v", err)
 		}
 	}
+	if o.SupplyCap, err = domain.ParseRender(*supplyCap); err != nil || o.SupplyCap == 0 {
+		return usagef("serve: --supply-cap %q: want a positive RENDER amount", *supplyCap)
+	}
+	if o.Emission > o.SupplyCap {
+		return usagef("serve: --emission %s is over --supply-cap %s", *emission, *supplyCap)
+	}
+	var capTask, capNode domain.USD
+	if capTask, err = domain.ParseUSD(*perTask); err != nil {
+		return usagef("serve: --compute-max-usd-per-task: %v", err)
+	}
+	if capNode, err = domain.ParseUSD(*perNodeEpoch); err != nil {
+		return usagef("serve: --compute-max-usd-per-node-epoch: %v", err)
+	}
+	for i := range clients {
+		clients[i].MaxUSDPerTask, clients[i].MaxUSDPerNodeEpoch = capTask, capNode
+	}
+	o.ComputeClients = clients
 	if o.EpochGenesis, err = time.Parse(time.RFC3339, *genesis); err != nil {
 		return usagef("serve: --epoch-genesis: %v", err)
 	}

@@ -254,14 +254,17 @@ type ResultsResponse struct {
 }
 
 // ComputeRequest is the body of POST /v1/worker/compute: compute-client
-// work, signed over domain.ComputeProofMessage.
+// work, signed by the node over domain.ComputeProofMessage and attested by
+// the registered compute client Client over domain.ComputeClientMessage
+// (ClientSignature, required).
 type ComputeRequest struct {
-	TaskID     string `json:"task_id"`
-	Client     string `json:"client"`
-	DurationMS uint64 `json:"duration_ms"`
-	USD        string `json:"usd"`
-	OutputHash string `json:"output_hash"`
-	Signature  string `json:"signature"`
+	TaskID          string `json:"task_id"`
+	Client          string `json:"client"`
+	DurationMS      uint64 `json:"duration_ms"`
+	USD             string `json:"usd"`
+	OutputHash      string `json:"output_hash"`
+	Signature       string `json:"signature"`
+	ClientSignature string `json:"client_signature"`
 }
 
 // RegisterNodeRequest is the body of POST /v1/nodes. The node's public key

@@ -608,12 +608,10 @@ func TestRestartResumes(t *testing.T) {
 }
 
 func TestComputeWork(t *testing.T) {
-	h := newHarness(t, nil)
+	clientKey := computeClientKey("io.net")
+	h := newHarness(t, func(o *Options) { o.ComputeClients = []ComputeClient{ioNet(t, clientKey, "100", "1000")} })
 	n1 := h.node("n1", "op-a", "500")
-	usd, _ := domain.ParseUSD("12.5")
-	hash := sceneHash("task output")
-	req := api.ComputeRequest{TaskID: "t1", Client: "io.net", DurationMS: 60000, USD: "12.50", OutputHash: hash,
-		Signature: domain.SignProof(h.keys["n1"], domain.ComputeProofMessage("t1", "n1", "io.net", hash, 60000, usd))}
+	req := computeReq(t, h.keys["n1"], clientKey, "t1", "n1", "12.50")
 	ctx := context.Background()
 	r, err := n1.Compute(ctx, req)
 	if err != nil || r.Duplicate {

@@ -51,6 +51,14 @@
 //	GET  /v1/coordinator/status   bearer  → Status: jobs, nodes, live leases, verify queue
 //	GET  /healthz, /readyz, /metrics (OpsRoutes)
 //
+// A compute report (api.ComputeRequest) carries the node's signature and
+// client_signature, the attestation of the registered compute client it
+// names (domain.ComputeClientMessage); without one it is refused (422),
+// and the ledger refuses it past the client's caps per task and per node
+// per epoch. Options.ComputeClients are registered at start
+// (ComputeClientRegistered, with their caps) unless the log already holds
+// them so; see docs/events.md.
+//
 // The admin routes and compute answer 201 with the event's position, or
 // 200 with "duplicate": true and the stored position for a request already
 // stored (the same node, job, epoch close or task again); lease and results

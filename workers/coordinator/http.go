@@ -299,14 +299,20 @@ func (s *Server) handleCompute(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, apiErr(http.StatusUnprocessableEntity, api.CodeInvalid, "usd: %v", err))
 		return
 	}
-	ev := &domain.ComputeWorkCompleted{TaskID: req.TaskID, NodeID: node.id, Client: req.Client, DurationMS: req.DurationMS, USD: usd, OutputHash: req.OutputHash, Signature: req.Signature}
+	ev := &domain.ComputeWorkCompleted{TaskID: req.TaskID, NodeID: node.id, Client: req.Client, DurationMS: req.DurationMS, USD: usd, OutputHash: req.OutputHash, Signature: req.Signature, ClientSignature: req.ClientSignature}
 	if err := ev.Validate(); err != nil {
 		s.writeError(w, apiErr(http.StatusUnprocessableEntity, api.CodeInvalid, "%v", err))
 		return
 	}
+	if err := requireAttestation(ev); err != nil {
+		s.writeError(w, err)
+		return
+	}
 	id := derivedID("ComputeWorkCompleted", ev.TaskID, ev.NodeID, ev.Client, strconv.FormatUint(ev.DurationMS, 10), usd.String(), ev.OutputHash)
 	s.appendOne(w, r, func(rd *round) (string, string, domain.Event, *api.EventResponse, error) {
-		if !rd.claimKey("task:" + ev.TaskID) {
+		// The caps bound what one client attests for one node per epoch:
+		// two reports of a pair are checked one round after the other.
+		if !rd.claimKey("task:"+ev.TaskID) || !rd.claimKey(attestKey(ev)) {
 			return "", "", nil, nil, errDefer
 		}
 		if p, ok := s.ledger.Tasks[ev.TaskID]; ok {
@@ -388,8 +394,11 @@ func (s *Server) handleRegister(w http.ResponseWriter, r *http.Request) {
 			}
 			return "", "", nil, nil, apiErr(http.StatusConflict, api.CodeConflict, "node %q is already registered (position %d) with other details", ev.NodeID, n.Registered)
 		}
-		if k := s.keyOf(pubkey); k != nil {
-			return "", "", nil, nil, apiErr(http.StatusConflict, api.CodeConflict, "key %s is already registered to node %q; each node needs its own key", pubkey, k.id)
+		if owner := s.ledger.KeyOwner(pubkey); owner != "" {
+			// The ledger's key rule (domain.CheckKeyRegistration, which
+			// import applies too) refuses it; a key taken is a conflict.
+			err := domain.CheckKeyRegistration(domain.TypeNodeRegistered, "node_pubkey", pubkey, owner, domain.NodeKeyOwner(ev.NodeID))
+			return "", "", nil, nil, apiErr(http.StatusConflict, api.CodeConflict, "%v", err)
 		}
 		if err := s.ledger.Check(rd.nowText, ev); err != nil {
 			return "", "", nil, nil, refusal(err)

@@ -52,6 +52,13 @@ type Options struct {
 	RequestWindow time.Duration
 	// MaxBodyBytes caps a request body.
 	MaxBodyBytes int64
+	// SupplyCap bounds the emissions of all epochs together (0: the
+	// default, domain.MaxSupply); an EpochClosed past it is refused.
+	SupplyCap domain.BaseUnits
+	// ComputeClients are registered at start (ComputeClientRegistered)
+	// unless the log already holds them with these keys and caps; see
+	// compute.go.
+	ComputeClients []ComputeClient
 	// Observer, if set, is told of every durable append and of frames
 	// leased, accepted and rejected (readapi.Metrics is one), beside the
 	// coordinator's own /metrics.
@@ -165,6 +172,9 @@ func (o *Options) Validate() error {
 		return fmt.Errorf("coordinator: epoch length %v is too short", o.EpochLength)
 	case o.RequestWindow < time.Second:
 		return fmt.Errorf("coordinator: request window %v is too short", o.RequestWindow)
+	}
+	if err := validateComputeClients(o.ComputeClients); err != nil {
+		return err
 	}
 	for n, r := range o.NodeVerifyRates {
 		if r < 0 || r > 1 {

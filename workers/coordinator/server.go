@@ -92,7 +92,7 @@ func New(ctx context.Context, store Store, opts *Options) (*Server, error) {
 	}
 	s := &Server{
 		opts: o, store: store, log: o.Logger,
-		ledger: projections.New(projections.Config{DefaultEmission: o.Emission}),
+		ledger: projections.New(projections.Config{DefaultEmission: o.Emission, SupplyCap: o.SupplyCap}),
 		sched:  newSched(), burnTxs: map[string]string{},
 		in:   make(chan txn),
 		quit: make(chan struct{}), loopEnd: make(chan struct{}),
@@ -133,6 +133,10 @@ func New(ctx context.Context, store Store, opts *Options) (*Server, error) {
 	if o.EpochClock {
 		s.bg.Add(1)
 		go func() { defer s.bg.Done(); s.epochClock(bgctx) }()
+	}
+	if err := s.registerComputeClients(ctx); err != nil {
+		s.Close()
+		return nil, err
 	}
 	return s, nil
 }
