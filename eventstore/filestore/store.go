@@ -380,13 +380,9 @@ func (s *Store) checkCommitRecord() error {
 	if !r.clean {
 		return nil
 	}
-	switch {
-	case newest.first != r.segFirst || head != r.head || newest.size != r.end:
+	if newest.first != r.segFirst || head != r.head || newest.size != r.end {
 		return &eventstore.CorruptError{Segment: newest.name, Offset: newest.size, Position: s.next,
 			Reason: fmt.Sprintf("the log was closed cleanly with events through position %d ending at offset %d of %s, and now holds events through %d ending at offset %d of %s", r.head, r.end, segmentName(r.segFirst), head, newest.size, newest.name)}
-	case s.zeroTail > 0:
-		return &eventstore.CorruptError{Segment: newest.name, Offset: newest.size, Position: s.next,
-			Reason: fmt.Sprintf("%d zero bytes follow the last frame of a log that was closed cleanly (its writer cut them off)", s.zeroTail)}
 	}
 	return nil
 }
@@ -718,6 +714,15 @@ func (s *Store) recoverSegment(name string, last bool) error {
 func (s *Store) judgeTail(f File, seg *segment, size, committedEnd, stop int64, seed uint32, pos uint64, why string) (live bool, err error) {
 	corrupt := func(how string) error {
 		return &eventstore.CorruptError{Segment: seg.name, Offset: stop, Position: pos, Reason: why + "; " + how}
+	}
+	// Zeros alone past the last commit are space zeroed ahead (or left so
+	// by other means): they hide no event, and endTail keeps them. What
+	// the commit record shows durable is checked afterwards
+	// (checkCommitRecord).
+	if dataEnd, err := nonZeroEnd(f, committedEnd, size); err != nil {
+		return false, fmt.Errorf("filestore: read tail of %s: %w", seg.name, err)
+	} else if dataEnd == committedEnd {
+		return false, nil
 	}
 	if r := s.rec; r != nil {
 		if r.clean {
