@@ -309,8 +309,11 @@ func (s *Server) fail(err error) {
 	}
 }
 
+// unavailable is the answer while the log has failed. The cause (often
+// naming a file of the data directory) is in the coordinator's log, not in
+// the body.
 func unavailable(err error) error {
-	return &api.Error{Status: http.StatusServiceUnavailable, Code: api.CodeUnavailable, Message: "the event log failed: " + err.Error() + "; restart the coordinator"}
+	return &api.Error{Status: http.StatusServiceUnavailable, Code: api.CodeUnavailable, Message: "the event log failed; appends are refused until the coordinator is restarted (its log has the cause)"}
 }
 
 // waiter is embedded by txns a handler waits for.

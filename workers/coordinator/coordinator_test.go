@@ -55,6 +55,9 @@ func newHarness(t *testing.T, tweak func(*Options)) *harness {
 	o.VerifyRate = 0
 	o.Render = api.RenderSpec{Width: 16, Height: 12, Spp: 1}
 	o.Now = h.clock.Now
+	// The tests lease several frames per node at once; the bound on live
+	// leases and its default are tested in bound_test.go.
+	o.LeasesPerGPU = 8
 	if tweak != nil {
 		tweak(&o)
 	}
