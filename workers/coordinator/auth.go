@@ -90,7 +90,9 @@ func (s *Server) preAuth(r *http.Request, register bool) (*signedAuth, error) {
 	}
 	if s.replay.before(tms) {
 		s.m.authFailures.with("before_restart").add(1)
-		return nil, apiErr(http.StatusServiceUnavailable, api.CodeUnavailable, "the request was signed before the coordinator restarted (timestamp %d): its nonce cannot be checked against the requests accepted before; sign it again", tms)
+		e := apiErr(http.StatusServiceUnavailable, api.CodeSignAgain, "the request was signed before the coordinator restarted (timestamp %d): its nonce cannot be checked against the requests accepted before; sign it again", tms)
+		e.ServerTimeMS = now.UnixMilli()
+		return nil, e
 	}
 	if !api.ValidNonce(nonce) {
 		s.m.authFailures.with("nonce").add(1)

@@ -112,10 +112,16 @@ func (h *harness) head() uint64 {
 // node registers a node and returns its client.
 func (h *harness) node(id, op, ob string) *api.Client {
 	h.t.Helper()
+	return h.nodeGPU(id, op, ob, "RTX 4090")
+}
+
+// nodeGPU registers a node with its gpu text (GPUCount reads it).
+func (h *harness) nodeGPU(id, op, ob, gpu string) *api.Client {
+	h.t.Helper()
 	k, _ := nodekey.Generate()
 	h.keys[id] = k
 	c := api.NewClient(h.ts.URL, k, adminToken)
-	if _, err := c.RegisterNode(context.Background(), api.RegisterNodeRequest{NodeID: id, OperatorID: op, GPU: "RTX 4090", OBScore: ob}); err != nil {
+	if _, err := c.RegisterNode(context.Background(), api.RegisterNodeRequest{NodeID: id, OperatorID: op, GPU: gpu, OBScore: ob}); err != nil {
 		h.t.Fatalf("register %s: %v", id, err)
 	}
 	c.AdminToken = ""

@@ -107,7 +107,7 @@ func (s *Server) writeError(w http.ResponseWriter, err error) {
 		// client gets a generic message and the id to quote.
 		id := w.Header().Get(HeaderRequestID)
 		s.log.Error("request failed", "status", ae.Status, "request_id", id, "err", err)
-		ae = &api.Error{Status: ae.Status, Code: ae.Code, Message: ae.Message + " (request id " + id + ")"}
+		ae = &api.Error{Status: ae.Status, Code: ae.Code, Message: ae.Message + " (request id " + id + ")", ServerTimeMS: ae.ServerTimeMS}
 	}
 	if ae.Status == http.StatusUnauthorized && (ae.Code == api.CodeBadToken || ae.Code == api.CodeMissingAuth) {
 		w.Header().Set("WWW-Authenticate", "Bearer")
