@@ -163,4 +163,3 @@ func TestParallelWorkWithinBound(t *testing.T) {
 	}
 	h.checkReplay()
 }
-
