@@ -21,6 +21,9 @@ func init() {
 	serveMounts = append(serveMounts, func(mux *http.ServeMux, srv *coordinator.Server) {
 		opts := readapi.DefaultOptions()
 		opts.Metrics = metrics
+		// The read API serves GET /metrics (OpsRoutes then skips its
+		// own): the coordinator's families go into the same scrape.
+		metrics.Include(srv.WriteMetrics)
 		readapi.New(srv, opts).Register(mux)
 	})
 }
