@@ -218,6 +218,11 @@ func (s *sched) apply(pos uint64, id, t string, ev domain.Event) {
 			w.parallel = int(e.MaxLeases)
 		}
 		w.live = append(w.live, x)
+		if len(w.live) > 2*w.parallel+32 {
+			// Folding a long log: drop what the log has since ended, so
+			// the list stays about the node's parallelism long.
+			w.liveLeases(unixMS(t))
+		}
 	case *domain.FrameRendered:
 		j := s.jobs[e.JobID]
 		if j == nil || e.Frame >= j.frames || j.finished() {
