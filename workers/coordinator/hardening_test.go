@@ -14,12 +14,15 @@ import (
 	"net/url"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/epochledger/epochledger/domain"
 	"github.com/epochledger/epochledger/eventstore"
 	"github.com/epochledger/epochledger/eventstore/filestore"
 	"github.com/epochledger/epochledger/workers/api"
+	"github.com/epochledger/epochledger/workers/nodekey"
 )
 
 // A timestamp 2^64 ns (584.5 years) in the past wrapped the window check's
@@ -262,4 +265,89 @@ func TestAuthBeforeBody(t *testing.T) {
 			t.Errorf("%s: %d close=%v %s", c.name, resp.StatusCode, resp.Close, b)
 		}
 	}
+}
+
+// notStoredStore fails appends with eventstore.ErrNotStored (nothing
+// written, the store still usable, as for a segment the store could not
+// create for want of descriptors) while fail is set, and the first append
+// of a JobCompleted once.
+type notStoredStore struct {
+	Store
+	fail       atomic.Bool
+	completion atomic.Bool
+}
+
+func (f *notStoredStore) Append(ctx context.Context, stream string, exp eventstore.ExpectedRevision, evs ...eventstore.EventData) (eventstore.AppendResult, error) {
+	cause := fmt.Errorf("%w: create segment-000002.log: too many open files", eventstore.ErrNotStored)
+	if f.fail.Load() {
+		return eventstore.AppendResult{}, cause
+	}
+	for _, e := range evs {
+		if e.Type == domain.TypeJobCompleted && f.completion.CompareAndSwap(false, true) {
+			return eventstore.AppendResult{}, cause
+		}
+	}
+	return f.Store.Append(ctx, stream, exp, evs...)
+}
+
+// An append the store did not store at all (eventstore.ErrNotStored) is
+// answered 503 and does not stop the coordinator: the next requests are
+// served and appended without a restart, a job completion is retried, and
+// the log matches the answers.
+func TestNotStoredIsNotSticky(t *testing.T) {
+	h := newHarness(t, nil)
+	h.stop()
+	st, err := filestore.Open(h.dir, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	fs := &notStoredStore{Store: st}
+	o := h.opts
+	srv, err := New(context.Background(), fs, &o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	ts := httptest.NewServer(srv.Handler())
+	defer ts.Close()
+	h.srv, h.store = srv, st
+	admin := api.NewClient(ts.URL, nil, adminToken)
+	ctx := context.Background()
+	job := api.SubmitJobRequest{JobID: "j1", Artist: "a", SceneHash: sceneHash("j1"), Frames: 1, USDPerOBh: "1"}
+	fs.fail.Store(true)
+	_, err = admin.SubmitJob(ctx, job)
+	if e := asAPIError(err); e == nil || e.Status != 503 || strings.Contains(e.Message, "segment") {
+		t.Fatalf("append not stored: %v", err)
+	}
+	if h.count(domain.TypeJobSubmitted) != 0 {
+		t.Fatal("a refused job is in the log")
+	}
+	fs.fail.Store(false)
+	if _, err := admin.SubmitJob(ctx, job); err != nil {
+		t.Fatalf("after the store recovered: %v", err)
+	}
+	if srv.Failed() != nil || !srv.Ready() {
+		t.Fatalf("the coordinator stopped: %v", srv.Failed())
+	}
+	// A job completion the store did not store is tried again.
+	k, _ := nodekey.Generate()
+	h.keys["n1"] = k
+	c := api.NewClient(ts.URL, k, adminToken)
+	if _, err := c.RegisterNode(ctx, api.RegisterNodeRequest{NodeID: "n1", OperatorID: "op", GPU: "RTX 4090", OBScore: "500"}); err != nil {
+		t.Fatal(err)
+	}
+	r, err := c.Lease(ctx, api.LeaseRequest{Max: 1})
+	if err != nil || len(r.Leases) != 1 {
+		t.Fatalf("%v %+v", err, r)
+	}
+	if _, err := c.Report(ctx, h.result("n1", r.Leases[0], 1)); err != nil {
+		t.Fatal(err)
+	}
+	h.waitFor("the completion, tried again", func() bool { return h.count(domain.TypeBurnRecorded) == 1 })
+	if !fs.completion.Load() || h.count(domain.TypeJobCompleted) != 1 {
+		t.Fatal("the completion was not refused once and then stored")
+	}
+	h.checkReplay()
+	h.ts = nil // the harness's cleanup has nothing more to stop
 }
