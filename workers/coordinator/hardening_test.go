@@ -351,3 +351,57 @@ func TestNotStoredIsNotSticky(t *testing.T) {
 	h.checkReplay()
 	h.ts = nil // the harness's cleanup has nothing more to stop
 }
+
+// LimitListener holds at most n connections open: the next is accepted
+// only when one closes.
+func TestLimitListener(t *testing.T) {
+	raw, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln := LimitListener(raw, 3)
+	defer ln.Close()
+	accepted := make(chan net.Conn, 10)
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				close(accepted)
+				return
+			}
+			accepted <- c
+		}
+	}()
+	var clients []net.Conn
+	for range 5 {
+		c, err := net.Dial("tcp", raw.Addr().String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		clients = append(clients, c)
+	}
+	var open []net.Conn
+	for range 3 {
+		open = append(open, <-accepted)
+	}
+	// A fourth is accepted only once one of the three is closed: the
+	// first byte a client sends to a connection still in the backlog is
+	// never read by the server before that.
+	select {
+	case c := <-accepted:
+		t.Fatalf("a fourth connection accepted while three are open: %v", c.RemoteAddr())
+	default:
+	}
+	open[0].Close()
+	c4 := <-accepted
+	defer c4.Close()
+	open[1].Close()
+	c5 := <-accepted
+	defer c5.Close()
+	open[2].Close()
+	ln.Close()
+	if _, ok := <-accepted; ok {
+		t.Fatal("accepted after close")
+	}
+}
