@@ -173,6 +173,8 @@ func decodeData(typ string, data []byte, borrow bool, arena *FrameArena) (Event,
 				e.NodeID = d.str(v)
 			case 3:
 				e.LeaseUntil = d.str(v)
+			case 4:
+				e.MaxLeases = d.uint32(v, MaxLeases, ruleMaxLeases)
 			}
 		})
 	case TypeFrameRendered:
@@ -439,7 +441,7 @@ var (
 	nodeRegisteredFields       = fieldSet{names: []string{"node_id", "operator_id", "node_pubkey", "gpu", "ob_score", "vram_gb"}, optional: 1 << 5}
 	operatorWalletSetFields    = fieldSet{names: []string{"operator_id", "wallet", "eth_address"}, optional: 1 << 2}
 	jobSubmittedFields         = fieldSet{names: []string{"job_id", "artist", "scene_hash", "frames", "usd_per_obh"}}
-	frameAssignedFields        = fieldSet{names: []string{"job_id", "frame", "node_id", "lease_until"}}
+	frameAssignedFields        = fieldSet{names: []string{"job_id", "frame", "node_id", "lease_until", "max_leases"}, optional: 1 << 4}
 	frameRenderedFields        = fieldSet{names: []string{"job_id", "frame", "node_id", "output_hash", "duration_ms", "telemetry", "signature"}}
 	frameAcceptedFields        = fieldSet{names: []string{"job_id", "frame", "node_id"}}
 	frameRejectedFields        = fieldSet{names: []string{"job_id", "frame", "node_id", "reason"}}

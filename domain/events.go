@@ -167,6 +167,14 @@ type FrameAssigned struct {
 	Frame      uint32 `json:"frame"`
 	NodeID     string `json:"node_id"`
 	LeaseUntil string `json:"lease_until"` // RFC 3339, kept as written
+	// MaxLeases is the number of live leases the node was allowed when
+	// this one was granted (its parallelism: serve's --leases-per-gpu ×
+	// its GPUs). Optional (absent in logs written before it): with the
+	// envelope times of the FrameAssigned (lease start) and of the
+	// FrameRendered (report), it lets an auditor check from the log alone
+	// that a node's reported durations do not overlap beyond it (see
+	// docs/api.md, "Work bounded by wall time").
+	MaxLeases uint32 `json:"max_leases,omitempty"`
 }
 
 // FrameRendered is a node's report of a rendered frame, signed over
@@ -499,6 +507,7 @@ func (e *FrameAssigned) Validate() error {
 	c.frame(e.Frame)
 	c.id("node_id", e.NodeID)
 	c.check(validTime(e.LeaseUntil), "lease_until", ruleTime)
+	c.check(e.MaxLeases <= MaxLeases, "max_leases", ruleMaxLeases)
 	return c.result()
 }
 

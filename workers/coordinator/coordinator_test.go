@@ -55,6 +55,9 @@ func newHarness(t *testing.T, tweak func(*Options)) *harness {
 	o.VerifyRate = 0
 	o.Render = api.RenderSpec{Width: 16, Height: 12, Spp: 1}
 	o.Now = h.clock.Now
+	// The tests lease several frames per node at once; the bound on live
+	// leases and its default are tested in bound_test.go.
+	o.LeasesPerGPU = 8
 	if tweak != nil {
 		tweak(&o)
 	}
@@ -109,10 +112,16 @@ func (h *harness) head() uint64 {
 // node registers a node and returns its client.
 func (h *harness) node(id, op, ob string) *api.Client {
 	h.t.Helper()
+	return h.nodeGPU(id, op, ob, "RTX 4090")
+}
+
+// nodeGPU registers a node with its gpu text (GPUCount reads it).
+func (h *harness) nodeGPU(id, op, ob, gpu string) *api.Client {
+	h.t.Helper()
 	k, _ := nodekey.Generate()
 	h.keys[id] = k
 	c := api.NewClient(h.ts.URL, k, adminToken)
-	if _, err := c.RegisterNode(context.Background(), api.RegisterNodeRequest{NodeID: id, OperatorID: op, GPU: "RTX 4090", OBScore: ob}); err != nil {
+	if _, err := c.RegisterNode(context.Background(), api.RegisterNodeRequest{NodeID: id, OperatorID: op, GPU: gpu, OBScore: ob}); err != nil {
 		h.t.Fatalf("register %s: %v", id, err)
 	}
 	c.AdminToken = ""
