@@ -89,4 +89,31 @@ var fieldSets = map[string]fieldSet{
 	TypeEpochClosed: epochClosedFields, TypeBridgeConverted: bridgeConvertedFields,
 	TypeSettlementPlanned: settlementPlannedFields, TypePayoutSubmitted: payoutSubmittedFields,
 	TypePayoutConfirmed: payoutConfirmedFields, TypePayoutExpired: payoutExpiredFields,
+	TypeComputeClientRegistered: computeClientRegisteredFields,
 }
+
+// TestCanonicalOptionalTail: data that leaves out trailing optional fields
+// (what EncodeEvent's omitempty writes: a ComputeWorkCompleted without a
+// client signature, a wallet without an eth address) takes the canonical
+// path and decodes as the general scanner does.
+func TestCanonicalOptionalTail(t *testing.T) {
+	for _, c := range []struct{ typ, data string }{
+		{TypeComputeWorkCompleted, `{"task_id":"t","node_id":"n","client":"io.net","duration_ms":1,"usd":"1","output_hash":"` + hex64 + `","signature":"` + b58(64, 1) + `"}`},
+		{TypeOperatorWalletSet, `{"operator_id":"op","wallet":"` + b58(32, 1) + `"}`},
+	} {
+		fs := fieldSets[c.typ]
+		isTrue(t, canonical([]byte(c.data), &fs, make([]jsonValue, len(fs.names))), c.typ)
+		ev, err := DecodeEvent(c.typ, []byte(c.data))
+		noErr(t, err, c.typ)
+		noCanonicalPath = true
+		ev2, err2 := DecodeEvent(c.typ, []byte(c.data))
+		noCanonicalPath = false
+		noErr(t, err2)
+		equal(t, ev2, ev)
+	}
+	// A required field left out is not the canonical form.
+	fs := fieldSets[TypeComputeWorkCompleted]
+	isTrue(t, !canonical([]byte(`{"task_id":"t","node_id":"n","client":"io.net","duration_ms":1,"usd":"1","output_hash":"`+hex64+`"}`), &fs, make([]jsonValue, len(fs.names))))
+}
+
+var hex64 = "ab" + "cdef0123456789abcdef0123456789abcdef0123456789abcdef0123456789"

@@ -444,6 +444,13 @@ var (
 	payoutExpiredFields        = fieldSet{names: []string{"epoch", "signature"}}
 )
 
+// optionalFrom reports whether names[i:] are all optional.
+func (fs *fieldSet) optionalFrom(i int) bool {
+	n := len(fs.names)
+	mask := (uint64(1)<<n - 1) &^ (uint64(1)<<i - 1)
+	return fs.optional&mask == mask
+}
+
 // decoder decodes the members of one event's data, keeping the first
 // error. field is the path of the member being decoded, for errors.
 type decoder struct {
@@ -507,7 +514,8 @@ func (d *decoder) fields(data []byte, fs fieldSet, set func(i int, v jsonValue))
 var noCanonicalPath bool
 
 // canonical matches data against the form the ledger writes an event's
-// data in: every field of fs, in catalogue order, no whitespace, strings
+// data in: every field of fs, in catalogue order (trailing optional fields
+// may be left out, as omitempty writes them), no whitespace, strings
 // of printable ASCII without escapes, numbers as plain unsigned integers
 // (any other value is scanned by the strict scanner). It fills vals with
 // the fields' values and reports whether data has that form. Data of this
@@ -519,6 +527,12 @@ var noCanonicalPath bool
 func canonical(data []byte, fs *fieldSet, vals []jsonValue) bool {
 	p := 0
 	for i, name := range fs.names {
+		if i > 0 && p+1 == len(data) && data[p] == '}' && fs.optionalFrom(i) {
+			for j := i; j < len(vals); j++ {
+				vals[j] = jsonValue{kind: kindNull} // absent: fields skips it
+			}
+			return true
+		}
 		sep := byte(',')
 		if i == 0 {
 			sep = '{'
