@@ -117,3 +117,26 @@ func TestCanonicalOptionalTail(t *testing.T) {
 }
 
 var hex64 = "ab" + "cdef0123456789abcdef0123456789abcdef0123456789abcdef0123456789"
+
+// BenchmarkDecodeComputeWorkCompleted: a report of the old form (no
+// client_signature) on the canonical path against the general scanner, in
+// the same run.
+func BenchmarkDecodeComputeWorkCompleted(b *testing.B) {
+	data := []byte(`{"task_id":"task-1","node_id":"n1","client":"io.net","duration_ms":60000,"usd":"12.5","output_hash":"` + hex64 + `","signature":"` + b58(64, 7) + `"}`)
+	for _, general := range []bool{false, true} {
+		name := "canonical"
+		if general {
+			name = "general"
+		}
+		b.Run(name, func(b *testing.B) {
+			noCanonicalPath = general
+			defer func() { noCanonicalPath = false }()
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := DecodeEvent(TypeComputeWorkCompleted, data); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
