@@ -458,6 +458,13 @@ var (
 	payoutExpiredFields        = fieldSet{names: []string{"epoch", "signature"}}
 )
 
+// optionalFrom reports whether names[i:] are all optional.
+func (fs *fieldSet) optionalFrom(i int) bool {
+	n := len(fs.names)
+	mask := (uint64(1)<<n - 1) &^ (uint64(1)<<i - 1)
+	return fs.optional&mask == mask
+}
+
 // decoder decodes the members of one event's data, keeping the first
 // error. field is the path of the member being decoded, for errors.
 type decoder struct {
@@ -541,9 +548,8 @@ var noCanonicalPath bool
 // fraction of the general scan.
 func canonical(data []byte, fs *fieldSet, vals []jsonValue) (int, bool) {
 	p := 0
-	all := uint64(1)<<len(fs.names) - 1
 	for i, name := range fs.names {
-		if rest := all &^ (uint64(1)<<i - 1); i > 0 && fs.optional&rest == rest && p+1 == len(data) && data[p] == '}' {
+		if i > 0 && p+1 == len(data) && data[p] == '}' && fs.optionalFrom(i) {
 			return i, true // the optional fields left out are absent
 		}
 		sep := byte(',')

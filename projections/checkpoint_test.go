@@ -16,7 +16,8 @@ import (
 )
 
 // busyLog has every kind of state: leases, rejections, compute work (of
-// the old form, then attested by a registered client), burns, bridge conversions, closed epochs and a settlement in flight.
+// the old form, then attested by a registered client), burns, bridge
+// conversions, closed epochs and a settlement in flight.
 func busyLog() *simlog.Builder {
 	b := base()
 	b.SetWallet("op-a")
@@ -53,7 +54,7 @@ func storeOf(t *testing.T, b *simlog.Builder) eventstore.Store {
 	return s
 }
 
-// foldTo folds positions 1..k.
+// foldTo folds positions 1..k and audits the ledger there.
 func foldTo(t *testing.T, s eventstore.Store, k uint64) *Ledger {
 	l := New(Config{TrackIDs: true})
 	err := s.ReadAll(context.Background(), 1, func(e *eventstore.RecordedEvent) error {
@@ -65,6 +66,9 @@ func foldTo(t *testing.T, s eventstore.Store, k uint64) *Ledger {
 	})
 	if err != nil && !errors.Is(err, errStop) {
 		t.Fatal(err)
+	}
+	if err := l.Audit(); err != nil {
+		t.Fatalf("at position %d: %v", k, err)
 	}
 	return l
 }

@@ -18,7 +18,8 @@ import (
 
 var t0 = time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC)
 
-// fold checks every event like the command layer, then applies it.
+// fold checks every event like the command layer, then applies it, and
+// audits the result.
 func fold(t *testing.T, b *simlog.Builder) *Ledger {
 	t.Helper()
 	l := New(Config{})
@@ -31,6 +32,9 @@ func fold(t *testing.T, b *simlog.Builder) *Ledger {
 			t.Fatalf("event %d (%s) refused: %v", i, env.Type, err)
 		}
 		l.Apply(uint64(i+1), ev)
+	}
+	if err := l.Audit(); err != nil {
+		t.Fatalf("after folding: %v", err)
 	}
 	return l
 }

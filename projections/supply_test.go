@@ -81,6 +81,9 @@ func TestSumsNearTheCapDoNotWrap(t *testing.T) {
 	if len(payouts) != 2 || total != math.MaxUint64 {
 		t.Fatalf("plan %v", payouts)
 	}
+	if err := l.Audit(); err != nil {
+		t.Fatal(err)
+	}
 }
 
 // TestFoldSkipsOverflowingEmission: a log stored without the checks (by an
@@ -102,5 +105,29 @@ func TestFoldSkipsOverflowingEmission(t *testing.T) {
 	}
 	if o := l.Operators["op-a"]; o.Allocated != math.MaxUint64 || o.Owed() != math.MaxUint64 {
 		t.Fatalf("op-a allocated %d owed %d", o.Allocated, o.Owed())
+	}
+	if err := l.Audit(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestAuditFindsWrappedSums: the audit compares in big integers, so a sum
+// that wrapped (what the fold did before the checks) is reported.
+func TestAuditFindsWrappedSums(t *testing.T) {
+	b := base()
+	b.Frame("j", 0, "n1", 1000)
+	b.CloseEpoch(1, 10)
+	l := fold(t, b)
+	if err := l.Audit(); err != nil {
+		t.Fatal(err)
+	}
+	l.Operators["op-a"].Allocated += math.MaxUint64 // wraps to 9
+	if err := l.Audit(); err == nil || !strings.Contains(err.Error(), `operator "op-a" is allocated 9 base units, its epochs' allocations sum to 10`) {
+		t.Fatalf("got %v", err)
+	}
+	l.Operators["op-a"].Allocated = 10
+	l.Minted += math.MaxUint64
+	if err := l.Audit(); err == nil || !strings.Contains(err.Error(), "minted is 9 base units") {
+		t.Fatalf("got %v", err)
 	}
 }
