@@ -147,6 +147,11 @@ func (s *Settler) Export(ctx context.Context, dir string) (*Manifest, error) {
 	if err := s.prepare(ctx); err != nil {
 		return nil, err
 	}
+	// What is exported is paid by whoever signs it: nothing on the log's
+	// word alone (audit may record what the chain says instead).
+	if _, err := s.audit(ctx, st); err != nil {
+		return nil, err
+	}
 	if pending, err := s.inFlight(st); err != nil {
 		return nil, err
 	} else if len(pending) > 0 {
@@ -363,6 +368,9 @@ func (s *Settler) ImportSigned(ctx context.Context, dir string) (*Report, error)
 	s.report = &Report{Epoch: m.Epoch, Root: st.Root, Signatures: []string{}}
 	if err := s.prepare(ctx); err != nil {
 		return nil, err
+	}
+	if s.report.Corrected, err = s.audit(ctx, st); err != nil {
+		return s.report, err
 	}
 	var evs []domain.Event
 	var fresh []*flight

@@ -154,6 +154,13 @@ type Report struct {
 	Settled    bool     `json:"settled"`
 	Signatures []string `json:"signatures"` // confirmed by this run
 	Failed     []string `json:"failed,omitempty"`
+	// Corrected counts the recorded resolutions this run found contradicted
+	// by the chain and corrected (see Settler.audit): a forged or damaged
+	// PayoutConfirmed or PayoutExpired. 0 for an honest log.
+	Corrected int `json:"corrected,omitempty"`
+	// WalletChanges lists planned operators whose wallet changed after the
+	// plan: the plan (its root and proofs) pays the planned wallet.
+	WalletChanges []WalletChange `json:"wallet_changes,omitempty"`
 }
 
 // settlement returns the epoch's plan, or a refusal naming what is missing.
@@ -228,6 +235,11 @@ type flight struct {
 	lastSend   time.Time
 	sent       bool  // sent at least once (by this process, or recorded by an earlier one)
 	stuck      error // preflight refuses it: it cannot land as things stand
+	// recorded is the log's record of a transaction this process did not
+	// build: it may be forged, so it is confirmed only once the chain's
+	// transaction carries its transfers, and expired only once its own
+	// blockhash is invalid (not on the recorded height's word).
+	recorded *projections.PayoutTx
 }
 
 // inFlight returns the epoch's recorded, unresolved transactions.
@@ -242,7 +254,7 @@ func (s *Settler) inFlight(st *projections.Settlement) ([]*flight, error) {
 			return nil, err
 		}
 		// Recorded by an earlier run, which may or may not have sent it.
-		f := &flight{sig: sig, lastValid: tx.LastValidBlockHeight, recipients: tx.Recipients, sent: true}
+		f := &flight{sig: sig, lastValid: tx.LastValidBlockHeight, recipients: tx.Recipients, sent: true, recorded: tx}
 		if tx.Transaction != "" {
 			if f.raw, err = base64.StdEncoding.DecodeString(tx.Transaction); err != nil {
 				return nil, fmt.Errorf("settlement: recorded transaction %s: %w", tx.Signature, err)
@@ -360,12 +372,17 @@ func (s *Settler) Submit(ctx context.Context) (*Report, error) {
 		return nil, err
 	}
 	s.report = &Report{Epoch: s.cfg.Epoch, Root: st.Root, Signatures: []string{}}
-	if st.Done() {
-		s.report.AlreadySettled, s.report.Settled = true, true
-		return s.report, nil
-	}
 	if err := s.prepare(ctx); err != nil {
 		return nil, err
+	}
+	s.walletChanges(st)
+	// Nothing is paid, nor left unpaid, on the log's word alone.
+	if s.report.Corrected, err = s.audit(ctx, st); err != nil {
+		return s.report, err
+	}
+	if st.Done() {
+		s.report.AlreadySettled, s.report.Settled = s.report.Corrected == 0, true
+		return s.report, nil
 	}
 	if pending, err := s.inFlight(st); err != nil {
 		return s.report, err
@@ -385,6 +402,13 @@ func (s *Settler) Submit(ctx context.Context) (*Report, error) {
 		}
 		if round > s.cfg.MaxRounds {
 			return s.report, fmt.Errorf("%w: %d recipients still unpaid after %d rounds of expired transactions; run settle submit again later", ErrStillInFlight, len(transfers), s.cfg.MaxRounds)
+		}
+		if round > 1 {
+			// Recipients of transactions that expired in this run: their
+			// token accounts must show no payment the log does not know.
+			if err := s.paidElsewhere(ctx, st); err != nil {
+				return s.report, err
+			}
 		}
 		groups := Pack(&s.treasury, transfers, len(s.memo))
 		if err := s.checkFunds(ctx, transfers, len(groups)); err != nil {
@@ -532,6 +556,21 @@ func (s *Settler) poll(ctx context.Context, pending []*flight) ([]*flight, error
 	for i, f := range pending {
 		st := statuses[i]
 		switch {
+		case st != nil && st.ConfirmationStatus == rpc.ConfirmationStatusFinalized && st.Err == nil && f.recorded != nil:
+			// Recorded by another run (or imported): the signature landed,
+			// but only the chain's transaction says what it paid.
+			why, err := s.carries(ctx, f.sig, f.recipients)
+			if err != nil {
+				return pending, err
+			}
+			if why != "" {
+				evs = append(evs, &domain.PayoutExpired{Epoch: s.cfg.Epoch, Signature: f.sig.String()})
+				s.report.Corrected++
+				s.cfg.Log.Warn("a recorded payout transaction landed without its recorded transfers; its recipients are planned again", "signature", f.sig, "why", why)
+				break
+			}
+			evs = append(evs, &domain.PayoutConfirmed{Epoch: s.cfg.Epoch, Signature: f.sig.String(), Slot: st.Slot})
+			confirmed = append(confirmed, f)
 		case st != nil && st.ConfirmationStatus == rpc.ConfirmationStatusFinalized && st.Err == nil:
 			evs = append(evs, &domain.PayoutConfirmed{Epoch: s.cfg.Epoch, Signature: f.sig.String(), Slot: st.Slot})
 			confirmed = append(confirmed, f)
@@ -542,6 +581,8 @@ func (s *Settler) poll(ctx context.Context, pending []*flight) ([]*flight, error
 			s.report.Failed = append(s.report.Failed, fmt.Sprintf("%s: %v", f.sig, st.Err))
 		case st != nil:
 			rest = append(rest, f) // landed, not final yet
+		case height > f.lastValid && f.recorded != nil && !s.recordedExpired(ctx, f):
+			rest = append(rest, f) // its own blockhash is still valid, whatever the record says
 		case height > f.lastValid:
 			evs = append(evs, &domain.PayoutExpired{Epoch: s.cfg.Epoch, Signature: f.sig.String()})
 			s.report.Expired++
@@ -608,5 +649,33 @@ func (s *Settler) resolve(ctx context.Context, pending []*flight) error {
 			return ctx.Err()
 		case <-time.After(s.cfg.Poll):
 		}
+	}
+}
+
+// WalletChange is a planned operator whose wallet changed after the plan.
+type WalletChange struct {
+	OperatorID string `json:"operator_id"`
+	Planned    string `json:"planned_wallet"`
+	Current    string `json:"current_wallet"`
+	Unsent     string `json:"unsent"` // base units still to be sent to the planned wallet
+}
+
+// walletChanges reports, in the report and as a warning, every operator
+// with an amount still to send whose wallet changed since the plan: the
+// plan's root and proofs name the planned wallet, so that is where this
+// epoch's amount goes; the new wallet receives every later plan.
+func (s *Settler) walletChanges(st *projections.Settlement) {
+	l := s.j.Ledger()
+	for _, p := range st.Payouts {
+		ps := st.Operator(p.OperatorID)
+		o := l.Operators[p.OperatorID]
+		if ps == nil || o == nil || o.Wallet == p.Wallet || ps.Reserved+ps.InFlight == 0 {
+			continue
+		}
+		s.report.WalletChanges = append(s.report.WalletChanges, WalletChange{OperatorID: p.OperatorID, Planned: p.Wallet, Current: o.Wallet, Unsent: (ps.Reserved + ps.InFlight).String()})
+		s.cfg.Log.Warn(fmt.Sprintf("operator %s's wallet changed after epoch %d was planned (position %d): this epoch's %s RENDER goes to the planned wallet %s, not to %s; the plan's Merkle root and proofs name the planned wallet, and a plan cannot be changed once recorded; "+
+			"to pay the new wallet instead, stop now (nothing of it is recorded until the sending starts) and have the operator set the wallet back, or let this plan pay the planned wallet: the new wallet receives every later epoch's plan",
+			p.OperatorID, s.cfg.Epoch, st.PlannedAt, (ps.Reserved+ps.InFlight).RenderString(), p.Wallet, o.Wallet),
+			"operator", p.OperatorID, "planned_wallet", p.Wallet, "current_wallet", o.Wallet)
 	}
 }

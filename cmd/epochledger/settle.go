@@ -608,14 +608,7 @@ Reads the log only (no RPC).`)
 		return fmt.Errorf("settle status: operator %q is not in epoch %d's plan", *operator, *epoch)
 	}
 	doc.Unsent, doc.InFlight, doc.Confirmed = unsent.String(), inflight.String(), confirmed.String()
-	switch {
-	case st.Done():
-		doc.State = "confirmed"
-	case inflight > 0 || confirmed > 0:
-		doc.State = "in_flight"
-	default:
-		doc.State = "planned"
-	}
+	doc.State = st.State() // the one rule replay and /v1/epochs print too
 	for _, tx := range st.Txs {
 		if *operator != "" && !containsRecipient(tx.Recipients, *operator) {
 			continue
