@@ -78,6 +78,13 @@ func planRoot(epoch uint64, a, b []domain.Payout) ([32]byte, error) {
 	return domain.MerkleRoot(leaves), nil
 }
 
+// Replaceable reports whether a new plan of root may replace this one (a
+// re-plan, e.g. after an operator changed wallet): only while nothing of
+// it was ever sent, once it is complete, and with another root.
+func (s *Settlement) Replaceable(root string) bool {
+	return len(s.Txs) == 0 && !s.Incomplete() && s.Root != root
+}
+
 // Incomplete reports whether the settlement is a split plan whose last
 // part has not been folded yet.
 func (s *Settlement) Incomplete() bool { return s.nextPart != 0 }
@@ -274,8 +281,13 @@ func (l *Ledger) checkSettlement(ev domain.Event) error {
 				return refuse(ev, "root", "every part of a split plan carries the root and total of part 1 (%s, %s)", s.Root, s.Total)
 			}
 			prior = s.Payouts
-		case s != nil:
+		case s != nil && !s.Replaceable(e.Root):
 			return refuse(ev, "epoch", "epoch %d already has a settlement plan (position %d); expired payouts are re-sent under the same plan", e.Epoch, s.PlannedAt)
+		case s != nil:
+			// A re-plan: checked against the ledger without the plan it
+			// replaces, whose reservations it takes over.
+			ep.Settlement = nil
+			defer func() { ep.Settlement = s }()
 		}
 		var total domain.BaseUnits
 		if len(prior) > 0 {
@@ -415,7 +427,7 @@ func (l *Ledger) applySettlement(pos uint64, ev domain.Event) {
 		}
 		s := ep.Settlement
 		switch {
-		case s == nil && e.Part <= 1:
+		case (s == nil || s.Replaceable(e.Root)) && e.Part <= 1:
 			size := len(e.Payouts) * int(max(e.Parts, 1)) // parts are about equal
 			s = &Settlement{Epoch: e.Epoch, PlannedAt: pos, Root: e.Root, Total: e.Total, Payouts: make([]domain.Payout, 0, size),
 				byOp: make(map[string]*PayoutState, size), bySig: map[string]*PayoutTx{}}

@@ -18,6 +18,7 @@ import (
 
 	"github.com/epochledger/epochledger/domain"
 	"github.com/epochledger/epochledger/eventstore"
+	"github.com/epochledger/epochledger/internal/simlog"
 	"github.com/epochledger/epochledger/projections"
 	"github.com/epochledger/epochledger/settlement"
 	"github.com/epochledger/epochledger/settlement/localnet"
@@ -283,3 +284,51 @@ func TestSettleUnrecordedPaymentIsNotRepeated(t *testing.T) {
 		t.Fatalf("%s holds %d, paid once %d", victim[0].OperatorID, got, victim[0].Amount)
 	}
 }
+
+// TestSettleReplanRules: a plan may be replaced (settle plan --replan)
+// while nothing of it was sent — with the new wallet, and the old plan's
+// reservations gone — and not once a payout transaction is recorded.
+func TestSettleReplanRules(t *testing.T) {
+	w := newWorld(t, network(3, nil, emission))
+	p := w.plan(1)
+	if _, err := settlement.Replan(w.ledger(), 1); !errors.Is(err, settlement.ErrAlreadyPlanned) {
+		t.Fatalf("replan with nothing changed: %v", err)
+	}
+	b := more("replan")
+	newWallet := simlogWallet("op-001-new")
+	b.Add("operator-op-001", &domain.OperatorWalletSet{OperatorID: "op-001", Wallet: newWallet})
+	w.add(b)
+	if ch := settlement.WalletChanges(w.ledger(), w.ledger().Epoch(1).Settlement); len(ch) != 1 || ch[0].Current != newWallet || !strings.Contains(ch[0].Advice, "--replan") {
+		t.Fatalf("wallet changes: %+v", ch)
+	}
+	p2, err := settlement.Replan(w.ledger(), 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := settlement.Record(context.Background(), w.j, p2); err != nil {
+		t.Fatal(err)
+	}
+	w.reload()
+	st := w.ledger().Epoch(1).Settlement
+	if st.Root != p2.RootHex() || st.Root == p.RootHex() || st.Total != p.Total || st.Operator("op-001").Payout.Wallet != newWallet {
+		t.Fatalf("the replan did not replace the plan: %+v", st)
+	}
+	for _, o := range w.ledger().Operators {
+		if r := w.ledger().Reserved(o.ID); r != st.Operator(o.ID).Payout.Amount {
+			t.Fatalf("%s has %s reserved, the new plan %s: the old plan's reservation survived", o.ID, r, st.Operator(o.ID).Payout.Amount)
+		}
+	}
+	if len(settlement.WalletChanges(w.ledger(), st)) != 0 {
+		t.Fatal("wallet change still reported after the replan")
+	}
+	// Once a payout is recorded, the plan is fixed.
+	r := reservedRecipients(st, 1)
+	forge(t, w, &domain.PayoutSubmitted{Epoch: 1, Signature: inventedSig(), Recipients: r, Blockhash: solana.Hash{2}.String(), LastValidBlockHeight: 1})
+	b = more("replan-2")
+	b.Add("operator-op-002", &domain.OperatorWalletSet{OperatorID: "op-002", Wallet: simlogWallet("op-002-new")})
+	w.add(b)
+	if _, err := settlement.Replan(w.ledger(), 1); !errors.Is(err, settlement.ErrCannotReplan) {
+		t.Fatalf("replan after a recorded payout: %v", err)
+	}
+}
+func simlogWallet(id string) string { return simlog.Wallet(id) }

@@ -41,6 +41,9 @@ type DryRun struct {
 	Total        string     `json:"total"`
 	Transactions []DryRunTx `json:"transactions"`
 	Failures     int        `json:"failures"`
+	// WalletChanges: planned operators whose wallet changed since the plan
+	// (see WalletChanges).
+	WalletChanges []WalletChange `json:"wallet_changes,omitempty"`
 }
 
 // DryRun builds the transactions a submit would send now and simulates
@@ -61,7 +64,11 @@ func (s *Settler) DryRun(ctx context.Context) (*DryRun, error) {
 	if err != nil {
 		return nil, err
 	}
-	out := &DryRun{Epoch: st.Epoch, Root: st.Root, Memo: s.memo, InFlight: len(pending), Recipients: len(transfers), Transactions: []DryRunTx{}}
+	out := &DryRun{Epoch: st.Epoch, Root: st.Root, Memo: s.memo, InFlight: len(pending), Recipients: len(transfers), Transactions: []DryRunTx{},
+		WalletChanges: WalletChanges(s.j.Ledger(), st)}
+	for _, c := range out.WalletChanges {
+		s.cfg.Log.Warn(c.Advice, "operator", c.OperatorID, "planned_wallet", c.Planned, "current_wallet", c.Current)
+	}
 	var total domain.BaseUnits
 	for _, t := range transfers {
 		total += t.Amount

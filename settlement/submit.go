@@ -657,25 +657,41 @@ type WalletChange struct {
 	OperatorID string `json:"operator_id"`
 	Planned    string `json:"planned_wallet"`
 	Current    string `json:"current_wallet"`
-	Unsent     string `json:"unsent"` // base units still to be sent to the planned wallet
+	Unsent     string `json:"unsent"` // base units the plan still sends to the planned wallet
+	// Advice says what happens and how to re-plan.
+	Advice string `json:"advice"`
 }
 
-// walletChanges reports, in the report and as a warning, every operator
-// with an amount still to send whose wallet changed since the plan: the
-// plan's root and proofs name the planned wallet, so that is where this
-// epoch's amount goes; the new wallet receives every later plan.
-func (s *Settler) walletChanges(st *projections.Settlement) {
-	l := s.j.Ledger()
+// WalletChanges lists every operator of epoch st's plan with an amount
+// still to send whose wallet changed since the plan. The plan's root and
+// proofs name the planned wallet, so that is where a submit sends it;
+// while nothing of the plan is sent, `settle plan --replan` replaces the
+// plan with one that pays the current wallets.
+func WalletChanges(l *projections.Ledger, st *projections.Settlement) []WalletChange {
+	var out []WalletChange
 	for _, p := range st.Payouts {
 		ps := st.Operator(p.OperatorID)
 		o := l.Operators[p.OperatorID]
 		if ps == nil || o == nil || o.Wallet == p.Wallet || ps.Reserved+ps.InFlight == 0 {
 			continue
 		}
-		s.report.WalletChanges = append(s.report.WalletChanges, WalletChange{OperatorID: p.OperatorID, Planned: p.Wallet, Current: o.Wallet, Unsent: (ps.Reserved + ps.InFlight).String()})
-		s.cfg.Log.Warn(fmt.Sprintf("operator %s's wallet changed after epoch %d was planned (position %d): this epoch's %s RENDER goes to the planned wallet %s, not to %s; the plan's Merkle root and proofs name the planned wallet, and a plan cannot be changed once recorded; "+
-			"to pay the new wallet instead, stop now (nothing of it is recorded until the sending starts) and have the operator set the wallet back, or let this plan pay the planned wallet: the new wallet receives every later epoch's plan",
-			p.OperatorID, s.cfg.Epoch, st.PlannedAt, (ps.Reserved+ps.InFlight).RenderString(), p.Wallet, o.Wallet),
-			"operator", p.OperatorID, "planned_wallet", p.Wallet, "current_wallet", o.Wallet)
+		left := ps.Reserved + ps.InFlight
+		advice := fmt.Sprintf("operator %s's wallet changed after epoch %d was planned (position %d): the plan sends its %s RENDER to the planned wallet %s, not to %s. ",
+			p.OperatorID, st.Epoch, st.PlannedAt, left.RenderString(), p.Wallet, o.Wallet)
+		if len(st.Txs) == 0 {
+			advice += fmt.Sprintf("Nothing of the plan is sent yet: to pay the new wallet, re-plan first with 'epochledger settle plan --epoch %d --replan', then submit", st.Epoch)
+		} else {
+			advice += "Part of the plan is sent, so it can no longer be re-planned: this epoch pays the planned wallet; every later plan pays the new one"
+		}
+		out = append(out, WalletChange{OperatorID: p.OperatorID, Planned: p.Wallet, Current: o.Wallet, Unsent: left.String(), Advice: advice})
+	}
+	return out
+}
+
+// walletChanges puts WalletChanges in the report and warns of each.
+func (s *Settler) walletChanges(st *projections.Settlement) {
+	s.report.WalletChanges = WalletChanges(s.j.Ledger(), st)
+	for _, c := range s.report.WalletChanges {
+		s.cfg.Log.Warn(c.Advice, "operator", c.OperatorID, "planned_wallet", c.Planned, "current_wallet", c.Current)
 	}
 }

@@ -112,9 +112,12 @@ sha256(0x00 || epoch || operator_id || 0x00 || wallet || amount), and record
 SettlementPlanned (split into parts appended atomically when it exceeds one
 event's 1 MiB). Operators owed but without a wallet are carried forward to
 the first plan after they set one. Planning an epoch again prints the
-recorded plan.`)
+recorded plan; --replan replaces it with one derived from the ledger as it
+is now (say an operator set a new wallet), as long as nothing of it was
+sent: once a payout transaction is recorded, the plan is fixed.`)
 	sf.register(fs, e)
 	epoch := fs.Uint64("epoch", 0, "closed epoch to plan (required)")
+	replan := fs.Bool("replan", false, "replace the epoch's recorded plan with one derived from the ledger as it is now (an operator's new wallet), while nothing of it is sent")
 	pos, err := parseArgs(fs, args)
 	if err != nil {
 		return err
@@ -130,7 +133,7 @@ recorded plan.`)
 	doc := planDoc{Epoch: *epoch}
 	if ep, err := settlement.ClosedEpoch(l, *epoch); err != nil {
 		return settleError("settle plan", err)
-	} else if st := ep.Settlement; st != nil {
+	} else if st := ep.Settlement; st != nil && !*replan {
 		doc.Root, doc.Total, doc.Payouts, doc.PlannedAt, doc.AlreadyPlanned = st.Root, st.Total.String(), st.Payouts, st.PlannedAt, true
 		doc.TotalRender = st.Total.RenderString()
 	} else {
@@ -138,7 +141,11 @@ recorded plan.`)
 		// payouts (about 600 MB allocated) sets off a collection that
 		// re-marks all of it. Planning is bounded and short: collect later.
 		defer debug.SetGCPercent(debug.SetGCPercent(400))
-		p, err := settlement.Derive(l, *epoch)
+		derive := settlement.Derive
+		if *replan {
+			derive = settlement.Replan
+		}
+		p, err := derive(l, *epoch)
 		if err != nil {
 			return settleError("settle plan", err)
 		}
@@ -536,6 +543,8 @@ type statusDoc struct {
 	Confirmed    string           `json:"confirmed"`
 	Operators    []statusOperator `json:"operators"`
 	Transactions []statusTx       `json:"transactions"`
+	// WalletChanges: planned operators whose wallet changed since the plan.
+	WalletChanges []settlement.WalletChange `json:"wallet_changes,omitempty"`
 }
 
 type statusOperator struct {
@@ -609,6 +618,10 @@ Reads the log only (no RPC).`)
 	}
 	doc.Unsent, doc.InFlight, doc.Confirmed = unsent.String(), inflight.String(), confirmed.String()
 	doc.State = st.State() // the one rule replay and /v1/epochs print too
+	doc.WalletChanges = settlement.WalletChanges(l, st)
+	for _, c := range doc.WalletChanges {
+		fmt.Fprintf(e.stderr, "warning: %s\n", c.Advice)
+	}
 	for _, tx := range st.Txs {
 		if *operator != "" && !containsRecipient(tx.Recipients, *operator) {
 			continue

@@ -1,0 +1,167 @@
+package main
+
+import (
+	"bytes"
+	"crypto/rand"
+	"encoding/json"
+	"net/http"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/gagliardetto/solana-go"
+
+	"github.com/epochledger/epochledger/domain"
+	"github.com/epochledger/epochledger/internal/simlog"
+	"github.com/epochledger/epochledger/settlement"
+)
+
+// rawTokenBalance reads owner's associated token account balance of mint
+// with a bare JSON-RPC call over HTTP: a reader independent of the
+// settlement client (0 when the account does not exist).
+func rawTokenBalance(t *testing.T, url, owner string, mint solana.PublicKey) uint64 {
+	t.Helper()
+	ata, _, err := solana.FindAssociatedTokenAddress(solana.MustPublicKeyFromBase58(owner), mint)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := json.Marshal(map[string]any{"jsonrpc": "2.0", "id": 1, "method": "getTokenAccountBalance", "params": []any{ata.String()}})
+	resp, err := http.Post(url, "application/json", bytes.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var out struct {
+		Result *struct {
+			Value struct{ Amount string } `json:"value"`
+		} `json:"result"`
+		Error *struct{ Message string } `json:"error"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&out); err != nil {
+		t.Fatal(err)
+	}
+	if out.Error != nil {
+		if strings.Contains(out.Error.Message, "could not find account") {
+			return 0
+		}
+		t.Fatal(out.Error.Message)
+	}
+	n, _ := strconv.ParseUint(out.Result.Value.Amount, 10, 64)
+	return n
+}
+
+// TestSettleCLIForgedImportsAndWalletChange drives the command line: an
+// operator changes wallet after the plan (status and the dry run warn and
+// say how to re-plan; settle plan --replan does it); a forged
+// PayoutSubmitted + PayoutConfirmed with an invented signature is imported
+// for two operators; submit pays everyone exactly once (the new wallet,
+// not the old), as an independent reader of the local VM sees. Then a
+// forged PayoutExpired of a landed transaction is imported: the next
+// submit pays nobody again.
+func TestSettleCLIForgedImportsAndWalletChange(t *testing.T) {
+	l, state := startLocalnetState(t)
+	data := t.TempDir()
+	if code, _, errOut := cli(t, "", "import", "--data", data, writeFile(t, settleNetwork(5, nil))); code != 0 {
+		t.Fatalf("import: %s", errOut)
+	}
+	if code, _, errOut := cli(t, "", "settle", "plan", "--data", data, "--epoch", "1"); code != 0 {
+		t.Fatalf("plan: %s", errOut)
+	}
+	oldWallet, newWallet := simlog.Wallet("op-001"), simlog.Wallet("op-001-new")
+	b := simlog.New("wallet-change", t0.Add(1e9))
+	b.Add("operator-op-001", &domain.OperatorWalletSet{OperatorID: "op-001", Wallet: newWallet})
+	if code, _, errOut := cli(t, "", "import", "--data", data, writeFile(t, b)); code != 0 {
+		t.Fatalf("import wallet change: %s", errOut)
+	}
+	code, out, errOut := cli(t, "", "settle", "status", "--data", data, "--epoch", "1", "--json")
+	if code != 0 || !strings.Contains(errOut, "settle plan --epoch 1 --replan") || !strings.Contains(out, `"wallet_changes"`) {
+		t.Fatalf("status does not warn of the wallet change: %d\n%s\n%s", code, out, errOut)
+	}
+	code, _, errOut = cli(t, "", "settle", "submit", "--data", data, "--epoch", "1", "--localnet", state, "--dry-run")
+	if code != 0 || !strings.Contains(errOut, newWallet) || !strings.Contains(errOut, "--replan") {
+		t.Fatalf("dry run does not warn of the wallet change: %d\n%s", code, errOut)
+	}
+	if code, out, errOut := cli(t, "", "settle", "plan", "--data", data, "--epoch", "1", "--replan", "--json"); code != 0 || !strings.Contains(out, newWallet) || strings.Contains(out, oldWallet) {
+		t.Fatalf("replan: %d\n%s\n%s", code, out, errOut)
+	}
+	if code, _, errOut := cli(t, "", "settle", "plan", "--data", data, "--epoch", "1", "--replan"); code != 1 || !strings.Contains(errOut, "nothing changed") {
+		t.Fatalf("a second replan with nothing changed: %d %s", code, errOut)
+	}
+	led := settledLedger(t, data)
+	st := led.Epoch(1).Settlement
+	plan := st.Payouts
+
+	// The forgery: op-000 and op-002 "paid" by a signature no chain has.
+	var sigBytes solana.Signature
+	rand.Read(sigBytes[:])
+	sig := sigBytes.String()
+	var rs []domain.Recipient
+	for _, p := range plan {
+		if p.OperatorID == "op-000" || p.OperatorID == "op-002" {
+			rs = append(rs, domain.Recipient{OperatorID: p.OperatorID, Wallet: p.Wallet, Amount: p.Amount})
+		}
+	}
+	f := simlog.New("forger", t0.Add(2e9))
+	f.Add(settlement.Stream(1), &domain.PayoutSubmitted{Epoch: 1, Signature: sig, Recipients: rs, Blockhash: solana.Hash{1}.String(), LastValidBlockHeight: 3})
+	f.Add(settlement.Stream(1), &domain.PayoutConfirmed{Epoch: 1, Signature: sig, Slot: 4})
+	if code, _, errOut := cli(t, "", "import", "--data", data, writeFile(t, f)); code != 0 {
+		t.Fatalf("import of the forged confirmation: %s", errOut)
+	}
+	code, out, errOut = cli(t, "", "settle", "submit", "--data", data, "--epoch", "1", "--localnet", state, "--poll", "5ms", "--json")
+	if code != 0 {
+		t.Fatalf("submit: %d\n%s\n%s", code, out, errOut)
+	}
+	var rep settlement.Report
+	if err := json.Unmarshal([]byte(out), &rep); err != nil {
+		t.Fatal(err)
+	}
+	if rep.AlreadySettled || !rep.Settled || rep.Corrected != 1 {
+		t.Fatalf("report %s", out)
+	}
+	checkPaid := func(when string) {
+		t.Helper()
+		var total uint64
+		for _, p := range plan {
+			if got := rawTokenBalance(t, l.RPC, p.Wallet, l.Mint); got != uint64(p.Amount) {
+				t.Errorf("%s: %s's wallet holds %d, planned %d", when, p.OperatorID, got, p.Amount)
+			}
+			total += uint64(p.Amount)
+		}
+		if got := rawTokenBalance(t, l.RPC, oldWallet, l.Mint); got != 0 {
+			t.Errorf("%s: op-001's old wallet received %d", when, got)
+		}
+		if got := rawTokenBalance(t, l.RPC, l.Treasury.PublicKey().String(), l.Mint); got != l.TreasuryAmount-total {
+			t.Errorf("%s: treasury holds %d, want %d", when, got, l.TreasuryAmount-total)
+		}
+	}
+	checkPaid("after submit")
+
+	// A forged expiry of a transaction that landed.
+	led = settledLedger(t, data)
+	var landed string
+	for _, tx := range led.Epoch(1).Settlement.Txs {
+		if tx.State == "confirmed" {
+			landed = tx.Signature
+		}
+	}
+	f = simlog.New("forger-2", t0.Add(3e9))
+	f.Add(settlement.Stream(1), &domain.PayoutExpired{Epoch: 1, Signature: landed})
+	if code, _, errOut := cli(t, "", "import", "--data", data, writeFile(t, f)); code != 0 {
+		t.Fatalf("import of the forged expiry: %s", errOut)
+	}
+	if s := settledLedger(t, data).Epoch(1).Settlement; s.Done() {
+		t.Fatal("the forged expiry did not reopen the epoch in the log")
+	}
+	code, out, errOut = cli(t, "", "settle", "submit", "--data", data, "--epoch", "1", "--localnet", state, "--poll", "5ms", "--json")
+	if code != 0 {
+		t.Fatalf("submit after the forged expiry: %d\n%s\n%s", code, out, errOut)
+	}
+	rep = settlement.Report{}
+	if err := json.Unmarshal([]byte(out), &rep); err != nil {
+		t.Fatal(err)
+	}
+	if rep.Transactions != 0 || rep.Corrected != 1 || !rep.Settled {
+		t.Fatalf("report after the forged expiry %s", out)
+	}
+	checkPaid("after the forged expiry")
+}
