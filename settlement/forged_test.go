@@ -332,3 +332,117 @@ func TestSettleReplanRules(t *testing.T) {
 	}
 }
 func simlogWallet(id string) string { return simlog.Wallet(id) }
+
+// sendDirect pays amount to r's wallet from the treasury under memo,
+// behind the ledger's back, and returns the signature.
+func sendDirect(t *testing.T, ctx context.Context, l *localnet.Localnet, r domain.Recipient, amount domain.BaseUnits, memo string) solana.Signature {
+	t.Helper()
+	c := rpc.New(l.RPC)
+	tr := &settlement.Treasury{Authority: l.Treasury.PublicKey(), Source: l.TreasuryTokenAccount, Mint: l.Mint}
+	r.Amount = amount
+	tf, err := settlement.NewTransfer(r, l.Mint)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tf.Create = true
+	bh, err := c.GetLatestBlockhash(ctx, rpc.CommitmentFinalized)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tx, err := settlement.BuildTx(tr, []settlement.Transfer{tf}, memo, bh.Value.Blockhash)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tx.Sign(func(solana.PublicKey) *solana.PrivateKey { return &l.Treasury }); err != nil {
+		t.Fatal(err)
+	}
+	sig, err := c.SendTransaction(ctx, tx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return sig
+}
+
+// TestReconcile: a settled epoch reconciles (every line matched); a
+// transfer sent from the treasury directly under the plan's memo shows as
+// unexpected; in a second epoch a confirmation whose transaction the chain
+// does not have is missing, one whose transaction moved half the amount is
+// different_amount, and payouts not sent yet are unpaid.
+func TestReconcile(t *testing.T) {
+	l := startLocalnet(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	w := newWorld(t, network(5, nil, emission))
+	p := w.plan(1)
+	if _, err := w.submit(ctx, l, fastConfig(l, 1)); err != nil {
+		t.Fatal(err)
+	}
+	c := dial(l)
+	defer c.Close()
+	rec, err := settlement.Reconcile(ctx, c, w.ledger(), 1, l.Mint, l.TreasuryTokenAccount)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rec.Matched != 5 || rec.Differences != 0 || !rec.HistoryComplete {
+		t.Fatalf("settled epoch: %+v", rec)
+	}
+	extra := sendDirect(t, ctx, l, domain.Recipient{OperatorID: "op-000", Wallet: p.Payouts[0].Wallet}, 1000, settlement.Memo(1, p.RootHex()))
+	rec, err = settlement.Reconcile(ctx, c, w.ledger(), 1, l.Mint, l.TreasuryTokenAccount)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rec.Differences != 1 || len(rec.Lines) != 6 {
+		t.Fatalf("after a direct transfer: %+v", rec)
+	}
+	if u := rec.Lines[5]; u.Result != settlement.ResultUnexpected || u.OperatorID != "op-000" || u.OnChain != "1000" || u.Signatures[0] != extra.String() {
+		t.Fatalf("unexpected line: %+v", u)
+	}
+
+	b := more("reconcile-2")
+	for i := 0; i < 5; i++ {
+		b.Compute(fmt.Sprintf("task-%03d-2", i), fmt.Sprintf("node-%03d", i), 60_000, "2")
+	}
+	b.CloseEpoch(2, emission)
+	w.add(b)
+	p2 := w.plan(2)
+	st := w.ledger().Epoch(2).Settlement
+	rs := reservedRecipients(st, 2) // op-000, op-001
+	half := sendDirect(t, ctx, l, rs[1], rs[1].Amount/2, settlement.Memo(2, p2.RootHex()))
+	ghost := inventedSig()
+	forge2 := func(evs ...domain.Event) {
+		for _, ev := range evs {
+			if _, err := w.store.Append(ctx, settlement.Stream(2), eventstore.Any(), mustData(t, ev)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		w.reload()
+	}
+	forge2(&domain.PayoutSubmitted{Epoch: 2, Signature: ghost, Recipients: rs[:1], Blockhash: solana.Hash{5}.String(), LastValidBlockHeight: 1},
+		&domain.PayoutConfirmed{Epoch: 2, Signature: ghost, Slot: 1},
+		&domain.PayoutSubmitted{Epoch: 2, Signature: half.String(), Recipients: rs[1:], Blockhash: solana.Hash{6}.String(), LastValidBlockHeight: 1},
+		&domain.PayoutConfirmed{Epoch: 2, Signature: half.String(), Slot: 1})
+	rec, err = settlement.Reconcile(ctx, c, w.ledger(), 2, l.Mint, l.TreasuryTokenAccount)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]string{}
+	for _, line := range rec.Lines {
+		got[line.OperatorID] = line.Result
+	}
+	want := map[string]string{"op-000": settlement.ResultMissing, "op-001": settlement.ResultDifferent, "op-002": settlement.ResultUnpaid, "op-003": settlement.ResultUnpaid, "op-004": settlement.ResultUnpaid}
+	if fmt.Sprint(got) != fmt.Sprint(want) || rec.Differences != 5 {
+		t.Fatalf("epoch 2 lines %v, want %v (%+v)", got, want, rec)
+	}
+}
+
+func mustData(t *testing.T, ev domain.Event) eventstore.EventData {
+	t.Helper()
+	var id [16]byte
+	rand.Read(id[:])
+	id[6], id[8] = id[6]&0x0f|0x40, id[8]&0x3f|0x80
+	env, err := domain.NewEnvelope(fmt.Sprintf("%x-%x-%x-%x-%x", id[0:4], id[4:6], id[6:8], id[8:10], id[10:16]), settlement.Stream(2), time.Now().UTC(), ev)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return eventstore.EventData{ID: env.ID, Type: env.Type, Time: env.Time, Data: env.Data}
+}

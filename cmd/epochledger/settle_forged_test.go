@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"crypto/rand"
 	"encoding/json"
 	"net/http"
@@ -10,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/gagliardetto/solana-go"
+	"github.com/gagliardetto/solana-go/rpc"
 
 	"github.com/epochledger/epochledger/domain"
 	"github.com/epochledger/epochledger/internal/simlog"
@@ -164,4 +166,37 @@ func TestSettleCLIForgedImportsAndWalletChange(t *testing.T) {
 		t.Fatalf("report after the forged expiry %s", out)
 	}
 	checkPaid("after the forged expiry")
+
+	// reconcile: every line matched (exit 0), then a transfer from the
+	// treasury behind the ledger's back under the plan's memo (exit 1).
+	code, out, errOut = cli(t, "", "reconcile", "--data", data, "--epoch", "1", "--localnet", state, "--csv")
+	if code != 0 || strings.Count(out, ",matched,") != 5 || !strings.HasPrefix(out, "epoch,operator_id,wallet,token_account,planned,on_chain,log_state,result,signatures,detail\r\n") {
+		t.Fatalf("reconcile of a settled epoch: %d\n%s\n%s", code, out, errOut)
+	}
+	tr := &settlement.Treasury{Authority: l.Treasury.PublicKey(), Source: l.TreasuryTokenAccount, Mint: l.Mint}
+	tf, err := settlement.NewTransfer(domain.Recipient{OperatorID: "op-003", Wallet: plan[3].Wallet, Amount: 777}, l.Mint)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := rpc.New(l.RPC)
+	bh, err := c.GetLatestBlockhash(context.Background(), rpc.CommitmentFinalized)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tx, err := settlement.BuildTx(tr, []settlement.Transfer{tf}, settlement.Memo(1, st.Root), bh.Value.Blockhash)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tx.Sign(func(solana.PublicKey) *solana.PrivateKey { return &l.Treasury })
+	if _, err := c.SendTransaction(context.Background(), tx); err != nil {
+		t.Fatal(err)
+	}
+	code, out, errOut = cli(t, "", "reconcile", "--data", data, "--epoch", "1", "--localnet", state, "--json")
+	var rec settlement.Reconciliation
+	if err := json.Unmarshal([]byte(out), &rec); err != nil {
+		t.Fatal(err)
+	}
+	if code != 1 || rec.Differences != 1 || rec.Lines[len(rec.Lines)-1].Result != settlement.ResultUnexpected || rec.Lines[len(rec.Lines)-1].OnChain != "777" || !strings.Contains(errOut, "differ") {
+		t.Fatalf("reconcile after a direct transfer: %d\n%s\n%s", code, out, errOut)
+	}
 }
