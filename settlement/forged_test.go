@@ -446,3 +446,66 @@ func mustData(t *testing.T, ev domain.Event) eventstore.EventData {
 	}
 	return eventstore.EventData{ID: env.ID, Type: env.Type, Time: env.Time, Data: env.Data}
 }
+
+// TestProofVerifyOnChain: a confirmed payout's proof verifies on chain;
+// it does not when its transaction moved another amount, paid another
+// account, carries another plan's memo, is not on chain, or is of another
+// mint.
+func TestProofVerifyOnChain(t *testing.T) {
+	l := startLocalnet(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	w := newWorld(t, network(5, nil, emission))
+	w.plan(1)
+	if _, err := w.submit(ctx, l, fastConfig(l, 1)); err != nil {
+		t.Fatal(err)
+	}
+	c := dial(l)
+	defer c.Close()
+	proof := func(epoch uint64, op string) *settlement.Proof {
+		t.Helper()
+		p, err := settlement.BuildProof(w.ledger().Epoch(epoch).Settlement, op)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	if err := settlement.VerifyOnChain(ctx, c, proof(1, "op-000"), l.Mint); err != nil {
+		t.Fatalf("a paid operator's proof: %v", err)
+	}
+	if err := settlement.VerifyOnChain(ctx, c, proof(1, "op-000"), solana.NewWallet().PublicKey()); !errors.Is(err, settlement.ErrNotPaidOnChain) {
+		t.Fatalf("another mint: %v", err)
+	}
+	epoch1Sig := w.ledger().Epoch(1).Settlement.Txs[0].Signature
+
+	// Epoch 2, whose confirmations are forged on chain facts of other payments.
+	b := more("proof-2")
+	for i := 0; i < 5; i++ {
+		b.Compute(fmt.Sprintf("task-%03d-2", i), fmt.Sprintf("node-%03d", i), 60_000, "2")
+	}
+	b.CloseEpoch(2, emission)
+	w.add(b)
+	p2 := w.plan(2)
+	rs := reservedRecipients(w.ledger().Epoch(2).Settlement, 4)
+	memo2 := settlement.Memo(2, p2.RootHex())
+	half := sendDirect(t, ctx, l, rs[0], rs[0].Amount/2, memo2).String()
+	other := sendDirect(t, ctx, l, rs[3], rs[3].Amount, memo2).String() // pays op-003, recorded for op-001
+	ghost := inventedSig()
+	var evs []domain.Event
+	for i, sig := range []string{half, other, epoch1Sig, ghost} {
+		evs = append(evs, &domain.PayoutSubmitted{Epoch: 2, Signature: sig, Recipients: rs[i : i+1], Blockhash: solana.Hash{8}.String(), LastValidBlockHeight: 1},
+			&domain.PayoutConfirmed{Epoch: 2, Signature: sig, Slot: 1})
+	}
+	for _, ev := range evs {
+		if _, err := w.store.Append(ctx, settlement.Stream(2), eventstore.Any(), mustData(t, ev)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	w.reload()
+	for i, want := range []string{"moved", "moved 0", "memo", "not on chain"} {
+		err := settlement.VerifyOnChain(ctx, c, proof(2, rs[i].OperatorID), l.Mint)
+		if !errors.Is(err, settlement.ErrNotPaidOnChain) || !strings.Contains(err.Error(), want) {
+			t.Errorf("%s: %v, want an error saying %q", rs[i].OperatorID, err, want)
+		}
+	}
+}

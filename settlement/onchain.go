@@ -2,8 +2,11 @@ package settlement
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"slices"
 	"strconv"
+	"strings"
 
 	"github.com/gagliardetto/solana-go"
 	"github.com/gagliardetto/solana-go/rpc"
@@ -103,4 +106,64 @@ func (c *Chain) ReadTx(ctx context.Context, sig solana.Signature) (*ChainTx, err
 	add(res.Meta.PreTokenBalances, false)
 	add(res.Meta.PostTokenBalances, true)
 	return out, nil
+}
+
+// ErrNotPaidOnChain is returned by VerifyOnChain: the chain does not show
+// the proven payout.
+var ErrNotPaidOnChain = errors.New("settlement: the chain does not show the payout")
+
+// VerifyOnChain checks, from the chain alone, that the proof's payout was
+// made: each of its signatures is a transaction finalized without error
+// whose memo carries the proof's plan (epochledger:<epoch>:<root>), and
+// together they moved exactly the proven amount from a token account of
+// mint into the operator's associated token account of it (mint zero:
+// the mint the transaction moved). The proof itself is checked with
+// Proof.Verify first.
+func VerifyOnChain(ctx context.Context, c *Chain, p *Proof, mint solana.PublicKey) error {
+	if err := p.Verify(p.Root); err != nil {
+		return err
+	}
+	if len(p.Signatures) == 0 {
+		return fmt.Errorf("%w: the proof names no payout transaction (the payout is not confirmed in the log it came from)", ErrNotPaidOnChain)
+	}
+	owner, err := solana.PublicKeyFromBase58(p.Wallet)
+	if err != nil {
+		return fmt.Errorf("%w: wallet %q: %v", ErrBadProof, p.Wallet, err)
+	}
+	memo := Memo(p.Epoch, p.Root)
+	var received uint64
+	for _, s := range p.Signatures {
+		sig, err := solana.SignatureFromBase58(s)
+		if err != nil {
+			return fmt.Errorf("%w: signature %q: %v", ErrBadProof, s, err)
+		}
+		t, err := c.ReadTx(ctx, sig)
+		if err != nil {
+			return err
+		}
+		switch {
+		case t.Status == "":
+			return fmt.Errorf("%w: transaction %s is not on chain", ErrNotPaidOnChain, s)
+		case t.Status != string(rpc.ConfirmationStatusFinalized):
+			return fmt.Errorf("%w: transaction %s is %s, not finalized", ErrNotPaidOnChain, s, t.Status)
+		case t.Err != nil:
+			return fmt.Errorf("%w: transaction %s failed on chain (%v) and moved nothing", ErrNotPaidOnChain, s, t.Err)
+		case !slices.ContainsFunc(t.Memos, func(m string) bool { return m == memo || strings.HasPrefix(m, memo+":") }):
+			return fmt.Errorf("%w: transaction %s's memo %q does not carry the proof's plan %q", ErrNotPaidOnChain, s, t.Memos, memo)
+		}
+		for acct, m := range t.Moves {
+			if m.Owner != owner || m.Received() == 0 || (!mint.IsZero() && m.Mint != mint) {
+				continue
+			}
+			ata, _, err := solana.FindAssociatedTokenAddress(owner, m.Mint)
+			if err != nil || ata != acct {
+				return fmt.Errorf("%w: transaction %s paid %d base units to %s, a token account of %s that is not its associated token account %s", ErrNotPaidOnChain, s, m.Received(), acct, owner, ata)
+			}
+			received += m.Received()
+		}
+	}
+	if received != uint64(p.Amount) {
+		return fmt.Errorf("%w: transactions %v moved %d base units to %s's token account, the proof says %s", ErrNotPaidOnChain, p.Signatures, received, p.Wallet, p.Amount)
+	}
+	return nil
 }

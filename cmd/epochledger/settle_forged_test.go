@@ -6,6 +6,8 @@ import (
 	"crypto/rand"
 	"encoding/json"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -166,6 +168,33 @@ func TestSettleCLIForgedImportsAndWalletChange(t *testing.T) {
 		t.Fatalf("report after the forged expiry %s", out)
 	}
 	checkPaid("after the forged expiry")
+
+	// proof verify --rpc: op-001's payout (to its new wallet) is on chain;
+	// the same proof naming a signature the chain does not have is not.
+	code, out, errOut = cli(t, "", "proof", "--data", data, "--epoch", "1", "--operator", "op-001", "--json")
+	if code != 0 {
+		t.Fatalf("proof: %s", errOut)
+	}
+	pf := filepath.Join(t.TempDir(), "p.json")
+	if err := os.WriteFile(pf, []byte(out), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if code, out, errOut := cli(t, "", "proof", "verify", pf, "--rpc", l.RPC, "--mint", l.Mint.String()); code != 0 || !strings.Contains(out, "valid on chain") || !strings.Contains(out, newWallet) {
+		t.Fatalf("proof verify --rpc: %d\n%s\n%s", code, out, errOut)
+	}
+	var doc settlement.Proof
+	if err := json.Unmarshal([]byte(out), &doc); err != nil {
+		t.Fatal(err)
+	}
+	rand.Read(sigBytes[:])
+	doc.Signatures = []string{sigBytes.String()}
+	b2, _ := json.Marshal(doc)
+	if err := os.WriteFile(pf, b2, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if code, out, _ := cli(t, "", "proof", "verify", pf, "--rpc", l.RPC, "--json"); code != 1 || !strings.Contains(out, `"valid":false`) || !strings.Contains(out, "not on chain") {
+		t.Fatalf("proof verify --rpc naming a transaction the chain does not have: %d %s", code, out)
+	}
 
 	// reconcile: every line matched (exit 0), then a transfer from the
 	// treasury behind the ledger's back under the plan's memo (exit 1).
