@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"testing"
 
 	"github.com/gagliardetto/solana-go"
@@ -150,5 +151,67 @@ func TestSettlementStateAgreesEverywhere(t *testing.T) {
 	}
 	if got := fmt.Sprint(settledLedger(t, data).Summary(settledLedger(t, data).Epoch(1)).Status); got != "settled" {
 		t.Errorf("epoch status %q after the last phase, want settled", got)
+	}
+}
+
+// TestExportPayoutsCSV: one RFC 4180 row per operator, epoch and channel,
+// with the EpochClosed's time, the planned wallet, the status from the log
+// and the confirmed signature; --operator and the epoch range filter.
+func TestExportPayoutsCSV(t *testing.T) {
+	data := t.TempDir()
+	if code, _, errOut := cli(t, "", "import", "--data", data, writeFile(t, settleNetwork(3, map[int]bool{2: true}))); code != 0 {
+		t.Fatalf("import: %s", errOut)
+	}
+	code, out, errOut := cli(t, "", "export", "payouts", "--csv", "--data", data)
+	if code != 0 {
+		t.Fatalf("export payouts: %s", errOut)
+	}
+	closed := t0.Format("2006-01-02")
+	lines := strings.Split(strings.TrimSuffix(out, "\r\n"), "\r\n")
+	if len(lines) != 4 || lines[0] != "epoch,closed_at,operator_id,wallet,channel,amount_base_units,amount_render,status,tx_signature" {
+		t.Fatalf("csv:\n%q", out)
+	}
+	for i, want := range []string{"op-000,", "op-001,", "op-002,"} {
+		f := strings.Split(lines[i+1], ",")
+		if len(f) != 9 || f[0] != "1" || !strings.HasPrefix(f[1], closed) || f[2]+"," != want || f[4] != "job" || f[5] == "0" {
+			t.Fatalf("row %d: %q", i+1, lines[i+1])
+		}
+	}
+	if !strings.HasSuffix(lines[1], ",owed,") || !strings.HasSuffix(lines[3], ",carried_forward,") || strings.Split(lines[3], ",")[3] != "" {
+		t.Fatalf("statuses before a plan:\n%s", out)
+	}
+	if code, _, errOut := cli(t, "", "settle", "plan", "--data", data, "--epoch", "1"); code != 0 {
+		t.Fatal(errOut)
+	}
+	l := settledLedger(t, data)
+	p := l.Epoch(1).Settlement.Payouts[0]
+	s, err := filestore.Open(data, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	j := settlement.NewJournal(s, l)
+	sig := fakeSig("csv")
+	if _, err := j.Append(context.Background(), settlement.Stream(1), []domain.Event{&domain.PayoutSubmitted{Epoch: 1, Signature: sig,
+		Recipients: []domain.Recipient{{OperatorID: p.OperatorID, Wallet: p.Wallet, Amount: p.Amount}}, Blockhash: solana.Hash{1}.String(), LastValidBlockHeight: 9}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := j.Append(context.Background(), settlement.Stream(1), []domain.Event{&domain.PayoutConfirmed{Epoch: 1, Signature: sig, Slot: 3}}); err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	code, out, errOut = cli(t, "", "export", "payouts", "--csv", "--data", data, "--operator", "op-000", "--to-epoch", "1")
+	want := fmt.Sprintf("1,%s,op-000,%s,job,%s,%s,paid,%s\r\n", strings.Split(lines[1], ",")[1], p.Wallet, p.Amount, p.Amount.RenderString(), sig)
+	if code != 0 || !strings.HasSuffix(out, want) || strings.Count(out, "\r\n") != 2 {
+		t.Fatalf("op-000 after its payout: %d %q %s, want a row %q", code, out, errOut, want)
+	}
+	code, out, _ = cli(t, "", "export", "payouts", "--csv", "--data", data)
+	if code != 0 || !strings.Contains(out, ",op-001,") || !strings.Contains(strings.Split(out, "\r\n")[2], ",planned,") {
+		t.Fatalf("op-001 planned: %q", out)
+	}
+	if code, out, _ := cli(t, "", "export", "payouts", "--csv", "--data", data, "--from-epoch", "2"); code != 0 || strings.Count(out, "\r\n") != 1 {
+		t.Fatalf("no closed epoch 2: %d %q", code, out)
+	}
+	if code, _, _ := cli(t, "", "export", "payouts", "--data", data); code != 2 {
+		t.Fatalf("without --csv: exit %d, want 2", code)
 	}
 }
