@@ -41,6 +41,10 @@ type DryRun struct {
 	Total        string     `json:"total"`
 	Transactions []DryRunTx `json:"transactions"`
 	Failures     int        `json:"failures"`
+	// Cost is what sending them costs the treasury (preflight passed).
+	Cost *Cost `json:"cost,omitempty"`
+	// ComputeUnits is the sum of the transactions' simulated compute units.
+	ComputeUnits uint64 `json:"compute_units"`
 	// WalletChanges: planned operators whose wallet changed since the plan
 	// (see WalletChanges).
 	WalletChanges []WalletChange `json:"wallet_changes,omitempty"`
@@ -81,6 +85,11 @@ func (s *Settler) DryRun(ctx context.Context) (*DryRun, error) {
 	if err := s.checkFunds(ctx, transfers, len(groups)); err != nil {
 		return nil, err
 	}
+	c, err := s.cost(ctx, transfers, len(groups))
+	if err != nil {
+		return nil, err
+	}
+	out.Cost = &c
 	txs, _, _, err := s.sign(ctx, groups)
 	if err != nil {
 		return nil, err
@@ -102,6 +111,7 @@ func (s *Settler) DryRun(ctx context.Context) (*DryRun, error) {
 		}
 		if res.UnitsConsumed != nil {
 			d.Units = *res.UnitsConsumed
+			out.ComputeUnits += d.Units
 		}
 		if res.Err != nil {
 			d.Err, d.Logs = res.Err, res.Logs

@@ -318,43 +318,73 @@ func (s *Settler) pendingTransfers(ctx context.Context, st *projections.Settleme
 	return out, nil
 }
 
-// checkFunds refuses a round the treasury cannot pay: tokens for every
-// transfer, SOL for fees and the rent of new token accounts.
-func (s *Settler) checkFunds(ctx context.Context, transfers []Transfer, txs int) error {
-	var need domain.BaseUnits
-	creates := 0
+// SignatureFee is the base fee of one signature in lamports.
+const SignatureFee = 5000
+
+// Cost is what sending a round of payout transactions costs the treasury:
+// tokens, and lamports for the signatures and the rent of new token
+// accounts (priority fees are 0 without a compute-unit price).
+type Cost struct {
+	Tokens       domain.BaseUnits `json:"tokens"`
+	Transactions int              `json:"transactions"`
+	Creates      int              `json:"new_token_accounts"`
+	// Lamports
+	SignatureLamports uint64 `json:"signature_lamports"`
+	PriorityLamports  uint64 `json:"priority_lamports"`
+	RentLamports      uint64 `json:"rent_lamports"`
+	TotalLamports     uint64 `json:"total_lamports"`
+}
+
+// cost computes the Cost of sending transfers in txs transactions.
+func (s *Settler) cost(ctx context.Context, transfers []Transfer, txs int) (Cost, error) {
+	c := Cost{Transactions: txs, SignatureLamports: uint64(txs) * SignatureFee}
 	for _, t := range transfers {
-		need += t.Amount
+		c.Tokens += t.Amount
 		if t.Create {
-			creates++
+			c.Creates++
 		}
+	}
+	if c.Creates > 0 {
+		cctx, cancel := context.WithTimeout(ctx, s.chain.CallTimeout)
+		rent, err := s.chain.rpc.GetMinimumBalanceForRentExemption(cctx, tokenAccountLen, rpc.CommitmentFinalized)
+		cancel()
+		if err != nil {
+			return c, s.chain.wrap("getMinimumBalanceForRentExemption", err)
+		}
+		c.RentLamports = uint64(c.Creates) * rent
+	}
+	c.TotalLamports = c.SignatureLamports + c.PriorityLamports + c.RentLamports
+	return c, nil
+}
+
+// checkFunds is the preflight of a round, before anything of it is
+// recorded or sent: the treasury's token account must hold the tokens of
+// every transfer and the authority the lamports of the fees and the rent
+// of new token accounts; otherwise ErrInsufficient names the shortfall.
+func (s *Settler) checkFunds(ctx context.Context, transfers []Transfer, txs int) error {
+	c, err := s.cost(ctx, transfers, txs)
+	if err != nil {
+		return err
 	}
 	ta, err := s.chain.TokenAccountInfo(ctx, s.treasury.Source)
 	if err != nil {
 		return err
 	}
-	if ta == nil || ta.Amount < uint64(need) {
+	if ta == nil || ta.Amount < uint64(c.Tokens) {
 		have := uint64(0)
 		if ta != nil {
 			have = ta.Amount
 		}
-		return fmt.Errorf("%w: treasury token account %s holds %s RENDER, the payouts need %s; nothing was recorded or sent", ErrInsufficient, s.treasury.Source, domain.BaseUnits(have).RenderString(), need.RenderString())
-	}
-	rent := uint64(0)
-	if creates > 0 {
-		cctx, cancel := context.WithTimeout(ctx, s.chain.CallTimeout)
-		rent, err = s.chain.rpc.GetMinimumBalanceForRentExemption(cctx, tokenAccountLen, rpc.CommitmentFinalized)
-		cancel()
-		if err != nil {
-			return s.chain.wrap("getMinimumBalanceForRentExemption", err)
-		}
+		return fmt.Errorf("%w: treasury token account %s holds %s RENDER, the payouts need %s: short by %s RENDER (%d base units); nothing was recorded or sent", ErrInsufficient, s.treasury.Source,
+			domain.BaseUnits(have).RenderString(), c.Tokens.RenderString(), (c.Tokens - domain.BaseUnits(have)).RenderString(), uint64(c.Tokens)-have)
 	}
 	lamports, err := s.chain.Lamports(ctx, s.treasury.Authority)
 	if err != nil {
 		return err
 	}
-	if fees := uint64(txs)*5000 + uint64(creates)*rent; lamports < fees {
-		return fmt.Errorf("%w: %s has %d lamports; %d transactions and %d new token accounts need %d; nothing was recorded or sent", ErrInsufficient, s.treasury.Authority, lamports, txs, creates, fees)
+	if lamports < c.TotalLamports {
+		return fmt.Errorf("%w: %s has %d lamports; %d transactions (%d lamports of signatures) and %d new token accounts (%d lamports of rent) need %d: short by %d lamports; nothing was recorded or sent",
+			ErrInsufficient, s.treasury.Authority, lamports, c.Transactions, c.SignatureLamports, c.Creates, c.RentLamports, c.TotalLamports, c.TotalLamports-lamports)
 	}
 	return nil
 }

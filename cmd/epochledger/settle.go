@@ -409,8 +409,13 @@ decimals; an RPC that does not answer; a treasury too poor.`)
 				return err
 			}
 		} else {
-			fmt.Fprintf(e.stdout, "dry run of epoch %d (nothing recorded or sent): %d recipients, %s RENDER in %d transactions; %d recorded earlier still in flight\nmemo %s\n\n",
+			fmt.Fprintf(e.stdout, "dry run of epoch %d (nothing recorded or sent): %d recipients, %s RENDER in %d transactions; %d recorded earlier still in flight\nmemo %s\n",
 				dr.Epoch, dr.Recipients, renderText(dr.Total), len(dr.Transactions), dr.InFlight, dr.Memo)
+			if c := dr.Cost; c != nil {
+				fmt.Fprintf(e.stdout, "cost %d lamports (signatures %d, priority %d, rent of %d new token accounts %d); %d compute units\n",
+					c.TotalLamports, c.SignatureLamports, c.PriorityLamports, c.Creates, c.RentLamports, dr.ComputeUnits)
+			}
+			fmt.Fprintln(e.stdout)
 			t := newTable(e.stdout, "TX", "RECIPIENTS", "NEW_ACCOUNTS", "BYTES", "COMPUTE_UNITS", "RESULT")
 			for i, tx := range dr.Transactions {
 				res := "ok"
