@@ -30,6 +30,8 @@ const settleUsage = `Usage: epochledger settle <plan|submit|status|import-signed
 
   plan --epoch N               derive the payout list and Merkle root of a closed
                                epoch and record SettlementPlanned
+       [--replan]              replace the plan (an operator's new wallet) while
+                               nothing of it is sent
   submit --epoch N --rpc URL --keypair FILE --mint ADDR
                                pay the plan in SPL-token transfers: each transaction
                                is recorded (PayoutSubmitted) before it is sent, then
@@ -343,7 +345,19 @@ epoch it sends nothing.
 
 Refused before anything is recorded: an unknown, open or unplanned epoch; a
 keypair that does not own the treasury token account; a mint without 8
-decimals; an RPC that does not answer; a treasury too poor.`)
+decimals; an RPC that does not answer; a treasury too poor (the shortfall
+in tokens or lamports is named).
+
+Nothing is paid, nor left unpaid, on the log's word alone (settlement
+events can be imported): first every recorded confirmation is held against
+the chain (finalized, and its transaction carries the recorded transfers),
+and every expired transaction about to be re-planned must be unknown to the
+chain and unable to land; where they disagree the chain's fact is recorded
+(the report's "corrected"). A recipient whose token account received an
+unrecorded transfer under the plan's memo is not paid again (exit 1).
+An operator whose wallet changed after the plan is warned of: the plan pays
+the planned wallet; 'settle plan --replan' replaces a plan nothing of which
+is sent.`)
 	sf.register(fs, e)
 	cf.register(fs, e, true)
 	epoch := fs.Uint64("epoch", 0, "epoch to pay (required; planned with settle plan)")
