@@ -229,3 +229,71 @@ func TestSettleCLIForgedImportsAndWalletChange(t *testing.T) {
 		t.Fatalf("reconcile after a direct transfer: %d\n%s\n%s", code, out, errOut)
 	}
 }
+
+// TestSettleCrashThenForgedImports: a real settle submit process is
+// SIGKILLed right after sending its second transaction (both landed, the
+// second not yet confirmed in the log). A forger then imports, through the
+// command line, a PayoutExpired for every recorded transaction (the landed,
+// confirmed one included) and a PayoutSubmitted + PayoutConfirmed of an
+// invented signature for two operators nothing was sent to. The next
+// submit process pays every operator exactly its planned amount, as the
+// independent reader sees, and a further one sends nothing.
+func TestSettleCrashThenForgedImports(t *testing.T) {
+	l, state := startLocalnetState(t)
+	data := filepath.Join(t.TempDir(), "data")
+	if code, _, errs := cli(t, "", "import", "--data", data, writeFile(t, settleNetwork(40, nil))); code != 0 {
+		t.Fatal(errs)
+	}
+	if code, _, errs := cli(t, "", "settle", "plan", "--data", data, "--epoch", "1"); code != 0 {
+		t.Fatal(errs)
+	}
+	args := []string{"settle", "submit", "--epoch", "1", "--data", data, "--localnet", state, "--batch", "1", "--poll", "5ms", "--max-wait", "20s"}
+	cmd := child(t, []string{"EPOCHLEDGER_SETTLE_CRASH_AT=after-send:2"}, args...)
+	if out, err := cmd.CombinedOutput(); err == nil {
+		t.Fatalf("the crash run was not killed:\n%s", out)
+	}
+	st := settledLedger(t, data).Epoch(1).Settlement
+	if len(st.Txs) != 2 {
+		t.Fatalf("%d transactions recorded before the kill, want 2", len(st.Txs))
+	}
+	f := simlog.New("crash-forger", t0.Add(5e9))
+	for _, tx := range st.Txs {
+		f.Add(settlement.Stream(1), &domain.PayoutExpired{Epoch: 1, Signature: tx.Signature})
+	}
+	var rs []domain.Recipient
+	for _, p := range st.Payouts {
+		if ps := st.Operator(p.OperatorID); ps.Reserved == p.Amount && len(rs) < 2 {
+			rs = append(rs, domain.Recipient{OperatorID: p.OperatorID, Wallet: p.Wallet, Amount: p.Amount})
+		}
+	}
+	var ghost solana.Signature
+	rand.Read(ghost[:])
+	f.Add(settlement.Stream(1), &domain.PayoutSubmitted{Epoch: 1, Signature: ghost.String(), Recipients: rs, Blockhash: solana.Hash{2}.String(), LastValidBlockHeight: 3})
+	f.Add(settlement.Stream(1), &domain.PayoutConfirmed{Epoch: 1, Signature: ghost.String(), Slot: 4})
+	if code, _, errOut := cli(t, "", "import", "--data", data, writeFile(t, f)); code != 0 {
+		t.Fatalf("import of the forged facts: %s", errOut)
+	}
+	for i := 0; i < 2; i++ {
+		out, err := child(t, nil, append(args, "--json")...).Output()
+		if err != nil {
+			t.Fatalf("submit %d: %v\n%s", i, err, out)
+		}
+		var rep settlement.Report
+		if err := json.Unmarshal(out, &rep); err != nil {
+			t.Fatal(err, string(out))
+		}
+		if !rep.Settled || (i == 0 && rep.Corrected != 3) || (i == 1 && (!rep.AlreadySettled || rep.Transactions != 0)) {
+			t.Fatalf("submit %d: %s", i, out)
+		}
+	}
+	var total uint64
+	for _, p := range st.Payouts {
+		if got := rawTokenBalance(t, l.RPC, p.Wallet, l.Mint); got != uint64(p.Amount) {
+			t.Errorf("%s's wallet holds %d, planned %d", p.OperatorID, got, p.Amount)
+		}
+		total += uint64(p.Amount)
+	}
+	if got := rawTokenBalance(t, l.RPC, l.Treasury.PublicKey().String(), l.Mint); got != l.TreasuryAmount-total {
+		t.Errorf("treasury holds %d, want %d", got, l.TreasuryAmount-total)
+	}
+}
