@@ -509,3 +509,28 @@ func TestProofVerifyOnChain(t *testing.T) {
 		}
 	}
 }
+
+// TestSettleForgedInFlightDoesNotBlock: a forged PayoutSubmitted of an
+// invented signature whose recorded last valid height never passes would
+// keep its operators in flight forever if the record's height were
+// believed. Its own blockhash is not valid on chain and the chain does not
+// know the signature, so submit expires it and pays them, once.
+func TestSettleForgedInFlightDoesNotBlock(t *testing.T) {
+	l := startLocalnet(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	w := newWorld(t, network(4, nil, emission))
+	p := w.plan(1)
+	rs := reservedRecipients(w.ledger().Epoch(1).Settlement, 2)
+	forge(t, w, &domain.PayoutSubmitted{Epoch: 1, Signature: inventedSig(), Recipients: rs, Blockhash: solana.Hash{7}.String(), LastValidBlockHeight: 1 << 62})
+	cfg := fastConfig(l, 1)
+	cfg.MaxWait = 5 * time.Second
+	rep, err := w.submit(ctx, l, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !rep.Settled || rep.Expired != 1 || rep.Paid != p.Total {
+		t.Fatalf("report %+v", rep)
+	}
+	checkPaidExactly(t, l, p)
+}

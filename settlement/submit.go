@@ -240,6 +240,23 @@ type flight struct {
 	// transaction carries its transfers, and expired only once its own
 	// blockhash is invalid (not on the recorded height's word).
 	recorded *projections.PayoutTx
+	checked  time.Time // when expiredNow last asked the chain about a recorded flight
+}
+
+// expiredNow reports whether a flight the chain does not know can never
+// land. For one this process built, its last valid height has passed. For
+// one recorded by another run the record's height may be forged (too low
+// to pay twice, or too high to block the epoch forever), so its own
+// blockhash decides (neverLands), asked once per Rebroadcast interval.
+func (s *Settler) expiredNow(ctx context.Context, f *flight, height uint64) bool {
+	if f.recorded == nil {
+		return height > f.lastValid
+	}
+	if height <= f.lastValid && time.Since(f.checked) < s.cfg.Rebroadcast {
+		return false
+	}
+	f.checked = time.Now()
+	return s.recordedExpired(ctx, f)
 }
 
 // inFlight returns the epoch's recorded, unresolved transactions.
@@ -611,9 +628,7 @@ func (s *Settler) poll(ctx context.Context, pending []*flight) ([]*flight, error
 			s.report.Failed = append(s.report.Failed, fmt.Sprintf("%s: %v", f.sig, st.Err))
 		case st != nil:
 			rest = append(rest, f) // landed, not final yet
-		case height > f.lastValid && f.recorded != nil && !s.recordedExpired(ctx, f):
-			rest = append(rest, f) // its own blockhash is still valid, whatever the record says
-		case height > f.lastValid:
+		case s.expiredNow(ctx, f, height):
 			evs = append(evs, &domain.PayoutExpired{Epoch: s.cfg.Epoch, Signature: f.sig.String()})
 			s.report.Expired++
 			s.cfg.Log.Info("payout transaction expired without landing; its recipients are packed again", "signature", f.sig, "last_valid_block_height", f.lastValid, "block_height", height)
