@@ -78,6 +78,13 @@ func planRoot(epoch uint64, a, b []domain.Payout) ([32]byte, error) {
 	return domain.MerkleRoot(leaves), nil
 }
 
+// Replaceable reports whether a new plan of root may replace this one (a
+// re-plan, e.g. after an operator changed wallet): only while nothing of
+// it was ever sent, once it is complete, and with another root.
+func (s *Settlement) Replaceable(root string) bool {
+	return len(s.Txs) == 0 && !s.Incomplete() && s.Root != root
+}
+
 // Incomplete reports whether the settlement is a split plan whose last
 // part has not been folded yet.
 func (s *Settlement) Incomplete() bool { return s.nextPart != 0 }
@@ -105,6 +112,11 @@ type PayoutTx struct {
 	// it, kept only while it is in flight: what a restarted submitter
 	// re-sends.
 	Transaction string `json:",omitempty"`
+	// Corrections counts the PayoutConfirmed/PayoutExpired events that
+	// superseded an earlier resolution of this transaction: a submitter
+	// that found the chain disagreeing with the log (a forged or damaged
+	// record) recorded what the chain says. 0 in an honest log.
+	Corrections int `json:",omitempty"`
 }
 
 // Operator returns the plan line of an operator, or nil.
@@ -118,6 +130,44 @@ func (s *Settlement) Done() bool {
 		}
 	}
 	return true
+}
+
+// The settlement states of an epoch, in the order they are reached: what
+// `settle status`, `replay` and GET /v1/epochs print (EpochSummary's
+// settlement_state). SettlementNone is an epoch without a plan.
+const (
+	SettlementNone      = "none"
+	SettlementPlanned   = "planned"
+	SettlementInFlight  = "in_flight"
+	SettlementConfirmed = "confirmed"
+)
+
+// State is the one rule for an epoch's settlement state: confirmed once
+// every planned amount is confirmed; in_flight once sending has begun
+// (something is in flight or confirmed) and not everything is confirmed,
+// so a partly paid epoch whose rest is waiting to be re-sent stays
+// in_flight; planned before anything was sent (or when every transaction
+// sent so far expired and nothing is paid).
+func (s *Settlement) State() string {
+	_, inflight, confirmed := s.Totals()
+	switch {
+	case s.Done():
+		return SettlementConfirmed
+	case inflight > 0 || confirmed > 0:
+		return SettlementInFlight
+	}
+	return SettlementPlanned
+}
+
+// Totals returns the plan's amounts by bucket: reserved (planned, not in
+// a live transaction), in flight and confirmed.
+func (s *Settlement) Totals() (reserved, inflight, confirmed domain.BaseUnits) {
+	for _, p := range s.byOp {
+		reserved += p.Reserved
+		inflight += p.InFlight
+		confirmed += p.Confirmed
+	}
+	return reserved, inflight, confirmed
 }
 
 // Tx returns a submitted transaction by signature, or nil.
@@ -231,8 +281,13 @@ func (l *Ledger) checkSettlement(ev domain.Event) error {
 				return refuse(ev, "root", "every part of a split plan carries the root and total of part 1 (%s, %s)", s.Root, s.Total)
 			}
 			prior = s.Payouts
-		case s != nil:
+		case s != nil && !s.Replaceable(e.Root):
 			return refuse(ev, "epoch", "epoch %d already has a settlement plan (position %d); expired payouts are re-sent under the same plan", e.Epoch, s.PlannedAt)
+		case s != nil:
+			// A re-plan: checked against the ledger without the plan it
+			// replaces, whose reservations it takes over.
+			ep.Settlement = nil
+			defer func() { ep.Settlement = s }()
 		}
 		var total domain.BaseUnits
 		if len(prior) > 0 {
@@ -308,10 +363,22 @@ func (l *Ledger) checkSettlement(ev domain.Event) error {
 		}
 	case *domain.PayoutConfirmed:
 		tx := l.findTx(e.Signature)
-		if tx == nil || l.settlement(e.Epoch) == nil || l.settlement(e.Epoch).bySig[e.Signature] == nil {
+		s := l.settlement(e.Epoch)
+		if tx == nil || s == nil || s.bySig[e.Signature] == nil {
 			return refuse(ev, "signature", "transaction %s was not submitted for epoch %d", e.Signature, e.Epoch)
 		}
-		if tx.State != "submitted" {
+		switch tx.State {
+		case "submitted":
+		case "expired":
+			// A correction: the chain has the transaction finalized although
+			// the log says it expired. Only while none of its amounts was sent
+			// again, so the correction never counts an amount paid twice.
+			for _, r := range tx.Recipients {
+				if p := s.byOp[r.OperatorID]; p == nil || p.Reserved < r.Amount {
+					return refuse(ev, "signature", "transaction %s is recorded expired and operator %q's amount was sent again since; it cannot be confirmed", e.Signature, r.OperatorID)
+				}
+			}
+		default:
 			return refuse(ev, "signature", "transaction %s is already %s", e.Signature, tx.State)
 		}
 	case *domain.PayoutExpired:
@@ -319,7 +386,10 @@ func (l *Ledger) checkSettlement(ev domain.Event) error {
 		if tx == nil || l.settlement(e.Epoch) == nil || l.settlement(e.Epoch).bySig[e.Signature] == nil {
 			return refuse(ev, "signature", "transaction %s was not submitted for epoch %d", e.Signature, e.Epoch)
 		}
-		if tx.State != "submitted" {
+		// After "confirmed" it is a correction: the chain does not have the
+		// transaction (or it does not carry the recorded transfers), so its
+		// amounts are unpaid and planned again.
+		if tx.State == "expired" {
 			return refuse(ev, "signature", "transaction %s is already %s", e.Signature, tx.State)
 		}
 	}
@@ -332,6 +402,10 @@ func (l *Ledger) settlement(epoch uint64) *Settlement {
 	}
 	return nil
 }
+
+// FindTx returns the payout transaction of any epoch with signature sig,
+// or nil.
+func (l *Ledger) FindTx(sig string) *PayoutTx { return l.findTx(sig) }
 
 func (l *Ledger) findTx(sig string) *PayoutTx {
 	for _, ep := range l.Epochs {
@@ -353,7 +427,7 @@ func (l *Ledger) applySettlement(pos uint64, ev domain.Event) {
 		}
 		s := ep.Settlement
 		switch {
-		case s == nil && e.Part <= 1:
+		case (s == nil || s.Replaceable(e.Root)) && e.Part <= 1:
 			size := len(e.Payouts) * int(max(e.Parts, 1)) // parts are about equal
 			s = &Settlement{Epoch: e.Epoch, PlannedAt: pos, Root: e.Root, Total: e.Total, Payouts: make([]domain.Payout, 0, size),
 				byOp: make(map[string]*PayoutState, size), bySig: map[string]*PayoutTx{}}
@@ -396,32 +470,65 @@ func (l *Ledger) applySettlement(pos uint64, ev domain.Event) {
 		}
 	case *domain.PayoutConfirmed:
 		s := l.settlement(e.Epoch)
-		if s == nil || s.bySig[e.Signature] == nil || s.bySig[e.Signature].State != "submitted" {
+		if s == nil || s.bySig[e.Signature] == nil {
 			return
 		}
 		tx := s.bySig[e.Signature]
+		switch tx.State {
+		case "submitted":
+			for _, r := range tx.Recipients {
+				if p := s.byOp[r.OperatorID]; p != nil {
+					p.InFlight -= r.Amount
+					l.operator(r.OperatorID).InFlight -= r.Amount
+				}
+			}
+		case "expired": // correction (checkSettlement: every amount is still reserved)
+			for _, r := range tx.Recipients {
+				if p := s.byOp[r.OperatorID]; p != nil {
+					p.Reserved -= r.Amount
+				}
+			}
+			tx.Corrections++
+		default:
+			return
+		}
 		tx.State, tx.Slot, tx.Transaction = "confirmed", e.Slot, ""
 		for _, r := range tx.Recipients {
 			if p := s.byOp[r.OperatorID]; p != nil {
-				p.InFlight -= r.Amount
 				p.Confirmed += r.Amount
-				o := l.operator(r.OperatorID)
-				o.InFlight -= r.Amount
-				o.Paid += r.Amount
+				l.operator(r.OperatorID).Paid += r.Amount
 			}
 		}
 	case *domain.PayoutExpired:
 		s := l.settlement(e.Epoch)
-		if s == nil || s.bySig[e.Signature] == nil || s.bySig[e.Signature].State != "submitted" {
+		if s == nil || s.bySig[e.Signature] == nil {
 			return
 		}
 		tx := s.bySig[e.Signature]
+		switch tx.State {
+		case "submitted":
+			for _, r := range tx.Recipients {
+				if p := s.byOp[r.OperatorID]; p != nil {
+					p.InFlight -= r.Amount
+					l.operator(r.OperatorID).InFlight -= r.Amount
+				}
+			}
+		case "confirmed": // correction: the chain does not have it
+			for _, r := range tx.Recipients {
+				if p := s.byOp[r.OperatorID]; p != nil {
+					p.Confirmed -= r.Amount
+					l.operator(r.OperatorID).Paid -= r.Amount
+				}
+			}
+			tx.Corrections++
+			tx.Slot = 0
+		default:
+			return
+		}
 		tx.State, tx.Transaction = "expired", ""
 		for _, r := range tx.Recipients {
 			if p := s.byOp[r.OperatorID]; p != nil {
-				p.InFlight -= r.Amount
 				p.Reserved += r.Amount
-				l.operator(r.OperatorID).InFlight -= r.Amount
 			}
 		}
 	}

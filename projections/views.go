@@ -128,7 +128,7 @@ type EpochSummary struct {
 	BurnedUSD       string `json:"burned_usd"`
 	Minted          string `json:"minted"`
 	SettlementRoot  string `json:"settlement_root,omitempty"`
-	SettlementState string `json:"settlement_state"` // none, planned, in_flight, confirmed
+	SettlementState string `json:"settlement_state"` // Settlement.State(): none, planned, in_flight, confirmed
 	// Channels is set for an epoch paid through named reward channels
 	// (an EpochClosed with channels, or an open epoch under a schedule);
 	// an epoch of one job channel leaves it out, as before channels.
@@ -151,7 +151,7 @@ func (l *Ledger) Summary(ep *Epoch) EpochSummary {
 		TotalWorkOBh: domain.FormatOBh(tw.Big()), TotalWorkUSD: domain.FormatValueUSD(tv.Big()),
 		Emission: l.OpenEmission().String(), Allocated: "0", Unallocated: "0", Minted: "0",
 		Burned: ep.Burned.String(), BurnedUSD: domain.FormatValueUSD(ep.BurnedUSD.Big()),
-		SettlementState: "none",
+		SettlementState: SettlementNone,
 	}
 	if l.namedChannels(ep) {
 		s.Channels = ChannelTotals{}
@@ -168,25 +168,10 @@ func (l *Ledger) Summary(ep *Epoch) EpochSummary {
 	}
 	if st := ep.Settlement; st != nil {
 		s.SettlementRoot = st.Root
-		s.SettlementState = "planned"
-		inflight, confirmed := false, true
-		for _, p := range st.byOp {
-			if p.InFlight > 0 {
-				inflight = true
-			}
-			if p.Confirmed != p.Payout.Amount {
-				confirmed = false
-			}
-		}
-		switch {
-		case confirmed:
-			s.SettlementState = "confirmed"
+		s.SettlementState = st.State()
+		s.Status = "settling"
+		if s.SettlementState == SettlementConfirmed {
 			s.Status = "settled"
-		case inflight:
-			s.SettlementState = "in_flight"
-			s.Status = "settling"
-		default:
-			s.Status = "settling"
 		}
 	}
 	return s

@@ -263,3 +263,56 @@ func (c *Chain) TokenAccountInfo(ctx context.Context, key solana.PublicKey) (*To
 		Frozen: d[tokenStateOff] == 2,
 	}, nil
 }
+
+// Transaction returns a finalized transaction with its meta, nil when the
+// chain does not have it (or not finalized yet). Version-0 transactions
+// are accepted.
+func (c *Chain) Transaction(ctx context.Context, sig solana.Signature) (*rpc.GetTransactionResult, error) {
+	cctx, cancel := c.call(ctx, c.CallTimeout)
+	defer cancel()
+	v := uint64(0)
+	res, err := c.rpc.GetTransaction(cctx, sig, &rpc.GetTransactionOpts{Encoding: solana.EncodingBase64, Commitment: rpc.CommitmentFinalized, MaxSupportedTransactionVersion: &v})
+	if errors.Is(err, rpc.ErrNotFound) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, c.wrap("getTransaction", err)
+	}
+	return res, nil
+}
+
+// BlockhashValid reports whether a transaction using blockhash can still
+// land: the node knows it (at processed commitment, the newest view) and it
+// is not past its last valid height.
+func (c *Chain) BlockhashValid(ctx context.Context, blockhash solana.Hash) (bool, error) {
+	cctx, cancel := c.call(ctx, c.CallTimeout)
+	defer cancel()
+	res, err := c.rpc.IsBlockhashValid(cctx, blockhash, rpc.CommitmentProcessed)
+	if err != nil {
+		return false, c.wrap("isBlockhashValid", err)
+	}
+	return res.Value, nil
+}
+
+// SignaturesFor returns the signatures of transactions that touched
+// address, newest first, reading at most pages pages of 1,000; complete is
+// false when there were more.
+func (c *Chain) SignaturesFor(ctx context.Context, address solana.PublicKey, pages int) (out []*rpc.TransactionSignature, complete bool, err error) {
+	var before solana.Signature
+	for range pages {
+		cctx, cancel := c.call(ctx, c.CallTimeout)
+		limit := 1000
+		opts := &rpc.GetSignaturesForAddressOpts{Limit: &limit, Commitment: rpc.CommitmentFinalized, Before: before}
+		page, err := c.rpc.GetSignaturesForAddressWithOpts(cctx, address, opts)
+		cancel()
+		if err != nil {
+			return nil, false, c.wrap("getSignaturesForAddress", err)
+		}
+		out = append(out, page...)
+		if len(page) < limit {
+			return out, true, nil
+		}
+		before = page[len(page)-1].Signature
+	}
+	return out, false, nil
+}

@@ -20,6 +20,10 @@
 //	PayoutExpired       can never pay: its blockhash expired and the
 //	                    signature is unknown, or it landed and failed
 //
+// A PayoutConfirmed may follow a PayoutExpired of the same transaction,
+// and a PayoutExpired a PayoutConfirmed: a correction, recorded when the
+// chain contradicts the log (see "Nothing on the log's word").
+//
 // # Transactions
 //
 // A payout transaction is legacy, signed by the treasury authority alone
@@ -37,4 +41,25 @@
 // (PayoutExpired) once the chain proves it can never land; only then are
 // its recipients packed into a new one. The signed bytes are in the
 // record, so a restart re-sends exactly what may already be in flight.
+//
+// # Nothing on the log's word
+//
+// Settlement events can be imported, so a recorded chain fact may be
+// forged. Before anything is sent (Submit, Export, ImportSigned), audit
+// asks the chain: a confirmed transaction must be finalized and carry its
+// recorded transfers, else (once it can never land) a correcting
+// PayoutExpired plans its recipients again; an expired transaction about
+// to be re-planned must be unknown to the chain (searching the whole
+// history) and unable to land by its own blockhash, else a correcting
+// PayoutConfirmed keeps its recipients from being paid twice; and a
+// recipient's token account must show no finalized transfer under the
+// plan's memo that the log does not record. A transaction recorded by
+// another run is confirmed only once the chain's copy carries its
+// transfers.
+//
+// # Re-planning
+//
+// Replan replaces an epoch's plan (an operator's new wallet) while
+// nothing of it was sent; WalletChanges names the planned operators whose
+// wallet changed since.
 package settlement

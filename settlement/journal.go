@@ -63,16 +63,27 @@ func eventID(typ, key string) string {
 	return fmt.Sprintf("%x-%x-%x-%x-%x", s[0:4], s[4:6], s[6:8], s[8:10], s[10:16])
 }
 
-func idKey(ev domain.Event) string {
+// idKey is what makes ev unique. A PayoutConfirmed or PayoutExpired that
+// supersedes an earlier resolution of the same transaction (a correction:
+// the chain disagrees with the log) is a new fact, so it gets a key of its
+// own; a retry of it derives the same key, since the count only moves once
+// it is stored.
+func (j *Journal) idKey(ev domain.Event) string {
+	resolution := func(sig string) string {
+		if tx := j.ledger.FindTx(sig); tx != nil && tx.State != "submitted" {
+			return fmt.Sprintf("%s:correction-%d", sig, tx.Corrections+1)
+		}
+		return sig
+	}
 	switch e := ev.(type) {
 	case *domain.SettlementPlanned:
 		return fmt.Sprintf("%d:%s:%d", e.Epoch, e.Root, e.Part)
 	case *domain.PayoutSubmitted:
 		return e.Signature
 	case *domain.PayoutConfirmed:
-		return e.Signature
+		return resolution(e.Signature)
 	case *domain.PayoutExpired:
-		return e.Signature
+		return resolution(e.Signature)
 	}
 	panic("settlement: not a settlement event")
 }
@@ -102,7 +113,7 @@ func (j *Journal) Append(ctx context.Context, stream string, evs []domain.Event)
 	t := now.Format(time.RFC3339Nano)
 	data := make([]eventstore.EventData, len(evs))
 	for i, ev := range evs {
-		env, err := domain.NewEnvelope(eventID(ev.EventType(), idKey(ev)), stream, now, ev)
+		env, err := domain.NewEnvelope(eventID(ev.EventType(), j.idKey(ev)), stream, now, ev)
 		if err != nil {
 			return eventstore.AppendResult{}, err
 		}

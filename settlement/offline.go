@@ -41,6 +41,13 @@ type DryRun struct {
 	Total        string     `json:"total"`
 	Transactions []DryRunTx `json:"transactions"`
 	Failures     int        `json:"failures"`
+	// Cost is what sending them costs the treasury (preflight passed).
+	Cost *Cost `json:"cost,omitempty"`
+	// ComputeUnits is the sum of the transactions' simulated compute units.
+	ComputeUnits uint64 `json:"compute_units"`
+	// WalletChanges: planned operators whose wallet changed since the plan
+	// (see WalletChanges).
+	WalletChanges []WalletChange `json:"wallet_changes,omitempty"`
 }
 
 // DryRun builds the transactions a submit would send now and simulates
@@ -61,7 +68,11 @@ func (s *Settler) DryRun(ctx context.Context) (*DryRun, error) {
 	if err != nil {
 		return nil, err
 	}
-	out := &DryRun{Epoch: st.Epoch, Root: st.Root, Memo: s.memo, InFlight: len(pending), Recipients: len(transfers), Transactions: []DryRunTx{}}
+	out := &DryRun{Epoch: st.Epoch, Root: st.Root, Memo: s.memo, InFlight: len(pending), Recipients: len(transfers), Transactions: []DryRunTx{},
+		WalletChanges: WalletChanges(s.j.Ledger(), st)}
+	for _, c := range out.WalletChanges {
+		s.cfg.Log.Warn(c.Advice, "operator", c.OperatorID, "planned_wallet", c.Planned, "current_wallet", c.Current)
+	}
 	var total domain.BaseUnits
 	for _, t := range transfers {
 		total += t.Amount
@@ -74,6 +85,11 @@ func (s *Settler) DryRun(ctx context.Context) (*DryRun, error) {
 	if err := s.checkFunds(ctx, transfers, len(groups)); err != nil {
 		return nil, err
 	}
+	c, err := s.cost(ctx, transfers, len(groups))
+	if err != nil {
+		return nil, err
+	}
+	out.Cost = &c
 	txs, _, _, err := s.sign(ctx, groups)
 	if err != nil {
 		return nil, err
@@ -95,6 +111,7 @@ func (s *Settler) DryRun(ctx context.Context) (*DryRun, error) {
 		}
 		if res.UnitsConsumed != nil {
 			d.Units = *res.UnitsConsumed
+			out.ComputeUnits += d.Units
 		}
 		if res.Err != nil {
 			d.Err, d.Logs = res.Err, res.Logs
@@ -145,6 +162,11 @@ func (s *Settler) Export(ctx context.Context, dir string) (*Manifest, error) {
 		return nil, err
 	}
 	if err := s.prepare(ctx); err != nil {
+		return nil, err
+	}
+	// What is exported is paid by whoever signs it: nothing on the log's
+	// word alone (audit may record what the chain says instead).
+	if _, err := s.audit(ctx, st); err != nil {
 		return nil, err
 	}
 	if pending, err := s.inFlight(st); err != nil {
@@ -363,6 +385,9 @@ func (s *Settler) ImportSigned(ctx context.Context, dir string) (*Report, error)
 	s.report = &Report{Epoch: m.Epoch, Root: st.Root, Signatures: []string{}}
 	if err := s.prepare(ctx); err != nil {
 		return nil, err
+	}
+	if s.report.Corrected, err = s.audit(ctx, st); err != nil {
+		return s.report, err
 	}
 	var evs []domain.Event
 	var fresh []*flight

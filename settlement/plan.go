@@ -63,6 +63,43 @@ func Derive(l *projections.Ledger, n uint64) (*Plan, error) {
 	if s := ep.Settlement; s != nil {
 		return nil, fmt.Errorf("%w: epoch %d was planned at position %d (root %s)", ErrAlreadyPlanned, n, s.PlannedAt, s.Root)
 	}
+	return derive(l, n)
+}
+
+// ErrCannotReplan refuses a re-plan of an epoch part of whose plan was sent.
+var ErrCannotReplan = errors.New("settlement: epoch cannot be re-planned")
+
+// Replan derives a new plan of epoch n to replace its recorded one, as
+// Derive would if the recorded plan did not exist: from the ledger as it
+// is now (an operator's new wallet, say). Only while nothing of the
+// recorded plan was sent: once a payout transaction is recorded, the plan
+// is fixed and expired payouts are re-sent under it. Record stores it;
+// the ledger then folds it in place of the old one.
+func Replan(l *projections.Ledger, n uint64) (*Plan, error) {
+	ep, err := ClosedEpoch(l, n)
+	if err != nil {
+		return nil, err
+	}
+	s := ep.Settlement
+	switch {
+	case s == nil:
+		return nil, fmt.Errorf("%w: epoch %d has no plan to replace; run settle plan --epoch %d", ErrNotPlanned, n, n)
+	case len(s.Txs) > 0:
+		return nil, fmt.Errorf("%w: %d payout transactions of epoch %d's plan (position %d) are recorded; a plan is fixed once sending starts", ErrCannotReplan, len(s.Txs), n, s.PlannedAt)
+	case s.Incomplete():
+		return nil, fmt.Errorf("%w: epoch %d's plan is incomplete", ErrCannotReplan, n)
+	}
+	ep.Settlement = nil
+	defer func() { ep.Settlement = s }()
+	p, err := derive(l, n)
+	if err == nil && p.RootHex() == s.Root {
+		return nil, fmt.Errorf("%w: a new plan of epoch %d would be the recorded one (root %s): nothing changed since", ErrAlreadyPlanned, n, s.Root)
+	}
+	return p, err
+}
+
+func derive(l *projections.Ledger, n uint64) (*Plan, error) {
+	var err error
 	payouts, carried := l.PlanPayouts(n)
 	p := &Plan{Epoch: n, Payouts: payouts, Carried: carried}
 	for i := range payouts {

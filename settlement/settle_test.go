@@ -256,6 +256,10 @@ func TestSettleEndToEndOnLocalnet(t *testing.T) {
 	if dr.Failures != 0 || dr.Recipients != 28 || len(dr.Transactions) != 4 || dr.Total != p.Total.String() {
 		t.Fatalf("dry run: %+v", dr)
 	}
+	if c := dr.Cost; c == nil || c.Transactions != 4 || c.Creates != 28 || c.SignatureLamports != 4*settlement.SignatureFee || c.RentLamports == 0 ||
+		c.TotalLamports != c.SignatureLamports+c.RentLamports || c.Tokens != p.Total || dr.ComputeUnits == 0 {
+		t.Fatalf("dry run cost: %+v, %d CU", dr.Cost, dr.ComputeUnits)
+	}
 	for _, tx := range dr.Transactions {
 		if tx.Units == 0 || tx.Bytes > settlement.MaxTxSize || tx.Creates != tx.Recipients {
 			t.Fatalf("dry run tx: %+v", tx)
@@ -580,8 +584,24 @@ func TestSettleRefusesBadInputs(t *testing.T) {
 	}
 	cfg = fastConfig(l, 1)
 	cfg.Signer = solana.PrivateKey(key)
-	if err := submit(cfg); !errors.Is(err, settlement.ErrInsufficient) {
+	if err := submit(cfg); !errors.Is(err, settlement.ErrInsufficient) || !strings.Contains(err.Error(), "short by") || !strings.Contains(err.Error(), "nothing was recorded or sent") {
 		t.Errorf("poor treasury: %v", err)
+	}
+	// Tokens enough, SOL not: the fees and rent are named, and the shortfall.
+	var broke struct {
+		SecretKey []int `json:"secretKey"`
+	}
+	if err := l.Call(ctx, "localnet_setupTreasury", map[string]any{"amount": "100000000000000", "lamports": "20000"}, &broke); err != nil {
+		t.Fatal(err)
+	}
+	key = make([]byte, 64)
+	for i, v := range broke.SecretKey {
+		key[i] = byte(v)
+	}
+	cfg = fastConfig(l, 1)
+	cfg.Signer = solana.PrivateKey(key)
+	if err := submit(cfg); !errors.Is(err, settlement.ErrInsufficient) || !strings.Contains(err.Error(), "has 20000 lamports") || !strings.Contains(err.Error(), "lamports of rent") || !strings.Contains(err.Error(), "short by") {
+		t.Errorf("treasury without SOL: %v", err)
 	}
 	if w.head() != head {
 		t.Fatalf("refused submits appended %d events", w.head()-head)

@@ -154,6 +154,13 @@ type Report struct {
 	Settled    bool     `json:"settled"`
 	Signatures []string `json:"signatures"` // confirmed by this run
 	Failed     []string `json:"failed,omitempty"`
+	// Corrected counts the recorded resolutions this run found contradicted
+	// by the chain and corrected (see Settler.audit): a forged or damaged
+	// PayoutConfirmed or PayoutExpired. 0 for an honest log.
+	Corrected int `json:"corrected,omitempty"`
+	// WalletChanges lists planned operators whose wallet changed after the
+	// plan: the plan (its root and proofs) pays the planned wallet.
+	WalletChanges []WalletChange `json:"wallet_changes,omitempty"`
 }
 
 // settlement returns the epoch's plan, or a refusal naming what is missing.
@@ -228,6 +235,28 @@ type flight struct {
 	lastSend   time.Time
 	sent       bool  // sent at least once (by this process, or recorded by an earlier one)
 	stuck      error // preflight refuses it: it cannot land as things stand
+	// recorded is the log's record of a transaction this process did not
+	// build: it may be forged, so it is confirmed only once the chain's
+	// transaction carries its transfers, and expired only once its own
+	// blockhash is invalid (not on the recorded height's word).
+	recorded *projections.PayoutTx
+	checked  time.Time // when expiredNow last asked the chain about a recorded flight
+}
+
+// expiredNow reports whether a flight the chain does not know can never
+// land. For one this process built, its last valid height has passed. For
+// one recorded by another run the record's height may be forged (too low
+// to pay twice, or too high to block the epoch forever), so its own
+// blockhash decides (neverLands), asked once per Rebroadcast interval.
+func (s *Settler) expiredNow(ctx context.Context, f *flight, height uint64) bool {
+	if f.recorded == nil {
+		return height > f.lastValid
+	}
+	if height <= f.lastValid && time.Since(f.checked) < s.cfg.Rebroadcast {
+		return false
+	}
+	f.checked = time.Now()
+	return s.recordedExpired(ctx, f)
 }
 
 // inFlight returns the epoch's recorded, unresolved transactions.
@@ -242,7 +271,7 @@ func (s *Settler) inFlight(st *projections.Settlement) ([]*flight, error) {
 			return nil, err
 		}
 		// Recorded by an earlier run, which may or may not have sent it.
-		f := &flight{sig: sig, lastValid: tx.LastValidBlockHeight, recipients: tx.Recipients, sent: true}
+		f := &flight{sig: sig, lastValid: tx.LastValidBlockHeight, recipients: tx.Recipients, sent: true, recorded: tx}
 		if tx.Transaction != "" {
 			if f.raw, err = base64.StdEncoding.DecodeString(tx.Transaction); err != nil {
 				return nil, fmt.Errorf("settlement: recorded transaction %s: %w", tx.Signature, err)
@@ -306,43 +335,73 @@ func (s *Settler) pendingTransfers(ctx context.Context, st *projections.Settleme
 	return out, nil
 }
 
-// checkFunds refuses a round the treasury cannot pay: tokens for every
-// transfer, SOL for fees and the rent of new token accounts.
-func (s *Settler) checkFunds(ctx context.Context, transfers []Transfer, txs int) error {
-	var need domain.BaseUnits
-	creates := 0
+// SignatureFee is the base fee of one signature in lamports.
+const SignatureFee = 5000
+
+// Cost is what sending a round of payout transactions costs the treasury:
+// tokens, and lamports for the signatures and the rent of new token
+// accounts (priority fees are 0 without a compute-unit price).
+type Cost struct {
+	Tokens       domain.BaseUnits `json:"tokens"`
+	Transactions int              `json:"transactions"`
+	Creates      int              `json:"new_token_accounts"`
+	// Lamports
+	SignatureLamports uint64 `json:"signature_lamports"`
+	PriorityLamports  uint64 `json:"priority_lamports"`
+	RentLamports      uint64 `json:"rent_lamports"`
+	TotalLamports     uint64 `json:"total_lamports"`
+}
+
+// cost computes the Cost of sending transfers in txs transactions.
+func (s *Settler) cost(ctx context.Context, transfers []Transfer, txs int) (Cost, error) {
+	c := Cost{Transactions: txs, SignatureLamports: uint64(txs) * SignatureFee}
 	for _, t := range transfers {
-		need += t.Amount
+		c.Tokens += t.Amount
 		if t.Create {
-			creates++
+			c.Creates++
 		}
+	}
+	if c.Creates > 0 {
+		cctx, cancel := context.WithTimeout(ctx, s.chain.CallTimeout)
+		rent, err := s.chain.rpc.GetMinimumBalanceForRentExemption(cctx, tokenAccountLen, rpc.CommitmentFinalized)
+		cancel()
+		if err != nil {
+			return c, s.chain.wrap("getMinimumBalanceForRentExemption", err)
+		}
+		c.RentLamports = uint64(c.Creates) * rent
+	}
+	c.TotalLamports = c.SignatureLamports + c.PriorityLamports + c.RentLamports
+	return c, nil
+}
+
+// checkFunds is the preflight of a round, before anything of it is
+// recorded or sent: the treasury's token account must hold the tokens of
+// every transfer and the authority the lamports of the fees and the rent
+// of new token accounts; otherwise ErrInsufficient names the shortfall.
+func (s *Settler) checkFunds(ctx context.Context, transfers []Transfer, txs int) error {
+	c, err := s.cost(ctx, transfers, txs)
+	if err != nil {
+		return err
 	}
 	ta, err := s.chain.TokenAccountInfo(ctx, s.treasury.Source)
 	if err != nil {
 		return err
 	}
-	if ta == nil || ta.Amount < uint64(need) {
+	if ta == nil || ta.Amount < uint64(c.Tokens) {
 		have := uint64(0)
 		if ta != nil {
 			have = ta.Amount
 		}
-		return fmt.Errorf("%w: treasury token account %s holds %s RENDER, the payouts need %s; nothing was recorded or sent", ErrInsufficient, s.treasury.Source, domain.BaseUnits(have).RenderString(), need.RenderString())
-	}
-	rent := uint64(0)
-	if creates > 0 {
-		cctx, cancel := context.WithTimeout(ctx, s.chain.CallTimeout)
-		rent, err = s.chain.rpc.GetMinimumBalanceForRentExemption(cctx, tokenAccountLen, rpc.CommitmentFinalized)
-		cancel()
-		if err != nil {
-			return s.chain.wrap("getMinimumBalanceForRentExemption", err)
-		}
+		return fmt.Errorf("%w: treasury token account %s holds %s RENDER, the payouts need %s: short by %s RENDER (%d base units); nothing was recorded or sent", ErrInsufficient, s.treasury.Source,
+			domain.BaseUnits(have).RenderString(), c.Tokens.RenderString(), (c.Tokens - domain.BaseUnits(have)).RenderString(), uint64(c.Tokens)-have)
 	}
 	lamports, err := s.chain.Lamports(ctx, s.treasury.Authority)
 	if err != nil {
 		return err
 	}
-	if fees := uint64(txs)*5000 + uint64(creates)*rent; lamports < fees {
-		return fmt.Errorf("%w: %s has %d lamports; %d transactions and %d new token accounts need %d; nothing was recorded or sent", ErrInsufficient, s.treasury.Authority, lamports, txs, creates, fees)
+	if lamports < c.TotalLamports {
+		return fmt.Errorf("%w: %s has %d lamports; %d transactions (%d lamports of signatures) and %d new token accounts (%d lamports of rent) need %d: short by %d lamports; nothing was recorded or sent",
+			ErrInsufficient, s.treasury.Authority, lamports, c.Transactions, c.SignatureLamports, c.Creates, c.RentLamports, c.TotalLamports, c.TotalLamports-lamports)
 	}
 	return nil
 }
@@ -360,12 +419,17 @@ func (s *Settler) Submit(ctx context.Context) (*Report, error) {
 		return nil, err
 	}
 	s.report = &Report{Epoch: s.cfg.Epoch, Root: st.Root, Signatures: []string{}}
-	if st.Done() {
-		s.report.AlreadySettled, s.report.Settled = true, true
-		return s.report, nil
-	}
 	if err := s.prepare(ctx); err != nil {
 		return nil, err
+	}
+	s.walletChanges(st)
+	// Nothing is paid, nor left unpaid, on the log's word alone.
+	if s.report.Corrected, err = s.audit(ctx, st); err != nil {
+		return s.report, err
+	}
+	if st.Done() {
+		s.report.AlreadySettled, s.report.Settled = s.report.Corrected == 0, true
+		return s.report, nil
 	}
 	if pending, err := s.inFlight(st); err != nil {
 		return s.report, err
@@ -385,6 +449,13 @@ func (s *Settler) Submit(ctx context.Context) (*Report, error) {
 		}
 		if round > s.cfg.MaxRounds {
 			return s.report, fmt.Errorf("%w: %d recipients still unpaid after %d rounds of expired transactions; run settle submit again later", ErrStillInFlight, len(transfers), s.cfg.MaxRounds)
+		}
+		if round > 1 {
+			// Recipients of transactions that expired in this run: their
+			// token accounts must show no payment the log does not know.
+			if err := s.paidElsewhere(ctx, st); err != nil {
+				return s.report, err
+			}
 		}
 		groups := Pack(&s.treasury, transfers, len(s.memo))
 		if err := s.checkFunds(ctx, transfers, len(groups)); err != nil {
@@ -532,6 +603,21 @@ func (s *Settler) poll(ctx context.Context, pending []*flight) ([]*flight, error
 	for i, f := range pending {
 		st := statuses[i]
 		switch {
+		case st != nil && st.ConfirmationStatus == rpc.ConfirmationStatusFinalized && st.Err == nil && f.recorded != nil:
+			// Recorded by another run (or imported): the signature landed,
+			// but only the chain's transaction says what it paid.
+			why, err := s.carries(ctx, f.sig, f.recipients)
+			if err != nil {
+				return pending, err
+			}
+			if why != "" {
+				evs = append(evs, &domain.PayoutExpired{Epoch: s.cfg.Epoch, Signature: f.sig.String()})
+				s.report.Corrected++
+				s.cfg.Log.Warn("a recorded payout transaction landed without its recorded transfers; its recipients are planned again", "signature", f.sig, "why", why)
+				break
+			}
+			evs = append(evs, &domain.PayoutConfirmed{Epoch: s.cfg.Epoch, Signature: f.sig.String(), Slot: st.Slot})
+			confirmed = append(confirmed, f)
 		case st != nil && st.ConfirmationStatus == rpc.ConfirmationStatusFinalized && st.Err == nil:
 			evs = append(evs, &domain.PayoutConfirmed{Epoch: s.cfg.Epoch, Signature: f.sig.String(), Slot: st.Slot})
 			confirmed = append(confirmed, f)
@@ -542,7 +628,7 @@ func (s *Settler) poll(ctx context.Context, pending []*flight) ([]*flight, error
 			s.report.Failed = append(s.report.Failed, fmt.Sprintf("%s: %v", f.sig, st.Err))
 		case st != nil:
 			rest = append(rest, f) // landed, not final yet
-		case height > f.lastValid:
+		case s.expiredNow(ctx, f, height):
 			evs = append(evs, &domain.PayoutExpired{Epoch: s.cfg.Epoch, Signature: f.sig.String()})
 			s.report.Expired++
 			s.cfg.Log.Info("payout transaction expired without landing; its recipients are packed again", "signature", f.sig, "last_valid_block_height", f.lastValid, "block_height", height)
@@ -608,5 +694,49 @@ func (s *Settler) resolve(ctx context.Context, pending []*flight) error {
 			return ctx.Err()
 		case <-time.After(s.cfg.Poll):
 		}
+	}
+}
+
+// WalletChange is a planned operator whose wallet changed after the plan.
+type WalletChange struct {
+	OperatorID string `json:"operator_id"`
+	Planned    string `json:"planned_wallet"`
+	Current    string `json:"current_wallet"`
+	Unsent     string `json:"unsent"` // base units the plan still sends to the planned wallet
+	// Advice says what happens and how to re-plan.
+	Advice string `json:"advice"`
+}
+
+// WalletChanges lists every operator of epoch st's plan with an amount
+// still to send whose wallet changed since the plan. The plan's root and
+// proofs name the planned wallet, so that is where a submit sends it;
+// while nothing of the plan is sent, `settle plan --replan` replaces the
+// plan with one that pays the current wallets.
+func WalletChanges(l *projections.Ledger, st *projections.Settlement) []WalletChange {
+	var out []WalletChange
+	for _, p := range st.Payouts {
+		ps := st.Operator(p.OperatorID)
+		o := l.Operators[p.OperatorID]
+		if ps == nil || o == nil || o.Wallet == p.Wallet || ps.Reserved+ps.InFlight == 0 {
+			continue
+		}
+		left := ps.Reserved + ps.InFlight
+		advice := fmt.Sprintf("operator %s's wallet changed after epoch %d was planned (position %d): the plan sends its %s RENDER to the planned wallet %s, not to %s. ",
+			p.OperatorID, st.Epoch, st.PlannedAt, left.RenderString(), p.Wallet, o.Wallet)
+		if len(st.Txs) == 0 {
+			advice += fmt.Sprintf("Nothing of the plan is sent yet: to pay the new wallet, re-plan first with 'epochledger settle plan --epoch %d --replan', then submit", st.Epoch)
+		} else {
+			advice += "Part of the plan is sent, so it can no longer be re-planned: this epoch pays the planned wallet; every later plan pays the new one"
+		}
+		out = append(out, WalletChange{OperatorID: p.OperatorID, Planned: p.Wallet, Current: o.Wallet, Unsent: left.String(), Advice: advice})
+	}
+	return out
+}
+
+// walletChanges puts WalletChanges in the report and warns of each.
+func (s *Settler) walletChanges(st *projections.Settlement) {
+	s.report.WalletChanges = WalletChanges(s.j.Ledger(), st)
+	for _, c := range s.report.WalletChanges {
+		s.cfg.Log.Warn(c.Advice, "operator", c.OperatorID, "planned_wallet", c.Planned, "current_wallet", c.Current)
 	}
 }

@@ -10,6 +10,8 @@ import (
 	"os"
 	"strings"
 
+	"github.com/gagliardetto/solana-go"
+
 	"github.com/epochledger/epochledger/settlement"
 )
 
@@ -76,14 +78,24 @@ valid, 1 when not.`)
 	return nil
 }
 
-func runProofVerify(_ context.Context, e *env, args []string) error {
-	fs := newFlagSet(e, "proof verify", "[FILE|-] --root HEX", `
+func runProofVerify(ctx context.Context, e *env, args []string) error {
+	fs := newFlagSet(e, "proof verify", "[FILE|-] (--root HEX | --rpc URL [--mint ADDR])", `
 Check an inclusion proof (the JSON of 'proof --json', from FILE or standard
 input) against --root, the 64-hex root read from the memo of a payout
 transaction on chain. The leaf is recomputed from the epoch, operator,
 wallet and amount in the document. Exit 0 when the proof is valid, 1 when
-it is not.`)
-	root := fs.String("root", "", "Merkle root to check against, 64 lowercase hex (required)")
+it is not.
+
+With --rpc URL it also checks on chain that the money moved: each payout
+transaction the proof names (its signatures) must be finalized without
+error, its memo must carry the proof's root (epochledger:<epoch>:<root>),
+and together they must move exactly the proven amount into the wallet's
+associated token account (of --mint when given); exit 1 naming what
+differs. --root is then optional (the proof's own root, which the chain's
+memo must carry).`)
+	root := fs.String("root", "", "Merkle root to check against, 64 lowercase hex (required without --rpc)")
+	rpcURL := fs.String("rpc", "", "Solana JSON-RPC URL: check the payout on chain")
+	mintFlag := fs.String("mint", "", "with --rpc: the RENDER mint the payout must be of (default: any)")
 	asJSON := fs.Bool("json", false, "print {\"valid\":…} as JSON")
 	pos, err := parseArgs(fs, args)
 	if err != nil {
@@ -92,8 +104,15 @@ it is not.`)
 	if len(pos) > 1 {
 		return usagef("proof verify: at most one FILE")
 	}
-	if *root == "" {
-		return usagef("proof verify: --root HEX is required (take it from the payout transaction's memo)")
+	if *root == "" && *rpcURL == "" {
+		return usagef("proof verify: --root HEX is required (take it from the payout transaction's memo), or --rpc URL to check on chain")
+	}
+	var mint solana.PublicKey
+	if *mintFlag != "" {
+		var err error
+		if mint, err = solana.PublicKeyFromBase58(*mintFlag); err != nil {
+			return usagef("proof verify: --mint %q: %v", *mintFlag, err)
+		}
 	}
 	var r io.Reader = e.stdin
 	name := "standard input"
@@ -115,7 +134,20 @@ it is not.`)
 	if err := dec.Decode(&p); err != nil {
 		return fmt.Errorf("proof verify: %s is not a proof document: %w", name, err)
 	}
-	verr := p.Verify(strings.ToLower(strings.TrimSpace(*root)))
+	want := strings.ToLower(strings.TrimSpace(*root))
+	if want == "" {
+		want = p.Root
+	}
+	verr := p.Verify(want)
+	if verr == nil && *rpcURL != "" {
+		if want != p.Root {
+			verr = fmt.Errorf("%w: the proof is of root %s, not %s", settlement.ErrBadProof, p.Root, want)
+		} else {
+			chain := settlement.Dial(*rpcURL)
+			defer chain.Close()
+			verr = settlement.VerifyOnChain(ctx, chain, &p, mint)
+		}
+	}
 	if *asJSON {
 		out := struct {
 			Valid  bool   `json:"valid"`
@@ -133,12 +165,17 @@ it is not.`)
 		return nil
 	}
 	if verr != nil {
-		if errors.Is(verr, settlement.ErrBadProof) {
+		if errors.Is(verr, settlement.ErrBadProof) || errors.Is(verr, settlement.ErrNotPaidOnChain) {
 			fmt.Fprintf(e.stdout, "INVALID: %v\n", verr)
 			return &silentError{code: 1}
 		}
 		return fmt.Errorf("proof verify: %w", verr)
 	}
-	fmt.Fprintf(e.stdout, "valid: %s is paid %s base units (%s RENDER) in epoch %d's settlement with root %s\n", p.OperatorID, p.Amount, p.Amount.RenderString(), p.Epoch, *root)
+	if *rpcURL != "" {
+		fmt.Fprintf(e.stdout, "valid on chain: %s was paid %s base units (%s RENDER) to %s in epoch %d's settlement with root %s, by finalized transaction(s) %s\n",
+			p.OperatorID, p.Amount, p.Amount.RenderString(), p.Wallet, p.Epoch, want, strings.Join(p.Signatures, ", "))
+		return nil
+	}
+	fmt.Fprintf(e.stdout, "valid: %s is paid %s base units (%s RENDER) in epoch %d's settlement with root %s\n", p.OperatorID, p.Amount, p.Amount.RenderString(), p.Epoch, want)
 	return nil
 }

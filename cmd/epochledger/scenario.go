@@ -30,12 +30,20 @@ the faults (SIGKILL mid-frame, a cheater, duplicate reports, a late
 report), close the epoch, then verify the log, replay it and print each
 operator's work share and allocation — what settlement pays.
 
+Then, by default, it settles the closed epoch on chain: it starts a local
+Solana VM (LiteSVM; needs Node.js ≥ 20, state in DIR/scenario/localnet),
+plans, submits (printing the signatures), reconciles the plan against the
+chain and verifies one operator's proof on chain — from a GPU frame to a
+verified payout in one command. Without Node.js it says why and skips the
+step; --settle=false skips it.
+
 --data must not exist, be empty or hold an earlier scenario run (which is
 replaced). Keys, worker logs and a copy of the scenario go to
 DIR/scenario/. Exit status 1 when a fault did not have its effect or the
 log does not verify and replay identically.`)
 	data := fs.String("data", "./data-demo", "directory of the run's event log")
 	asJSON := fs.Bool("json", false, "print the report as one JSON object")
+	settle := fs.Bool("settle", true, "settle the closed epochs on an embedded local Solana VM after the week (skipped with a reason when Node.js is missing)")
 	pos, err := parseArgs(fs, args[1:])
 	if err != nil {
 		return err
@@ -59,12 +67,28 @@ log does not verify and replay identically.`)
 	if err != nil {
 		return err
 	}
+	st := &scenarioSettlement{Skipped: "--settle=false"}
+	if *settle && rep.OK() {
+		st = settleScenario(ctx, *data, progress)
+	} else if *settle {
+		st.Skipped = "the week's checks failed"
+	}
 	if *asJSON {
-		if err := writeJSON(e.stdout, rep); err != nil {
+		if err := writeJSON(e.stdout, struct {
+			*scenarios.Report
+			Settlement *scenarioSettlement `json:"settlement"`
+		}{rep, st}); err != nil {
 			return err
 		}
 	} else {
 		printScenario(e.stdout, sc, rep)
+		printScenarioSettlement(e.stdout, *data, st)
+	}
+	if st.Skipped == "" && !st.OK {
+		if !*asJSON {
+			fmt.Fprintln(e.stderr, "epochledger: scenario: settling on the local VM failed (see above)")
+		}
+		return &silentError{code: 1}
 	}
 	if !rep.OK() {
 		if !*asJSON {

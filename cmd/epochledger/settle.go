@@ -30,6 +30,8 @@ const settleUsage = `Usage: epochledger settle <plan|submit|status|import-signed
 
   plan --epoch N               derive the payout list and Merkle root of a closed
                                epoch and record SettlementPlanned
+       [--replan]              replace the plan (an operator's new wallet) while
+                               nothing of it is sent
   submit --epoch N --rpc URL --keypair FILE --mint ADDR
                                pay the plan in SPL-token transfers: each transaction
                                is recorded (PayoutSubmitted) before it is sent, then
@@ -112,9 +114,12 @@ sha256(0x00 || epoch || operator_id || 0x00 || wallet || amount), and record
 SettlementPlanned (split into parts appended atomically when it exceeds one
 event's 1 MiB). Operators owed but without a wallet are carried forward to
 the first plan after they set one. Planning an epoch again prints the
-recorded plan.`)
+recorded plan; --replan replaces it with one derived from the ledger as it
+is now (say an operator set a new wallet), as long as nothing of it was
+sent: once a payout transaction is recorded, the plan is fixed.`)
 	sf.register(fs, e)
 	epoch := fs.Uint64("epoch", 0, "closed epoch to plan (required)")
+	replan := fs.Bool("replan", false, "replace the epoch's recorded plan with one derived from the ledger as it is now (an operator's new wallet), while nothing of it is sent")
 	pos, err := parseArgs(fs, args)
 	if err != nil {
 		return err
@@ -130,7 +135,7 @@ recorded plan.`)
 	doc := planDoc{Epoch: *epoch}
 	if ep, err := settlement.ClosedEpoch(l, *epoch); err != nil {
 		return settleError("settle plan", err)
-	} else if st := ep.Settlement; st != nil {
+	} else if st := ep.Settlement; st != nil && !*replan {
 		doc.Root, doc.Total, doc.Payouts, doc.PlannedAt, doc.AlreadyPlanned = st.Root, st.Total.String(), st.Payouts, st.PlannedAt, true
 		doc.TotalRender = st.Total.RenderString()
 	} else {
@@ -138,7 +143,11 @@ recorded plan.`)
 		// payouts (about 600 MB allocated) sets off a collection that
 		// re-marks all of it. Planning is bounded and short: collect later.
 		defer debug.SetGCPercent(debug.SetGCPercent(400))
-		p, err := settlement.Derive(l, *epoch)
+		derive := settlement.Derive
+		if *replan {
+			derive = settlement.Replan
+		}
+		p, err := derive(l, *epoch)
 		if err != nil {
 			return settleError("settle plan", err)
 		}
@@ -336,7 +345,19 @@ epoch it sends nothing.
 
 Refused before anything is recorded: an unknown, open or unplanned epoch; a
 keypair that does not own the treasury token account; a mint without 8
-decimals; an RPC that does not answer; a treasury too poor.`)
+decimals; an RPC that does not answer; a treasury too poor (the shortfall
+in tokens or lamports is named).
+
+Nothing is paid, nor left unpaid, on the log's word alone (settlement
+events can be imported): first every recorded confirmation is held against
+the chain (finalized, and its transaction carries the recorded transfers),
+and every expired transaction about to be re-planned must be unknown to the
+chain and unable to land; where they disagree the chain's fact is recorded
+(the report's "corrected"). A recipient whose token account received an
+unrecorded transfer under the plan's memo is not paid again (exit 1).
+An operator whose wallet changed after the plan is warned of: the plan pays
+the planned wallet; 'settle plan --replan' replaces a plan nothing of which
+is sent.`)
 	sf.register(fs, e)
 	cf.register(fs, e, true)
 	epoch := fs.Uint64("epoch", 0, "epoch to pay (required; planned with settle plan)")
@@ -402,8 +423,13 @@ decimals; an RPC that does not answer; a treasury too poor.`)
 				return err
 			}
 		} else {
-			fmt.Fprintf(e.stdout, "dry run of epoch %d (nothing recorded or sent): %d recipients, %s RENDER in %d transactions; %d recorded earlier still in flight\nmemo %s\n\n",
+			fmt.Fprintf(e.stdout, "dry run of epoch %d (nothing recorded or sent): %d recipients, %s RENDER in %d transactions; %d recorded earlier still in flight\nmemo %s\n",
 				dr.Epoch, dr.Recipients, renderText(dr.Total), len(dr.Transactions), dr.InFlight, dr.Memo)
+			if c := dr.Cost; c != nil {
+				fmt.Fprintf(e.stdout, "cost %d lamports (signatures %d, priority %d, rent of %d new token accounts %d); %d compute units\n",
+					c.TotalLamports, c.SignatureLamports, c.PriorityLamports, c.Creates, c.RentLamports, dr.ComputeUnits)
+			}
+			fmt.Fprintln(e.stdout)
 			t := newTable(e.stdout, "TX", "RECIPIENTS", "NEW_ACCOUNTS", "BYTES", "COMPUTE_UNITS", "RESULT")
 			for i, tx := range dr.Transactions {
 				res := "ok"
@@ -536,6 +562,8 @@ type statusDoc struct {
 	Confirmed    string           `json:"confirmed"`
 	Operators    []statusOperator `json:"operators"`
 	Transactions []statusTx       `json:"transactions"`
+	// WalletChanges: planned operators whose wallet changed since the plan.
+	WalletChanges []settlement.WalletChange `json:"wallet_changes,omitempty"`
 }
 
 type statusOperator struct {
@@ -608,13 +636,10 @@ Reads the log only (no RPC).`)
 		return fmt.Errorf("settle status: operator %q is not in epoch %d's plan", *operator, *epoch)
 	}
 	doc.Unsent, doc.InFlight, doc.Confirmed = unsent.String(), inflight.String(), confirmed.String()
-	switch {
-	case st.Done():
-		doc.State = "confirmed"
-	case inflight > 0 || confirmed > 0:
-		doc.State = "in_flight"
-	default:
-		doc.State = "planned"
+	doc.State = st.State() // the one rule replay and /v1/epochs print too
+	doc.WalletChanges = settlement.WalletChanges(l, st)
+	for _, c := range doc.WalletChanges {
+		fmt.Fprintf(e.stderr, "warning: %s\n", c.Advice)
 	}
 	for _, tx := range st.Txs {
 		if *operator != "" && !containsRecipient(tx.Recipients, *operator) {
