@@ -131,6 +131,9 @@ func TestParallelWorkWithinBound(t *testing.T) {
 	h := newHarness(t, func(o *Options) { o.LeasesPerGPU = 1 })
 	ctx := context.Background()
 	c := h.nodeGPU("n2", "op-a", "1000", "2x RTX 4090")
+	if me, err := c.Me(ctx); err != nil || me.MaxLeases != 2 {
+		t.Fatalf("me: %v %+v", err, me)
+	}
 	h.job("j1", 6, "1")
 	for round := range 3 {
 		ls := h.lease(c, 6)

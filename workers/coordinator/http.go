@@ -186,6 +186,7 @@ func (s *Server) handleMe(w http.ResponseWriter, r *http.Request) {
 		n := l.Nodes[node.id]
 		info = api.NodeInfo{NodeID: n.ID, OperatorID: n.OperatorID, Pubkey: n.Pubkey, GPU: n.GPU, OBScore: n.OB.String(), OpenEpoch: l.Open().N}
 		pos = l.Position
+		info.MaxLeases = s.parallelism(node)
 	})
 	info.Render = s.opts.Render
 	info.LeaseSeconds = s.opts.LeaseDuration.Seconds()
