@@ -330,7 +330,11 @@ type Status struct {
 	Jobs         []JobStatus  `json:"jobs"`
 	Nodes        []NodeStatus `json:"nodes"`
 	RecheckFails []FrameRef   `json:"recheck_failures,omitempty"`
-	Failed       string       `json:"failed,omitempty"` // the log failed: the coordinator refuses appends
+	// ReportsOverBound counts the frame reports in the log whose durations
+	// do not fit their node's lanes of wall time (logs written before the
+	// bound; see docs/api.md).
+	ReportsOverBound uint64 `json:"reports_over_bound,omitempty"`
+	Failed           string `json:"failed,omitempty"` // the log failed: the coordinator refuses appends
 }
 
 // JobStatus is a job's line of Status.

@@ -577,6 +577,7 @@ func (s *Server) handleStatus(w http.ResponseWriter, r *http.Request) {
 		st.Nodes = append(st.Nodes, ns)
 	}
 	st.RecheckFails = append(st.RecheckFails, s.sched.recheck...)
+	st.ReportsOverBound = s.sched.overBound
 	s.mu.RUnlock()
 	sort.Slice(st.Jobs, func(a, b int) bool { return st.Jobs[a].JobID < st.Jobs[b].JobID })
 	sort.Slice(st.Nodes, func(a, b int) bool { return st.Nodes[a].NodeID < st.Nodes[b].NodeID })
