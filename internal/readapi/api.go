@@ -221,7 +221,7 @@ func (a *API) instrument(route string, next http.Handler) http.Handler {
 				if p == http.ErrAbortHandler {
 					panic(p)
 				}
-				a.log.Error("panic serving request", "route", route, "panic", fmt.Sprint(p), "stack", string(debug.Stack()))
+				a.log.Error("panic serving request", "route", route, "request_id", w.Header().Get(HeaderRequestID), "panic", fmt.Sprint(p), "stack", string(debug.Stack()))
 				if sw.code == 0 {
 					WriteError(sw, http.StatusInternalServerError, "internal error")
 				}
@@ -361,7 +361,7 @@ func (a *API) fail(w http.ResponseWriter, r *http.Request, pos uint64, err error
 		WriteError(w, e.Status, e.Message)
 		return
 	}
-	a.log.Error("read failed", "path", r.URL.Path, "err", err)
+	a.log.Error("read failed", "path", r.URL.Path, "request_id", w.Header().Get(HeaderRequestID), "err", err)
 	WriteError(w, http.StatusInternalServerError, "internal error")
 }
 

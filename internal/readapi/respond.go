@@ -34,10 +34,18 @@ type errorBody struct {
 	Status int    `json:"status"`
 }
 
+// HeaderRequestID names a request's id, set by serve's middleware
+// (coordinator.Guard) on every answer; a 5xx body names it, so that the
+// log line with the cause can be found.
+const HeaderRequestID = "X-Request-Id"
+
 // WriteError writes a JSON error response {"error": msg, "status": status}.
 // The coordinator's routes use it so that every error of `serve` looks the
 // same.
 func WriteError(w http.ResponseWriter, status int, msg string) {
+	if id := w.Header().Get(HeaderRequestID); status >= 500 && id != "" {
+		msg += " (request id " + id + ")"
+	}
 	b, _ := json.Marshal(errorBody{Error: msg, Status: status})
 	h := w.Header()
 	h.Set("Content-Type", "application/json")

@@ -190,14 +190,20 @@ type NodeInfo struct {
 	LeaseSeconds float64    `json:"lease_seconds"`
 	MaxLease     float64    `json:"max_lease_seconds"`
 	ServerTimeMS int64      `json:"server_time_ms"`
+	// MaxLeases is how many live leases the node may hold (serve's
+	// --leases-per-gpu × its GPUs); a lease request beyond it gets fewer.
+	MaxLeases int `json:"max_leases"`
 }
 
 // LeaseRequest is the body of POST /v1/worker/lease (all fields optional).
 type LeaseRequest struct {
-	// Max is the most frames to lease (default 1, at most the server's limit).
+	// Max is the most frames to lease (default 1, at most the server's
+	// limit and the node's live leases left: NodeInfo.MaxLeases less those
+	// it holds).
 	Max int `json:"max,omitempty"`
 	// LeaseSeconds asks for a lease of this length instead of the server's
-	// default, up to its maximum.
+	// default; anything from the maximum up is the maximum, the shortest
+	// lease is 1 s, a negative value is refused.
 	LeaseSeconds float64 `json:"lease_seconds,omitempty"`
 }
 
@@ -330,7 +336,11 @@ type Status struct {
 	Jobs         []JobStatus  `json:"jobs"`
 	Nodes        []NodeStatus `json:"nodes"`
 	RecheckFails []FrameRef   `json:"recheck_failures,omitempty"`
-	Failed       string       `json:"failed,omitempty"` // the log failed: the coordinator refuses appends
+	// ReportsOverBound counts the frame reports in the log whose durations
+	// do not fit their node's lanes of wall time (logs written before the
+	// bound; see docs/api.md).
+	ReportsOverBound uint64 `json:"reports_over_bound,omitempty"`
+	Failed           string `json:"failed,omitempty"` // the log failed: the coordinator refuses appends
 }
 
 // JobStatus is a job's line of Status.

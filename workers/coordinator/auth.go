@@ -135,7 +135,10 @@ func (s *Server) verify(r *http.Request, a *signedAuth, body []byte) error {
 		return apiErr(http.StatusUnauthorized, api.CodeReplay, "nonce %q was already used with this key: replayed request refused", a.nonce)
 	}
 	if err := s.replay.reserve(a.tms); err != nil {
-		return fmt.Errorf("coordinator: persist the replay floor: %w", err)
+		// Accepting it without a durable floor would let it be replayed
+		// after a restart. The cause (a path) goes to the log only.
+		s.log.Error("the replay floor could not be written; signed requests are refused", "err", err)
+		return apiErr(http.StatusServiceUnavailable, api.CodeUnavailable, "the coordinator could not record the request's timestamp durably; retry")
 	}
 	return nil
 }

@@ -2,11 +2,16 @@ package coordinator
 
 import (
 	"context"
+	"net/http/httptest"
+	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/epochledger/epochledger/domain"
 	"github.com/epochledger/epochledger/eventstore"
+	"github.com/epochledger/epochledger/eventstore/filestore"
+	"github.com/epochledger/epochledger/internal/simlog"
+	"github.com/epochledger/epochledger/projections"
 	"github.com/epochledger/epochledger/workers/api"
 )
 
@@ -131,6 +136,9 @@ func TestParallelWorkWithinBound(t *testing.T) {
 	h := newHarness(t, func(o *Options) { o.LeasesPerGPU = 1 })
 	ctx := context.Background()
 	c := h.nodeGPU("n2", "op-a", "1000", "2x RTX 4090")
+	if me, err := c.Me(ctx); err != nil || me.MaxLeases != 2 {
+		t.Fatalf("me: %v %+v", err, me)
+	}
 	h.job("j1", 6, "1")
 	for round := range 3 {
 		ls := h.lease(c, 6)
@@ -162,4 +170,55 @@ func TestParallelWorkWithinBound(t *testing.T) {
 		t.Fatal("6 s reported 1 s after the lease")
 	}
 	h.checkReplay()
+}
+
+// A log written before the bound (the attack of issue 18.4: 64 frames
+// leased at once, each reported with 5.9 s after 6 s) folds unchanged;
+// the coordinator counts the reports beyond the wall time and says so.
+func TestOldLogFoldsAndCountsOverBound(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "data")
+	st, err := filestore.Open(dir, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	b := simlog.New("old", time.Now().Add(-time.Hour))
+	b.Node("n1", "op-a", "1000")
+	b.Job("j1", 64, "1")
+	// The builder moves its clock a second an event: hold it, so that
+	// the 64 leases share one time and the 64 reports another, 6 s later.
+	for f := range uint32(64) {
+		b.Assign("j1", f, "n1")
+		b.Tick(-time.Second)
+	}
+	b.Tick(6 * time.Second)
+	for f := range uint32(64) {
+		b.Rendered("j1", f, "n1", 5900, "out")
+		b.Accept("j1", f, "n1")
+		b.Tick(-2 * time.Second)
+	}
+	if err := b.AppendTo(context.Background(), st); err != nil {
+		t.Fatal(err)
+	}
+	o := *DefaultOptions()
+	o.EpochClock, o.Verifiers, o.AdminToken = false, -1, adminToken
+	srv, err := New(context.Background(), st, &o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	var st2 api.Status
+	ts := httptest.NewServer(srv.Handler())
+	defer ts.Close()
+	if err := api.NewClient(ts.URL, nil, adminToken).Call(context.Background(), "GET", api.PathStatus, api.Bearer, nil, &st2); err != nil {
+		t.Fatal(err)
+	}
+	if st2.ReportsOverBound != 63 {
+		t.Fatalf("reports over the bound: %d, want 63 (one 5.9 s report fits 6 s of one lane)", st2.ReportsOverBound)
+	}
+	srv.Ledger(func(l *projections.Ledger) {
+		if l.Jobs["j1"].Accepted != 64 || l.AnomalyCount != 0 {
+			t.Fatalf("the old log did not fold as it is: %d accepted, %d anomalies", l.Jobs["j1"].Accepted, l.AnomalyCount)
+		}
+	})
 }

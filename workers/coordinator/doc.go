@@ -21,9 +21,13 @@
 //  4. every txn of the round is answered.
 //
 // So a 2xx is sent only after fsync, and nothing refused is appended. A
-// failed append stops all appends (503, /readyz fails): the store's write
-// errors are sticky and the ledger could no longer be trusted to match the
-// log; restart the coordinator, which folds the log again.
+// failed append of unknown outcome stops all appends (503, /readyz fails):
+// the store's write errors are sticky and the ledger could no longer be
+// trusted to match the log; restart the coordinator, which folds the log
+// again. An append the store reports as not stored at all
+// (eventstore.ErrNotStored: a segment it could not create, no space for
+// the write) only fails its round's requests (503, retry): the log still
+// matches the ledger, and job completions and verdicts are tried again.
 //
 // Results are the hot path. Their checks — the lease, the duplicate, and
 // the proof signature that Ledger.Check verifies — run in the handlers

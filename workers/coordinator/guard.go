@@ -35,7 +35,8 @@ import (
 // connection open with a slow body for longer than it takes to send the
 // headers.
 
-// HeaderRequestID is the response header that names a request's id.
+// HeaderRequestID is the response header that names a request's id (the
+// read API's readapi.HeaderRequestID is the same header).
 const HeaderRequestID = "X-Request-Id"
 
 // HTTPOptions are the deadlines and the connection cap of serve's HTTP

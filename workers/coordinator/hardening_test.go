@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"os"
 	"path/filepath"
 	"strings"
 	"sync/atomic"
@@ -403,5 +404,28 @@ func TestLimitListener(t *testing.T) {
 	ln.Close()
 	if _, ok := <-accepted; ok {
 		t.Fatal("accepted after close")
+	}
+}
+
+// A replay floor that cannot be made durable refuses signed requests (an
+// accepted one could be replayed after a restart), with a 503 that names
+// no path.
+func TestReplayFloorUnwritable(t *testing.T) {
+	// The floor is written through a temporary file beside it: a
+	// directory in its place makes every write fail (also for root).
+	dir := t.TempDir()
+	blocker := filepath.Join(dir, "replay-floor.tmp")
+	if err := os.Mkdir(blocker, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	h := newHarness(t, func(o *Options) { o.ReplayFloorPath = filepath.Join(dir, "replay-floor") })
+	k, _ := nodekey.Generate()
+	c := api.NewClient(h.ts.URL, k, adminToken)
+	_, err := c.RegisterNode(context.Background(), api.RegisterNodeRequest{NodeID: "n1", OperatorID: "op", GPU: "RTX 4090", OBScore: "500"})
+	if e := asAPIError(err); e == nil || e.Status != 503 || strings.Contains(e.Message, blocker) {
+		t.Fatalf("signed request with an unwritable floor: %v", err)
+	}
+	if h.head() != 0 {
+		t.Fatal("appended without a durable floor")
 	}
 }

@@ -188,6 +188,7 @@ func (s *Server) handleMe(w http.ResponseWriter, r *http.Request) {
 		n := l.Nodes[node.id]
 		info = api.NodeInfo{NodeID: n.ID, OperatorID: n.OperatorID, Pubkey: n.Pubkey, GPU: n.GPU, OBScore: n.OB.String(), OpenEpoch: l.Open().N}
 		pos = l.Position
+		info.MaxLeases = s.parallelism(node)
 	})
 	info.Render = s.opts.Render
 	info.LeaseSeconds = s.opts.LeaseDuration.Seconds()
@@ -587,6 +588,7 @@ func (s *Server) handleStatus(w http.ResponseWriter, r *http.Request) {
 		st.Nodes = append(st.Nodes, ns)
 	}
 	st.RecheckFails = append(st.RecheckFails, s.sched.recheck...)
+	st.ReportsOverBound = s.sched.overBound
 	s.mu.RUnlock()
 	sort.Slice(st.Jobs, func(a, b int) bool { return st.Jobs[a].JobID < st.Jobs[b].JobID })
 	sort.Slice(st.Nodes, func(a, b int) bool { return st.Nodes[a].NodeID < st.Nodes[b].NodeID })

@@ -110,8 +110,9 @@ func (s *Server) WriteMetrics(w io.Writer) {
 	one("epochledger_coordinator_appended_events_total", "Events appended.", "counter", float64(m.events.v.Load()))
 	one("epochledger_coordinator_verify_queue", "Results waiting to be re-rendered.", "gauge", float64(s.vq.len()))
 	s.mu.RLock()
-	pos, open := s.ledger.Position, s.ledger.Open().N
+	pos, open, over := s.ledger.Position, s.ledger.Open().N, s.sched.overBound
 	s.mu.RUnlock()
+	one("epochledger_coordinator_reports_over_bound", "Frame reports in the log beyond their node's wall time (logs written before the bound).", "gauge", float64(over))
 	one("epochledger_ledger_position", "Log position the live ledger reflects.", "gauge", float64(pos))
 	one("epochledger_ledger_open_epoch", "The open epoch.", "gauge", float64(open))
 	h := m.appendSeconds

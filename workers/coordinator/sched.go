@@ -160,6 +160,9 @@ type sched struct {
 	// where the log does not record a node's (max_leases).
 	nodes        map[string]*nodeWork
 	leasesPerGPU int
+	// overBound counts the stored reports that do not fit their node's
+	// lanes: only in logs written before the bound (or by another writer).
+	overBound uint64
 }
 
 func newSched(leasesPerGPU int) *sched {
@@ -232,8 +235,11 @@ func (s *sched) apply(pos uint64, id, t string, ev domain.Event) {
 		// The report takes its duration on the node's lanes of wall time
 		// (bound.go); the fold records what the log holds, fitting or not.
 		w := s.work(e.NodeID)
-		lane, end, _ := fit(w.lanes, max(w.parallel, 1), f.leasedAt, unixMS(t), e.DurationMS)
+		lane, end, ok := fit(w.lanes, max(w.parallel, 1), f.leasedAt, unixMS(t), e.DurationMS)
 		w.lanes = place(w.lanes, lane, end)
+		if !ok {
+			s.overBound++
+		}
 		f.ver++
 		f.state = frameRendered
 		f.resNode, f.resHash, f.resID, f.resPos, f.resDur = e.NodeID, e.OutputHash, id, pos, e.DurationMS

@@ -185,6 +185,9 @@ func (s *Server) fold(ctx context.Context) error {
 			}
 		}
 	}
+	if n := s.sched.overBound; n > 0 {
+		s.log.Warn("the log holds frame reports beyond their node's wall time (written before the bound; docs/api.md, \"Work bounded by wall time\")", "count", n)
+	}
 	if n := s.ledger.AnomalyCount; n > 0 {
 		s.log.Warn("the log holds events the fold could not use", "count", n, "first", s.ledger.Anomalies[0].Error)
 	}
