@@ -236,6 +236,9 @@ Operators without a Solana wallet accrue (carried forward) until they set one.`,
 			Operators []projections.Balance `json:"operators"`
 		}{l.Position, rows})
 	}
+	if l.UsesChannels() {
+		return printChannelBalances(e, rows)
+	}
 	t := newTable(e.stdout, "OPERATOR", "WALLET", "ALLOCATED", "PAID", "IN_FLIGHT", "PLANNED", "OWED", "NOTE")
 	for _, b := range rows {
 		note := ""
