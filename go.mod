@@ -3,6 +3,7 @@ module github.com/epochledger/epochledger
 go 1.26.8
 
 require (
+	filippo.io/edwards25519 v1.0.0-rc.1
 	github.com/EventStore/EventStore-Client-Go/v4 v4.2.0
 	github.com/NVIDIA/go-nvml v0.13.4-1
 	github.com/gagliardetto/solana-go v1.14.0
@@ -15,7 +16,6 @@ require (
 )
 
 require (
-	filippo.io/edwards25519 v1.0.0-rc.1 // indirect
 	github.com/andres-erbsen/clock v0.0.0-20160526145045-9e14626cd129 // indirect
 	github.com/blendle/zapdriver v1.3.1 // indirect
 	github.com/davecgh/go-spew v1.1.1 // indirect

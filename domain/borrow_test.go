@@ -26,7 +26,7 @@ func TestDecodeEventBorrowedMatches(t *testing.T) {
 	for _, line := range goldenLines(t) {
 		env, err := ParseEnvelope(line)
 		noErr(t, err)
-		if fs := fieldSets[env.Type]; canonical(env.Data, &fs, make([]jsonValue, len(fs.names))) {
+		if fs := fieldSets[env.Type]; func() bool { _, ok := canonical(env.Data, &fs, make([]jsonValue, len(fs.names))); return ok }() {
 			canon++
 		}
 		for i := -1; i < len(env.Data); i++ {
@@ -89,4 +89,56 @@ var fieldSets = map[string]fieldSet{
 	TypeEpochClosed: epochClosedFields, TypeBridgeConverted: bridgeConvertedFields,
 	TypeSettlementPlanned: settlementPlannedFields, TypePayoutSubmitted: payoutSubmittedFields,
 	TypePayoutConfirmed: payoutConfirmedFields, TypePayoutExpired: payoutExpiredFields,
+	TypeComputeClientRegistered: computeClientRegisteredFields,
+}
+
+// TestCanonicalOptionalTail: data that leaves out trailing optional fields
+// (what EncodeEvent's omitempty writes: a ComputeWorkCompleted without a
+// client signature, a wallet without an eth address) takes the canonical
+// path and decodes as the general scanner does.
+func TestCanonicalOptionalTail(t *testing.T) {
+	for _, c := range []struct{ typ, data string }{
+		{TypeComputeWorkCompleted, `{"task_id":"t","node_id":"n","client":"io.net","duration_ms":1,"usd":"1","output_hash":"` + hex64 + `","signature":"` + b58(64, 1) + `"}`},
+		{TypeOperatorWalletSet, `{"operator_id":"op","wallet":"` + b58(32, 1) + `"}`},
+	} {
+		fs := fieldSets[c.typ]
+		_, ok := canonical([]byte(c.data), &fs, make([]jsonValue, len(fs.names)))
+		isTrue(t, ok, c.typ)
+		ev, err := DecodeEvent(c.typ, []byte(c.data))
+		noErr(t, err, c.typ)
+		noCanonicalPath = true
+		ev2, err2 := DecodeEvent(c.typ, []byte(c.data))
+		noCanonicalPath = false
+		noErr(t, err2)
+		equal(t, ev2, ev)
+	}
+	// A required field left out is not the canonical form.
+	fs := fieldSets[TypeComputeWorkCompleted]
+	_, ok := canonical([]byte(`{"task_id":"t","node_id":"n","client":"io.net","duration_ms":1,"usd":"1","output_hash":"`+hex64+`"}`), &fs, make([]jsonValue, len(fs.names)))
+	isTrue(t, !ok)
+}
+
+var hex64 = "ab" + "cdef0123456789abcdef0123456789abcdef0123456789abcdef0123456789"
+
+// BenchmarkDecodeComputeWorkCompleted: a report of the old form (no
+// client_signature) on the canonical path against the general scanner, in
+// the same run.
+func BenchmarkDecodeComputeWorkCompleted(b *testing.B) {
+	data := []byte(`{"task_id":"task-1","node_id":"n1","client":"io.net","duration_ms":60000,"usd":"12.5","output_hash":"` + hex64 + `","signature":"` + b58(64, 7) + `"}`)
+	for _, general := range []bool{false, true} {
+		name := "canonical"
+		if general {
+			name = "general"
+		}
+		b.Run(name, func(b *testing.B) {
+			noCanonicalPath = general
+			defer func() { noCanonicalPath = false }()
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := DecodeEvent(TypeComputeWorkCompleted, data); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
 }

@@ -173,6 +173,8 @@ func decodeData(typ string, data []byte, borrow bool, arena *FrameArena) (Event,
 				e.NodeID = d.str(v)
 			case 3:
 				e.LeaseUntil = d.str(v)
+			case 4:
+				e.MaxLeases = d.uint32(v, MaxLeases, ruleMaxLeases)
 			}
 		})
 	case TypeFrameRendered:
@@ -250,8 +252,12 @@ func decodeData(typ string, data []byte, borrow bool, arena *FrameArena) (Event,
 				e.OutputHash = d.str(v)
 			case 6:
 				e.Signature = d.str(v)
+			case 7:
+				e.ClientSignature = d.str(v)
 			}
 		})
+	case TypeComputeClientRegistered:
+		ev = decodeComputeClientRegistered(&d, data)
 	case TypeJobCompleted:
 		e := new(JobCompleted)
 		ev = e
@@ -435,11 +441,11 @@ var (
 	nodeRegisteredFields       = fieldSet{names: []string{"node_id", "operator_id", "node_pubkey", "gpu", "ob_score", "vram_gb"}, optional: 1 << 5}
 	operatorWalletSetFields    = fieldSet{names: []string{"operator_id", "wallet", "eth_address"}, optional: 1 << 2}
 	jobSubmittedFields         = fieldSet{names: []string{"job_id", "artist", "scene_hash", "frames", "usd_per_obh"}}
-	frameAssignedFields        = fieldSet{names: []string{"job_id", "frame", "node_id", "lease_until"}}
+	frameAssignedFields        = fieldSet{names: []string{"job_id", "frame", "node_id", "lease_until", "max_leases"}, optional: 1 << 4}
 	frameRenderedFields        = fieldSet{names: []string{"job_id", "frame", "node_id", "output_hash", "duration_ms", "telemetry", "signature"}}
 	frameAcceptedFields        = fieldSet{names: []string{"job_id", "frame", "node_id"}}
 	frameRejectedFields        = fieldSet{names: []string{"job_id", "frame", "node_id", "reason"}}
-	computeWorkCompletedFields = fieldSet{names: []string{"task_id", "node_id", "client", "duration_ms", "usd", "output_hash", "signature"}}
+	computeWorkCompletedFields = fieldSet{names: []string{"task_id", "node_id", "client", "duration_ms", "usd", "output_hash", "signature", "client_signature"}, optional: 1 << 7}
 	jobCompletedFields         = fieldSet{names: []string{"job_id", "provenance_root"}}
 	burnRecordedFields         = fieldSet{names: []string{"job_id", "usd", "render_usd_price", "burned", "tx_signature"}}
 	epochClosedFields          = fieldSet{names: []string{"epoch", "emission", "channels"}, optional: 1 << 2}
@@ -451,6 +457,13 @@ var (
 	payoutConfirmedFields      = fieldSet{names: []string{"epoch", "signature", "slot"}}
 	payoutExpiredFields        = fieldSet{names: []string{"epoch", "signature"}}
 )
+
+// optionalFrom reports whether names[i:] are all optional.
+func (fs *fieldSet) optionalFrom(i int) bool {
+	n := len(fs.names)
+	mask := (uint64(1)<<n - 1) &^ (uint64(1)<<i - 1)
+	return fs.optional&mask == mask
+}
 
 // decoder decodes the members of one event's data, keeping the first
 // error. field is the path of the member being decoded, for errors.
@@ -474,18 +487,11 @@ func (d *decoder) fail(rule string) {
 // known member with its index in fs.
 func (d *decoder) fields(data []byte, fs fieldSet, set func(i int, v jsonValue)) {
 	var vals [8]jsonValue
-	if n := len(fs.names); n <= len(vals) && !noCanonicalPath && canonical(data, &fs, vals[:n]) {
-		for i, v := range vals[:n] {
-			if v.kind == kindNull && fs.optional&(1<<i) != 0 {
-				continue // an optional field written as null is absent
-			}
-			d.field = fs.names[i]
-			set(i, v)
-			if d.err != nil {
-				return
-			}
+	if n := len(fs.names); n <= len(vals) && !noCanonicalPath {
+		if m, ok := canonical(data, &fs, vals[:n]); ok {
+			d.setAll(fs, vals[:m], set)
+			return
 		}
-		return
 	}
 	var seen uint64
 	hint := 0
@@ -510,6 +516,20 @@ func (d *decoder) fields(data []byte, fs fieldSet, set func(i int, v jsonValue))
 	d.missing(fs, seen, "")
 }
 
+// setAll calls set for each value the canonical path matched, in order.
+func (d *decoder) setAll(fs fieldSet, vals []jsonValue, set func(i int, v jsonValue)) {
+	for i, v := range vals {
+		if v.kind == kindNull && fs.optional&(1<<i) != 0 {
+			continue // an optional field written as null is absent
+		}
+		d.field = fs.names[i]
+		set(i, v)
+		if d.err != nil {
+			return
+		}
+	}
+}
+
 // noCanonicalPath (tests only) sends every object through the general
 // scanner, to check the canonical path decides exactly as it does.
 var noCanonicalPath bool
@@ -517,23 +537,28 @@ var noCanonicalPath bool
 // canonical matches data against the form the ledger writes an event's
 // data in: every field of fs, in catalogue order, no whitespace, strings
 // of printable ASCII without escapes, numbers as plain unsigned integers
-// (any other value is scanned by the strict scanner). It fills vals with
-// the fields' values and reports whether data has that form. Data of this
+// (any other value is scanned by the strict scanner); optional fields at
+// the end of fs may be left out (an event written before they existed). It
+// fills vals with the fields' values and reports how many it matched and
+// whether data has that form. Data of this
 // form holds no duplicate, unknown or missing field and no syntax error,
 // so the general path would call set with the same values in the same
 // order; data of any other form goes through the general path. Nearly
 // every stored event is canonical, and matching it directly costs a
 // fraction of the general scan.
-func canonical(data []byte, fs *fieldSet, vals []jsonValue) bool {
+func canonical(data []byte, fs *fieldSet, vals []jsonValue) (int, bool) {
 	p := 0
 	for i, name := range fs.names {
+		if i > 0 && p+1 == len(data) && data[p] == '}' && fs.optionalFrom(i) {
+			return i, true // the optional fields left out are absent
+		}
 		sep := byte(',')
 		if i == 0 {
 			sep = '{'
 		}
 		n := len(name)
 		if p+n+4 >= len(data) || data[p] != sep || data[p+1] != '"' || string(data[p+2:p+2+n]) != name || data[p+2+n] != '"' || data[p+3+n] != ':' {
-			return false
+			return 0, false
 		}
 		p += n + 4
 		start := p
@@ -547,7 +572,7 @@ func canonical(data []byte, fs *fieldSet, vals []jsonValue) bool {
 				p++
 			}
 			if p >= len(data) || data[p] != '"' {
-				return false
+				return 0, false
 			}
 			p++
 			vals[i] = jsonValue{raw: data[start:p], kind: kindString}
@@ -563,13 +588,13 @@ func canonical(data []byte, fs *fieldSet, vals []jsonValue) bool {
 			sc := scanner{data: data, pos: p}
 			v, err := sc.value(1) // the depth of a member of the top object
 			if err != nil {
-				return false
+				return 0, false
 			}
 			p = sc.pos
 			vals[i] = v
 		}
 	}
-	return p+1 == len(data) && data[p] == '}'
+	return len(fs.names), p+1 == len(data) && data[p] == '}'
 }
 
 // nested decodes a member object (an element of payouts or recipients).

@@ -20,8 +20,10 @@
 //
 // Rules that need state (a node_id registered twice, a frame outside its
 // job, epochs closing out of order, a signature checked against the node's
-// key) belong to the command layer; this package gives it VerifyProof and
-// the canonical messages.
+// key) belong to the command layer; this package gives it VerifyProof, the
+// canonical messages and the one rule for signing keys
+// (CheckKeyRegistration: on the curve, canonical, not of small order, one
+// holder per key), used by import and serve alike.
 //
 // # Units — exact, never floating point
 //
@@ -40,6 +42,9 @@
 //     FrameValue = ob_hundredths × duration_ms × usd_per_obh_atto,
 //     ComputeValue = usd_atto × 360,000,000. Sums are kept exactly (Sum,
 //     big.Int); output rounds half-even to 9 decimals (FormatRat9).
+//   - Supply: the emissions of all epochs together are at most a
+//     total-supply cap (MaxSupply by default, 644,168,762 RENDER), which
+//     keeps every sum of base units below 2^64.
 //   - Burn: burned = ceil(usd × 10^8 / render_usd_price) base units
 //     (BurnedBaseUnits): the network never under-burns.
 //   - Bridge: RNDR (18 decimals) → RENDER (8) truncates:
@@ -69,7 +74,10 @@
 // # Proofs, epochs, Merkle trees
 //
 // A node signs ProofMessage (rendered frames) or ComputeProofMessage
-// (compute work) with its ed25519 key. Epochs are defined by the log
+// (compute work) with its ed25519 key; a registered compute client
+// (ComputeClientRegistered) attests compute work by signing
+// ComputeClientMessage, which sets what the work is worth within the
+// client's caps (see ComputeClientRegistered and docs/events.md). Epochs are defined by the log
 // (EpochClosed events); EpochAt only drives the clock that closes them.
 // MerkleRoot builds settlement roots (leaves PayoutLeaf, sorted by
 // operator_id) and provenance roots (leaves ProvenanceLeaf, frame order)

@@ -41,6 +41,7 @@ var knownTypes = [...]string{
 	TypeFrameAccepted,
 	TypeFrameRejected,
 	TypeComputeWorkCompleted,
+	TypeComputeClientRegistered,
 	TypeJobCompleted,
 	TypeBurnRecorded,
 	TypeEpochClosed,
@@ -82,6 +83,8 @@ func internType(t string) string {
 		return TypeFrameRejected
 	case TypeComputeWorkCompleted:
 		return TypeComputeWorkCompleted
+	case TypeComputeClientRegistered:
+		return TypeComputeClientRegistered
 	case TypeJobCompleted:
 		return TypeJobCompleted
 	case TypeBurnRecorded:
@@ -164,6 +167,14 @@ type FrameAssigned struct {
 	Frame      uint32 `json:"frame"`
 	NodeID     string `json:"node_id"`
 	LeaseUntil string `json:"lease_until"` // RFC 3339, kept as written
+	// MaxLeases is the number of live leases the node was allowed when
+	// this one was granted (its parallelism: serve's --leases-per-gpu ×
+	// its GPUs). Optional (absent in logs written before it): with the
+	// envelope times of the FrameAssigned (lease start) and of the
+	// FrameRendered (report), it lets an auditor check from the log alone
+	// that a node's reported durations do not overlap beyond it (see
+	// docs/api.md, "Work bounded by wall time").
+	MaxLeases uint32 `json:"max_leases,omitempty"`
 }
 
 // FrameRendered is a node's report of a rendered frame, signed over
@@ -199,15 +210,19 @@ type FrameRejected struct {
 }
 
 // ComputeWorkCompleted is compute-client (AI) work done by a node, worth
-// the usd its client reports.
+// the usd its client attests: Client is the client_id of a
+// ComputeClientRegistered, and ClientSignature that client's signature
+// over ClientMessage (optional in logs without any registered client; see
+// ComputeClientRegistered).
 type ComputeWorkCompleted struct {
-	TaskID     string `json:"task_id"`
-	NodeID     string `json:"node_id"`
-	Client     string `json:"client"`
-	DurationMS uint64 `json:"duration_ms"`
-	USD        USD    `json:"usd"`
-	OutputHash string `json:"output_hash"`
-	Signature  string `json:"signature"` // base58 ed25519 over ComputeProofMessage
+	TaskID          string `json:"task_id"`
+	NodeID          string `json:"node_id"`
+	Client          string `json:"client"`
+	DurationMS      uint64 `json:"duration_ms"`
+	USD             USD    `json:"usd"`
+	OutputHash      string `json:"output_hash"`
+	Signature       string `json:"signature"`                  // the node's, base58 ed25519 over ComputeProofMessage
+	ClientSignature string `json:"client_signature,omitempty"` // the client's, base58 ed25519 over ComputeClientMessage
 }
 
 // ProofMessage returns the canonical message the node signed.
@@ -492,6 +507,7 @@ func (e *FrameAssigned) Validate() error {
 	c.frame(e.Frame)
 	c.id("node_id", e.NodeID)
 	c.check(validTime(e.LeaseUntil), "lease_until", ruleTime)
+	c.check(e.MaxLeases <= MaxLeases, "max_leases", ruleMaxLeases)
 	return c.result()
 }
 
@@ -540,6 +556,7 @@ func (e *ComputeWorkCompleted) Validate() error {
 	c.duration(e.DurationMS)
 	c.hash("output_hash", e.OutputHash)
 	c.check(validBase58N(e.Signature, 64), "signature", ruleSignature)
+	c.check(e.ClientSignature == "" || validBase58N(e.ClientSignature, 64), "client_signature", ruleSignature)
 	return c.result()
 }
 

@@ -125,6 +125,11 @@ func TestEventRules(t *testing.T) {
 		// lease, telemetry, reason
 		{TypeFrameAssigned, "lease_until", `"tomorrow"`, "lease_until", ruleTime},
 		{TypeFrameAssigned, "lease_until", `"2024-01-02T03:15:00+01:00"`, ok, ok},
+		{TypeFrameAssigned, "max_leases", `4`, ok, ok},
+		{TypeFrameAssigned, "max_leases", `65536`, ok, ok},
+		{TypeFrameAssigned, "max_leases", `65537`, "max_leases", ruleMaxLeases},
+		{TypeFrameAssigned, "max_leases", `"4"`, "max_leases", ruleInteger},
+		{TypeFrameAssigned, "max_leases", `null`, ok, ok},
 		{TypeFrameRendered, "telemetry", `[]`, "telemetry", ruleObject},
 		{TypeFrameRendered, "telemetry", `"{}"`, "telemetry", ruleObject},
 		{TypeFrameRendered, "telemetry", `null`, "telemetry", ruleObject},
@@ -304,7 +309,7 @@ func TestValidateGoStructs(t *testing.T) {
 }
 
 func TestKnownTypes(t *testing.T) {
-	equal(t, 18, len(KnownTypes))
+	equal(t, 19, len(KnownTypes))
 	for _, k := range KnownTypes {
 		isTrue(t, IsKnownType(k), k)
 		equal(t, k, TypeName([]byte(k)))

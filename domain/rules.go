@@ -15,6 +15,7 @@ const (
 	MaxTextLen    = 1024                   // gpu, reason
 	MaxFrames     = 1_000_000              // frames of one job
 	MaxDurationMS = 7 * 24 * MillisPerHour // duration_ms: 7 days
+	MaxLeases     = 65536                  // max_leases of FrameAssigned
 	MaxWeiDigits  = 78                     // rndr_wei fits 256 bits
 )
 
@@ -41,6 +42,7 @@ const (
 	rulePositive    = "must be greater than 0"
 	ruleEpoch       = "must be at least 1"
 	ruleFrames      = "must be between 1 and 1000000"
+	ruleMaxLeases   = "must be at most 65536 (0 or absent: not recorded)"
 	ruleFrame       = "must be between 0 and 999999"
 	ruleDuration    = "must be between 1 and 604800000 (7 days in ms)"
 	ruleWei         = "must be a decimal integer string of wei without sign or leading zeros (at most 78 digits)"

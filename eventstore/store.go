@@ -38,6 +38,12 @@ var (
 	// ErrInvalidEvent: an event the store cannot take (empty type, stream
 	// or id, oversized fields).
 	ErrInvalidEvent = errors.New("eventstore: invalid event")
+	// ErrNotStored: an append that failed before any of it was written (a
+	// segment that could not be created, no space for the write): nothing
+	// of it is in the log and the store stays usable, so the caller may
+	// retry. Backends wrap their cause with it. An append error without it
+	// (nor one of the refusals above) is of unknown outcome.
+	ErrNotStored = errors.New("eventstore: append not stored")
 )
 
 // CorruptError reports damaged stored bytes with their location.

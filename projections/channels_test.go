@@ -228,7 +228,7 @@ func TestAuditFindsBrokenInvariants(t *testing.T) {
 	}
 	l = foldBuilder(t, channelsWeekLog())
 	l.Operators["op-a"].Allocated++
-	if err := l.Audit(); err == nil || !strings.Contains(err.Error(), "operators allocated") {
+	if err := l.Audit(); err == nil || !strings.Contains(err.Error(), `operator "op-a" is allocated`) {
 		t.Fatalf("audit: %v", err)
 	}
 }

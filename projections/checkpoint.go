@@ -61,6 +61,9 @@ type snapshot struct {
 	Anomalies    []Anomaly         `json:"anomalies,omitempty"`
 	AnomalyCount uint64            `json:"anomaly_count"`
 	Config       snapConfig        `json:"config"`
+	// Compute clients (compute.go); absent in logs without any.
+	ComputeClients []snapComputeClient `json:"compute_clients,omitempty"`
+	Attested       []snapAttested      `json:"attested,omitempty"`
 }
 
 type snapConfig struct {
@@ -195,6 +198,7 @@ func (l *Ledger) snapshot() *snapshot {
 	if l.cfg.TrackIDs {
 		s.IDs = l.IDs
 	}
+	s.ComputeClients, s.Attested = l.snapCompute()
 	for _, id := range sortedKeys(l.Nodes) {
 		n := l.Nodes[id]
 		s.Nodes = append(s.Nodes, snapNode{n.ID, n.OperatorID, n.Pubkey, n.GPU, n.OB, n.Registered, n.VRAMGB, n.RegEpoch})
@@ -492,5 +496,6 @@ func restore(s *snapshot) (*Ledger, error) {
 	for _, k := range s.Bridge.Seen {
 		l.Bridge.seen[bridgeKey{k.Tx, k.Index}] = k.Position
 	}
+	l.restoreCompute(s.ComputeClients, s.Attested) // and the key index
 	return l, nil
 }

@@ -15,8 +15,9 @@ import (
 	"github.com/epochledger/epochledger/internal/simlog"
 )
 
-// busyLog has every kind of state: leases, rejections, compute work,
-// burns, bridge conversions, closed epochs and a settlement in flight.
+// busyLog has every kind of state: leases, rejections, compute work (of
+// the old form, then attested by a registered client), burns, bridge
+// conversions, closed epochs and a settlement in flight.
 func busyLog() *simlog.Builder {
 	b := base()
 	b.SetWallet("op-a")
@@ -32,6 +33,8 @@ func busyLog() *simlog.Builder {
 	b.Frame("k", 1, "n3", 6_000)
 	b.Complete("k")
 	b.CloseEpoch(1, domain.DefaultEmission)
+	b.ComputeClient("io.net", "50", "60") // compute clients, their keys and caps used
+	b.Compute("t2", "n1", 60_000, "40")
 	b.Frame("j", 2, "n2", 99_000)
 	b.Assign("j", 3, "n1")
 	b.Burn("j", "99.99", "4.2")
@@ -51,7 +54,7 @@ func storeOf(t *testing.T, b *simlog.Builder) eventstore.Store {
 	return s
 }
 
-// foldTo folds positions 1..k.
+// foldTo folds positions 1..k and audits the ledger there.
 func foldTo(t *testing.T, s eventstore.Store, k uint64) *Ledger {
 	l := New(Config{TrackIDs: true})
 	err := s.ReadAll(context.Background(), 1, func(e *eventstore.RecordedEvent) error {
@@ -63,6 +66,9 @@ func foldTo(t *testing.T, s eventstore.Store, k uint64) *Ledger {
 	})
 	if err != nil && !errors.Is(err, errStop) {
 		t.Fatal(err)
+	}
+	if err := l.Audit(); err != nil {
+		t.Fatalf("at position %d: %v", k, err)
 	}
 	return l
 }

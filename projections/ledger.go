@@ -31,6 +31,9 @@ type Config struct {
 	// TrackIDs keeps every event id with its position in Ledger.IDs (what
 	// import needs to skip events already stored; costs memory).
 	TrackIDs bool
+	// SupplyCap bounds the emissions of all epochs together (Check); 0
+	// means domain.MaxSupply. See supply.go.
+	SupplyCap domain.BaseUnits
 }
 
 // Node is a registered GPU node.
@@ -295,6 +298,12 @@ type Ledger struct {
 	// Anomalies are stored events the fold skipped (first 100).
 	Anomalies    []Anomaly
 	AnomalyCount uint64
+	// ComputeClients are the registered compute clients (nil: none, a log
+	// of the old form; see compute.go).
+	ComputeClients map[string]*ComputeClient
+
+	computeUsed map[clientNode]domain.USD  // client-attested usd per node, open epoch
+	keys        map[string]domain.KeyOwner // base58 signing key → its holder (keys.go)
 }
 
 // New returns an empty ledger.
@@ -348,6 +357,9 @@ func (l *Ledger) Check(t string, ev domain.Event) error {
 	case *domain.NodeRegistered:
 		if n := l.Nodes[e.NodeID]; n != nil {
 			return refuse(ev, "node_id", "node %q is already registered (position %d)", e.NodeID, n.Registered)
+		}
+		if err := domain.CheckKeyRegistration(domain.TypeNodeRegistered, "node_pubkey", e.NodePubkey, l.KeyOwner(e.NodePubkey), domain.NodeKeyOwner(e.NodeID)); err != nil {
+			return err
 		}
 	case *domain.OperatorWalletSet:
 		// An operator may set or change their wallet at any time; the
@@ -425,6 +437,9 @@ func (l *Ledger) Check(t string, ev domain.Event) error {
 		if err := l.verifySignature(ev, e.NodeID, e.ProofMessage(), e.Signature); err != nil {
 			return err
 		}
+		return l.checkComputeClient(e)
+	case *domain.ComputeClientRegistered:
+		return l.checkComputeClientRegistered(e)
 	case *domain.JobCompleted:
 		j := l.Jobs[e.JobID]
 		if j == nil {
@@ -451,9 +466,16 @@ func (l *Ledger) Check(t string, ev domain.Event) error {
 		if j.Burn != nil {
 			return refuse(ev, "job_id", "job %q already has its burn recorded (epoch %d)", e.JobID, j.BurnEpoch)
 		}
+		if j.Accepted == 0 {
+			return refuse(ev, "job_id", "job %q has no accepted frames; a burn pays for work done", e.JobID)
+		}
+		return l.checkBurn(e)
 	case *domain.EpochClosed:
 		if want := l.ClosedEpochs() + 1; e.Epoch != want {
 			return refuse(ev, "epoch", "epochs close in order: the next to close is %d", want)
+		}
+		if err := l.checkEmission(e); err != nil {
+			return err
 		}
 		return l.checkClosingChannels(e)
 	case *domain.EmissionScheduleSet:
@@ -464,6 +486,7 @@ func (l *Ledger) Check(t string, ev domain.Event) error {
 		if p, ok := l.Bridge.seen[bridgeKey{e.EthTx, e.LogIndex}]; ok {
 			return refuse(ev, "eth_tx", "conversion (%s, log %d) is already recorded (position %d); conversions are idempotent", e.EthTx, e.LogIndex, p)
 		}
+		return l.checkBridge(e)
 	case *domain.SettlementPlanned, *domain.PayoutSubmitted, *domain.PayoutConfirmed, *domain.PayoutExpired:
 		return l.checkSettlement(ev)
 	}
@@ -542,6 +565,7 @@ func (l *Ledger) Apply(pos uint64, ev domain.Event) {
 			n.key = k
 		}
 		l.Nodes[e.NodeID] = n
+		l.addKey(e.NodePubkey, domain.NodeKeyOwner(e.NodeID))
 		o := l.operator(e.OperatorID)
 		o.Nodes = append(o.Nodes, e.NodeID)
 	case *domain.OperatorWalletSet:
@@ -593,6 +617,9 @@ func (l *Ledger) Apply(pos uint64, ev domain.Event) {
 		w := domain.FrameWork(n.OB, e.DurationMS)
 		v := domain.ComputeValue(e.USD)
 		ep.add(n, w, v, false)
+		l.noteAttested(e)
+	case *domain.ComputeClientRegistered:
+		l.applyComputeClientRegistered(pos, e)
 	case *domain.JobCompleted:
 		if j := l.Jobs[e.JobID]; j != nil && !j.Completed {
 			j.Completed = true
@@ -602,6 +629,10 @@ func (l *Ledger) Apply(pos uint64, ev domain.Event) {
 	case *domain.BurnRecorded:
 		j := l.Jobs[e.JobID]
 		if j != nil && j.Burn != nil {
+			return
+		}
+		if _, ok := domain.AddBaseUnits(l.Burned, e.Burned); !ok {
+			l.anomaly(pos, ev, "BurnRecorded: field \"burned\": the total burned would pass the range of base units; skipped")
 			return
 		}
 		ep := l.Open()
@@ -618,6 +649,13 @@ func (l *Ledger) Apply(pos uint64, ev domain.Event) {
 		if e.Epoch != l.ClosedEpochs()+1 {
 			return
 		}
+		before, ok := l.Emitted()
+		if _, fits := domain.AddBaseUnits(before, e.Emission); !ok || !fits {
+			// Every sum of base units is a part of the emissions: bounded
+			// here, none of them can wrap.
+			l.anomaly(pos, ev, "EpochClosed: field \"emission\": the emissions of all epochs would pass the range of base units; skipped")
+			return
+		}
 		l.closeEpoch(pos, e)
 	case *domain.EmissionScheduleSet:
 		l.applySchedule(pos, e)
@@ -626,6 +664,10 @@ func (l *Ledger) Apply(pos uint64, ev domain.Event) {
 	case *domain.BridgeConverted:
 		k := bridgeKey{e.EthTx, e.LogIndex}
 		if _, dup := l.Bridge.seen[k]; dup {
+			return
+		}
+		if _, ok := domain.AddBaseUnits(l.Bridge.Render, e.Render); !ok {
+			l.anomaly(pos, ev, "BridgeConverted: field \"render\": the RENDER bridged would pass the range of base units; skipped")
 			return
 		}
 		l.Bridge.seen[k] = pos
@@ -704,6 +746,7 @@ func (l *Ledger) closeEpoch(pos uint64, e *domain.EpochClosed) {
 	l.closeChannels(ep, e)
 	l.Minted += e.Emission - ep.Unallocated
 	l.Epochs = append(l.Epochs, newEpoch(ep.N+1))
+	l.computeUsed = nil // the caps per node are per epoch
 }
 
 // shares returns the epoch's operators (sorted) and their work values.

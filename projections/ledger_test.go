@@ -18,7 +18,8 @@ import (
 
 var t0 = time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC)
 
-// fold checks every event like the command layer, then applies it.
+// fold checks every event like the command layer, then applies it, and
+// audits the result.
 func fold(t *testing.T, b *simlog.Builder) *Ledger {
 	t.Helper()
 	l := New(Config{})
@@ -31,6 +32,9 @@ func fold(t *testing.T, b *simlog.Builder) *Ledger {
 			t.Fatalf("event %d (%s) refused: %v", i, env.Type, err)
 		}
 		l.Apply(uint64(i+1), ev)
+	}
+	if err := l.Audit(); err != nil {
+		t.Fatalf("after folding: %v", err)
 	}
 	return l
 }
@@ -80,7 +84,9 @@ func TestStatefulRefusals(t *testing.T) {
 		{"complete early", func(b *simlog.Builder) { b.Frame("j", 0, "n1", 1000) }, func(b *simlog.Builder) { b.Complete("j") }, "1 of 4 frames accepted"},
 		{"epoch out of order", nil, func(b *simlog.Builder) { b.CloseEpoch(2, 1) }, "next to close is 1"},
 		{"task twice", func(b *simlog.Builder) { b.Compute("t", "n1", 1000, "1") }, func(b *simlog.Builder) { b.Compute("t", "n1", 1000, "1") }, "already reported"},
-		{"burn twice", func(b *simlog.Builder) { b.Burn("j", "10", "2") }, func(b *simlog.Builder) { b.Burn("j", "10", "2") }, "already has its burn"},
+		{"burn twice", func(b *simlog.Builder) { b.Frame("j", 0, "n1", 1000); b.Burn("j", "10", "2") }, func(b *simlog.Builder) { b.Burn("j", "10", "2") }, "already has its burn"},
+		// Issue #18: a burn for a job with no accepted frames.
+		{"burn without accepted frames", func(b *simlog.Builder) { b.Assign("j", 0, "n1"); b.Rendered("j", 0, "n1", 1000, "ok") }, func(b *simlog.Builder) { b.Burn("j", "10", "2") }, `job "j" has no accepted frames`},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

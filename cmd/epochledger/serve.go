@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
@@ -81,6 +82,25 @@ without one the admin and artist routes answer 403.`)
 	epochLen := fs.Duration("epoch-length", def.EpochLength, "epoch length")
 	genesis := fs.String("epoch-genesis", def.EpochGenesis.Format(time.RFC3339), "start of epoch 1 (RFC 3339)")
 	window := fs.Duration("request-window", def.RequestWindow, "allowed clock difference of signed requests")
+	supplyCap := fs.String("supply-cap", domain.MaxSupply.RenderString(), "total-supply cap in RENDER: the emissions of all epochs together may not exceed it")
+	var clients []coordinator.ComputeClient
+	fs.Func("compute-client", "compute client ID=PUBKEY (base58 ed25519) whose signature attests compute work, registered in the log with the caps below (repeatable)", func(s string) error {
+		id, key, ok := strings.Cut(s, "=")
+		if !ok || id == "" || key == "" {
+			return fmt.Errorf("want ID=PUBKEY, got %q", s)
+		}
+		clients = append(clients, coordinator.ComputeClient{ID: id, Pubkey: key})
+		return nil
+	})
+	perTask := fs.String("compute-max-usd-per-task", coordinator.DefaultComputeMaxUSDPerTask, "cap in USD on what a compute client attests for one task")
+	perNodeEpoch := fs.String("compute-max-usd-per-node-epoch", coordinator.DefaultComputeMaxUSDPerNodeEpoch, "cap in USD on what a compute client attests for one node in one epoch")
+	leasesPerGPU := fs.Int("leases-per-gpu", def.LeasesPerGPU, "live leases a node may hold per GPU its registration names (\"4x RTX 4090\": 4 GPUs); its reported durations must fit as many lanes of wall time")
+	hd := coordinator.DefaultHTTPOptions()
+	headerTimeout := fs.Duration("header-timeout", hd.HeaderTimeout, "deadline for a request's line and headers")
+	bodyTimeout := fs.Duration("body-timeout", hd.BodyTimeout, "deadline for a whole request, body included (a slower body is cut)")
+	writeTimeout := fs.Duration("write-timeout", hd.WriteTimeout, "deadline for an answer, from the end of the request headers")
+	idleTimeout := fs.Duration("idle-timeout", hd.IdleTimeout, "an idle keep-alive connection is closed after this")
+	maxConns := fs.Int("max-conns", hd.MaxConns, "open connections at most (lowered to the file descriptor limit less a reserve for the store); more wait in the listen backlog")
 	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
 	pos, err := parseArgs(fs, args)
 	if err != nil {
@@ -91,7 +111,17 @@ without one the admin and artist routes answer 403.`)
 	}
 	o := *def
 	o.LeaseDuration, o.MaxLeaseDuration, o.VerifyRate, o.NodeVerifyRates, o.Verifiers = *lease, *maxLease, *verifyRate, nodeRates, *verifiers
-	o.EpochClock, o.EpochLength, o.RequestWindow = *clock, *epochLen, *window
+	o.EpochClock, o.EpochLength, o.RequestWindow, o.LeasesPerGPU = *clock, *epochLen, *window, *leasesPerGPU
+	ho := coordinator.HTTPOptions{HeaderTimeout: *headerTimeout, BodyTimeout: *bodyTimeout, WriteTimeout: *writeTimeout, IdleTimeout: *idleTimeout, MaxConns: *maxConns}
+	if ho.HeaderTimeout <= 0 || ho.BodyTimeout <= 0 || ho.WriteTimeout <= 0 || ho.IdleTimeout <= 0 || ho.MaxConns < 1 {
+		return usagef("serve: --header-timeout, --body-timeout, --write-timeout, --idle-timeout and --max-conns must be positive")
+	}
+	if sf.store == "" {
+		// The replay floor lives beside the log it guards; a store
+		// without a data directory keeps it in memory (see
+		// coordinator.Options.ReplayFloorPath).
+		o.ReplayFloorPath = filepath.Join(sf.data, "coordinator", "replay-floor")
+	}
 	if _, err := fmt.Sscanf(*size, "%dx%d", &o.Render.Width, &o.Render.Height); err != nil {
 		return usagef("serve: --render-size %q: want WxH, e.g. 64x48", *size)
 	}
@@ -108,6 +138,23 @@ without one the admin and artist routes answer 403.`)
 			return usagef("serve: --schedule: %v", err)
 		}
 	}
+	if o.SupplyCap, err = domain.ParseRender(*supplyCap); err != nil || o.SupplyCap == 0 {
+		return usagef("serve: --supply-cap %q: want a positive RENDER amount", *supplyCap)
+	}
+	if o.Emission > o.SupplyCap {
+		return usagef("serve: --emission %s is over --supply-cap %s", *emission, *supplyCap)
+	}
+	var capTask, capNode domain.USD
+	if capTask, err = domain.ParseUSD(*perTask); err != nil {
+		return usagef("serve: --compute-max-usd-per-task: %v", err)
+	}
+	if capNode, err = domain.ParseUSD(*perNodeEpoch); err != nil {
+		return usagef("serve: --compute-max-usd-per-node-epoch: %v", err)
+	}
+	for i := range clients {
+		clients[i].MaxUSDPerTask, clients[i].MaxUSDPerNodeEpoch = capTask, capNode
+	}
+	o.ComputeClients = clients
 	if o.EpochGenesis, err = time.Parse(time.RFC3339, *genesis); err != nil {
 		return usagef("serve: --epoch-genesis: %v", err)
 	}
@@ -155,7 +202,13 @@ without one the admin and artist routes answer 403.`)
 	if err != nil {
 		return err
 	}
-	hs := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute}
+	if c := coordinator.ConnCap(ho.MaxConns); c < ho.MaxConns {
+		o.Logger.Warn("--max-conns lowered to the file descriptor limit less a reserve for the store", "max_conns", c, "asked", ho.MaxConns)
+		ho.MaxConns = c
+	}
+	ln = coordinator.LimitListener(ln, ho.MaxConns)
+	hs := coordinator.HTTPServer(coordinator.Guard(mux), ho)
+	hs.ErrorLog = slog.NewLogLogger(o.Logger.Handler(), slog.LevelWarn)
 	url := "http://" + ln.Addr().String()
 	if sf.json {
 		_ = writeJSON(e.stdout, map[string]any{"url": url, "position": srv.Position()})

@@ -13,14 +13,20 @@ import (
 // Prometheus metrics beside the coordinator's routes, reading the
 // coordinator's own live ledger (no second fold).
 func init() {
-	metrics := readapi.NewMetrics()
+	var metrics *readapi.Metrics
 	serveSetups = append(serveSetups, func(o *coordinator.Options) {
+		// One set of metrics per serve run: a process that serves twice
+		// (the tests) must not write each family twice.
+		metrics = readapi.NewMetrics()
 		o.Observer = metrics
 	})
 	serveStores = append(serveStores, func(s eventstore.Store) { storeMetrics(metrics, s) })
 	serveMounts = append(serveMounts, func(mux *http.ServeMux, srv *coordinator.Server) {
 		opts := readapi.DefaultOptions()
 		opts.Metrics = metrics
+		// The read API serves GET /metrics (OpsRoutes then skips its
+		// own): the coordinator's families go into the same scrape.
+		metrics.Include(srv.WriteMetrics)
 		readapi.New(srv, opts).Register(mux)
 	})
 }

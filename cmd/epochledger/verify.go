@@ -2,7 +2,9 @@ package main
 
 import (
 	"context"
+	"encoding/hex"
 	"fmt"
+	"strings"
 
 	"github.com/epochledger/epochledger/eventstore/filestore"
 )
@@ -16,6 +18,9 @@ type verifyOutput struct {
 	Report   *filestore.VerifyReport `json:"report"`
 	Problem  *verifyProblem          `json:"problem,omitempty"`
 	Segments int                     `json:"segments"`
+	// TornTail is what a crash left at the end of the log (ok stays true):
+	// the same as report.torn_tail.
+	TornTail *filestore.TornTail `json:"torn_tail,omitempty"`
 }
 
 type verifyProblem struct {
@@ -27,14 +32,28 @@ type verifyProblem struct {
 
 func runVerify(ctx context.Context, e *env, args []string) error {
 	var sf storeFlags
+	var head string
 	fs := newFlagSet(e, "verify", "[flags]", `
 Read the whole log and check every segment header, every frame's chained
 CRC-32C, positions, stream revisions, id uniqueness and the SHA-256 hash
 chain through every event. Exit status 0 when intact; 1 naming the first
 bad position, segment and byte offset otherwise (a single altered byte
 anywhere is found). Prints the head's chain hash: record it, and any later
-rewrite of the log up to that point is detectable.`)
+rewrite of the log up to that point is detectable.
+
+A log that was not closed cleanly (its writer crashed) may end in a torn
+or uncommitted tail: the part of a write that was in flight, at the very
+end of the newest segment, with nothing committed after it. That is
+reported (where it starts, how many bytes; the next writer open cuts it)
+and verify exits 0: nothing committed is missing. Damage anywhere else, or
+any damage in a log that was closed cleanly, exits 1.
+
+--head HASH checks the log against a head hash kept elsewhere (one this
+command printed, or a settlement memo's): the log must hold the event with
+that chain hash, at its head or at an earlier position (the log may have
+grown since). A log cut before that event, or rewritten up to it, exits 1.`)
 	sf.register(fs, e)
+	fs.StringVar(&head, "head", "", "chain hash (64 hex digits) the log must hold, at its head or earlier")
 	pos, err := parseArgs(fs, args)
 	if err != nil {
 		return err
@@ -42,38 +61,70 @@ rewrite of the log up to that point is detectable.`)
 	if len(pos) != 0 {
 		return usagef("verify: unexpected argument %q", pos[0])
 	}
+	var want *[32]byte
+	if head != "" {
+		b, err := hex.DecodeString(strings.TrimSpace(head))
+		if err != nil || len(b) != 32 {
+			return usagef("verify: --head %q is not a chain hash (64 hex digits)", head)
+		}
+		want = (*[32]byte)(b)
+	}
 	if sf.store != "" {
+		if want != nil {
+			return usagef("verify: --head checks the embedded log (--data); with --store, compare the head_hash printed")
+		}
 		return verifyESDB(ctx, e, &sf)
 	}
 	if !dirExists(sf.data) {
 		return fmt.Errorf("verify: no event log at %s; pass --data", sf.data)
 	}
 	bar := newProgress(e, "verify", sf.json)
-	rep, err := filestore.Verify(sf.data, nil, func(done, total int64) { bar.update(done, total) })
+	progress := func(done, total int64) { bar.update(done, total) }
+	var rep *filestore.VerifyReport
+	if want != nil {
+		rep, err = filestore.VerifyHead(sf.data, nil, progress, *want)
+	} else {
+		rep, err = filestore.Verify(sf.data, nil, progress)
+	}
 	bar.done()
 	if err != nil {
 		return fmt.Errorf("verify: %w", err)
 	}
-	out := verifyOutput{OK: rep.OK(), Report: rep, Segments: rep.Segments}
-	if p := rep.Problem; p != nil {
+	intact := rep.OK() || rep.CrashTailOnly()
+	headMissing := rep.HeadCheck != nil && rep.HeadCheck.Position == 0
+	out := verifyOutput{OK: intact && !headMissing, Report: rep, Segments: rep.Segments}
+	if p := rep.Problem; p != nil && !rep.CrashTailOnly() {
 		out.Problem = &verifyProblem{Position: p.Position, Segment: p.Segment, Offset: p.Offset, Reason: p.Reason}
+	}
+	if rep.CrashTailOnly() {
+		out.TornTail = rep.TornTail
 	}
 	if sf.json {
 		if err := writeJSON(e.stdout, out); err != nil {
 			return err
 		}
-	} else if rep.OK() {
+	} else if intact {
 		fmt.Fprintf(e.stdout, "ok: %d events in %d segments (%d bytes); head hash %s\n", rep.Events, rep.Segments, rep.Bytes, rep.HeadHash)
+		if t := rep.TornTail; rep.CrashTailOnly() {
+			fmt.Fprintf(e.stdout, "note: torn or uncommitted tail (%s) in %s: %d bytes from byte offset %d, where position %d would start: what a crash leaves of the write in flight, with nothing committed after it; the next writer open (serve, import) copies it aside and cuts it\n", t.Reason, t.Segment, t.Bytes, t.Offset, t.Position)
+		}
 		if rep.Tail != "" {
 			fmt.Fprintf(e.stdout, "note: %s\n", rep.Tail)
 		}
 		if rep.ZeroTailBytes > 0 {
 			fmt.Fprintf(e.stdout, "note: %d zero bytes follow the last event: space the writer zeroed ahead (its process is running or stopped uncleanly), not damage\n", rep.ZeroTailBytes)
 		}
+		if h := rep.HeadCheck; h != nil && h.Position > 0 {
+			fmt.Fprintf(e.stdout, "ok: the log holds the kept hash %s at position %d\n", h.Hash, h.Position)
+		}
 	}
-	if !rep.OK() {
+	if !intact {
 		p := rep.Problem
 		fmt.Fprintf(e.stderr, "verify FAILED: first bad position %d in segment %s at byte offset %d: %s (%d events before it verified)\n", p.Position, p.Segment, p.Offset, p.Reason, rep.Events)
+		return &silentError{code: 1}
+	}
+	if headMissing {
+		fmt.Fprintf(e.stderr, "verify FAILED: the log holds no event with chain hash %s (it ends at position %d, head hash %s): it was cut before that event, rewritten up to it, or is not the log the hash was kept from\n", rep.HeadCheck.Hash, rep.Events, rep.HeadHash)
 		return &silentError{code: 1}
 	}
 	return nil

@@ -4,6 +4,7 @@
 // # Directory
 //
 //	DIR/LOCK                        locked (flock(2); LockFileEx on Windows) by the process that has the log open; holds its pid
+//	DIR/COMMIT                      the commit record: how far the log was durable, and whether it was closed cleanly
 //	DIR/00000000000000000001.seg    segments, named by their first position (%020d),
 //	DIR/00000000000000052429.seg    so `ls` order is log order
 //	DIR/torn/<segment>.<offset>.torn  bytes cut from a torn tail, kept for inspection
@@ -50,6 +51,34 @@
 // chain hash (settlement memos record the head's) detects a rewrite of
 // anything before it even if every CRC was recomputed.
 //
+// # Commit record
+//
+// DIR/COMMIT holds two 512-byte slots; each may hold a 96-byte record,
+// and the valid one with the higher sequence number counts:
+//
+//	0        8        12   13   16       24               32               40               48                   80       92       96
+//	+--------+--------+----+----+--------+----------------+----------------+----------------+--------------------+--------+--------+
+//	| magic  | version|flag|zero| seq    | segment first  | committed end  | head position  | head chain hash    | zero   | CRC-32C|
+//	|EPLOGCMT| u32 =1 | u8 |    | u64    | position u64   | offset u64     | u64            | [32]byte           |        | of 0:92|
+//	+--------+--------+----+----+--------+----------------+----------------+----------------+--------------------+--------+--------+
+//
+// flag bit 0 means the log was closed cleanly. A writer, once recovery is
+// done, writes a record without it and fsyncs it before any append (a
+// crash from then on is not a clean close); after every commit's
+// fdatasync it writes the record of that commit, alternating slots,
+// without a sync of its own: a record is written only once what it names
+// is durable, so whichever version a crash leaves is true (a torn one
+// fails its CRC and the other slot counts). Close, after cutting the zeros
+// ahead, writes the record with the clean flag and fsyncs it.
+//
+// Recovery holds the log against the record: a log that ends before the
+// record's head, or whose chain hash at that position differs, or that
+// lacks the record's segment, is corrupt (the end of the log was cut); a
+// log closed cleanly must end exactly where the record says, and any bad
+// frame in it is damage, not a torn write. Logs written before the record
+// existed (or copied without it) have none, and open and verify as before
+// (see below).
+//
 // # Durability and recovery
 //
 // Each appending goroutine encodes its own events' frames and parses their
@@ -68,8 +97,16 @@
 // once so the next group is staged while it is on its way to disk). No
 // append is acknowledged before the fdatasync covering it returns: it
 // makes the frames and the file's size durable, leaving only the file's
-// times to the file system. A failed write or fdatasync is sticky: every later
-// append returns it, and the log must be reopened (which runs recovery).
+// times to the file system. A write or fdatasync whose outcome is unknown
+// (EIO, a short write, a failed fdatasync) is sticky: every later append
+// returns it (ErrWriteFailed), and the log must be reopened (which runs
+// recovery). A failure whose outcome is known is not: a segment file that
+// cannot be created (EMFILE, ENOSPC) before anything was written, and a
+// write refused for space, which the writer cuts back (truncate, fsync)
+// to the end of the last commit, fail the appends of that commit and of
+// those staged behind it (ErrNotStored, wrapping the cause) and leave the
+// log exactly as it was; staging goes back to the last commit and later
+// appends are tried afresh. Verify passes such a log without a reopen.
 // A segment is rolled only between groups, so a batch never spans
 // segments.
 //
@@ -84,8 +121,10 @@
 // ext4 (64 concurrent writers: 1.1-1.4x the events/s; see
 // docs/benchmarks.md). Large flushes write past the zeros and never zero
 // ahead, so batched appends do not write twice. Writing the zeros can
-// fail like any write (ENOSPC comes up to ZeroAhead bytes sooner), and
-// the failure is sticky like any other. The zeros are cut off
+// fail like any write (ENOSPC comes up to ZeroAhead bytes sooner); they
+// are only an optimisation, so that fails nothing (the commit's frames are
+// written, and its fdatasync decides it) and zeroing stops until the next
+// segment. The zeros are cut off
 // (truncate, fsync) before a new segment is started and on Close, so only
 // the newest segment of a log whose writer stopped uncleanly ends in zeros.
 //
@@ -95,23 +134,37 @@
 // (page by page): a frame that is cut, or whose start or end is still
 // zeros, fails its length or CRC check, and the tail from the last
 // committed frame to the last nonzero byte is handled as a torn tail
-// (below). A frame that spans more than two pages could, in theory, come
-// back with its first and last pages and without a middle one: its intact
-// length and CRC fields then let the next frame check out, which is the
-// mark of damage in the middle of the log, so recovery reports corruption
-// and refuses to open rather than cut (nothing acknowledged is lost).
+// (below); frames of the same unsynced write may follow the hole.
 //
 // On open every segment is scanned and its frames checked; the in-memory
 // indexes (id → position, stream → positions, position → offset) are rebuilt
-// from the segments, so nothing but the segments needs to survive a crash.
-// Damage is tolerated only at the end of the newest segment, where a crash
-// can leave a torn or uncommitted tail: those bytes (up to the last nonzero
-// one) are copied to DIR/torn,
-// the segment is truncated to the last committed batch and fsynced. A bad
-// frame that is followed by a valid one, or damage in any older segment, is
-// corruption: Open returns an *eventstore.CorruptError naming the segment and
-// offset, and nothing is repaired. Verify checks everything read-only,
-// including the hash chain.
+// from the segments (the commit record only judges what they hold). Damage
+// is tolerated only at the end of the newest segment, where a crash can
+// leave a torn or uncommitted tail, and only past what is known durable:
+//   - with a commit record, a bad frame (or a batch without its commit
+//     frame) past the record's committed end is the remnant of the writes
+//     in flight, whatever follows it; one before that end, or any in a log
+//     closed cleanly, is damage;
+//   - without one, the bad frame's own length field is not trusted (one
+//     flipped bit in it would hide everything after it): every offset of
+//     the rest of the segment is tried, and if a valid frame starts
+//     anywhere after the bad one (its CRC chained from the CRC stored
+//     before it), the damage is inside the log. Only a bad frame with
+//     nothing valid after it is a torn tail, which may then be the last
+//     committed batch damaged at rest: the record is what tells.
+//
+// Zeros alone after the last frame are a clean end (zeros ahead). A torn
+// tail's bytes (up to the last nonzero one) are copied to DIR/torn when
+// there is room (on a full disk the copy is skipped with a warning: it is
+// evidence, not data, and cutting the tail frees space), and the segment
+// is truncated to the last committed batch and fsynced. Damage is
+// corruption: Open returns an *eventstore.CorruptError naming the segment
+// and offset, and nothing is repaired. Verify checks everything read-only,
+// including the hash chain; it reports a torn tail (Problem, and TornTail
+// with where it starts and how many bytes) so that a caller can tell what
+// a crash leaves from damage (the verify command exits 0 for it), and
+// VerifyHead checks that the log holds an event whose chain hash an
+// auditor kept.
 //
 // A read-only Open may run beside a live writer (it takes no lock), whose
 // latest commit the scan of the newest segment can catch half written or

@@ -26,6 +26,10 @@ type memFS struct {
 	budgetErr   error // returned by the write that exhausts the budget (nil: short write)
 	failSync    error // returned by every Sync while set
 	writes      int64 // bytes written so far
+	// failOpen and failWrite, when set, may refuse an OpenFile or a write
+	// (nothing is written) with the error they return.
+	failOpen  func(name string, flag int) error
+	failWrite func(name string, off int64, p []byte) error
 }
 
 type memNode struct {
@@ -143,6 +147,11 @@ type memFile struct {
 func (m *memFS) OpenFile(name string, flag int, perm os.FileMode) (File, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	if m.failOpen != nil {
+		if err := m.failOpen(name, flag); err != nil {
+			return nil, err
+		}
+	}
 	n, ok := m.files[name]
 	if !ok {
 		if flag&os.O_CREATE == 0 {
@@ -245,6 +254,11 @@ func (f *memFile) WriteAt(p []byte, off int64) (int, error) {
 // writeAt writes p at off (extending the file with zeros up to off),
 // charging the fault budget.
 func (f *memFile) writeAt(p []byte, off int64) (int, error) {
+	if f.fs.failWrite != nil {
+		if err := f.fs.failWrite(f.name, off, p); err != nil {
+			return 0, err
+		}
+	}
 	n := len(p)
 	var err error
 	if f.fs.writeBudget >= 0 && int64(n) > f.fs.writeBudget {

@@ -126,24 +126,81 @@ func (s *frameScanner) nextEvent(seg string, pos uint64) (d payload, off int64, 
 	return d, off, nil
 }
 
-// frameFollows reports whether a valid frame starts right after the bad
-// frame at off, judging by its length field: evidence that the damage is
-// in the middle of the log rather than a torn tail.
-func frameFollows(r io.ReaderAt, size, off int64) bool {
+// findValidFrame looks for a valid frame anywhere after the bad frame at
+// off, up to size, and returns its offset (-1 when there is none):
+// evidence that the damage is inside the log rather than a torn tail. The
+// bad frame's own length field is not trusted (one flipped bit in it
+// would hide everything after it), so every offset is tried. A frame
+// there is valid when its length is in range and it ends by size, its
+// kind is known, its CRC checks out chained from the CRC stored in the 4
+// bytes before it (its predecessor's), or, right after the bad frame as
+// its length field places it, from the CRC recomputed over the bad frame
+// (in case only its CRC field was hit), and its payload decodes with a
+// position from pos (the bad frame's) on. seed is the CRC the bad frame
+// chains from.
+func findValidFrame(r io.ReaderAt, size, off int64, seed uint32, pos uint64) (int64, error) {
+	if off+frameOverhead+payloadFixed > size {
+		return -1, nil
+	}
+	// The CRC the bad frame would have if only its CRC field is wrong.
+	var altAt int64 = -1
+	var alt uint32
 	var lb [4]byte
-	if _, err := r.ReadAt(lb[:], off); err != nil {
-		return false
+	if _, err := r.ReadAt(lb[:], off); err == nil {
+		if n := int64(binary.LittleEndian.Uint32(lb[:])); n >= payloadFixed && n <= maxPayload && off+frameOverhead+n <= size {
+			b := make([]byte, 5+n)
+			if _, err := r.ReadAt(b, off); err == nil {
+				altAt, alt = off+frameOverhead+n, crcUpdate(seed, b)
+			}
+		}
 	}
-	n := int64(binary.LittleEndian.Uint32(lb[:]))
-	if n < payloadFixed || n > maxPayload {
-		return false
+	var frame []byte
+	valid := func(o int64, n int64, seeds ...uint32) (bool, error) {
+		if int64(cap(frame)) < frameOverhead+n {
+			frame = make([]byte, frameOverhead+n)
+		}
+		frame = frame[:frameOverhead+n]
+		if _, err := r.ReadAt(frame, o); err != nil && !errors.Is(err, io.EOF) {
+			return false, err
+		}
+		for _, sd := range seeds {
+			if _, p, _, _, err := decodeFrame(frame, sd); err == nil {
+				d, err := decodePayload(p)
+				return err == nil && d.position >= pos, nil
+			}
+		}
+		return false, nil
 	}
-	next := off + frameOverhead + n
-	var seedb [4]byte
-	if _, err := r.ReadAt(seedb[:], next-4); err != nil {
-		return false
+	const chunk = 1 << 20
+	buf := make([]byte, 4+chunk+5)
+	for base := off + 1; base+frameOverhead+payloadFixed <= size; base += chunk {
+		lo := base - 4
+		hi := min(base+chunk+5, size)
+		m, err := r.ReadAt(buf[:hi-lo], lo)
+		if err != nil && !errors.Is(err, io.EOF) {
+			return -1, err
+		}
+		b := buf[:m]
+		for i := 4; i+5 <= len(b) && i < 4+chunk; i++ {
+			n := int64(binary.LittleEndian.Uint32(b[i:]))
+			o := lo + int64(i)
+			if n < payloadFixed || n > maxPayload || o+frameOverhead+n > size || (b[i+4] != kindContinue && b[i+4] != kindCommit) {
+				continue
+			}
+			seeds := []uint32{binary.LittleEndian.Uint32(b[i-4:])}
+			if o == altAt {
+				seeds = append(seeds, alt)
+			}
+			ok, err := valid(o, n, seeds...)
+			if err != nil {
+				return -1, err
+			}
+			if ok {
+				return o, nil
+			}
+		}
 	}
-	return validFrameAt(r, size, next, binary.LittleEndian.Uint32(seedb[:]))
+	return -1, nil
 }
 
 // validFrameAt reports whether a whole, valid frame chained from seed

@@ -172,6 +172,29 @@ type Store struct {
 
 	// Repaired describes a torn tail cut by Open ("" when none).
 	Repaired string
+	// rec is the commit record recovery read (nil: none, or ignored);
+	// cw keeps it up to date while the writer runs (nil: read-only, or
+	// the record could not be written).
+	rec *commitRecord
+	cw  *commitWriter
+	// torn is the torn or uncommitted tail Verify found at the end of the
+	// newest segment of a log that was not closed cleanly.
+	torn *TornTail
+	// matchHash, when set (Verify's WantHash), is looked for among the
+	// events' chain hashes; matchPos is the position that has it.
+	matchHash *[32]byte
+	matchPos  uint64
+	// wfirst is the first position of the segment wfile is; durHash and
+	// durCRC are the chain hash and CRC of the last durable frame (the
+	// staging state to go back to when a commit fails before anything of
+	// it reached the log; see unstage). Owned by the flusher.
+	wfirst  uint64
+	durHash [32]byte
+	durCRC  uint32
+	// zeroOff stops zeroing ahead after it failed, until the next segment.
+	zeroOff bool
+	// cwWarned: a failed update of the commit record was logged.
+	cwWarned bool
 	// zeroTail is how many zero bytes recovery found past the newest
 	// segment's last committed frame (Options.ZeroAhead).
 	zeroTail int64
@@ -235,6 +258,11 @@ func Open(dir string, opts *Options) (*Store, error) {
 		return s, nil
 	}
 	if err := s.openActive(); err != nil {
+		s.releaseLock()
+		return nil, err
+	}
+	if err := s.openCommitRecord(); err != nil {
+		s.wfile.Close()
 		s.releaseLock()
 		return nil, err
 	}
@@ -303,6 +331,17 @@ func (s *Store) recover() error {
 	if s.lazy && len(names) > 0 {
 		return s.recoverLazy(names, firsts)
 	}
+	// A read-only open beside a live writer judges by the frames alone:
+	// the writer updates the record as it goes.
+	if !s.opts.ReadOnly || s.strictTail {
+		if s.rec, err = readCommitRecord(s.fs, s.path(commitRecordName)); err != nil {
+			return err
+		}
+	}
+	if r := s.rec; r != nil && r.head > 0 && (len(names) == 0 || firsts[len(firsts)-1] < r.segFirst) {
+		return &eventstore.CorruptError{Segment: segmentName(r.segFirst), Offset: r.end, Position: r.head,
+			Reason: fmt.Sprintf("segment missing: the commit record shows events through position %d were durable in it", r.head)}
+	}
 	for i, name := range names {
 		last := i == len(names)-1
 		if firsts[i] != s.next {
@@ -312,12 +351,39 @@ func (s *Store) recover() error {
 			return err
 		}
 	}
+	if err := s.checkCommitRecord(); err != nil {
+		return err
+	}
 	for _, st := range s.recStreams {
 		if len(st.positions) > 0 {
 			s.streams[st.name] = st.positions
 		}
 	}
 	s.head = s.next - 1
+	return nil
+}
+
+// checkCommitRecord holds the recovered log against its commit record:
+// nothing the record shows durable may be missing, and a cleanly closed
+// log must end exactly where its writer left it.
+func (s *Store) checkCommitRecord() error {
+	r := s.rec
+	if r == nil || len(s.segs) == 0 {
+		return nil
+	}
+	newest := s.segs[len(s.segs)-1]
+	head := s.next - 1
+	if head < r.head {
+		return &eventstore.CorruptError{Segment: segmentName(r.segFirst), Offset: r.end, Position: s.next,
+			Reason: fmt.Sprintf("the log ends at position %d, but its commit record shows events through position %d were durable (the end of the log is missing)", head, r.head)}
+	}
+	if !r.clean {
+		return nil
+	}
+	if newest.first != r.segFirst || head != r.head || newest.size != r.end {
+		return &eventstore.CorruptError{Segment: newest.name, Offset: newest.size, Position: s.next,
+			Reason: fmt.Sprintf("the log was closed cleanly with events through position %d ending at offset %d of %s, and now holds events through %d ending at offset %d of %s", r.head, r.end, segmentName(r.segFirst), head, newest.size, newest.name)}
+	}
 	return nil
 }
 
@@ -527,17 +593,25 @@ func (s *Store) recoverSegment(name string, last bool) error {
 			if !errors.As(err, &fe) {
 				return fmt.Errorf("filestore: read %s: %w", name, err)
 			}
-			follows := !last || frameFollows(f, size, off)
-			// Looked at after frameFollows: a writer that has completed
-			// the frame after this one has completed this one too.
-			if last && s.liveTail(f, off, sc.seed, false) {
+			pos := s.next + uint64(len(pending))
+			if !last {
+				return &eventstore.CorruptError{Segment: name, Offset: off, Position: pos, Reason: fe.reason}
+			}
+			if s.liveTail(f, off, sc.seed, false) {
 				undo()
 				pending = pending[:0]
 				seg.size, s.lastCRC = committedEnd, committedCRC
 				return nil
 			}
-			if follows {
-				return &eventstore.CorruptError{Segment: name, Offset: off, Position: s.next + uint64(len(pending)), Reason: fe.reason}
+			live, err := s.judgeTail(f, seg, size, committedEnd, off, sc.seed, pos, fe.reason)
+			if err != nil {
+				return err
+			}
+			if live {
+				undo()
+				pending = pending[:0]
+				seg.size, s.lastCRC = committedEnd, committedCRC
+				return nil
 			}
 			undo()
 			pending = pending[:0]
@@ -552,6 +626,9 @@ func (s *Store) recoverSegment(name string, last bool) error {
 			return &eventstore.CorruptError{Segment: name, Offset: off, Position: pos, Reason: err.Error()}
 		}
 		copy(batchHash[:], d.hash)
+		if s.matchHash != nil && s.matchPos == 0 && batchHash == *s.matchHash {
+			s.matchPos = pos
+		}
 		if s.verifyChain {
 			if want := chainHashWith(s.hasher, &prevHash, p); want != batchHash {
 				return &eventstore.CorruptError{Segment: name, Offset: off, Position: pos, Reason: fmt.Sprintf("chain hash mismatch: stored %x, recomputed %x (the event or one before it was altered)", batchHash[:8], want[:8])}
@@ -585,6 +662,10 @@ func (s *Store) recoverSegment(name string, last bool) error {
 		if kind == kindCommit {
 			s.lastHash = batchHash
 			s.next += uint64(len(pending))
+			if r := s.rec; r != nil && r.head == s.next-1 && r.headHash != batchHash {
+				return &eventstore.CorruptError{Segment: name, Offset: off, Position: s.next - 1,
+					Reason: fmt.Sprintf("chain hash %x differs from the one the commit record holds for this position (%x): the log was rewritten", batchHash[:8], r.headHash[:8])}
+			}
 			pending = pending[:0]
 			committedEnd = sc.offset()
 			committedCRC = sc.seed
@@ -597,11 +678,72 @@ func (s *Store) recoverSegment(name string, last bool) error {
 		if !last {
 			return &eventstore.CorruptError{Segment: name, Offset: committedEnd, Position: s.next, Reason: "batch without its commit frame before the end of an older segment"}
 		}
+		const why = "batch without its commit frame"
+		live, err := s.judgeTail(f, seg, size, committedEnd, sc.offset(), sc.seed, s.next+uint64(len(pending)), why)
+		if err != nil {
+			return err
+		}
 		undo()
+		if live {
+			pending = pending[:0]
+			seg.size, s.lastCRC = committedEnd, committedCRC
+			return nil
+		}
 		pending = pending[:0]
-		return s.endTail(f, seg, committedEnd, committedCRC, size, "batch without its commit frame", sc.offset(), sc.seed)
+		return s.endTail(f, seg, committedEnd, committedCRC, size, why, sc.offset(), sc.seed)
 	}
 	return nil
+}
+
+// judgeTail decides whether the scan of the newest segment, which stopped
+// at offset stop (a bad frame, where a frame chained from seed and
+// holding position pos was expected; or the end of a batch without its
+// commit frame) after the last committed frame ending at committedEnd,
+// found a torn tail, which recovery may cut, or damage, which it must
+// not: it returns a *CorruptError for damage.
+//
+// A crash leaves a torn or uncommitted tail only past the last commit
+// that was durable. With a commit record (doc.go) that is known: the log
+// must hold every frame up to the record's offset, and a log the record
+// says was closed cleanly has no torn tail at all. Without one (a log
+// written before the record existed) only the frames can tell: if any
+// valid frame follows the bad one anywhere in the segment, the damage is
+// inside the log. Beside a live writer (read-only opens) frames after a
+// half-written one are its write landing: live is then true, and the
+// store simply ends at its last committed batch.
+func (s *Store) judgeTail(f File, seg *segment, size, committedEnd, stop int64, seed uint32, pos uint64, why string) (live bool, err error) {
+	corrupt := func(how string) error {
+		return &eventstore.CorruptError{Segment: seg.name, Offset: stop, Position: pos, Reason: why + "; " + how}
+	}
+	// Zeros alone past the last commit are space zeroed ahead (or left so
+	// by other means): they hide no event, and endTail keeps them. What
+	// the commit record shows durable is checked afterwards
+	// (checkCommitRecord).
+	if dataEnd, err := nonZeroEnd(f, committedEnd, size); err != nil {
+		return false, fmt.Errorf("filestore: read tail of %s: %w", seg.name, err)
+	} else if dataEnd == committedEnd {
+		return false, nil
+	}
+	if r := s.rec; r != nil {
+		if r.clean {
+			return false, corrupt("the log was closed cleanly, so this is damage, not a torn write")
+		}
+		if r.segFirst == seg.first && committedEnd < r.end {
+			return false, corrupt(fmt.Sprintf("the commit record shows the frames up to offset %d were durable, so this is damage, not a torn write", r.end))
+		}
+		return false, nil
+	}
+	v, err := findValidFrame(f, size, stop, seed, pos)
+	if err != nil {
+		return false, fmt.Errorf("filestore: read %s: %w", seg.name, err)
+	}
+	if v >= 0 {
+		if s.liveTail(f, stop, seed, true) {
+			return true, nil
+		}
+		return false, corrupt(fmt.Sprintf("a valid frame follows at offset %d, so this is damage inside the log, not a torn tail", v))
+	}
+	return false, nil
 }
 
 // liveTail reports, for a read-only open that may run beside a writer,
@@ -655,27 +797,16 @@ func (s *Store) endTail(f File, seg *segment, end int64, crc uint32, size int64,
 	}
 	msg := fmt.Sprintf("torn tail in %s: %d bytes from offset %d (%s)", seg.name, dataEnd-end, end, why)
 	if s.strictTail {
-		return &eventstore.CorruptError{Segment: seg.name, Offset: end, Position: s.next, Reason: "torn or uncommitted tail (" + why + "); opening the log for writing copies it aside and cuts it"}
+		// Verify: the tail is reported (Problem) and described, for the
+		// caller to tell what a crash leaves from damage.
+		s.torn = &TornTail{Segment: seg.name, Offset: end, Bytes: dataEnd - end, Position: s.next, Reason: why}
+		return nil
 	}
 	if s.opts.ReadOnly {
 		s.Repaired = msg + "; left alone (read-only)"
 		return nil
 	}
-	damaged := make([]byte, dataEnd-end)
-	if _, err := f.ReadAt(damaged, end); err != nil && !errors.Is(err, io.EOF) {
-		return fmt.Errorf("filestore: read torn tail of %s: %w", seg.name, err)
-	}
-	tornDir := s.path("torn")
-	if err := s.fs.MkdirAll(tornDir, 0o755); err != nil {
-		return fmt.Errorf("filestore: %w", err)
-	}
-	aside := filepath.Join(tornDir, fmt.Sprintf("%s.%d.torn", seg.name, end))
-	if err := writeFileSync(s.fs, aside, damaged); err != nil {
-		return fmt.Errorf("filestore: keep torn tail: %w", err)
-	}
-	if err := s.fs.SyncDir(tornDir); err != nil {
-		return fmt.Errorf("filestore: %w", err)
-	}
+	kept := s.keepTornTail(f, seg.name, end, dataEnd)
 	wf, err := s.fs.OpenFile(s.path(seg.name), os.O_WRONLY, 0)
 	if err != nil {
 		return fmt.Errorf("filestore: repair %s: %w", seg.name, err)
@@ -687,9 +818,38 @@ func (s *Store) endTail(f File, seg *segment, end int64, crc uint32, size int64,
 	if err := wf.Sync(); err != nil {
 		return fmt.Errorf("filestore: sync %s: %w", seg.name, err)
 	}
-	s.Repaired = msg + "; copied to " + aside
-	s.opts.Logger.Warn("filestore: repaired torn tail", "segment", seg.name, "offset", end, "bytes", dataEnd-end, "reason", why, "copied_to", aside)
+	s.Repaired = msg + "; " + kept
+	s.opts.Logger.Warn("filestore: repaired torn tail", "segment", seg.name, "offset", end, "bytes", dataEnd-end, "reason", why, "kept", kept)
 	return nil
+}
+
+// keepTornTail copies the torn tail [end, dataEnd) of segment name into
+// DIR/torn for inspection and says where. The copy is evidence, not
+// data (nothing in it was committed): when it cannot be made, a full
+// disk most likely, recovery goes on without it (it must work on a full
+// disk, and cutting the tail frees space) and says so.
+func (s *Store) keepTornTail(f File, name string, end, dataEnd int64) string {
+	tornDir := s.path("torn")
+	aside := filepath.Join(tornDir, fmt.Sprintf("%s.%d.torn", name, end))
+	err := func() error {
+		damaged := make([]byte, dataEnd-end)
+		if _, err := f.ReadAt(damaged, end); err != nil && !errors.Is(err, io.EOF) {
+			return fmt.Errorf("read: %w", err)
+		}
+		if err := s.fs.MkdirAll(tornDir, 0o755); err != nil {
+			return err
+		}
+		if err := writeFileSync(s.fs, aside, damaged); err != nil {
+			_ = s.fs.Remove(aside)
+			return err
+		}
+		return s.fs.SyncDir(tornDir)
+	}()
+	if err != nil {
+		s.opts.Logger.Warn("filestore: torn tail not copied aside; cutting it anyway", "segment", name, "offset", end, "bytes", dataEnd-end, "err", err)
+		return fmt.Sprintf("not copied aside (%v)", err)
+	}
+	return "copied to " + aside
 }
 
 // nonZeroEnd returns the offset just past the last nonzero byte of f in
@@ -768,6 +928,27 @@ func (s *Store) openActive() error {
 	}
 	// Recovery left any zeros past the frames (a zero tail): reuse them.
 	s.wfile, s.wend, s.zeroEnd = f, seg.size, size
+	return nil
+}
+
+// openCommitRecord marks the log open for writing in its commit record
+// (durably, before any append), so that a crash from now on is not taken
+// for a clean close. A record that cannot be written is only a loss of
+// evidence for a later recovery, unless it says the log was closed
+// cleanly: left so, a crash would make every torn tail look like damage.
+func (s *Store) openCommitRecord() error {
+	seg := s.segs[len(s.segs)-1]
+	s.wfirst, s.durHash, s.durCRC = seg.first, s.lastHash, s.lastCRC
+	r := commitRecord{segFirst: seg.first, end: seg.size, head: s.next - 1, headHash: s.lastHash}
+	cw, err := openCommitWriter(s.fs, s.dir, s.path(commitRecordName), s.rec, r)
+	if err != nil {
+		if s.rec != nil && s.rec.clean {
+			return fmt.Errorf("%w (it says the log was closed cleanly, and must be updated before the log is written)", err)
+		}
+		s.opts.Logger.Warn("filestore: commit record not written; recovery after a crash will judge torn tails by the frames alone", "err", err)
+		return nil
+	}
+	s.cw = cw
 	return nil
 }
 
@@ -909,10 +1090,19 @@ func (s *Store) Close() error {
 		if s.wfile != nil {
 			if s.werr.Load() == nil {
 				err = s.trimZeros()
+				if err == nil && s.cw != nil {
+					s.mu.RLock()
+					head := s.head
+					s.mu.RUnlock()
+					err = s.cw.closeClean(commitRecord{segFirst: s.wfirst, end: s.wend, head: head, headHash: s.durHash})
+				}
 			}
 			if cerr := s.wfile.Close(); err == nil {
 				err = cerr
 			}
+		}
+		if s.cw != nil {
+			s.cw.f.Close()
 		}
 	}
 	s.mu.Lock()

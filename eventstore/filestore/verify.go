@@ -27,12 +27,49 @@ type VerifyReport struct {
 	// Bytes): space the writer zeroed ahead, left by a writer that is
 	// still running or stopped uncleanly; not damage.
 	ZeroTailBytes int64 `json:"zero_tail_bytes,omitempty"`
+	// ClosedCleanly: the log's commit record says its writer closed it
+	// cleanly, so it has no torn tail; any damaged frame is damage.
+	ClosedCleanly bool `json:"closed_cleanly"`
+	// TornTail is set when the only problem (Problem) is a torn or
+	// uncommitted tail at the very end of the newest segment of a log that
+	// was not closed cleanly, with nothing committed after it: what a
+	// crash leaves, which the next writer open cuts. Nothing committed is
+	// missing; the events before it all verified.
+	TornTail *TornTail `json:"torn_tail,omitempty"`
+	// HeadCheck is the outcome of VerifyHead's check of a chain hash kept
+	// elsewhere (nil when none was asked for).
+	HeadCheck *HeadCheck `json:"head_check,omitempty"`
 	// Problem is the first damage found; nil means the log is intact.
 	Problem *eventstore.CorruptError `json:"-"`
 }
 
+// TornTail describes a torn or uncommitted tail.
+type TornTail struct {
+	Segment string `json:"segment"`
+	// Offset is where the tail starts (the end of the last committed
+	// batch) and Bytes how many bytes it holds, up to its last nonzero one.
+	Offset int64 `json:"offset"`
+	Bytes  int64 `json:"bytes"`
+	// Position is the position its first event would have had.
+	Position uint64 `json:"position"`
+	Reason   string `json:"reason"`
+}
+
+// HeadCheck is whether the log holds the event whose chain hash was kept.
+type HeadCheck struct {
+	Hash string `json:"hash"`
+	// Position is the position of the event with that chain hash, 0 when
+	// the log holds none: it was cut before that event, or it is another
+	// log (or another history of it).
+	Position uint64 `json:"position"`
+}
+
 // OK reports whether the log verified.
 func (r *VerifyReport) OK() bool { return r.Problem == nil }
+
+// CrashTailOnly reports whether the log verified but for a torn or
+// uncommitted tail that a crash left (see TornTail).
+func (r *VerifyReport) CrashTailOnly() bool { return r.Problem != nil && r.TornTail != nil }
 
 // Verify checks a log read-only: segment headers and order, every frame's
 // chained CRC, positions, stream revisions, id uniqueness and the SHA-256
@@ -41,6 +78,20 @@ func (r *VerifyReport) OK() bool { return r.Problem == nil }
 // is for failures to read at all. progress, if not nil, is called with
 // bytes checked so far and the total.
 func Verify(dir string, opts *Options, progress func(done, total int64)) (*VerifyReport, error) {
+	return verify(dir, opts, progress, nil)
+}
+
+// VerifyHead is Verify that also looks for the event whose chain hash is
+// hash, one an auditor kept (a head hash verify printed, or one a
+// settlement memo holds): the log must hold it, at the head or at any
+// earlier position (the log may have grown since). A log cut before that
+// event, or rewritten up to it, does not; the report's HeadCheck says
+// which position has it, 0 for none.
+func VerifyHead(dir string, opts *Options, progress func(done, total int64), hash [32]byte) (*VerifyReport, error) {
+	return verify(dir, opts, progress, &hash)
+}
+
+func verify(dir string, opts *Options, progress func(done, total int64), want *[32]byte) (*VerifyReport, error) {
 	var o Options
 	if opts != nil {
 		o = *opts
@@ -93,6 +144,7 @@ func Verify(dir string, opts *Options, progress func(done, total int64)) (*Verif
 		hasher:      newChainDigest(),
 		verifyChain: true,
 		strictTail:  !rep.Live,
+		matchHash:   want,
 	}
 	if progress != nil {
 		s.progress = func(done int64) { progress(done, total) }
@@ -104,6 +156,7 @@ func Verify(dir string, opts *Options, progress func(done, total int64)) (*Verif
 	rep.HeadHash = hex.EncodeToString(s.lastHash[:])
 	rep.Tail = s.Repaired
 	rep.ZeroTailBytes = s.zeroTail
+	rep.ClosedCleanly = s.rec != nil && s.rec.clean
 	if err != nil {
 		var ce *eventstore.CorruptError
 		if !errors.As(err, &ce) {
@@ -113,6 +166,16 @@ func Verify(dir string, opts *Options, progress func(done, total int64)) (*Verif
 			ce.Position = s.next
 		}
 		rep.Problem = ce
+	} else if t := s.torn; t != nil {
+		rep.TornTail = t
+		rep.Problem = &eventstore.CorruptError{Segment: t.Segment, Offset: t.Offset, Position: t.Position,
+			Reason: fmt.Sprintf("torn or uncommitted tail (%s) of %d bytes; opening the log for writing copies it aside and cuts it", t.Reason, t.Bytes)}
+	}
+	if want != nil {
+		rep.HeadCheck = &HeadCheck{Hash: hex.EncodeToString(want[:])}
+		if s.matchPos > 0 && s.matchPos < s.next {
+			rep.HeadCheck.Position = s.matchPos
+		}
 	}
 	if progress != nil {
 		progress(total, total)

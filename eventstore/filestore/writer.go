@@ -7,8 +7,10 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"sort"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/epochledger/epochledger/eventstore"
@@ -89,7 +91,10 @@ type group struct {
 	ops        int      // appends staged in the group
 	newSeg     *segment // segment file to create before writing
 	base       int64    // offset in the segment where the chunks go
+	from       uint64   // position of the group's first event
 	last       uint64   // head once the group is durable
+	hash       [32]byte // chain hash of the event at last
+	crc        uint32   // CRC of the group's last frame
 
 	// done is closed when the group is durable, or has failed with err
 	// (set before): one close answers every append in it that staged
@@ -168,6 +173,27 @@ func putBuf(b []byte) {
 
 // ErrWriteFailed wraps the sticky write or fsync error.
 var ErrWriteFailed = errors.New("filestore: an earlier write or fsync failed; reopen the log to recover")
+
+// ErrNotStored wraps the error of a commit that failed before any of it
+// reached the log, or whose partial write the writer cut back off (no
+// space left): its appends are refused, the log holds none of them, and
+// later appends are tried again. Only a write or fsync whose outcome is
+// unknown is sticky (ErrWriteFailed).
+var ErrNotStored = errors.New("filestore: append not stored")
+
+// notWritten marks a flush error after which the log holds nothing of
+// the flush (see ErrNotStored).
+type notWritten struct{ err error }
+
+func (e *notWritten) Error() string { return e.err.Error() }
+func (e *notWritten) Unwrap() error { return e.err }
+
+// noSpace reports whether err is the file system refusing space: a write
+// that fails so has written only what it reports, and the writer can cut
+// that back.
+func noSpace(err error) bool {
+	return errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EDQUOT) || errors.Is(err, syscall.EFBIG)
+}
 
 // Append stores events at the end of stream; see eventstore.Store.
 func (s *Store) Append(ctx context.Context, stream string, expected eventstore.ExpectedRevision, events ...eventstore.EventData) (eventstore.AppendResult, error) {
@@ -425,7 +451,7 @@ func (s *Store) enqueue(op *appendOp) error {
 	g.ops++
 	op.g = g
 	active.size = g.base + int64(g.size)
-	g.last = s.next - 1
+	g.last, g.hash, g.crc = s.next-1, s.lastHash, s.lastCRC
 	s.queueOps.Add(1)
 	s.queueLen += g.size - before
 	return nil
@@ -435,7 +461,7 @@ func (s *Store) enqueue(op *appendOp) error {
 // end of seg.
 func (s *Store) newQueued(hint int, seg *segment) *group {
 	g := newGroup(hint)
-	g.base, g.last = seg.size, s.next-1
+	g.base, g.from, g.last = seg.size, s.next, s.next-1
 	s.queue = append(s.queue, g)
 	return g
 }
@@ -762,16 +788,35 @@ func (s *Store) commit(batch []*group, ops int) {
 		err = *p
 	} else {
 		err = s.flush(batch)
-		if err != nil {
+		var nw *notWritten
+		switch {
+		case err == nil:
+		case errors.As(err, &nw):
+			// Nothing of it is in the log: staging goes back to the
+			// last durable commit, and the groups staged on top of this
+			// one fail with it.
+			extra, extraOps := s.unstage(batch)
+			batch = append(batch, extra...)
+			ops += extraOps
+			err = fmt.Errorf("%w: %w", ErrNotStored, nw.err)
+		default:
 			err = fmt.Errorf("%w: %w", ErrWriteFailed, err)
 			s.werr.Store(&err)
 		}
 	}
 	if err == nil {
-		last := batch[len(batch)-1].last
+		lg := batch[len(batch)-1]
+		s.durHash, s.durCRC = lg.hash, lg.crc
+		if s.cw != nil {
+			r := commitRecord{segFirst: s.wfirst, end: s.wend, head: lg.last, headHash: lg.hash}
+			if werr := s.cw.write(r); werr != nil && !s.cwWarned {
+				s.cwWarned = true
+				s.opts.Logger.Warn("filestore: commit record not updated; recovery after a crash will trust less of the log", "err", werr)
+			}
+		}
 		s.mu.Lock()
-		if last > s.head {
-			s.head = last
+		if lg.last > s.head {
+			s.head = lg.last
 			close(s.headCh)
 			s.headCh = make(chan struct{})
 		}
@@ -805,23 +850,20 @@ func (s *Store) flush(batch []*group) error {
 		if err := s.trimZeros(); err != nil {
 			return err
 		}
-		seg, err := s.createSegment(g.newSeg.first, g.newSeg.prevHash)
+		f, err := s.startSegment(g.newSeg)
 		if err != nil {
 			return err
-		}
-		if seg.headerCRC != g.newSeg.headerCRC {
-			return fmt.Errorf("segment %s header changed between encode and write", seg.name)
 		}
 		if err := s.wfile.Close(); err != nil {
+			f.Close()
 			return err
 		}
-		f, err := s.fs.OpenFile(s.path(seg.name), os.O_WRONLY, 0)
-		if err != nil {
-			return err
-		}
-		s.wfile, s.wend, s.zeroEnd = f, headerSize, headerSize
+		s.wfile, s.wend, s.zeroEnd, s.wfirst = f, headerSize, headerSize, g.newSeg.first
+		s.durCRC = g.newSeg.headerCRC
+		s.zeroOff = false
 	}
 	// Staging placed every group right after the one before it.
+	begin := s.wend
 	at := s.wend
 	for _, g := range batch {
 		if g.base != at {
@@ -839,7 +881,16 @@ func (s *Store) flush(batch []*group) error {
 			err = io.ErrShortWrite
 		}
 		if err != nil {
-			return fmt.Errorf("write %d bytes at offset %d: %w", len(c), s.wend, err)
+			err = fmt.Errorf("write %d bytes at offset %d: %w", len(c), s.wend, err)
+			if noSpace(err) {
+				// The file system wrote what it reported and no more: cut
+				// it back, so that the log holds nothing of this flush.
+				if cerr := s.cutBack(begin); cerr != nil {
+					return fmt.Errorf("%w; cutting the partial write back to offset %d failed: %w", err, begin, cerr)
+				}
+				return &notWritten{err}
+			}
+			return err
 		}
 		s.wend += int64(n)
 		wrote += n
@@ -886,7 +937,11 @@ func (s *Store) flush(batch []*group) error {
 	}
 	s.zeroEnd = max(s.zeroEnd, s.wend)
 	if err := s.zeroAhead(wrote); err != nil {
-		return err
+		// The frames are written: zeroing ahead is only an optimisation,
+		// and its failure (no space, most likely) must not fail them. It
+		// stops until the next segment.
+		s.zeroOff = true
+		s.opts.Logger.Warn("filestore: zeroing ahead failed; stopped until the next segment", "err", err)
 	}
 	start := time.Now()
 	if err := s.wfile.Datasync(); err != nil {
@@ -913,7 +968,7 @@ var zeroBlock [256 << 10]byte
 // same fdatasync as the flush's frames; that one commits the new size.
 func (s *Store) zeroAhead(wrote int) error {
 	za := s.opts.ZeroAhead
-	if za <= 0 || wrote >= zeroAheadMaxFlush || s.zeroEnd-s.wend >= za/4 {
+	if za <= 0 || s.zeroOff || wrote >= zeroAheadMaxFlush || s.zeroEnd-s.wend >= za/4 {
 		return nil
 	}
 	for end := s.wend + za; s.zeroEnd < end; {
@@ -929,6 +984,114 @@ func (s *Store) zeroAhead(wrote int) error {
 		}
 	}
 	return nil
+}
+
+// cutBack truncates the active segment back to start, the end of the last
+// durable commit, after a write that failed for want of space, and makes
+// the cut durable.
+func (s *Store) cutBack(start int64) error {
+	if err := s.wfile.Truncate(start); err != nil {
+		return err
+	}
+	if err := s.wfile.Sync(); err != nil {
+		return err
+	}
+	s.wend, s.zeroEnd = start, start
+	return nil
+}
+
+// startSegment creates the segment file seg (staged by enqueue) and opens
+// it for writing. When it fails, what it made is removed again and the
+// error is a *notWritten: nothing was written to the log (a transient
+// failure such as EMFILE must not poison the store).
+func (s *Store) startSegment(seg *segment) (File, error) {
+	made, err := s.createSegment(seg.first, seg.prevHash)
+	if err != nil {
+		return nil, s.unmake(seg, err)
+	}
+	if made.headerCRC != seg.headerCRC {
+		return nil, fmt.Errorf("segment %s header changed between encode and write", seg.name)
+	}
+	f, err := s.fs.OpenFile(s.path(seg.name), os.O_WRONLY, 0)
+	if err != nil {
+		return nil, s.unmake(seg, fmt.Errorf("filestore: open %s for append: %w", seg.name, err))
+	}
+	return f, nil
+}
+
+// unmake removes what a failed startSegment may have made of seg's file;
+// the failure is then a *notWritten, unless the removal fails too (the
+// file may be left behind: its outcome is unknown).
+func (s *Store) unmake(seg *segment, cause error) error {
+	for _, name := range []string{s.path(seg.name + ".tmp"), s.path(seg.name)} {
+		if err := s.fs.Remove(name); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return fmt.Errorf("%w; removing %s failed: %w", cause, filepath.Base(name), err)
+		}
+	}
+	if err := s.fs.SyncDir(s.dir); err != nil {
+		return fmt.Errorf("%w; %w", cause, err)
+	}
+	return &notWritten{cause}
+}
+
+// unstage takes back the staging of a batch that failed before any of it
+// reached the log (flusher, after flush returned a *notWritten): the
+// groups still queued behind it were staged on top of it and fail with
+// it (they are returned, with their appends' count, to be answered); the
+// ids, stream positions and segment offsets of all their events are
+// dropped, and staging resumes at the last durable commit.
+func (s *Store) unstage(batch []*group) (extra []*group, extraOps int) {
+	s.stageMu.Lock()
+	defer s.stageMu.Unlock()
+	extra = append(extra, s.queue...)
+	for _, g := range extra {
+		extraOps += g.ops
+		s.queueLen -= g.size
+	}
+	s.queueOps.Add(-int64(extraOps))
+	clear(s.queue)
+	s.queue = s.queue[:0]
+	from := batch[0].from
+	streams := map[string]bool{}
+	for _, gs := range [][]*group{batch, extra} {
+		for _, g := range gs {
+			for _, c := range g.chunks {
+				for len(c) >= frameOverhead {
+					n := int(binary.LittleEndian.Uint32(c))
+					if d, err := decodePayload(c[5 : 5+n]); err == nil {
+						k := keyOfBytes(d.id)
+						if p, ok := s.ids.lookup(k); ok && p >= from {
+							s.ids.remove(k)
+						}
+						streams[string(d.stream)] = true
+					}
+					c = c[frameOverhead+n:]
+				}
+			}
+		}
+	}
+	s.mu.Lock()
+	for st := range streams {
+		ps := s.streams[st]
+		i := sort.Search(len(ps), func(i int) bool { return ps[i] >= from })
+		if i == 0 {
+			delete(s.streams, st)
+		} else {
+			s.streams[st] = ps[:i]
+		}
+	}
+	// Segments staging started that are not on disk go; the one the
+	// flusher now writes (it may be the batch's new one) stays, cut to
+	// what it durably holds.
+	for len(s.segs) > 1 && s.segs[len(s.segs)-1].first > s.wfirst {
+		s.segs = s.segs[:len(s.segs)-1]
+	}
+	active := s.segs[len(s.segs)-1]
+	active.offsets = active.offsets[:from-active.first]
+	active.size = s.wend
+	s.mu.Unlock()
+	s.next, s.lastHash, s.lastCRC = from, s.durHash, s.durCRC
+	return extra, extraOps
 }
 
 // trimZeros cuts the zeros written ahead off the active segment and makes

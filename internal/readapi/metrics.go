@@ -41,6 +41,9 @@ import (
 //	epochledger_settlement_epoch                       gauge: newest closed epoch
 //	epochledger_settlement_state{state}                gauge: 1 for its settlement state
 //	epochledger_settlement_unsettled_epochs            gauge: closed epochs not confirmed
+//
+// and, after them, what Include adds (serve: the coordinator's
+// epochledger_coordinator_* and epochledger_ledger_* families).
 type Metrics struct {
 	mu       sync.Mutex
 	requests map[requestKey]uint64
@@ -54,6 +57,10 @@ type Metrics struct {
 	rejected     atomic.Uint64
 
 	collectors map[string]collector
+	// included write whole metric families of another component (the
+	// coordinator's own registry) after these, so that serve's one
+	// /metrics shows them; their names must not clash with the above.
+	included []func(io.Writer)
 }
 
 type requestKey struct {
@@ -164,6 +171,20 @@ func (m *Metrics) Collect(name, help, typ string, fn func() []Sample) {
 	m.mu.Unlock()
 }
 
+// Include adds a writer of complete metric families in the text
+// exposition format (the coordinator's WriteMetrics) to every scrape, after
+// the families of this registry. It is how serve exposes the
+// coordinator's metrics on the read API's /metrics: the read API mounts
+// GET /metrics first, so the coordinator's own route is never reached.
+func (m *Metrics) Include(write func(io.Writer)) {
+	if m == nil || write == nil {
+		return
+	}
+	m.mu.Lock()
+	m.included = append(m.included, write)
+	m.mu.Unlock()
+}
+
 // ContentType is the media type of the exposition WriteTo writes.
 const ContentType = "text/plain; version=0.0.4; charset=utf-8"
 
@@ -189,6 +210,7 @@ func (m *Metrics) WriteTo(w io.Writer) (int64, error) {
 	for k, v := range m.collectors {
 		colls[k] = v
 	}
+	included := append([]func(io.Writer){}, m.included...)
 	m.mu.Unlock()
 
 	counter := func(name, help string, v uint64) family {
@@ -248,6 +270,9 @@ func (m *Metrics) WriteTo(w io.Writer) (int64, error) {
 	for _, f := range fams {
 		f.emit()
 	}
+	for _, write := range included {
+		write(cw)
+	}
 	if err := cw.w.Flush(); err != nil && cw.err == nil {
 		cw.err = err
 	}
@@ -267,6 +292,17 @@ type countWriter struct {
 	w   *bufio.Writer
 	n   int64
 	err error
+}
+
+// Write lets an included writer write through the count.
+func (c *countWriter) Write(b []byte) (int, error) {
+	if c.err != nil {
+		return 0, c.err
+	}
+	n, err := c.w.Write(b)
+	c.n += int64(n)
+	c.err = err
+	return n, err
 }
 
 func (c *countWriter) str(s string) {

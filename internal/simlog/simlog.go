@@ -28,24 +28,33 @@ type Builder struct {
 	// checks. Such logs fold normally but are refused by import.
 	FakeSignatures bool
 
-	seed  string
-	now   time.Time
-	n     uint64
-	envs  []*domain.Envelope
-	keys  map[string]ed25519.PrivateKey
-	jobs  map[string]uint32
-	frame map[string]string // job/frame → last output hash
+	seed string
+	now  time.Time
+	n    uint64
+	envs []*domain.Envelope
+	keys map[string]ed25519.PrivateKey
+	// clients are the compute clients registered so far: Compute has
+	// "io.net" sign its reports once it is registered.
+	clients map[string]ed25519.PrivateKey
+	jobs    map[string]uint32
+	frame   map[string]string // job/frame → last output hash
 }
 
 // New starts a log whose first event is at start; seed makes ids differ
 // between builders.
 func New(seed string, start time.Time) *Builder {
-	return &Builder{seed: seed, now: start, keys: map[string]ed25519.PrivateKey{}, jobs: map[string]uint32{}, frame: map[string]string{}}
+	return &Builder{seed: seed, now: start, keys: map[string]ed25519.PrivateKey{}, clients: map[string]ed25519.PrivateKey{}, jobs: map[string]uint32{}, frame: map[string]string{}}
 }
 
 // NodeKey is the deterministic ed25519 key of a node id.
 func NodeKey(nodeID string) ed25519.PrivateKey {
 	s := sha256.Sum256([]byte("simlog-node-key:" + nodeID))
+	return ed25519.NewKeyFromSeed(s[:])
+}
+
+// ClientKey is the deterministic ed25519 key of a compute client id.
+func ClientKey(clientID string) ed25519.PrivateKey {
+	s := sha256.Sum256([]byte("simlog-client-key:" + clientID))
 	return ed25519.NewKeyFromSeed(s[:])
 }
 
@@ -177,12 +186,42 @@ func (b *Builder) Burn(jobID, usd, price string) {
 	b.Add("job-"+jobID, &domain.BurnRecorded{JobID: jobID, USD: u, RenderUSDPrice: p, Burned: burned, TxSignature: sig})
 }
 
-// Compute reports compute-client work, signed.
+// ComputeClient registers a compute client with its deterministic key and
+// caps in USD (per task, per node per epoch).
+func (b *Builder) ComputeClient(clientID, maxPerTask, maxPerNodeEpoch string) {
+	k := ClientKey(clientID)
+	b.clients[clientID] = k
+	t, err := domain.ParseUSD(maxPerTask)
+	if err != nil {
+		panic(err)
+	}
+	n, err := domain.ParseUSD(maxPerNodeEpoch)
+	if err != nil {
+		panic(err)
+	}
+	b.Add("client-"+clientID, &domain.ComputeClientRegistered{ClientID: clientID, ClientPubkey: base58.Encode(k.Public().(ed25519.PublicKey)), MaxUSDPerTask: t, MaxUSDPerNodeEpoch: n})
+}
+
+// Compute reports io.net compute work, signed by the node and, once
+// ComputeClient registered io.net, attested by the client.
 func (b *Builder) Compute(taskID, nodeID string, durationMS uint64, usd string) {
+	b.ComputeBy("io.net", taskID, nodeID, durationMS, usd)
+}
+
+// ComputeBy reports compute work for client, signed by the node and, if
+// the builder registered client, by the client (the old form otherwise).
+func (b *Builder) ComputeBy(client, taskID, nodeID string, durationMS uint64, usd string) {
 	u, _ := domain.ParseUSD(usd)
 	h := Hash("task:" + taskID)
-	sig := b.sign(nodeID, domain.ComputeProofMessage(taskID, nodeID, "io.net", h, durationMS, u))
-	b.Add("node-"+nodeID, &domain.ComputeWorkCompleted{TaskID: taskID, NodeID: nodeID, Client: "io.net", DurationMS: durationMS, USD: u, OutputHash: h, Signature: sig})
+	ev := &domain.ComputeWorkCompleted{TaskID: taskID, NodeID: nodeID, Client: client, DurationMS: durationMS, USD: u, OutputHash: h}
+	ev.Signature = b.sign(nodeID, ev.ProofMessage())
+	if k := b.clients[client]; k != nil {
+		ev.ClientSignature = base58.Encode(ed25519.Sign(k, ev.ClientMessage()))
+		if b.FakeSignatures {
+			ev.ClientSignature = fakeSignature
+		}
+	}
+	b.Add("node-"+nodeID, ev)
 }
 
 // CloseEpoch closes epoch n with an emission.

@@ -34,7 +34,10 @@ type Options struct {
 	// Workers is the number of simulated workers (one node each).
 	Workers int
 	// Batch is the frames per lease request and results per results
-	// request (1 = one request per frame, like `epochledger worker`).
+	// request (1 = one request per frame, like `epochledger worker`). Each
+	// node registers as Batch GPUs ("<Batch>x simulated"), so that the
+	// coordinator's live-lease bound (one per GPU by default) lets it hold
+	// a batch.
 	Batch int
 	// Warmup runs before the measured Duration.
 	Warmup   time.Duration
@@ -110,7 +113,7 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 		keys[i] = ed25519.NewKeyFromSeed(seed[:])
 		ids[i] = fmt.Sprintf("%s-n%d", o.Prefix, i)
 		c := r.client(keys[i], o.AdminToken)
-		if _, err := c.RegisterNode(ctx, api.RegisterNodeRequest{NodeID: ids[i], OperatorID: fmt.Sprintf("%s-op%d", o.Prefix, i%16), GPU: "simulated", OBScore: "1000"}); err != nil {
+		if _, err := c.RegisterNode(ctx, api.RegisterNodeRequest{NodeID: ids[i], OperatorID: fmt.Sprintf("%s-op%d", o.Prefix, i%16), GPU: fmt.Sprintf("%dx simulated", o.Batch), OBScore: "1000"}); err != nil {
 			return nil, fmt.Errorf("loadgen: register %s: %w", ids[i], err)
 		}
 	}

@@ -23,7 +23,9 @@
 // more than its window (default 60 s) from its clock, a nonce it has seen
 // from that key within twice the window (so a captured request cannot be
 // replayed, even unchanged), an unknown key, and a signature that does not
-// verify. The version prefix keeps request signatures apart from proof
+// verify. The nonce cache is memory only: after a restart the coordinator
+// refuses requests timestamped before the newest timestamp its previous
+// run may have accepted (503 sign_again; sign with a fresh timestamp). The version prefix keeps request signatures apart from proof
 // signatures (domain.ProofMessage), which start "epochledger-proof-v1".
 //
 // # Bearer tokens (admin and artist routes)
@@ -149,6 +151,10 @@ const (
 	CodeInternal      = "internal"           // 500
 	CodeEpochMismatch = "epoch_not_open"     // 409: close of an epoch that is not the open one
 	CodeMethod        = "method_not_allowed" // 405
+	// 503: the request was signed before the coordinator's restart floor
+	// (a replay, or a request in flight across the restart): sign it again
+	// (the body has server_time_ms; Client.Call retries once).
+	CodeSignAgain = "sign_again"
 )
 
 // Error is a refusal: the JSON body of every 4xx and 5xx response.
@@ -156,7 +162,7 @@ type Error struct {
 	Code         string `json:"code"`
 	Message      string `json:"error"`
 	Status       int    `json:"status"`
-	ServerTimeMS int64  `json:"server_time_ms,omitempty"` // with stale_timestamp
+	ServerTimeMS int64  `json:"server_time_ms,omitempty"` // with stale_timestamp and sign_again
 }
 
 func (e *Error) Error() string {
@@ -254,14 +260,17 @@ type ResultsResponse struct {
 }
 
 // ComputeRequest is the body of POST /v1/worker/compute: compute-client
-// work, signed over domain.ComputeProofMessage.
+// work, signed by the node over domain.ComputeProofMessage and attested by
+// the registered compute client Client over domain.ComputeClientMessage
+// (ClientSignature, required).
 type ComputeRequest struct {
-	TaskID     string `json:"task_id"`
-	Client     string `json:"client"`
-	DurationMS uint64 `json:"duration_ms"`
-	USD        string `json:"usd"`
-	OutputHash string `json:"output_hash"`
-	Signature  string `json:"signature"`
+	TaskID          string `json:"task_id"`
+	Client          string `json:"client"`
+	DurationMS      uint64 `json:"duration_ms"`
+	USD             string `json:"usd"`
+	OutputHash      string `json:"output_hash"`
+	Signature       string `json:"signature"`
+	ClientSignature string `json:"client_signature"`
 }
 
 // RegisterNodeRequest is the body of POST /v1/nodes. The node's public key

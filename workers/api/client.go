@@ -54,7 +54,8 @@ const (
 
 // Call sends method path with in as its JSON body (nil: none) and decodes a
 // 2xx answer into out (nil: discard). A refusal is returned as *Error. A
-// stale_timestamp refusal adjusts the clock offset and is retried once.
+// stale_timestamp or sign_again refusal adjusts the clock offset and is
+// retried once.
 func (c *Client) Call(ctx context.Context, method, path string, auth Auth, in, out any) error {
 	var body []byte
 	if in != nil {
@@ -65,7 +66,7 @@ func (c *Client) Call(ctx context.Context, method, path string, auth Auth, in, o
 	}
 	err := c.CallRaw(ctx, method, path, auth, body, out)
 	var ae *Error
-	if errors.As(err, &ae) && ae.Code == CodeStale && ae.ServerTimeMS > 0 {
+	if errors.As(err, &ae) && (ae.Code == CodeStale || ae.Code == CodeSignAgain) && ae.ServerTimeMS > 0 {
 		c.offsetMS.Store(ae.ServerTimeMS - time.Now().UnixMilli())
 		err = c.CallRaw(ctx, method, path, auth, body, out)
 	}

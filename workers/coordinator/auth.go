@@ -4,6 +4,7 @@ import (
 	"crypto/ed25519"
 	"crypto/sha256"
 	"crypto/subtle"
+	"fmt"
 	"net/http"
 	"strconv"
 	"strings"
@@ -52,65 +53,114 @@ func (c *nonceCache) seen(now time.Time, pubkey, nonce string) bool {
 	return false
 }
 
-// authSigned checks a signed request: headers present, timestamp within
-// the window, the signature verifies with the key, the nonce is fresh.
-// The key is the registered node's unless register is true (node
-// registration is signed by the key being registered). It returns the
-// node (nil when register) and the public key text.
-func (s *Server) authSigned(r *http.Request, body []byte, register bool) (*nodeKey, string, error) {
+// signedAuth is a signed request whose headers were checked before its
+// body was read (preAuth); verify finishes the check with the body.
+type signedAuth struct {
+	node  *nodeKey // nil when register
+	key   string
+	pub   ed25519.PublicKey
+	tms   int64
+	nonce string
+	sig   string
+}
+
+// preAuth checks what a signed request's headers alone can tell, so that
+// a request that cannot authenticate is refused before its body is read:
+// headers present, timestamp within the window and not older than the
+// restart floor, nonce well formed, key registered (or, when register, a
+// well-formed key: node registration is signed by the key being
+// registered).
+func (s *Server) preAuth(r *http.Request, register bool) (*signedAuth, error) {
 	key, ts, nonce, sig := r.Header.Get(api.HeaderKey), r.Header.Get(api.HeaderTimestamp), r.Header.Get(api.HeaderNonce), r.Header.Get(api.HeaderSignature)
 	if key == "" || ts == "" || nonce == "" || sig == "" {
 		s.m.authFailures.with("missing").add(1)
-		return nil, "", apiErr(http.StatusUnauthorized, api.CodeMissingAuth, "a signed request needs the headers %s, %s, %s and %s (see the api package documentation)", api.HeaderKey, api.HeaderTimestamp, api.HeaderNonce, api.HeaderSignature)
+		return nil, apiErr(http.StatusUnauthorized, api.CodeMissingAuth, "a signed request needs the headers %s, %s, %s and %s (see the api package documentation)", api.HeaderKey, api.HeaderTimestamp, api.HeaderNonce, api.HeaderSignature)
 	}
 	now := s.opts.Now()
 	tms, err := strconv.ParseInt(ts, 10, 64)
 	if err != nil {
 		s.m.authFailures.with("stale").add(1)
-		return nil, "", apiErr(http.StatusUnauthorized, api.CodeStale, "%s %q is not Unix milliseconds", api.HeaderTimestamp, ts)
+		return nil, apiErr(http.StatusUnauthorized, api.CodeStale, "%s %q is not Unix milliseconds", api.HeaderTimestamp, ts)
 	}
-	if d := time.Duration(now.UnixMilli()-tms) * time.Millisecond; d > s.opts.RequestWindow || d < -s.opts.RequestWindow {
+	if !withinWindow(now.UnixMilli(), tms, s.opts.RequestWindow) {
 		s.m.authFailures.with("stale").add(1)
-		e := apiErr(http.StatusUnauthorized, api.CodeStale, "request timestamp is %v from the coordinator's clock; the window is ±%v", d.Round(time.Millisecond), s.opts.RequestWindow)
+		e := apiErr(http.StatusUnauthorized, api.CodeStale, "request timestamp is %s the coordinator's clock; the window is ±%v", skewText(now.UnixMilli(), tms), s.opts.RequestWindow)
 		e.ServerTimeMS = now.UnixMilli()
-		return nil, "", e
+		return nil, e
+	}
+	if s.replay.before(tms) {
+		s.m.authFailures.with("before_restart").add(1)
+		e := apiErr(http.StatusServiceUnavailable, api.CodeSignAgain, "the request was signed before the coordinator restarted (timestamp %d): its nonce cannot be checked against the requests accepted before; sign it again", tms)
+		e.ServerTimeMS = now.UnixMilli()
+		return nil, e
 	}
 	if !api.ValidNonce(nonce) {
 		s.m.authFailures.with("nonce").add(1)
-		return nil, "", apiErr(http.StatusUnauthorized, api.CodeMissingAuth, "%s must be 16 to 128 characters of A-Z a-z 0-9 _ -", api.HeaderNonce)
+		return nil, apiErr(http.StatusUnauthorized, api.CodeMissingAuth, "%s must be 16 to 128 characters of A-Z a-z 0-9 _ -", api.HeaderNonce)
 	}
-	var pub ed25519.PublicKey
-	var node *nodeKey
+	a := &signedAuth{key: key, tms: tms, nonce: nonce, sig: sig}
 	if register {
 		b, err := base58.Decode(key)
 		if err != nil || len(b) != ed25519.PublicKeySize {
 			s.m.authFailures.with("bad_key").add(1)
-			return nil, "", apiErr(http.StatusUnauthorized, api.CodeBadSignature, "%s %q is not a base58 ed25519 public key", api.HeaderKey, key)
+			return nil, apiErr(http.StatusUnauthorized, api.CodeBadSignature, "%s %q is not a base58 ed25519 public key", api.HeaderKey, key)
 		}
-		pub = b
+		a.pub = b
 	} else {
-		node = s.keyOf(key)
-		if node == nil {
+		a.node = s.keyOf(key)
+		if a.node == nil {
 			s.m.authFailures.with("unknown_node").add(1)
-			return nil, "", apiErr(http.StatusUnauthorized, api.CodeUnknownNode, "no node is registered with key %s; register it first (epochledger worker register)", key)
+			return nil, apiErr(http.StatusUnauthorized, api.CodeUnknownNode, "no node is registered with key %s; register it first (epochledger worker register)", key)
 		}
-		pub = node.pub
+		a.pub = a.node.pub
 	}
-	sg, err := base58.Decode(sig)
-	msg := api.RequestMessage(r.Method, r.URL.RequestURI(), sha256.Sum256(body), tms, nonce)
-	if err != nil || len(sg) != ed25519.SignatureSize || !ed25519.Verify(pub, msg, sg) {
+	return a, nil
+}
+
+// verify checks the signature over the request message with the body, then
+// that the nonce is fresh, and raises the replay floor's durable mark.
+func (s *Server) verify(r *http.Request, a *signedAuth, body []byte) error {
+	sg, err := base58.Decode(a.sig)
+	msg := api.RequestMessage(r.Method, r.URL.RequestURI(), sha256.Sum256(body), a.tms, a.nonce)
+	if err != nil || len(sg) != ed25519.SignatureSize || !ed25519.Verify(a.pub, msg, sg) {
 		s.m.authFailures.with("bad_signature").add(1)
-		who := "the key " + key
-		if node != nil {
-			who = "the registered key of node " + strconv.Quote(node.id)
+		who := "the key " + a.key
+		if a.node != nil {
+			who = "the registered key of node " + strconv.Quote(a.node.id)
 		}
-		return nil, "", apiErr(http.StatusUnauthorized, api.CodeBadSignature, "the request signature does not verify with %s over the canonical request message", who)
+		return apiErr(http.StatusUnauthorized, api.CodeBadSignature, "the request signature does not verify with %s over the canonical request message", who)
 	}
-	if s.nonces.seen(now, key, nonce) {
+	if s.nonces.seen(s.opts.Now(), a.key, a.nonce) {
 		s.m.authFailures.with("replay").add(1)
-		return nil, "", apiErr(http.StatusUnauthorized, api.CodeReplay, "nonce %q was already used with this key: replayed request refused", nonce)
+		return apiErr(http.StatusUnauthorized, api.CodeReplay, "nonce %q was already used with this key: replayed request refused", a.nonce)
 	}
-	return node, key, nil
+	if err := s.replay.reserve(a.tms); err != nil {
+		return fmt.Errorf("coordinator: persist the replay floor: %w", err)
+	}
+	return nil
+}
+
+// withinWindow reports whether tms is within ±window of nowMS, without the
+// overflow of a subtraction turned into a time.Duration (a timestamp 584
+// years away wraps a Duration around to a small one).
+func withinWindow(nowMS, tms int64, window time.Duration) bool {
+	w := window.Milliseconds()
+	// nowMS is a current clock and w at most a few hours: neither bound
+	// overflows.
+	return tms >= nowMS-w && tms <= nowMS+w
+}
+
+// skewText says how far tms is from nowMS, for a refusal.
+func skewText(nowMS, tms int64) string {
+	d := float64(tms) - float64(nowMS) // float: no overflow for any int64 pair
+	dir := "ahead of"
+	if d < 0 {
+		dir, d = "behind", -d
+	}
+	if d < float64(100*365*24*time.Hour/time.Millisecond) {
+		return fmt.Sprintf("%v %s", (time.Duration(d) * time.Millisecond).Round(time.Millisecond), dir)
+	}
+	return fmt.Sprintf("%.3g years %s", d/(365.25*24*3600*1000), dir)
 }
 
 // authBearer checks the admin token in constant time.

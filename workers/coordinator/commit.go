@@ -31,6 +31,12 @@ type txn interface {
 
 var errDefer = errors.New("deferred to the next round")
 
+// errNotStoredNow answers the txns of a round the store could not store
+// (eventstore.ErrNotStored): nothing was appended, the coordinator serves
+// on, the client retries. A shared value, matched with errors.Is: never
+// modify it (writeError answers a copy).
+var errNotStoredNow = &api.Error{Status: http.StatusServiceUnavailable, Code: api.CodeUnavailable, Message: "the event log could not store the request now; nothing was appended: retry"}
+
 // aborter is a txn that must undo scheduler changes when its events were
 // not stored (called under the write lock).
 type aborter interface{ abort() }
@@ -201,11 +207,21 @@ func (s *Server) runRound(txns []txn, keys map[string]uint64) []txn {
 			ob.ObserveAppend(d, err)
 		}
 		if err != nil {
-			if !refusedByStore(err) {
+			switch {
+			case errors.Is(err, eventstore.ErrNotStored):
+				// Nothing of the round was written and the store is still
+				// usable (a segment it could not create for want of file
+				// descriptors, a full disk): refuse these txns (503, retry)
+				// and keep serving, as the log matches the ledger.
+				s.log.Error("the event log could not store an append; nothing of it was written", "events", len(r.envs), "err", err)
+				err = errNotStoredNow
+			case !refusedByStore(err):
 				s.fail(err)
 				err = unavailable(err)
-			} else {
+			default:
 				err = fmt.Errorf("coordinator: the store refused the append: %w", err)
+			}
+			if s.Failed() == nil {
 				s.mu.Lock()
 				for _, p := range ok {
 					if a, ok := p.t.(aborter); ok {
@@ -213,6 +229,15 @@ func (s *Server) runRound(txns []txn, keys map[string]uint64) []txn {
 					}
 				}
 				s.mu.Unlock()
+			}
+			if errors.Is(err, errNotStoredNow) {
+				// Job completions have no client to retry them: they go
+				// again with the next round.
+				for _, p := range ok {
+					if c, isC := p.t.(*completionTxn); isC {
+						next = append(next, c)
+					}
+				}
 			}
 			for _, p := range ok {
 				p.t.finish(r, err)
@@ -272,8 +297,14 @@ func (s *Server) appendRound(r *round) error {
 			return err
 		}
 	} else {
-		for _, q := range reqs {
+		for i, q := range reqs {
 			rr, err := s.store.Append(ctx, q.Stream, q.Expected, q.Events...)
+			if err != nil && i > 0 {
+				// Part of the round is stored: whatever the store says of
+				// this append, the round's outcome is not "nothing
+				// stored" nor a clean refusal.
+				return fmt.Errorf("coordinator: %d of the round's %d appends stored, then: %v", i, len(reqs), err)
+			}
 			if err != nil {
 				return err
 			}
@@ -309,8 +340,11 @@ func (s *Server) fail(err error) {
 	}
 }
 
+// unavailable is the answer while the log has failed. The cause (often
+// naming a file of the data directory) is in the coordinator's log, not in
+// the body.
 func unavailable(err error) error {
-	return &api.Error{Status: http.StatusServiceUnavailable, Code: api.CodeUnavailable, Message: "the event log failed: " + err.Error() + "; restart the coordinator"}
+	return &api.Error{Status: http.StatusServiceUnavailable, Code: api.CodeUnavailable, Message: "the event log failed; appends are refused until the coordinator is restarted (its log has the cause)"}
 }
 
 // waiter is embedded by txns a handler waits for.

@@ -55,6 +55,9 @@ func newHarness(t *testing.T, tweak func(*Options)) *harness {
 	o.VerifyRate = 0
 	o.Render = api.RenderSpec{Width: 16, Height: 12, Spp: 1}
 	o.Now = h.clock.Now
+	// The tests lease several frames per node at once; the bound on live
+	// leases and its default are tested in bound_test.go.
+	o.LeasesPerGPU = 8
 	if tweak != nil {
 		tweak(&o)
 	}
@@ -109,10 +112,16 @@ func (h *harness) head() uint64 {
 // node registers a node and returns its client.
 func (h *harness) node(id, op, ob string) *api.Client {
 	h.t.Helper()
+	return h.nodeGPU(id, op, ob, "RTX 4090")
+}
+
+// nodeGPU registers a node with its gpu text (GPUCount reads it).
+func (h *harness) nodeGPU(id, op, ob, gpu string) *api.Client {
+	h.t.Helper()
 	k, _ := nodekey.Generate()
 	h.keys[id] = k
 	c := api.NewClient(h.ts.URL, k, adminToken)
-	if _, err := c.RegisterNode(context.Background(), api.RegisterNodeRequest{NodeID: id, OperatorID: op, GPU: "RTX 4090", OBScore: ob}); err != nil {
+	if _, err := c.RegisterNode(context.Background(), api.RegisterNodeRequest{NodeID: id, OperatorID: op, GPU: gpu, OBScore: ob}); err != nil {
 		h.t.Fatalf("register %s: %v", id, err)
 	}
 	c.AdminToken = ""
@@ -611,12 +620,10 @@ func TestRestartResumes(t *testing.T) {
 }
 
 func TestComputeWork(t *testing.T) {
-	h := newHarness(t, nil)
+	clientKey := computeClientKey("io.net")
+	h := newHarness(t, func(o *Options) { o.ComputeClients = []ComputeClient{ioNet(t, clientKey, "100", "1000")} })
 	n1 := h.node("n1", "op-a", "500")
-	usd, _ := domain.ParseUSD("12.5")
-	hash := sceneHash("task output")
-	req := api.ComputeRequest{TaskID: "t1", Client: "io.net", DurationMS: 60000, USD: "12.50", OutputHash: hash,
-		Signature: domain.SignProof(h.keys["n1"], domain.ComputeProofMessage("t1", "n1", "io.net", hash, 60000, usd))}
+	req := computeReq(t, h.keys["n1"], clientKey, "t1", "n1", "12.50")
 	ctx := context.Background()
 	r, err := n1.Compute(ctx, req)
 	if err != nil || r.Duplicate {

@@ -53,6 +53,14 @@
 //	GET  /v1/coordinator/status   bearer  → Status: jobs, nodes, live leases, verify queue
 //	GET  /healthz, /readyz, /metrics (OpsRoutes)
 //
+// A compute report (api.ComputeRequest) carries the node's signature and
+// client_signature, the attestation of the registered compute client it
+// names (domain.ComputeClientMessage); without one it is refused (422),
+// and the ledger refuses it past the client's caps per task and per node
+// per epoch. Options.ComputeClients are registered at start
+// (ComputeClientRegistered, with their caps) unless the log already holds
+// them so; see docs/events.md.
+//
 // The admin routes and compute answer 201 with the event's position, or
 // 200 with "duplicate": true and the stored position for a request already
 // stored (the same node, job, epoch close or task again); lease and results
@@ -82,9 +90,28 @@
 // else is free, and a frame whose result from a node was rejected never
 // goes back to it. A result that arrives after its lease expired still
 // counts while the frame has not been leased to another node (the ledger's
-// rule). Leases cannot be handed back early — the catalogue has no release
+// rule).
+//
+// What a node can claim is bounded by wall time (bound.go): it holds at
+// most LeasesPerGPU × its GPUs (GPUCount of its registration's gpu) live
+// leases, recorded in each FrameAssigned as max_leases, and its reported
+// durations must fit that many lanes of wall time between the leases'
+// and the reports' envelope times. docs/api.md ("Work bounded by wall
+// time") gives the rule an auditor replays from the log. Leases cannot be handed back early — the catalogue has no release
 // event — so a stopping worker finishes its frame; one that dies leaves
 // the frame to its lease's expiry.
+//
+// # HTTP hardening
+//
+// Guard, HTTPServer and LimitListener (guard.go) are what serve puts
+// around its whole mux: request ids, JSON 404/405, header, body, write and
+// idle deadlines, and a connection cap below the descriptor limit
+// (ConnCap). Handlers check signature headers and bearer tokens before
+// they read a body. 5xx bodies carry a generic message and the request id;
+// the cause goes to the log. The nonce cache is memory only; a replay
+// floor (replay.go, Options.ReplayFloorPath) refuses after a restart every
+// request timestamped before what the previous run may have accepted (503
+// sign_again).
 //
 // # Verification
 //

@@ -47,12 +47,13 @@ func (s *Server) OpsRoutes(mux *http.ServeMux) {
 	}
 }
 
-// Handler returns a new ServeMux with Routes and OpsRoutes registered.
-func (s *Server) Handler() *http.ServeMux {
+// Handler returns a new ServeMux with Routes and OpsRoutes registered,
+// behind Guard.
+func (s *Server) Handler() http.Handler {
 	mux := http.NewServeMux()
 	s.Routes(mux)
 	s.OpsRoutes(mux)
-	return mux
+	return Guard(mux)
 }
 
 func apiErr(status int, code, format string, a ...any) *api.Error {
@@ -98,11 +99,17 @@ func (s *Server) writeError(w http.ResponseWriter, err error) {
 		if r := refusal(err); errors.As(r, &ae) {
 			break
 		}
-		s.log.Error("internal error", "err", err)
-		ae = apiErr(http.StatusInternalServerError, api.CodeInternal, "%v", err)
+		ae = &api.Error{Status: http.StatusInternalServerError, Code: api.CodeInternal, Message: "internal error"}
 	}
 	if ae.Status == 0 {
 		ae.Status = http.StatusInternalServerError
+	}
+	if ae.Status >= 500 {
+		// The detail (file paths, the store's error) goes to the log, the
+		// client gets a generic message and the id to quote.
+		id := w.Header().Get(HeaderRequestID)
+		s.log.Error("request failed", "status", ae.Status, "request_id", id, "err", err)
+		ae = &api.Error{Status: ae.Status, Code: ae.Code, Message: ae.Message + " (request id " + id + ")", ServerTimeMS: ae.ServerTimeMS}
 	}
 	if ae.Status == http.StatusUnauthorized && (ae.Code == api.CodeBadToken || ae.Code == api.CodeMissingAuth) {
 		w.Header().Set("WWW-Authenticate", "Bearer")
@@ -143,19 +150,31 @@ func decodeStrict(body []byte, v any, emptyOK bool) error {
 	return nil
 }
 
-// signedBody reads and authenticates a worker request.
+// signedBody authenticates a worker request: its headers before the body
+// is read (a request that cannot authenticate never gets to hold the
+// connection open with a slow body), its signature after.
 func (s *Server) signedBody(w http.ResponseWriter, r *http.Request) (*nodeKey, []byte, bool) {
+	a, err := s.preAuth(r, false)
+	if err != nil {
+		s.refuseUnread(w, err)
+		return nil, nil, false
+	}
 	body, err := s.readBody(w, r)
+	if err == nil {
+		err = s.verify(r, a, body)
+	}
 	if err != nil {
 		s.writeError(w, err)
 		return nil, nil, false
 	}
-	node, _, err := s.authSigned(r, body, false)
-	if err != nil {
-		s.writeError(w, err)
-		return nil, nil, false
-	}
-	return node, body, true
+	return a.node, body, true
+}
+
+// refuseUnread answers a request refused before its body was read and
+// closes the connection, so the server does not wait for the body.
+func (s *Server) refuseUnread(w http.ResponseWriter, err error) {
+	w.Header().Set("Connection", "close")
+	s.writeError(w, err)
 }
 
 func (s *Server) handleMe(w http.ResponseWriter, r *http.Request) {
@@ -187,15 +206,16 @@ func (s *Server) handleLease(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, err)
 		return
 	}
-	if req.Max < 0 || req.LeaseSeconds < 0 {
-		s.writeError(w, apiErr(http.StatusUnprocessableEntity, api.CodeInvalid, "max and lease_seconds must not be negative"))
+	if req.Max < 0 {
+		s.writeError(w, apiErr(http.StatusUnprocessableEntity, api.CodeInvalid, "max must not be negative"))
 		return
 	}
-	t := &leaseTxn{waiter: newWaiter(), node: node, max: min(max(req.Max, 1), s.opts.MaxLeaseFrames), dur: s.opts.LeaseDuration}
-	if req.LeaseSeconds > 0 {
-		t.dur = min(time.Duration(req.LeaseSeconds*float64(time.Second)), s.opts.MaxLeaseDuration)
-		t.dur = max(t.dur, time.Second)
+	dur, err := leaseDuration(req.LeaseSeconds, s.opts.LeaseDuration, s.opts.MaxLeaseDuration)
+	if err != nil {
+		s.writeError(w, err)
+		return
 	}
+	t := &leaseTxn{waiter: newWaiter(), node: node, max: min(max(req.Max, 1), s.opts.MaxLeaseFrames), dur: dur}
 	if err := s.submit(r.Context(), t, &t.waiter); err != nil {
 		s.writeError(w, err)
 		return
@@ -209,6 +229,23 @@ func (s *Server) handleLease(w http.ResponseWriter, r *http.Request) {
 		pos = t.out[len(t.out)-1].Position
 	}
 	s.writeJSON(w, http.StatusOK, resp, pos)
+}
+
+// leaseDuration is the lease a request's lease_seconds asks for: 0 is the
+// default, anything from the maximum up (1e308 included) is the maximum,
+// and the shortest lease is a second. The comparison is made in float64
+// seconds before any conversion: converting 1e308 s to a Duration
+// overflows (to a negative number, then clamped up to 1 s).
+func leaseDuration(sec float64, def, maxDur time.Duration) (time.Duration, error) {
+	switch {
+	case sec == 0:
+		return def, nil
+	case !(sec > 0): // negative or NaN
+		return 0, apiErr(http.StatusUnprocessableEntity, api.CodeInvalid, "lease_seconds %v: want a positive number of seconds (0 or absent: the default)", sec)
+	case sec >= maxDur.Seconds():
+		return maxDur, nil
+	}
+	return max(time.Duration(sec*float64(time.Second)), time.Second), nil
 }
 
 func (s *Server) handleResults(w http.ResponseWriter, r *http.Request) {
@@ -299,14 +336,20 @@ func (s *Server) handleCompute(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, apiErr(http.StatusUnprocessableEntity, api.CodeInvalid, "usd: %v", err))
 		return
 	}
-	ev := &domain.ComputeWorkCompleted{TaskID: req.TaskID, NodeID: node.id, Client: req.Client, DurationMS: req.DurationMS, USD: usd, OutputHash: req.OutputHash, Signature: req.Signature}
+	ev := &domain.ComputeWorkCompleted{TaskID: req.TaskID, NodeID: node.id, Client: req.Client, DurationMS: req.DurationMS, USD: usd, OutputHash: req.OutputHash, Signature: req.Signature, ClientSignature: req.ClientSignature}
 	if err := ev.Validate(); err != nil {
 		s.writeError(w, apiErr(http.StatusUnprocessableEntity, api.CodeInvalid, "%v", err))
 		return
 	}
+	if err := requireAttestation(ev); err != nil {
+		s.writeError(w, err)
+		return
+	}
 	id := derivedID("ComputeWorkCompleted", ev.TaskID, ev.NodeID, ev.Client, strconv.FormatUint(ev.DurationMS, 10), usd.String(), ev.OutputHash)
 	s.appendOne(w, r, func(rd *round) (string, string, domain.Event, *api.EventResponse, error) {
-		if !rd.claimKey("task:" + ev.TaskID) {
+		// The caps bound what one client attests for one node per epoch:
+		// two reports of a pair are checked one round after the other.
+		if !rd.claimKey("task:"+ev.TaskID) || !rd.claimKey(attestKey(ev)) {
 			return "", "", nil, nil, errDefer
 		}
 		if p, ok := s.ledger.Tasks[ev.TaskID]; ok {
@@ -336,12 +379,14 @@ func (s *Server) appendOne(w http.ResponseWriter, r *http.Request, build func(*r
 	s.writeJSON(w, status, t.resp, t.resp.Position)
 }
 
-// bearerBody reads and authenticates an admin request.
+// bearerBody authenticates an admin request by its token, then reads the
+// body.
 func (s *Server) bearerBody(w http.ResponseWriter, r *http.Request) ([]byte, bool) {
-	body, err := s.readBody(w, r)
-	if err == nil {
-		err = s.authBearer(r)
+	if err := s.authBearer(r); err != nil {
+		s.refuseUnread(w, err)
+		return nil, false
 	}
+	body, err := s.readBody(w, r)
 	if err != nil {
 		s.writeError(w, err)
 		return nil, false
@@ -350,15 +395,24 @@ func (s *Server) bearerBody(w http.ResponseWriter, r *http.Request) ([]byte, boo
 }
 
 func (s *Server) handleRegister(w http.ResponseWriter, r *http.Request) {
-	body, ok := s.bearerBody(w, r)
-	if !ok {
+	if err := s.authBearer(r); err != nil {
+		s.refuseUnread(w, err)
 		return
 	}
-	_, pubkey, err := s.authSigned(r, body, true)
+	a, err := s.preAuth(r, true)
+	if err != nil {
+		s.refuseUnread(w, err)
+		return
+	}
+	body, err := s.readBody(w, r)
+	if err == nil {
+		err = s.verify(r, a, body)
+	}
 	if err != nil {
 		s.writeError(w, err)
 		return
 	}
+	pubkey := a.key
 	var req api.RegisterNodeRequest
 	if err := decodeStrict(body, &req, false); err != nil {
 		s.writeError(w, err)
@@ -388,8 +442,11 @@ func (s *Server) handleRegister(w http.ResponseWriter, r *http.Request) {
 			}
 			return "", "", nil, nil, apiErr(http.StatusConflict, api.CodeConflict, "node %q is already registered (position %d) with other details", ev.NodeID, n.Registered)
 		}
-		if k := s.keyOf(pubkey); k != nil {
-			return "", "", nil, nil, apiErr(http.StatusConflict, api.CodeConflict, "key %s is already registered to node %q; each node needs its own key", pubkey, k.id)
+		if owner := s.ledger.KeyOwner(pubkey); owner != "" {
+			// The ledger's key rule (domain.CheckKeyRegistration, which
+			// import applies too) refuses it; a key taken is a conflict.
+			err := domain.CheckKeyRegistration(domain.TypeNodeRegistered, "node_pubkey", pubkey, owner, domain.NodeKeyOwner(ev.NodeID))
+			return "", "", nil, nil, apiErr(http.StatusConflict, api.CodeConflict, "%v", err)
 		}
 		if err := s.ledger.Check(rd.nowText, ev); err != nil {
 			return "", "", nil, nil, refusal(err)
@@ -542,7 +599,7 @@ func (s *Server) handleHealth(w http.ResponseWriter, r *http.Request) {
 
 func (s *Server) handleReady(w http.ResponseWriter, r *http.Request) {
 	if err := s.Failed(); err != nil {
-		s.writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "failed", "error": err.Error()}, 0)
+		s.writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "failed", "error": "the event log failed; appends are refused until the coordinator is restarted (its log has the cause)"}, 0)
 		return
 	}
 	if s.closed.Load() {

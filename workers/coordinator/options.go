@@ -22,6 +22,10 @@ type Options struct {
 	MaxLeaseDuration time.Duration
 	// MaxLeaseFrames caps the frames of one lease request.
 	MaxLeaseFrames int
+	// LeasesPerGPU is how many live leases a node may hold per GPU its
+	// registration names (GPUCount), and so how many lanes of wall time
+	// its reported durations may fill (bound.go).
+	LeasesPerGPU int
 	// MaxResults caps the results of one results request.
 	MaxResults int
 	// VerifyRate is the fraction of results (0..1) the verifier re-renders
@@ -50,8 +54,23 @@ type Options struct {
 	// RequestWindow bounds the clock difference of a signed request's
 	// timestamp; nonces are remembered for twice as long.
 	RequestWindow time.Duration
+	// ReplayFloorPath is the file that keeps the replay floor across
+	// restarts: the newest signed-request timestamp the coordinator may
+	// have accepted (plus a second), so that a request captured before a
+	// restart is refused after it although the nonce cache starts empty.
+	// Empty keeps it in memory: the floor is then the start time, which
+	// leaves out requests signed by a clock running ahead of the
+	// coordinator's.
+	ReplayFloorPath string
 	// MaxBodyBytes caps a request body.
 	MaxBodyBytes int64
+	// SupplyCap bounds the emissions of all epochs together (0: the
+	// default, domain.MaxSupply); an EpochClosed past it is refused.
+	SupplyCap domain.BaseUnits
+	// ComputeClients are registered at start (ComputeClientRegistered)
+	// unless the log already holds them with these keys and caps; see
+	// compute.go.
+	ComputeClients []ComputeClient
 	// Observer, if set, is told of every durable append and of frames
 	// leased, accepted and rejected (readapi.Metrics is one), beside the
 	// coordinator's own /metrics.
@@ -88,6 +107,7 @@ func DefaultOptions() *Options {
 		LeaseDuration:    2 * time.Minute,
 		MaxLeaseDuration: time.Hour,
 		MaxLeaseFrames:   64,
+		LeasesPerGPU:     1,
 		MaxResults:       256,
 		VerifyRate:       0.05,
 		Verifiers:        1,
@@ -113,6 +133,9 @@ func (o *Options) Validate() error {
 	}
 	if o.MaxLeaseFrames == 0 {
 		o.MaxLeaseFrames = d.MaxLeaseFrames
+	}
+	if o.LeasesPerGPU == 0 {
+		o.LeasesPerGPU = d.LeasesPerGPU
 	}
 	if o.MaxResults == 0 {
 		o.MaxResults = d.MaxResults
@@ -153,6 +176,8 @@ func (o *Options) Validate() error {
 	switch {
 	case o.LeaseDuration < 0 || o.MaxLeaseDuration < o.LeaseDuration:
 		return fmt.Errorf("coordinator: lease %v and max lease %v: want 0 < lease <= max lease", o.LeaseDuration, o.MaxLeaseDuration)
+	case o.LeasesPerGPU < 1 || o.LeasesPerGPU > 1024:
+		return fmt.Errorf("coordinator: leases per GPU %d out of range 1..1024", o.LeasesPerGPU)
 	case o.MaxLeaseFrames < 1 || o.MaxResults < 1:
 		return errors.New("coordinator: max lease frames and max results must be positive")
 	case o.VerifyRate < 0 || o.VerifyRate > 1:
@@ -165,6 +190,9 @@ func (o *Options) Validate() error {
 		return fmt.Errorf("coordinator: epoch length %v is too short", o.EpochLength)
 	case o.RequestWindow < time.Second:
 		return fmt.Errorf("coordinator: request window %v is too short", o.RequestWindow)
+	}
+	if err := validateComputeClients(o.ComputeClients); err != nil {
+		return err
 	}
 	for n, r := range o.NodeVerifyRates {
 		if r < 0 || r > 1 {

@@ -155,10 +155,16 @@ type sched struct {
 	// after it.
 	epochOpened time.Time
 	recheck     []api.FrameRef
+	// nodes are the nodes' live leases and lanes of wall time (bound.go);
+	// leasesPerGPU is the configured parallelism per GPU, which applies
+	// where the log does not record a node's (max_leases).
+	nodes        map[string]*nodeWork
+	leasesPerGPU int
 }
 
-func newSched() *sched {
-	return &sched{jobs: map[string]*job{}, suspects: map[string]bool{}, stats: map[string]*nodeStat{}, tasks: map[string]string{}}
+func newSched(leasesPerGPU int) *sched {
+	return &sched{jobs: map[string]*job{}, suspects: map[string]bool{}, stats: map[string]*nodeStat{}, tasks: map[string]string{},
+		nodes: map[string]*nodeWork{}, leasesPerGPU: leasesPerGPU}
 }
 
 func (s *sched) stat(node string) *nodeStat {
@@ -182,6 +188,10 @@ func unixMS(t string) int64 {
 // ledger).
 func (s *sched) apply(pos uint64, id, t string, ev domain.Event) {
 	switch e := ev.(type) {
+	case *domain.NodeRegistered:
+		if _, known := s.nodes[e.NodeID]; !known {
+			s.work(e.NodeID).parallel = s.leasesPerGPU * GPUCount(e.GPU)
+		}
 	case *domain.JobSubmitted:
 		if s.jobs[e.JobID] != nil {
 			return
@@ -201,13 +211,29 @@ func (s *sched) apply(pos uint64, id, t string, ev domain.Event) {
 		f.leasePos = pos
 		f.leasedAt = unixMS(t)
 		f.leaseUntil = unixMS(e.LeaseUntil)
-		heap.Push(&s.leases, expiry{until: f.leaseUntil, job: j, frame: e.Frame, pos: pos})
+		x := expiry{until: f.leaseUntil, job: j, frame: e.Frame, pos: pos}
+		heap.Push(&s.leases, x)
+		w := s.work(e.NodeID)
+		if e.MaxLeases > 0 {
+			w.parallel = int(e.MaxLeases)
+		}
+		w.live = append(w.live, x)
+		if len(w.live) > 2*w.parallel+32 {
+			// Folding a long log: drop what the log has since ended, so
+			// the list stays about the node's parallelism long.
+			w.liveLeases(unixMS(t))
+		}
 	case *domain.FrameRendered:
 		j := s.jobs[e.JobID]
 		if j == nil || e.Frame >= j.frames || j.finished() {
 			return
 		}
 		f := j.slot(e.Frame)
+		// The report takes its duration on the node's lanes of wall time
+		// (bound.go); the fold records what the log holds, fitting or not.
+		w := s.work(e.NodeID)
+		lane, end, _ := fit(w.lanes, max(w.parallel, 1), f.leasedAt, unixMS(t), e.DurationMS)
+		w.lanes = place(w.lanes, lane, end)
 		f.ver++
 		f.state = frameRendered
 		f.resNode, f.resHash, f.resID, f.resPos, f.resDur = e.NodeID, e.OutputHash, id, pos, e.DurationMS

@@ -63,6 +63,7 @@ type Server struct {
 	keys   atomic.Pointer[map[string]*nodeKey] // base58 pubkey → node, copy on write
 	nonces nonceCache
 	avail  availability // heartbeats and leases of the open epoch (heartbeat.go)
+	replay *replayFloor
 
 	in      chan txn
 	quit    chan struct{}
@@ -92,14 +93,18 @@ func New(ctx context.Context, store Store, opts *Options) (*Server, error) {
 	}
 	s := &Server{
 		opts: o, store: store, log: o.Logger,
-		ledger: projections.New(projections.Config{DefaultEmission: o.Emission}),
-		sched:  newSched(), burnTxs: map[string]string{},
+		ledger: projections.New(projections.Config{DefaultEmission: o.Emission, SupplyCap: o.SupplyCap}),
+		sched:  newSched(o.LeasesPerGPU), burnTxs: map[string]string{},
 		in:   make(chan txn),
 		quit: make(chan struct{}), loopEnd: make(chan struct{}),
 		vq: newVerifyQueue(), m: newMetrics(), started: o.Now(),
 	}
 	s.multi, _ = store.(eventstore.MultiAppender)
 	s.nonces.window = 2 * o.RequestWindow
+	var err error
+	if s.replay, err = loadReplayFloor(o.ReplayFloorPath, s.started.UnixMilli()); err != nil {
+		return nil, err
+	}
 	if _, err := rand.Read(s.salt[:]); err != nil {
 		return nil, err
 	}
@@ -133,6 +138,10 @@ func New(ctx context.Context, store Store, opts *Options) (*Server, error) {
 	if o.EpochClock {
 		s.bg.Add(1)
 		go func() { defer s.bg.Done(); s.epochClock(bgctx) }()
+	}
+	if err := s.registerComputeClients(ctx); err != nil {
+		s.Close()
+		return nil, err
 	}
 	return s, nil
 }

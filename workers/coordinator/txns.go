@@ -100,6 +100,11 @@ type resultsTxn struct {
 
 func (t *resultsTxn) prepare(r *round) error {
 	s := r.s
+	// One results txn per node per round: its reports are placed on the
+	// node's lanes in order (checkLanes, below).
+	if !r.claimKey("lanes:" + t.node.id) {
+		return errDefer
+	}
 	for i := range t.items {
 		it := &t.items[i]
 		if it.dup {
@@ -148,7 +153,7 @@ func (t *resultsTxn) prepare(r *round) error {
 			}
 		}
 	}
-	return nil
+	return s.checkLanes(t.node, t.items, r.nowMS)
 }
 
 func (t *resultsTxn) finish(r *round, err error) {
@@ -202,9 +207,19 @@ func (t *leaseTxn) prepare(r *round) error {
 	s := r.s
 	t.out, t.idx = t.out[:0], t.idx[:0]
 	until := r.now.Add(t.dur).Format(leaseTimeFormat)
-	t.picks = s.sched.pick(r, t.node.id, t.max, r.nowMS)
+	// Live leases per node are bounded (bound.go): one lease txn per node
+	// per round, so the count below includes every earlier grant.
+	if !r.claimKey("leases:" + t.node.id) {
+		return errDefer
+	}
+	par := s.parallelism(t.node)
+	n := min(t.max, par-s.sched.work(t.node.id).liveLeases(r.nowMS))
+	t.picks = nil
+	if n > 0 {
+		t.picks = s.sched.pick(r, t.node.id, n, r.nowMS)
+	}
 	for _, p := range t.picks {
-		ev := &domain.FrameAssigned{JobID: p.job.id, Frame: p.frame, NodeID: t.node.id, LeaseUntil: until}
+		ev := &domain.FrameAssigned{JobID: p.job.id, Frame: p.frame, NodeID: t.node.id, LeaseUntil: until, MaxLeases: uint32(par)}
 		if err := s.ledger.Check(r.nowText, ev); err != nil {
 			s.log.Warn("scheduler offered a frame the ledger refuses", "job", p.job.id, "frame", p.frame, "err", err)
 			continue

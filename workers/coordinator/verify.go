@@ -2,7 +2,9 @@ package coordinator
 
 import (
 	"context"
+	"errors"
 	"sync"
+	"time"
 
 	"github.com/epochledger/epochledger/workers/api"
 	"github.com/epochledger/epochledger/workers/render"
@@ -115,12 +117,24 @@ func (s *Server) verifier(ctx context.Context) {
 		if !ok {
 			return
 		}
-		s.verifyOne(ctx, t)
+		retry := s.verifyOne(ctx, t)
 		s.vq.done(t)
+		if retry {
+			// The store could not store the verdict and nothing was
+			// written; the log still works: judge it again after a pause.
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(time.Second):
+				s.vq.push(t)
+			}
+		}
 	}
 }
 
-func (s *Server) verifyOne(ctx context.Context, t verifyTask) {
+// verifyOne re-renders t and records its verdict; it reports whether the
+// verdict should be tried again (the store stored nothing, transiently).
+func (s *Server) verifyOne(ctx context.Context, t verifyTask) bool {
 	scene := render.SceneFromHash(t.scene, s.opts.Render.Width, s.opts.Render.Height)
 	scene.Spp = s.opts.Render.Spp
 	png, err := render.RenderPNG(ctx, scene, int(t.frame))
@@ -128,7 +142,7 @@ func (s *Server) verifyOne(ctx context.Context, t verifyTask) {
 		if ctx.Err() == nil {
 			s.log.Error("verifier: render failed", "job", t.job, "frame", t.frame, "err", err)
 		}
-		return
+		return false
 	}
 	got := render.OutputHash(png)
 	if t.recheck {
@@ -140,14 +154,14 @@ func (s *Server) verifyOne(ctx context.Context, t verifyTask) {
 			s.log.Warn("an accepted result of a node caught cheating does not re-render; acceptance is final in the log",
 				"job", t.job, "frame", t.frame, "node", t.node, "reported", t.hash, "rendered", got)
 		}
-		return
+		return false
 	}
 	vt := &verdictTxn{waiter: newWaiter(), task: t, got: got}
 	if err := s.submit(ctx, vt, &vt.waiter); err != nil {
 		if err != errStale && ctx.Err() == nil {
 			s.log.Error("verifier: verdict not recorded", "job", t.job, "frame", t.frame, "err", err)
 		}
-		return
+		return errors.Is(err, errNotStoredNow)
 	}
 	if got == t.hash {
 		s.m.verifications.with("match").add(1)
@@ -156,4 +170,5 @@ func (s *Server) verifyOne(ctx context.Context, t verifyTask) {
 		s.m.verifications.with("mismatch").add(1)
 		s.log.Warn("result rejected: re-render differs", "job", t.job, "frame", t.frame, "node", t.node, "reported", t.hash, "rendered", got)
 	}
+	return false
 }
