@@ -57,6 +57,20 @@
 // operator_id ascending. Σ a_i = E exactly, or nothing is allocated when
 // W = 0.
 //
+// # Reward channels
+//
+// An epoch pays through channels (ChannelJob, ChannelAvailability): an
+// EmissionScheduleSet sets their amounts from an epoch on, EpochClosed
+// records them (none: job = emission, as before channels), NodeRegistered
+// may carry vram_gb. The job channel is split by Allocate; the
+// availability channel by AvailabilityPoints over the epoch's
+// NodeAvailability records (RNP-015 made exact: idle × (3·ratio(ob) +
+// 3·ratio(vram) + ratio(age)), ratio(x, m) = max(0, ln x / ln m) or 1 when
+// m ≤ 1, the centralisation penalty exp(−0.65·(k−3)) beyond an operator's
+// third node; ln and exp at 320 bits, points = floor(… × 10^18)), then
+// AllocateAvailability splits the amount over the operators' points with
+// Allocate's largest-remainder rule.
+//
 // # Proofs, epochs, Merkle trees
 //
 // A node signs ProofMessage (rendered frames) or ComputeProofMessage

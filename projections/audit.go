@@ -11,6 +11,9 @@ import (
 // agreeing with itself):
 //
 //   - every closed epoch's allocations and unallocated sum to its emission;
+//   - each of its reward channels' allocations and unallocated sum to the
+//     channel's amount, the channels to the emission, and an operator's
+//     allocation is the sum of its channels';
 //   - each operator's Allocated is the sum of its epochs' allocations, and
 //     its paid, in-flight and reserved amounts together do not exceed it;
 //   - Minted is the emissions less what was unallocated, and Burned the sum
@@ -36,6 +39,9 @@ func (l *Ledger) Audit() error {
 		}
 		if sum.Cmp(bigU(uint64(ep.Emission))) != 0 {
 			return fmt.Errorf("projections: audit: epoch %d allocates %s base units (unallocated included) of an emission of %s", ep.N, sum, ep.Emission)
+		}
+		if err := auditChannels(ep); err != nil {
+			return err
 		}
 		minted.Add(minted, bigU(uint64(ep.Emission-ep.Unallocated)))
 	}
@@ -70,3 +76,37 @@ func (l *Ledger) Audit() error {
 }
 
 func bigU(v uint64) *big.Int { return new(big.Int).SetUint64(v) }
+
+// auditChannels checks a closed epoch's reward channels against its
+// emission and allocations.
+func auditChannels(ep *Epoch) error {
+	emission := new(big.Int)
+	perOp := map[string]*big.Int{}
+	for _, ca := range ep.Channels {
+		sum := bigU(uint64(ca.Unallocated))
+		for id, a := range ca.Allocations {
+			sum.Add(sum, bigU(uint64(a)))
+			if perOp[id] == nil {
+				perOp[id] = new(big.Int)
+			}
+			perOp[id].Add(perOp[id], bigU(uint64(a)))
+		}
+		if sum.Cmp(bigU(uint64(ca.Amount))) != 0 {
+			return fmt.Errorf("projections: audit: epoch %d channel %s allocates %s base units (unallocated included) of an amount of %s", ep.N, ca.Name, sum, ca.Amount)
+		}
+		emission.Add(emission, bigU(uint64(ca.Amount)))
+	}
+	if emission.Cmp(bigU(uint64(ep.Emission))) != 0 {
+		return fmt.Errorf("projections: audit: epoch %d's channels sum to %s base units, its emission is %s", ep.N, emission, ep.Emission)
+	}
+	for id, a := range ep.Allocations {
+		want := perOp[id]
+		if want == nil {
+			want = new(big.Int)
+		}
+		if want.Cmp(bigU(uint64(a))) != 0 {
+			return fmt.Errorf("projections: audit: epoch %d operator %q is allocated %s base units, its channels sum to %s", ep.N, id, a, want)
+		}
+	}
+	return nil
+}

@@ -3,6 +3,7 @@ package projections
 import (
 	"encoding/json"
 	"math/big"
+	"time"
 
 	"github.com/epochledger/epochledger/domain"
 )
@@ -397,4 +398,21 @@ func (l *Ledger) UsesChannels() bool {
 		}
 	}
 	return false
+}
+
+// TimeReallocation allocates closed epoch ep's channels again, as its
+// close did, and returns the seconds it took and the eligible nodes of its
+// availability channel (for bench replay).
+func TimeReallocation(l *Ledger, ep *Epoch) (float64, int) {
+	start := time.Now()
+	res := l.allocateChannels(ep, channelAmounts(ep.Channels))
+	return time.Since(start).Seconds(), len(res.nodes)
+}
+
+func channelAmounts(cs []ChannelAlloc) map[string]domain.BaseUnits {
+	m := make(map[string]domain.BaseUnits, len(cs))
+	for _, c := range cs {
+		m[c.Name] = c.Amount
+	}
+	return m
 }

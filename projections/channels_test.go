@@ -114,6 +114,9 @@ func TestChannelStatefulRules(t *testing.T) {
 // operators' balances to what was minted.
 func TestChannelsLedgerInvariants(t *testing.T) {
 	l := foldBuilder(t, channelsWeekLog())
+	if err := l.Audit(); err != nil {
+		t.Fatal(err)
+	}
 	var minted, owed domain.BaseUnits
 	for _, ep := range l.Epochs {
 		if !ep.Closed {
@@ -212,5 +215,20 @@ func TestChannelsCheckpointResume(t *testing.T) {
 	}
 	if _, ok := CheckpointPosition(path); ok {
 		t.Fatal("old checkpoint's position trusted")
+	}
+}
+
+// TestAuditFindsBrokenInvariants: a channel allocation changed behind the
+// fold's back is found.
+func TestAuditFindsBrokenInvariants(t *testing.T) {
+	l := foldBuilder(t, channelsWeekLog())
+	l.Epoch(2).Channels[1].Allocations["op-c"]++
+	if err := l.Audit(); err == nil || !strings.Contains(err.Error(), "epoch 2 channel availability") {
+		t.Fatalf("audit: %v", err)
+	}
+	l = foldBuilder(t, channelsWeekLog())
+	l.Operators["op-a"].Allocated++
+	if err := l.Audit(); err == nil || !strings.Contains(err.Error(), `operator "op-a" is allocated`) {
+		t.Fatalf("audit: %v", err)
 	}
 }

@@ -45,6 +45,9 @@ func TestGoldenEpochs(t *testing.T) {
 				}
 				l.Apply(pos, ev)
 			}
+			if err := l.Audit(); err != nil {
+				t.Fatal(err)
+			}
 			for n := uint64(1); n <= l.ClosedEpochs(); n++ {
 				want, err := os.ReadFile(strings.TrimSuffix(path, ".jsonl") + ".epoch" + itoa(n) + ".json")
 				if err != nil {

@@ -59,9 +59,11 @@ type Report struct {
 	Epochs    []*projections.SharesDoc `json:"epochs"`
 	OpenEpoch *projections.SharesDoc   `json:"open_epoch,omitempty"`
 	Balances  []projections.Balance    `json:"balances"`
-	Jobs      []JobReport              `json:"jobs"`
-	Faults    []FaultReport            `json:"faults"`
-	Workers   []WorkerReport           `json:"workers"`
+	// Availability lists the closed epochs' NodeAvailability records.
+	Availability []NodeAvailabilityReport `json:"availability,omitempty"`
+	Jobs         []JobReport              `json:"jobs"`
+	Faults       []FaultReport            `json:"faults"`
+	Workers      []WorkerReport           `json:"workers"`
 }
 
 // OK reports whether the log verified, replayed identically and every
@@ -217,6 +219,8 @@ func (r *runner) start(ctx context.Context) error {
 	o.RenderUSDPrice, _ = domain.ParseUSD(sc.Coordinator.RenderUSDPrice)
 	o.Emission, _ = domain.ParseRender(sc.Coordinator.Emission)
 	o.EpochClock = false // the scenario closes epochs itself
+	o.Schedule = sc.Coordinator.schedule
+	o.HeartbeatInterval = time.Duration(sc.Coordinator.Heartbeat)
 	logf, err := os.Create(filepath.Join(r.meta, "logs", "coordinator.log"))
 	if err != nil {
 		return err
@@ -262,7 +266,7 @@ func (r *runner) setup(ctx context.Context) error {
 			gpu = "simulated GPU"
 		}
 		c := api.NewClient(r.url, key, r.admin.AdminToken)
-		if _, err := c.RegisterNode(ctx, api.RegisterNodeRequest{NodeID: n.ID, OperatorID: n.Operator, GPU: gpu, OBScore: n.OBScore}); err != nil {
+		if _, err := c.RegisterNode(ctx, api.RegisterNodeRequest{NodeID: n.ID, OperatorID: n.Operator, GPU: gpu, OBScore: n.OBScore, VRAMGB: n.VRAMGB}); err != nil {
 			return fmt.Errorf("scenario: register %s: %w", n.ID, err)
 		}
 	}
@@ -287,7 +291,11 @@ func (r *runner) setup(ctx context.Context) error {
 func (r *runner) spawn(n Node) (*proc, error) {
 	p := &proc{node: n, fault: r.sc.fault(n.ID), log: filepath.Join(r.meta, "logs", n.ID+".log"), done: make(chan struct{})}
 	args := []string{"worker", "--server", r.url, "--key", filepath.Join(r.meta, "keys", n.ID+".json"),
-		"--frame-time", (time.Duration(n.SpeedMS) * time.Millisecond).String(), "--grace", "10s"}
+		"--frame-time", (time.Duration(n.SpeedMS) * time.Millisecond).String(), "--grace", "10s",
+		"--heartbeat", time.Duration(r.sc.Coordinator.Heartbeat).String()}
+	if n.Standby {
+		args = append(args, "--standby")
+	}
 	if p.fault != nil {
 		switch p.fault.Type {
 		case FaultCheat:
@@ -537,6 +545,7 @@ func (r *runner) finish(ctx context.Context) (*Report, error) {
 		}
 	}
 	rep.Balances = l.Balances()
+	rep.Availability = availabilityReport(l)
 	ids := make([]string, 0, len(l.Jobs))
 	for id := range l.Jobs {
 		ids = append(ids, id)

@@ -29,6 +29,14 @@
 // per-node override. jobs: scene is any label, its sha256 is the job's
 // scene_hash (and so the procedural scene the renderer draws).
 //
+// coordinator.schedule (optional) is a list of EmissionScheduleSet data
+// ({"rnp":"RNP-015","effective_epoch":1,"channels":{"job":"15000",
+// "availability":"2884.61538"}}): the epochs it covers close with its
+// channels. Workers send heartbeats every coordinator.heartbeat (default
+// 200ms); a node's vram_gb is registered with it (without it the node
+// earns no availability), and a standby node's worker stays online and
+// takes no work: it earns availability only.
+//
 // faults (one per node):
 //
 //   - sigkill: once the node has after_frames accepted frames and is in the
@@ -85,6 +93,14 @@ type Coordinator struct {
 	RenderHeight   int      `json:"render_height,omitempty"`    // default 32
 	RenderUSDPrice string   `json:"render_usd_price,omitempty"` // default 5
 	Emission       string   `json:"emission,omitempty"`         // RENDER, default 47000
+	// Schedule is a list of EmissionScheduleSet data (as serve --schedule
+	// reads): with one in force, EpochClosed pays its channels instead of
+	// emission.
+	Schedule []json.RawMessage `json:"schedule,omitempty"`
+	// Heartbeat is the workers' heartbeat interval (default 200ms).
+	Heartbeat Duration `json:"heartbeat,omitempty"`
+
+	schedule []domain.EmissionScheduleSet
 }
 
 // Operator is a node operator.
@@ -101,6 +117,11 @@ type Node struct {
 	OBScore    string   `json:"ob_score"`
 	SpeedMS    int      `json:"speed_ms"`
 	VerifyRate *float64 `json:"verify_rate,omitempty"`
+	// VRAMGB is registered with the node (a node without it earns no
+	// availability reward).
+	VRAMGB uint32 `json:"vram_gb,omitempty"`
+	// Standby: the worker stays online (heartbeats) and takes no work.
+	Standby bool `json:"standby,omitempty"`
 }
 
 // Job is an artist's render job.
@@ -188,6 +209,17 @@ func (sc *Scenario) Validate() error {
 	if sc.Timeout == 0 {
 		sc.Timeout = Duration(2 * time.Minute)
 	}
+	if c.Heartbeat == 0 {
+		c.Heartbeat = Duration(200 * time.Millisecond)
+	}
+	c.schedule = c.schedule[:0]
+	for i, raw := range c.Schedule {
+		ev, err := domain.DecodeEvent(domain.TypeEmissionScheduleSet, raw)
+		if err != nil {
+			return fmt.Errorf("scenario %q: coordinator.schedule[%d]: %w", sc.Name, i, err)
+		}
+		c.schedule = append(c.schedule, *ev.(*domain.EmissionScheduleSet))
+	}
 	if sc.Name == "" {
 		return errors.New("scenario: name is required")
 	}
@@ -216,6 +248,7 @@ func (sc *Scenario) Validate() error {
 		ops[o.ID] = true
 	}
 	nodes := map[string]bool{}
+	standby := 0
 	for _, n := range sc.Nodes {
 		switch {
 		case n.ID == "" || nodes[n.ID]:
@@ -226,6 +259,11 @@ func (sc *Scenario) Validate() error {
 			return fail("node %q: speed_ms must not be negative", n.ID)
 		case n.VerifyRate != nil && (*n.VerifyRate < 0 || *n.VerifyRate > 1):
 			return fail("node %q: verify_rate must be in 0..1", n.ID)
+		case n.VRAMGB > domain.MaxVRAMGB:
+			return fail("node %q: vram_gb must be 1..%d", n.ID, domain.MaxVRAMGB)
+		}
+		if n.Standby {
+			standby++
 		}
 		if ob, err := domain.ParseOBScore(n.OBScore); err != nil || ob == 0 {
 			return fail("node %q: ob_score %q must be a positive decimal with at most 2 places", n.ID, n.OBScore)
@@ -265,8 +303,15 @@ func (sc *Scenario) Validate() error {
 			return fail("fault %s of %q: after_frames must not be negative", f.Type, f.Node)
 		}
 	}
-	if len(faulty) == len(sc.Nodes) {
-		return fail("every node has a fault: nothing would finish the jobs")
+	for _, f := range sc.Faults {
+		for _, n := range sc.Nodes {
+			if n.ID == f.Node && n.Standby {
+				return fail("node %q stands by (takes no work): it cannot have a fault", n.ID)
+			}
+		}
+	}
+	if len(faulty)+standby >= len(sc.Nodes) {
+		return fail("every node has a fault or stands by: nothing would finish the jobs")
 	}
 	return nil
 }

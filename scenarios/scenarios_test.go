@@ -123,12 +123,32 @@ func TestDemoWeek(t *testing.T) {
 		var a uint64
 		fmt.Sscan(o.Allocated, &a)
 		sum += a
-		if o.OperatorID == "dusk-nodes" {
+		switch o.OperatorID {
+		case "dusk-nodes":
 			t.Errorf("the cheater's operator earned: %+v", o)
+		case "ember-reserve":
+			// The standby node: online and idle, no job work.
+			if o.Channels["job"] != "0" || o.Channels["availability"] == "0" || o.Allocated != o.Channels["availability"] {
+				t.Errorf("the standby node's operator: %+v", o)
+			}
 		}
 	}
-	if sum != 4_700_000_000_000 {
-		t.Errorf("allocations sum to %d", sum)
+	// The schedule (RNP-015 figures from epoch 1) pays job + availability.
+	if rep.Epochs[0].Emission != "1788461538000" || sum != 1_788_461_538_000 {
+		t.Errorf("emission %s, allocations sum to %d", rep.Epochs[0].Emission, sum)
+	}
+	// The killed worker's heartbeats stopped: less online time than a
+	// worker that ran the whole epoch; the standby node was online and
+	// never busy.
+	av := map[string]NodeAvailabilityReport{}
+	for _, a := range rep.Availability {
+		if a.Epoch == 1 {
+			av[a.NodeID] = a
+		}
+	}
+	killed, healthy, standby := av["borealis-3090"], av["atlas-4090-a"], av["ember-l40s"]
+	if killed.WindowMS == 0 || killed.OnlineMS >= healthy.OnlineMS || standby.BusyMS != 0 || standby.OnlineMS == 0 || standby.Points == "0" {
+		t.Errorf("availability: killed %+v, healthy %+v, standby %+v", killed, healthy, standby)
 	}
 	// A second run replaces the first in the same directory.
 	if err := prepareDir(rep.DataDir); err != nil {
@@ -180,6 +200,9 @@ func TestParseRefuses(t *testing.T) {
 		"all faulty":      `{"name":"x","operators":[{"id":"o"}],"nodes":[{"id":"n","operator":"o","ob_score":"1"}],"jobs":[{"id":"j","artist":"a","frames":1,"usd_per_obh":"1"}],"faults":[{"type":"cheat","node":"n"}]}`,
 		"bad duration":    `{"name":"x","coordinator":{"lease":5},"operators":[{"id":"o"}],"nodes":[{"id":"n","operator":"o","ob_score":"1"}],"jobs":[{"id":"j","artist":"a","frames":1,"usd_per_obh":"1"}]}`,
 		"ob score zero":   `{"name":"x","operators":[{"id":"o"}],"nodes":[{"id":"n","operator":"o","ob_score":"0"}],"jobs":[{"id":"j","artist":"a","frames":1,"usd_per_obh":"1"}]}`,
+		"bad schedule":    `{"name":"x","coordinator":{"schedule":[{"rnp":"R","effective_epoch":1,"channels":{"upgrade":"1"}}]},"operators":[{"id":"o"}],"nodes":[{"id":"n","operator":"o","ob_score":"1"}],"jobs":[{"id":"j","artist":"a","frames":1,"usd_per_obh":"1"}]}`,
+		"only standby":    `{"name":"x","operators":[{"id":"o"}],"nodes":[{"id":"n","operator":"o","ob_score":"1","standby":true}],"jobs":[{"id":"j","artist":"a","frames":1,"usd_per_obh":"1"}]}`,
+		"vram too large":  `{"name":"x","operators":[{"id":"o"}],"nodes":[{"id":"n","operator":"o","ob_score":"1","vram_gb":5000}],"jobs":[{"id":"j","artist":"a","frames":1,"usd_per_obh":"1"}]}`,
 		"price precision": `{"name":"x","operators":[{"id":"o"}],"nodes":[{"id":"n","operator":"o","ob_score":"1"}],"jobs":[{"id":"j","artist":"a","frames":1,"usd_per_obh":"0.0000000000000000001"}]}`,
 	}
 	for name, in := range bad {
@@ -208,7 +231,8 @@ func TestServeAndWorkerProcesses(t *testing.T) {
 	data := filepath.Join(dir, "data")
 	tokFile := filepath.Join(dir, "token")
 	os.WriteFile(tokFile, []byte("test-admin-token-0123\n"), 0o600)
-	serve := exec.Command(exe, "serve", "--data", data, "--addr", "127.0.0.1:0", "--admin-token-file", tokFile, "--json", "--verify-rate", "0", "--render-size", "16x12")
+	serve := exec.Command(exe, "serve", "--data", data, "--addr", "127.0.0.1:0", "--admin-token-file", tokFile, "--json", "--verify-rate", "0", "--render-size", "16x12",
+		"--schedule", filepath.Join("schedules", "render-2024.json"))
 	stdout, _ := serve.StdoutPipe()
 	var serveErr bytes.Buffer
 	serve.Stderr = &serveErr
@@ -292,6 +316,11 @@ func TestServeAndWorkerProcesses(t *testing.T) {
 	}
 	if j := l.Jobs["j1"]; j.Accepted != 1 {
 		t.Fatalf("accepted %d frames, want the 1 in hand at SIGTERM", j.Accepted)
+	}
+	// --schedule appended the 2024 schedule; the open epoch 1 is paid
+	// under its first entry.
+	if len(l.Schedules) != 4 || l.Schedules[3].RNP != "RNP-015" || l.OpenEmission() != 3_978_730_000_000 {
+		t.Fatalf("schedules %+v, open emission %d", l.Schedules, l.OpenEmission())
 	}
 	var telemetry map[string]any
 	_ = st.ReadAll(ctx, 1, func(e *eventstore.RecordedEvent) error {

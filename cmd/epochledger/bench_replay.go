@@ -17,9 +17,13 @@ mix of leases, signed renders, acceptances, compute work, burns and weekly
 closes), then measure in one run: a raw sequential read of the log, a full
 replay with every projection (the ratio of the two is the fold's cost), and
 answering 'shares' for a closed epoch from the epoch archive instead of a
-replay, and writing and resuming the full-state checkpoint.`)
+replay, and writing and resuming the full-state checkpoint. --availability
+generates the log under a job + availability schedule with one
+NodeAvailability per node before every close, and reports the time one
+epoch's channel allocation takes.`)
 	events := fs.Uint64("events", 10_000_000, "events in the generated log")
 	operators := fs.Int("operators", 1000, "operators (two nodes each)")
+	avail := fs.Bool("availability", false, "a log under a job + availability schedule with one NodeAvailability per node per epoch")
 	dir := fs.String("dir", ".bench-replay", "where the generated log is kept")
 	asJSON := fs.Bool("json", false, "print one JSON object")
 	profile := cpuProfileFlag(fs)
@@ -36,7 +40,7 @@ replay, and writing and resuming the full-state checkpoint.`)
 	}
 	bar := newProgress(e, "bench replay", *asJSON)
 	step := ""
-	r, err := replaybench.Run(ctx, replaybench.Options{Dir: *dir, Events: *events, Operators: *operators, Progress: func(s string, done, total uint64) {
+	r, err := replaybench.Run(ctx, replaybench.Options{Dir: *dir, Events: *events, Operators: *operators, Availability: *avail, Progress: func(s string, done, total uint64) {
 		if s != step {
 			bar.done()
 			step = s
@@ -59,5 +63,9 @@ shares of a closed epoch     %.4f s from the epoch archive (full replay %.2f s)
 full-state checkpoint        written in %.2f s, resumed in %.2f s
 `, r.Events, r.Epochs, r.Operators, r.RawReadEventsPerSec, r.ReadAllEventsPerSec, r.ReplayEventsPerSec, r.ReplaySeconds, r.ReplayRatioToRawRead,
 		r.OpenAndReplayEventsPerSec, r.OpenSeconds, r.SharesFromArchive, r.SharesFullReplay, r.CheckpointWriteSecs, r.ResumeFromCheckpoint)
+	if *avail {
+		fmt.Fprintf(e.stdout, "availability                 %d records; one epoch's channels (%d eligible nodes) allocated in %.4f s\n",
+			r.AvailabilityRecords, r.AvailabilityEligible, r.ChannelAllocationSecs)
+	}
 	return nil
 }

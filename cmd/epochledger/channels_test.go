@@ -47,6 +47,10 @@ func TestChannelSharesMatchIndependentCalculation(t *testing.T) {
 	if code != 0 || !strings.Contains(out, `"allocated":"124793251695"`) || !strings.Contains(out, `"channels":{"job":"0","availability":"124793251695"}`) {
 		t.Fatalf("balances op-c: %d %s", code, out)
 	}
+	code, out, _ = cli(t, "", "balances", "--data", data)
+	if code != 0 || !strings.Contains(out, "AVAILABILITY") || !strings.Contains(out, "124793251695") {
+		t.Fatalf("balances: %d %s", code, out)
+	}
 	code, out, _ = cli(t, "", "replay", "--data", data)
 	if code != 0 || !strings.Contains(out, "epoch 2 channels: job 1500000000000 (allocated 1500000000000, unallocated 0); availability 288461538000 (allocated 288461538000, unallocated 0)") {
 		t.Fatalf("replay: %d %s", code, out)

@@ -118,9 +118,13 @@ func runShares(ctx context.Context, e *env, args []string) error {
 Print each operator's completed work in epoch N (exact OctaneBench-hours and
 its USD value, rounded half-even to 9 places for display) and the base units
 of the epoch's emission allocated to them (exact integers; largest remainder,
-ties by operator id). --json prints the document of DESIGN.md. For the epoch
-still open the allocation is provisional (default emission) and a note says
-so on standard error.`, args, func(fs *flagSetT) {
+ties by operator id). --json prints the document of DESIGN.md. On a log
+with reward channels (an EmissionScheduleSet, or an EpochClosed with
+channels) it lists each channel's emission, allocated and unallocated, and
+per operator the amount of each channel and its availability points (an
+operator with availability but no job work is listed too). For the epoch
+still open the allocation is provisional (under the schedule in force, else
+the default emission) and a note says so on standard error.`, args, func(fs *flagSetT) {
 		fs.Uint64Var(&epoch, "epoch", 0, "epoch number (required)")
 		fs.StringVar(&operator, "operator", "", "only this operator")
 	}, func(pos []string) error {
@@ -231,6 +235,9 @@ Operators without a Solana wallet accrue (carried forward) until they set one.`,
 			Position  uint64                `json:"position"`
 			Operators []projections.Balance `json:"operators"`
 		}{l.Position, rows})
+	}
+	if l.UsesChannels() {
+		return printChannelBalances(e, rows)
 	}
 	t := newTable(e.stdout, "OPERATOR", "WALLET", "ALLOCATED", "PAID", "IN_FLIGHT", "PLANNED", "OWED", "NOTE")
 	for _, b := range rows {

@@ -136,6 +136,22 @@ func printScenario(w io.Writer, sc *scenarios.Scenario, rep *scenarios.Report) {
 		fmt.Fprintf(w, "\nepoch %d is open: results reported after epoch %d closed count here (allocation if it closed now)\n", d.Epoch, d.Epoch-1)
 		_ = printShares(&env{stdout: w, stderr: io.Discard}, &storeFlags{}, d, "", false)
 	}
+	if len(rep.Availability) > 0 {
+		fmt.Fprintln(w, "\nnode availability (online from signed heartbeats, busy from leases held; idle online time earns the availability channel)")
+		t := newTable(w, "EPOCH", "NODE", "OPERATOR", "WINDOW_MS", "ONLINE_MS", "BUSY_MS", "IDLE_%", "POINTS", "RANK")
+		for _, a := range rep.Availability {
+			idle := "0"
+			if a.WindowMS > 0 {
+				idle = fmt.Sprintf("%.1f", 100*float64(a.OnlineMS-a.BusyMS)/float64(a.WindowMS))
+			}
+			rank := "-"
+			if a.Rank > 0 {
+				rank = fmt.Sprint(a.Rank)
+			}
+			t.row(fmt.Sprint(a.Epoch), a.NodeID, a.OperatorID, fmt.Sprint(a.WindowMS), fmt.Sprint(a.OnlineMS), fmt.Sprint(a.BusyMS), idle, a.Points, rank)
+		}
+		_ = t.flush()
+	}
 	fmt.Fprintln(w, "\nbalances (RENDER base units; an operator without a wallet is carried forward until it sets one)")
 	t = newTable(w, "OPERATOR", "WALLET", "ALLOCATED", "OWED", "RENDER", "NOTE")
 	for _, b := range rep.Balances {

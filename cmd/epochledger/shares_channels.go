@@ -60,3 +60,40 @@ func printSummaryChannels(e *env, sums []projections.EpochSummary) {
 		fmt.Fprintf(e.stdout, "epoch %d channels: %s\n", s.Epoch, strings.Join(parts, "; "))
 	}
 }
+
+// printChannelBalances is balances on a log with reward channels: the
+// allocated amount split by channel beside the usual columns.
+func printChannelBalances(e *env, rows []projections.Balance) error {
+	seen := map[string]bool{}
+	for _, b := range rows {
+		for n := range b.Channels {
+			seen[n] = true
+		}
+	}
+	names := domain.SortChannels(seen)
+	head := []string{"OPERATOR", "WALLET", "ALLOCATED"}
+	for _, n := range names {
+		head = append(head, strings.ToUpper(n))
+	}
+	head = append(head, "PAID", "IN_FLIGHT", "PLANNED", "OWED", "NOTE")
+	t := newTable(e.stdout, head...)
+	for _, b := range rows {
+		note, wallet := "", b.Wallet
+		if b.CarriedForward {
+			note = "no wallet: carried forward"
+		}
+		if wallet == "" {
+			wallet = "-"
+		}
+		row := []string{b.OperatorID, wallet, b.Allocated}
+		for _, n := range names {
+			v := b.Channels[n]
+			if v == "" {
+				v = "0"
+			}
+			row = append(row, v)
+		}
+		t.row(append(row, b.Paid, b.InFlight, b.Planned, b.Owed, note)...)
+	}
+	return t.flush()
+}

@@ -48,6 +48,7 @@ the coordinator refuses the worker, 2 on usage errors.`)
 	grace := fs.Duration("grace", 30*time.Second, "how long a stop waits for the frame in hand")
 	frameTime := fs.Duration("frame-time", 0, "pad every frame to at least this long (simulates a slower GPU)")
 	maxFrames := fs.Int("max-frames", 0, "stop after reporting this many frames (0: run until stopped)")
+	standby := fs.Bool("standby", false, "stay online (heartbeats) without taking work: a node held in reserve earns availability only")
 	heartbeat := fs.Duration("heartbeat", worker.DefaultHeartbeat, "interval of signed heartbeats, sent while idle and rendering (online time of the availability channel; 0: none)")
 	fault := fs.String("fault", "", "misbehave on purpose, for scenarios: cheat, duplicate or slow-report")
 	verbose := fs.Bool("v", false, "debug logging (every frame is logged at info level anyway)")
@@ -73,7 +74,7 @@ the coordinator refuses the worker, 2 on usage errors.`)
 	_, err = worker.Run(ctx, worker.Options{
 		Client: api.NewClient(*server, key, ""), RenderCmd: *renderCmd, SceneDir: *sceneDir, GPUIndex: *gpu,
 		Lease: *lease, Grace: *grace, FrameTime: *frameTime, MaxFrames: *maxFrames, Fault: *fault, Logger: log,
-		Heartbeat: heartbeatOption(*heartbeat),
+		Heartbeat: heartbeatOption(*heartbeat), Standby: *standby,
 	})
 	if err != nil {
 		if worker.IsUnknownNode(err) {

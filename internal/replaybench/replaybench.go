@@ -22,7 +22,11 @@ type Options struct {
 	Dir       string // the log is generated here once and reused
 	Events    uint64 // size of the log
 	Operators int
-	Progress  func(step string, done, total uint64)
+	// Availability generates a log under a job + availability schedule,
+	// nodes with vram_gb and one NodeAvailability per node before every
+	// close: what the availability channel costs a replay.
+	Availability bool
+	Progress     func(step string, done, total uint64)
 }
 
 // Result is what `bench replay --json` prints.
@@ -44,6 +48,11 @@ type Result struct {
 	ResumeFromCheckpoint      float64 `json:"resume_from_checkpoint_seconds"`
 	SharesFromArchive         float64 `json:"shares_from_archive_seconds"`
 	SharesFullReplay          float64 `json:"shares_full_replay_seconds"`
+	// With Options.Availability: the records in the log, and the time to
+	// allocate one closed epoch's channels again (job + availability).
+	AvailabilityRecords   uint64  `json:"availability_records,omitempty"`
+	ChannelAllocationSecs float64 `json:"channel_allocation_seconds_per_epoch,omitempty"`
+	AvailabilityEligible  int     `json:"availability_eligible_nodes,omitempty"`
 }
 
 // Generate writes a log of about n events: operators with two nodes each,
@@ -51,11 +60,23 @@ type Result struct {
 // burns and an
 // epoch close every million events.
 func Generate(ctx context.Context, s eventstore.Store, n uint64, operators int, progress func(done uint64)) error {
+	return generate(ctx, s, n, operators, false, progress)
+}
+
+func generate(ctx context.Context, s eventstore.Store, n uint64, operators int, avail bool, progress func(done uint64)) error {
 	b := simlog.New("replaybench", time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC))
 	b.FakeSignatures = true
 	nodes := operators * 2
 	for i := 0; i < nodes; i++ {
-		b.Node(fmt.Sprintf("node-%06d", i), fmt.Sprintf("op-%06d", i/2), []string{"120.5", "860", "1500", "312.25"}[i%4])
+		ob := []string{"120.5", "860", "1500", "312.25"}[i%4]
+		if avail {
+			b.NodeVRAM(fmt.Sprintf("node-%06d", i), fmt.Sprintf("op-%06d", i/2), ob, []uint32{8, 12, 24, 48, 80}[i%5])
+		} else {
+			b.Node(fmt.Sprintf("node-%06d", i), fmt.Sprintf("op-%06d", i/2), ob)
+		}
+	}
+	if avail {
+		b.Schedule("RNP-015", 1, map[string]string{"job": "15000", "availability": "2884.61538"})
 	}
 	var written uint64
 	flush := func() error {
@@ -78,7 +99,16 @@ func Generate(ctx context.Context, s eventstore.Store, n uint64, operators int, 
 		b.Complete(id)
 		b.Burn(id, "10", "4.5")
 		if (written+uint64(len(b.Envelopes())))/1_000_000 >= epoch {
-			b.CloseEpoch(epoch, domain.DefaultEmission)
+			if avail {
+				const week = 7 * 24 * 3600 * 1000
+				for i := 0; i < nodes; i++ {
+					online := uint64(week - (i*7919)%week)
+					b.Availability(epoch, fmt.Sprintf("node-%06d", i), week, online, uint64(i*104729)%(online+1))
+				}
+				b.CloseEpochChannels(epoch, map[string]domain.BaseUnits{domain.ChannelJob: 1_500_000_000_000, domain.ChannelAvailability: 288_461_538_000})
+			} else {
+				b.CloseEpoch(epoch, domain.DefaultEmission)
+			}
 			epoch++
 		}
 		if len(b.Envelopes()) >= 20_000 {
@@ -103,6 +133,9 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	}
 	r := &Result{Operators: o.Operators}
 	logDir := filepath.Join(o.Dir, fmt.Sprintf("log-%d-%d", o.Events, o.Operators))
+	if o.Availability {
+		logDir += "-availability"
+	}
 	if _, err := os.Stat(filepath.Join(logDir, "complete")); err != nil {
 		os.RemoveAll(logDir)
 		s, err := filestore.Open(logDir, nil)
@@ -110,7 +143,7 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 			return nil, err
 		}
 		start := time.Now()
-		err = Generate(ctx, s, o.Events, o.Operators, func(done uint64) { o.Progress("generate", done, o.Events) })
+		err = generate(ctx, s, o.Events, o.Operators, o.Availability, func(done uint64) { o.Progress("generate", done, o.Events) })
 		s.Close()
 		if err != nil {
 			return nil, err
@@ -183,6 +216,12 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 		}
 		r.SharesFromArchive = time.Since(start).Seconds()
 		os.Remove(arch)
+	}
+	if o.Availability && r.Epochs > 0 {
+		for _, ep := range l.Epochs {
+			r.AvailabilityRecords += uint64(len(ep.Availability))
+		}
+		r.ChannelAllocationSecs, r.AvailabilityEligible = projections.TimeReallocation(l, l.Epoch(1))
 	}
 	ckpt := filepath.Join(o.Dir, "bench.ckpt")
 	start = time.Now()

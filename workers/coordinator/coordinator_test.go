@@ -219,6 +219,9 @@ func (h *harness) checkReplay() {
 	if fresh.AnomalyCount != 0 {
 		h.t.Fatalf("anomalies: %+v", fresh.Anomalies)
 	}
+	if err := fresh.Audit(); err != nil {
+		h.t.Fatal(err)
+	}
 	h.srv.Ledger(func(live *projections.Ledger) {
 		if live.Position != fresh.Position {
 			h.t.Fatalf("live ledger at %d, log at %d", live.Position, fresh.Position)

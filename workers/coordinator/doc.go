@@ -48,10 +48,12 @@
 //	POST /v1/worker/lease         signed  {"max":N,"lease_seconds":S} → {"leases":[Lease…]}; one FrameAssigned each
 //	POST /v1/worker/results       signed  {"results":[Result…]} (1..256, all or none) → {"results":[ResultStatus…]}
 //	POST /v1/worker/compute       signed  ComputeRequest → ComputeWorkCompleted
+//	POST /v1/worker/heartbeat     signed  {"state":"idle"|"rendering"} → HeartbeatResponse (online, busy, window so far); appends nothing
 //	POST /v1/nodes                bearer + signed by the new key: RegisterNodeRequest → NodeRegistered
 //	POST /v1/operators/{id}/wallet bearer WalletRequest → OperatorWalletSet
 //	POST /v1/jobs                 bearer  SubmitJobRequest → JobSubmitted
-//	POST /v1/epochs/close         bearer  {"epoch":N,"emission":"<base units>"} → EpochClosed
+//	POST /v1/epochs/close         bearer  {"epoch":N,"emission":"<base units>"} → NodeAvailability… + EpochClosed (the schedule's channels)
+//	POST /v1/schedule             bearer  EmissionScheduleSet data → EmissionScheduleSet (an identical stored one: duplicate)
 //	GET  /v1/coordinator/status   bearer  → Status: jobs, nodes, live leases, verify queue
 //	GET  /healthz, /readyz, /metrics (OpsRoutes)
 //
@@ -72,6 +74,16 @@
 // token configured), 404 (unknown job), 409 (frame not leased to the node,
 // already reported, conflicting details, epoch not open), 413, 422 (a rule
 // of the event catalogue or of the ledger, naming it) and 503.
+//
+// # Availability
+//
+// Online time comes from heartbeats, busy time from leases held, and the
+// close of an epoch appends one NodeAvailability per node seen in it just
+// before its EpochClosed, in the same append (heartbeat.go has the rules).
+// Where an EmissionScheduleSet is in force the EpochClosed carries its
+// channels; an explicit close emission that contradicts them is a 422.
+// Options.Schedule (serve --schedule FILE) is appended at start where the
+// log lacks it.
 //
 // # Leases
 //

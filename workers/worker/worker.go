@@ -64,6 +64,10 @@ type Options struct {
 	Grace time.Duration
 	// Poll is the wait when there is no work (grows to 8× with backoff).
 	Poll time.Duration
+	// Standby keeps the node online without taking work: it sends
+	// heartbeats and leases nothing until ctx ends (a node held in
+	// reserve earns availability only).
+	Standby bool
 	// Heartbeat is the interval of signed heartbeats, sent while idle and
 	// while rendering (0: DefaultHeartbeat; negative: none).
 	Heartbeat time.Duration
@@ -124,6 +128,15 @@ func Run(ctx context.Context, o Options) (Stats, error) {
 		hctx, stop := context.WithCancel(ctx)
 		defer stop()
 		go w.heartbeats(hctx, iv, &rendering)
+	}
+	if o.Standby {
+		if o.Heartbeat < 0 {
+			return st, errors.New("worker: a standby worker needs heartbeats")
+		}
+		w.log.Info("standing by: heartbeats only, no leases")
+		<-ctx.Done()
+		w.log.Info("worker stopped", "frames", 0)
+		return st, nil
 	}
 	idle := 0
 	held := false
