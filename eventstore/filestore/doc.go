@@ -143,8 +143,12 @@
 // leave a torn or uncommitted tail, and only past what is known durable:
 //   - with a commit record, a bad frame (or a batch without its commit
 //     frame) past the record's committed end is the remnant of the writes
-//     in flight, whatever follows it; one before that end, or any in a log
-//     closed cleanly, is damage;
+//     in flight, whatever follows it (a power cut may keep any of their
+//     sectors, so frames may follow a hole); one before that end, or any
+//     in a log closed cleanly, is damage. The record's updates are not
+//     synced, so after a power cut it may lag behind the last commits
+//     that were durable; damage at rest inside those, in the same crash,
+//     would be taken for the tail;
 //   - without one, the bad frame's own length field is not trusted (one
 //     flipped bit in it would hide everything after it): every offset of
 //     the rest of the segment is tried, and if a valid frame starts

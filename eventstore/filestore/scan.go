@@ -171,7 +171,7 @@ func findValidFrame(r io.ReaderAt, size, off int64, seed uint32, pos uint64) (in
 		}
 		return false, nil
 	}
-	const chunk = 1 << 20
+	chunk := min(int64(1<<20), size-off)
 	buf := make([]byte, 4+chunk+5)
 	for base := off + 1; base+frameOverhead+payloadFixed <= size; base += chunk {
 		lo := base - 4
@@ -181,7 +181,7 @@ func findValidFrame(r io.ReaderAt, size, off int64, seed uint32, pos uint64) (in
 			return -1, err
 		}
 		b := buf[:m]
-		for i := 4; i+5 <= len(b) && i < 4+chunk; i++ {
+		for i := 4; i+5 <= len(b) && int64(i) < 4+chunk; i++ {
 			n := int64(binary.LittleEndian.Uint32(b[i:]))
 			o := lo + int64(i)
 			if n < payloadFixed || n > maxPayload || o+frameOverhead+n > size || (b[i+4] != kindContinue && b[i+4] != kindCommit) {
