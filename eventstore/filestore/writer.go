@@ -178,8 +178,9 @@ var ErrWriteFailed = errors.New("filestore: an earlier write or fsync failed; re
 // reached the log, or whose partial write the writer cut back off (no
 // space left): its appends are refused, the log holds none of them, and
 // later appends are tried again. Only a write or fsync whose outcome is
-// unknown is sticky (ErrWriteFailed).
-var ErrNotStored = errors.New("filestore: append not stored")
+// unknown is sticky (ErrWriteFailed). It is eventstore.ErrNotStored, so a
+// caller holding any backend (the coordinator) tells it from a failure.
+var ErrNotStored = eventstore.ErrNotStored
 
 // notWritten marks a flush error after which the log holds nothing of
 // the flush (see ErrNotStored).
