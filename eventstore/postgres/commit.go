@@ -387,9 +387,9 @@ func (s *Store) tryCommit(conn *pgx.Conn, group []*appendOp) error {
 
 // rowsToInsert are the new rows of a group commit, column by column.
 type rowsToInsert struct {
-	position, revision   []int64
+	position, revision    []int64
 	stream, id, typ, time []string
-	data, chain          [][]byte
+	data, chain           [][]byte
 }
 
 // plan checks one append against the log as it stands after the appends
