@@ -42,6 +42,9 @@ rewrite of the log up to that point is detectable.`)
 	if len(pos) != 0 {
 		return usagef("verify: unexpected argument %q", pos[0])
 	}
+	if isPostgresURL(sf.store) {
+		return verifyPostgres(ctx, e, &sf)
+	}
 	if sf.store != "" {
 		return verifyESDB(ctx, e, &sf)
 	}

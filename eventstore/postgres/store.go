@@ -184,11 +184,11 @@ func (s *Store) ReadAll(ctx context.Context, from uint64, fn func(*eventstore.Re
 	}
 	from = max(from, 1)
 	q := "SELECT position, revision, stream, id, type, time, data FROM " + s.t.events + " WHERE position >= $1 AND position <= $2 ORDER BY position LIMIT $3"
-	return s.readPages(ctx, "read the log", from, func(next uint64) (string, []any) {
+	return s.readPages(ctx, "read the log", from, func(next uint64, limit int) (string, []any) {
 		if next > head {
 			return "", nil
 		}
-		return q, []any{next, head, s.opts.ReadPage}
+		return q, []any{next, head, limit}
 	}, func(e *eventstore.RecordedEvent) uint64 { return e.Position + 1 }, fn)
 }
 
@@ -196,8 +196,8 @@ func (s *Store) ReadAll(ctx context.Context, from uint64, fn func(*eventstore.Re
 func (s *Store) ReadStream(ctx context.Context, stream string, from uint64, fn func(*eventstore.RecordedEvent) error) error {
 	q := "SELECT position, revision, stream, id, type, time, data FROM " + s.t.events + " WHERE stream = $1 AND revision >= $2 ORDER BY revision LIMIT $3"
 	n := 0
-	err := s.readPages(ctx, "read stream "+stream, from, func(next uint64) (string, []any) {
-		return q, []any{stream, next, s.opts.ReadPage}
+	err := s.readPages(ctx, "read stream "+stream, from, func(next uint64, limit int) (string, []any) {
+		return q, []any{stream, next, limit}
 	}, func(e *eventstore.RecordedEvent) uint64 { n++; return e.Revision + 1 }, fn)
 	if err != nil || n > 0 {
 		return err
@@ -212,17 +212,20 @@ func (s *Store) ReadStream(ctx context.Context, stream string, from uint64, fn f
 	return err
 }
 
-// readPages runs the query page(next) until it returns no rows (or page
-// returns ""), calling fn for each row outside the query so that a slow
-// callback holds no connection, and resuming after the last row on a
-// lost connection.
-func (s *Store) readPages(ctx context.Context, what string, next uint64, page func(next uint64) (string, []any), after func(*eventstore.RecordedEvent) uint64, fn func(*eventstore.RecordedEvent) error) error {
+// readPages runs the query page(next, limit) until it returns no rows (or
+// page returns ""), calling fn for each row outside the query so that a
+// slow callback holds no connection, and resuming after the last row on a
+// lost connection. Pages start small and double up to ReadPage: many
+// readers want one event (a lookup by position, a check of one stored
+// event) and stop.
+func (s *Store) readPages(ctx context.Context, what string, next uint64, page func(next uint64, limit int) (string, []any), after func(*eventstore.RecordedEvent) uint64, fn func(*eventstore.RecordedEvent) error) error {
 	if err := s.closed(); err != nil {
 		return err
 	}
 	var buf []eventstore.RecordedEvent
-	for {
-		q, args := page(next)
+	limit := min(16, s.opts.ReadPage)
+	for ; ; limit = min(2*limit, s.opts.ReadPage) {
+		q, args := page(next, limit)
 		if q == "" {
 			return nil
 		}

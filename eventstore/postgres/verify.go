@@ -15,7 +15,7 @@ type VerifyReport struct {
 	Events   uint64   `json:"events"`    // rows checked
 	Head     uint64   `json:"head"`      // position of the last one
 	HeadHash string   `json:"head_hash"` // its chain hash (hex), as recomputed
-	Problem  *Problem `json:"problem,omitempty"`
+	Problem  *Problem `json:"-"`         // nil when OK
 }
 
 // OK reports whether the log is intact.
