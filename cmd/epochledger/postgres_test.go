@@ -1,10 +1,15 @@
 package main
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
+	"io"
+	"net/http"
 	"path/filepath"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 
@@ -154,6 +159,11 @@ func TestPostgresMigrate(t *testing.T) {
 	if code, out, errs := cli(t, "", "verify", "--store", store, "--json"); code != 0 || !strings.HasPrefix(out, `{"ok":true`) {
 		t.Fatalf("verify: exit %d %s %s", code, out, errs)
 	}
+	// EPOCHLEDGER_STORE stands for --store.
+	_, viaEnv, errs := cliEnv(t, map[string]string{"EPOCHLEDGER_STORE": store}, "", "shares", "--epoch", "1", "--json")
+	if _, viaFlag, _ := cli(t, "", "shares", "--epoch", "1", "--json", "--store", store); viaEnv != viaFlag || viaEnv == "" {
+		t.Fatalf("shares with EPOCHLEDGER_STORE: %s %s, with --store: %s", viaEnv, errs, viaFlag)
+	}
 	schema := store[strings.LastIndex(store, "schema=")+len("schema="):]
 	ctx := context.Background()
 	conn, err := pgx.Connect(ctx, c.Primary.URL())
@@ -191,4 +201,60 @@ func TestPostgresSettlePlan(t *testing.T) {
 	if outs["--data"] != outs["--store"] {
 		t.Fatalf("settle plan differs:\nembedded %s\npostgres %s", outs["--data"], outs["--store"])
 	}
+}
+
+// TestPostgresServe: serve on PostgreSQL answers the shares document of a
+// closed epoch byte for byte as shares --json prints it from the
+// embedded store.
+func TestPostgresServe(t *testing.T) {
+	c := pgcluster.Start(t, false)
+	file := writeFile(t, week())
+	data := filepath.Join(t.TempDir(), "data")
+	store := pgStore(c)
+	for _, where := range [][]string{{"--data", data}, {"--store", store}} {
+		if code, _, errs := cli(t, "", append([]string{"import", file}, where...)...); code != 0 {
+			t.Fatal(errs)
+		}
+	}
+	_, want, _ := cli(t, "", "shares", "--epoch", "1", "--json", "--data", data)
+	ctx, cancel := context.WithCancel(context.Background())
+	pr, pw := io.Pipe()
+	var errb bytes.Buffer
+	done := make(chan int, 1)
+	go func() {
+		e := &env{stdin: strings.NewReader(""), stdout: pw, stderr: &lockedWriter{w: &errb}, getenv: func(string) string { return "" }}
+		done <- run(ctx, []string{"serve", "--store", store, "--addr", "127.0.0.1:0", "--json", "--epoch-clock=false"}, e)
+		pw.Close()
+	}()
+	defer func() {
+		cancel()
+		<-done
+	}()
+	var ready struct {
+		URL string `json:"url"`
+	}
+	if err := json.NewDecoder(pr).Decode(&ready); err != nil {
+		t.Fatalf("serve did not start: %v", err)
+	}
+	go io.Copy(io.Discard, pr)
+	resp, err := http.Get(ready.URL + "/v1/epochs/1/shares")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || strings.TrimSpace(string(body)) != strings.TrimSpace(want) {
+		t.Fatalf("GET shares from serve --store postgres: %d %s\nwant %s", resp.StatusCode, body, want)
+	}
+}
+
+type lockedWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (l *lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
 }
