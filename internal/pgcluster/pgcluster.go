@@ -135,7 +135,11 @@ func start(t testing.TB, standby bool) (*Cluster, error) {
 	if err != nil {
 		return nil, err
 	}
-	base, err := os.MkdirTemp("", "epochledger-pg-")
+	tmp := os.TempDir()
+	if cred != nil && !traversable(tmp) {
+		tmp = "/tmp" // e.g. TMPDIR under /root, which the servers' user cannot enter
+	}
+	base, err := os.MkdirTemp(tmp, "epochledger-pg-")
 	if err != nil {
 		return nil, err
 	}
@@ -169,6 +173,26 @@ func start(t testing.TB, standby bool) (*Cluster, error) {
 		}
 	}
 	return c, nil
+}
+
+// traversable reports whether every directory from / to dir may be
+// entered by any user.
+func traversable(dir string) bool {
+	dir, err := filepath.Abs(dir)
+	if err != nil {
+		return false
+	}
+	for {
+		st, err := os.Stat(dir)
+		if err != nil || st.Mode().Perm()&0o001 == 0 {
+			return false
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			return true
+		}
+		dir = parent
+	}
 }
 
 func (c *Cluster) newDir(role string) string {
