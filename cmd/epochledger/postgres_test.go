@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -16,6 +17,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/epochledger/epochledger/internal/pgcluster"
+	"github.com/epochledger/epochledger/internal/storebench"
 )
 
 // These tests run the command line against a throwaway PostgreSQL server
@@ -257,4 +259,48 @@ func (l *lockedWriter) Write(p []byte) (int, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.w.Write(p)
+}
+
+// TestBenchStorePostgres runs bench store --store postgres:// briefly
+// against a primary with a synchronous standby: every workload measured
+// on both stores, group commit reported, and the bench's schema dropped.
+// EPOCHLEDGER_PG_BENCH=DURATION runs it for that long per measurement and
+// logs the table (the figures of docs/benchmarks.md); EPOCHLEDGER_PG_BENCH_NO_STANDBY=1
+// measures a lone primary instead.
+func TestBenchStorePostgres(t *testing.T) {
+	c := pgcluster.Start(t, os.Getenv("EPOCHLEDGER_PG_BENCH_NO_STANDBY") == "")
+	dur, asJSON := "50ms", "--json"
+	if d := os.Getenv("EPOCHLEDGER_PG_BENCH"); d != "" {
+		dur, asJSON = d, "--json=false"
+	}
+	code, out, errs := cli(t, "", "bench", "store", "--store", c.URL(), "--dir", t.TempDir(), "--duration", dur, asJSON)
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errs)
+	}
+	if asJSON == "--json" {
+		var r storebench.CompareResult
+		if err := json.Unmarshal([]byte(out), &r); err != nil {
+			t.Fatalf("%v: %s", err, out)
+		}
+		if len(r.Workloads) != 5 || r.EventsPerCommit <= 0 {
+			t.Fatalf("result %+v", r)
+		}
+		for _, w := range r.Workloads {
+			if w.EmbeddedPerSec <= 0 || w.OtherPerSec <= 0 || w.Ratio <= 0 {
+				t.Fatalf("workload %+v", w)
+			}
+		}
+	} else {
+		t.Logf("\n%s", out)
+	}
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, c.Primary.URL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	var n int
+	if err := conn.QueryRow(ctx, "SELECT count(*) FROM pg_namespace WHERE nspname LIKE 'bench_%'").Scan(&n); err != nil || n != 0 {
+		t.Fatalf("%d bench schemas left behind (%v)", n, err)
+	}
 }

@@ -122,6 +122,7 @@ func (s *Store) commitLoop(conn *pgx.Conn) {
 		}
 	}()
 	var group []*appendOp
+	prev := 0 // appends in the last group
 	for {
 		group = group[:0]
 		select {
@@ -143,6 +144,26 @@ func (s *Store) commitLoop(conn *pgx.Conn) {
 				break gather
 			}
 		}
+		// The appenders the last commit woke are on their way back; a
+		// commit costs a WAL flush and a standby round trip, so waiting
+		// a moment for them (at most CommitLinger) beats committing
+		// without them and making them wait a whole commit.
+		if len(group) < prev && s.opts.CommitLinger > 0 && events < s.opts.MaxGroupEvents && bytes < s.opts.MaxGroupBytes {
+			linger := time.NewTimer(s.opts.CommitLinger)
+		wait:
+			for len(group) < prev && events < s.opts.MaxGroupEvents && bytes < s.opts.MaxGroupBytes {
+				select {
+				case op := <-s.commit.ops:
+					group = append(group, op)
+					events += op.events
+					bytes += op.bytes
+				case <-linger.C:
+					break wait
+				}
+			}
+			linger.Stop()
+		}
+		prev = len(group)
 		live := group[:0]
 		for _, op := range group {
 			if op.state.CompareAndSwap(opQueued, opTaken) {

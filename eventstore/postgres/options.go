@@ -22,6 +22,10 @@ type Options struct {
 	// single larger append is committed alone.
 	MaxGroupEvents int
 	MaxGroupBytes  int
+	// CommitLinger is how long the committer waits, at most, for the
+	// appenders its last commit woke to append again before it commits a
+	// smaller group without them (0: never waits).
+	CommitLinger time.Duration
 	// RetryTimeout is how long an operation keeps reconnecting after it
 	// lost the server (a failover, a restart) before it fails. Reads and
 	// appends are retried: an append's retry first looks for its ids, so
@@ -48,6 +52,7 @@ func DefaultOptions() *Options {
 		Schema:         "epochledger",
 		MaxGroupEvents: 8192,
 		MaxGroupBytes:  16 << 20,
+		CommitLinger:   2 * time.Millisecond,
 		RetryTimeout:   60 * time.Second,
 		CloseTimeout:   10 * time.Second,
 		PollInterval:   time.Second,
@@ -64,8 +69,8 @@ func (o *Options) Validate() error {
 		return fmt.Errorf("postgres: schema %q: want 1-48 lower-case letters, digits or _, not starting with a digit", o.Schema)
 	case o.MaxGroupEvents < 1 || o.MaxGroupBytes < 1:
 		return errors.New("postgres: MaxGroupEvents and MaxGroupBytes must be positive")
-	case o.RetryTimeout < 0 || o.CloseTimeout < 0:
-		return errors.New("postgres: RetryTimeout and CloseTimeout must not be negative")
+	case o.RetryTimeout < 0 || o.CloseTimeout < 0 || o.CommitLinger < 0:
+		return errors.New("postgres: RetryTimeout, CloseTimeout and CommitLinger must not be negative")
 	case o.PollInterval <= 0:
 		return errors.New("postgres: PollInterval must be positive")
 	case o.ReadPage < 1:
