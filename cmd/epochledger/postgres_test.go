@@ -282,7 +282,7 @@ func TestBenchStorePostgres(t *testing.T) {
 		if err := json.Unmarshal([]byte(out), &r); err != nil {
 			t.Fatalf("%v: %s", err, out)
 		}
-		if len(r.Workloads) != 5 || r.EventsPerCommit <= 0 {
+		if len(r.Workloads) != 5 || r.EventsPerCommit <= 0 || r.UngroupedConcurrent64PerSec <= 0 {
 			t.Fatalf("result %+v", r)
 		}
 		for _, w := range r.Workloads {

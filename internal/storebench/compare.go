@@ -19,11 +19,15 @@ import (
 // CompareOptions configure a run of the same workloads on another store
 // and on the embedded store, side by side.
 type CompareOptions struct {
-	Name     string                                              // the other store, for the report ("postgres")
-	Open     func(ctx context.Context) (eventstore.Store, error) // an empty log on it
-	Dir      string                                              // scratch directory of the embedded store (removed after)
-	Duration time.Duration                                       // time spent on each measurement of each store
-	Progress func(step string)
+	Name string                                              // the other store, for the report ("postgres")
+	Open func(ctx context.Context) (eventstore.Store, error) // an empty log on it
+	// OpenUngrouped, when set, opens the other store with one append per
+	// transaction (no group commit), for the 64 writers once more: what
+	// group commit is worth.
+	OpenUngrouped func(ctx context.Context) (eventstore.Store, error)
+	Dir           string        // scratch directory of the embedded store (removed after)
+	Duration      time.Duration // time spent on each measurement of each store
+	Progress      func(step string)
 }
 
 // Workload is one measurement on both stores.
@@ -48,6 +52,10 @@ type CompareResult struct {
 	// transaction, each transaction one commit record and one WAL flush
 	// (and one round trip to a synchronous standby) for all its events.
 	EventsPerCommit float64 `json:"concurrent64_events_per_commit,omitempty"`
+	// The 64 writers on the other store with one append per transaction
+	// (CompareOptions.OpenUngrouped), against its group commit above.
+	UngroupedConcurrent64PerSec   float64 `json:"concurrent64_ungrouped_events_per_sec,omitempty"`
+	UngroupedConcurrent64P99Micro float64 `json:"concurrent64_ungrouped_p99_us,omitempty"`
 }
 
 // commitCounter is the optional counter of group commits.
@@ -120,6 +128,19 @@ func Compare(ctx context.Context, o CompareOptions) (*CompareResult, error) {
 		wl.Ratio = wl.OtherPerSec / wl.EmbeddedPerSec
 		r.Workloads = append(r.Workloads, wl)
 	}
+	if o.OpenUngrouped != nil {
+		progress("64 concurrent writers, one append per transaction")
+		u, err := o.OpenUngrouped(ctx)
+		if err != nil {
+			return nil, err
+		}
+		rate, p99, err := appendLoad(ctx, u, 64, 1, o.Duration, &ids)
+		u.Close()
+		if err != nil {
+			return nil, fmt.Errorf("64 writers without group commit: %w", err)
+		}
+		r.UngroupedConcurrent64PerSec, r.UngroupedConcurrent64P99Micro = rate, p99
+	}
 	progress("sequential read")
 	wl := Workload{Name: "sequential read"}
 	for k, s := range []eventstore.Store{emb, other} {
@@ -158,7 +179,7 @@ func appendLoad(ctx context.Context, s eventstore.Store, writers, batch int, d t
 			evs := make([]eventstore.EventData, batch)
 			var mine []time.Duration
 			for time.Now().Before(stop) {
-				base := ids.Add(int64(batch))
+				base := ids.Add(int64(batch)) - int64(batch) + 1 // the range just reserved
 				for i := range evs {
 					evs[i] = event(int(base) + i)
 				}
