@@ -1,3 +1,5 @@
+//go:build unix
+
 // Package pgcluster starts throwaway PostgreSQL servers for tests: a
 // primary and a synchronous streaming standby, each with initdb in a
 // temporary directory, listening on a free loopback port, run as a
@@ -12,6 +14,7 @@
 // Each server is a child process of the test (not daemonized by pg_ctl),
 // in its own process group, so Kill can SIGKILL the postmaster and every
 // backend at once, the way a machine dies. pg_ctl does the promotion.
+// Unix only (setuid, process groups), like the tests that use it.
 package pgcluster
 
 import (
