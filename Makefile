@@ -12,8 +12,14 @@ test: deps vet unit fuzz
 # Test dependencies a fresh machine lacks: Debian's Chromium for the web
 # page's browser test (the litesvm npm package of the local Solana VM is
 # installed by the tests on first use). Without root or apt the browser
-# test is skipped with a message instead.
+# test is skipped with a message instead. PostgreSQL's server binaries
+# (Debian's postgresql package) for eventstore/postgres, whose tests start
+# their own throwaway servers and fail, not skip, without them.
 deps:
+	@ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || command -v initdb >/dev/null 2>&1 || [ -n "$$EPOCHLEDGER_PG_BIN" ] || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null; \
+	  else echo "PostgreSQL server binaries missing (initdb): install Debian's postgresql package, or set EPOCHLEDGER_PG_BIN; the eventstore/postgres tests need them" >&2; exit 1; fi; }
 	@command -v chromium >/dev/null 2>&1 || { \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
 	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) \
@@ -45,7 +51,9 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzParseUSD$$' -fuzztime $(FUZZTIME) ./domain
 	$(GO) test -run '^$$' -fuzz '^FuzzImportParse$$' -fuzztime $(FUZZTIME) ./cmd/epochledger
 
-# Longer soaks: 300 SIGKILLs of a writing process and long fuzzing.
+# Longer soaks: 300 SIGKILLs of a writing process, 100 SIGKILLs of the
+# PostgreSQL primary under load, and long fuzzing.
 soak:
 	EPOCHLEDGER_CRASH_KILLS=300 $(GO) test -run RealCrash -timeout 60m ./eventstore/filestore
+	EPOCHLEDGER_PG_KILLS=100 $(GO) test -run '^TestFailover$$' -timeout 60m ./eventstore/postgres
 	$(MAKE) fuzz FUZZTIME=5m FUZZTIME_SLOW=5m

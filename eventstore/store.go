@@ -8,8 +8,9 @@
 // append whose ids are all already stored in that stream returns the stored
 // positions and writes nothing.
 //
-// Backends live in subpackages named for their medium (filestore, esdb); the
-// conformance suite in eventstoretest runs against each of them.
+// Backends live in subpackages named for their medium (filestore, esdb,
+// postgres); the conformance suite in eventstoretest runs against each of
+// them.
 package eventstore
 
 import (

@@ -68,7 +68,7 @@ func cpuProfileFlag(fs interface {
 }
 
 func benchStore(ctx context.Context, e *env, args []string) error {
-	fs := newFlagSet(e, "bench store", "[--dir DIR] [--duration D] [--json] [--cpuprofile FILE]", `
+	fs := newFlagSet(e, "bench store", "[--dir DIR] [--duration D] [--json] [--cpuprofile FILE] [--store postgres://…]", `
 Measure the embedded store on the disk holding --dir, in one run: durable
 appends in batches of 1, 100 and 1,000 events of about 250 bytes (1,000:
 by one appender, then by 16 at once), beside their baseline, raw
@@ -84,7 +84,15 @@ for comparison); and a full sequential read.
 Nothing is acknowledged before its fsync (fdatasync). The scratch
 directory is removed afterwards. The figures depend on GOMAXPROCS (the
 environment variable; reported with them): compare runs made with the
-same.`)
+same.
+
+With --store postgres://… the same workloads (batches of 1, 100, 1,000 by
+16 appenders, 64 concurrent writers, a sequential read) run on that
+database and on the embedded store under --dir, each one on both stores
+back to back, and the ratio is printed; also the PostgreSQL group commit
+(events per transaction, WAL fsyncs per event). The log is written to a
+schema of its own, dropped afterwards.`)
+	store := fs.String("store", "", "measure this store (postgres://…) against the embedded store")
 	dir := fs.String("dir", "", "scratch directory on the disk to measure (default: a temporary directory under the current one)")
 	dur := fs.Duration("duration", 2*time.Second, "time spent on each measurement")
 	asJSON := fs.Bool("json", false, "print one JSON object")
@@ -105,6 +113,9 @@ same.`)
 		*dir = d
 	} else {
 		*dir = filepath.Join(*dir, fmt.Sprintf("bench-store-%d", os.Getpid()))
+	}
+	if *store != "" {
+		return benchStoreOn(ctx, e, *store, *dir, *dur, *asJSON)
 	}
 	quiet := *asJSON || !isTerminal(e.stderr)
 	r, err := storebench.Run(ctx, storebench.Options{Dir: *dir, Duration: *dur, Progress: func(step string) {

@@ -31,7 +31,7 @@ func (s *storeFlags) register(fs *flag.FlagSet, e *env) {
 		def = "./data"
 	}
 	fs.StringVar(&s.data, "data", def, "data directory of the embedded store (env EPOCHLEDGER_DATA)")
-	fs.StringVar(&s.store, "store", e.getenv("EPOCHLEDGER_STORE"), "event store URL, e.g. esdb://host:2113?tls=false; overrides --data (env EPOCHLEDGER_STORE)")
+	fs.StringVar(&s.store, "store", e.getenv("EPOCHLEDGER_STORE"), "event store URL, e.g. esdb://host:2113?tls=false or postgres://user@host:5432/db?sslmode=disable; overrides --data (env EPOCHLEDGER_STORE)")
 	fs.BoolVar(&s.json, "json", false, "machine-readable JSON output")
 	s.warn = e.stderr
 }
@@ -78,12 +78,14 @@ func parseArgs(fs *flag.FlagSet, args []string) ([]string, error) {
 func openStore(ctx context.Context, f *storeFlags, readOnly bool) (eventstore.Store, error) {
 	if f.store != "" {
 		switch {
-		case strings.HasPrefix(f.store, "esdb://"), strings.HasPrefix(f.store, "esdb+discover://"), strings.HasPrefix(f.store, "kurrentdb://"), strings.HasPrefix(f.store, "kurrentdb+discover://"):
+		case isESDBURL(f.store):
 			return openESDB(ctx, f.store)
+		case isPostgresURL(f.store):
+			return openPostgres(ctx, f.store)
 		case strings.HasPrefix(f.store, "file://"):
 			f.data = strings.TrimPrefix(f.store, "file://")
 		default:
-			return nil, usagef("--store %q: want esdb://host:port… or file:///path", f.store)
+			return nil, usagef("--store %q: want esdb://host:port…, postgres://user@host:port/db… or file:///path", f.store)
 		}
 	}
 	if readOnly {
@@ -107,6 +109,16 @@ func openStore(ctx context.Context, f *storeFlags, readOnly bool) (eventstore.St
 		}
 	}
 	return s, nil
+}
+
+// isESDBURL reports whether --store names an EventStoreDB / KurrentDB server.
+func isESDBURL(u string) bool {
+	for _, p := range []string{"esdb://", "esdb+discover://", "kurrentdb://", "kurrentdb+discover://"} {
+		if strings.HasPrefix(u, p) {
+			return true
+		}
+	}
+	return false
 }
 
 // isTerminal reports whether w is a terminal (progress bars go only there).

@@ -121,7 +121,7 @@ Commands:
 	}
 	fmt.Fprint(w, `
 Every command takes --data DIR (embedded store, default ./data; env EPOCHLEDGER_DATA)
-or --store URL (esdb://… ; env EPOCHLEDGER_STORE), and --json for machine-readable output.
+or --store URL (esdb://… or postgres://…; env EPOCHLEDGER_STORE), and --json for machine-readable output.
 Exit status: 0 success, 1 refused input or failed check, 2 usage error.
 Run 'epochledger <command> --help' for a command's flags.
 `)

@@ -6,25 +6,26 @@ import (
 	"fmt"
 
 	"github.com/epochledger/epochledger/eventstore"
-	"github.com/epochledger/epochledger/eventstore/esdb"
 )
 
 func init() {
-	register(&command{name: "migrate", summary: "copy the embedded log into EventStoreDB idempotently and verify the copy", run: runMigrate})
+	register(&command{name: "migrate", summary: "copy the embedded log into EventStoreDB or PostgreSQL idempotently and verify the copy", run: runMigrate})
 }
 
 func runMigrate(ctx context.Context, e *env, args []string) error {
 	var sf storeFlags
-	fs := newFlagSet(e, "migrate", "--to esdb://… [--data DIR]", `
+	fs := newFlagSet(e, "migrate", "--to esdb://…|postgres://… [--data DIR]", `
 Copy every event of the embedded log (--data) into an EventStoreDB /
-KurrentDB server, in log order, each stream keeping its events and ids. It
-is idempotent: events already copied (same id) are skipped, so an
-interrupted migration is resumed by running it again. Then every event is
-read back from the server and compared with the source (id, type, stream,
-revision, time, data), and a chain checkpoint is written. Exit 1 names the
-first event that differs.`)
+KurrentDB server or a PostgreSQL database, in log order, each stream
+keeping its events and ids. It is idempotent: events already copied (same
+id) are skipped, so an interrupted migration is resumed by running it
+again. Then every event is read back from the destination and compared
+with the source (id, type, stream, revision, time, data), and the chain is
+sealed: on EventStoreDB a chain checkpoint is written, on PostgreSQL (one
+atomic append per batch, positions gap-free) every row's chain hash is
+verified. Exit 1 names the first event that differs.`)
 	sf.register(fs, e)
-	to := fs.String("to", "", "destination store URL (esdb://host:2113?tls=false …)")
+	to := fs.String("to", "", "destination store URL (esdb://host:2113?tls=false …, postgres://user@host:5432/db?sslmode=…)")
 	batch := fs.Int("batch", 500, "events per append (each stream run is one atomic append)")
 	pos, err := parseArgs(fs, args)
 	if err != nil {
@@ -34,14 +35,22 @@ first event that differs.`)
 		return usagef("migrate: unexpected argument %q", pos[0])
 	}
 	if *to == "" {
-		return usagef("migrate: --to esdb://… is required")
+		return usagef("migrate: --to esdb://… or postgres://… is required")
+	}
+	if !isPostgresURL(*to) && !isESDBURL(*to) {
+		return usagef("migrate: --to %q: want esdb://… or postgres://…", *to)
 	}
 	src, err := openStore(ctx, &storeFlags{data: sf.data}, true)
 	if err != nil {
 		return err
 	}
 	defer src.Close()
-	dst, err := openESDB(ctx, *to)
+	var dst eventstore.Store
+	if isPostgresURL(*to) {
+		dst, err = openPostgres(ctx, *to)
+	} else {
+		dst, err = openESDB(ctx, *to)
+	}
 	if err != nil {
 		return err
 	}
@@ -119,9 +128,9 @@ first event that differs.`)
 		fmt.Fprintf(e.stderr, "migrate: verification FAILED: %v\n", diff)
 		return &silentError{code: 1}
 	}
-	cp, err := dst.(*esdb.Store).WriteChainCheckpoint(ctx)
+	chain, err := sealMigration(ctx, dst)
 	if err != nil {
-		return fmt.Errorf("migrate: copied and verified, but the chain checkpoint failed: %w", err)
+		return fmt.Errorf("migrate: copied and verified event by event, but sealing the chain failed: %w", err)
 	}
 	out := struct {
 		Events       uint64 `json:"events"`
@@ -129,10 +138,10 @@ first event that differs.`)
 		Verified     uint64 `json:"verified"`
 		Streams      int    `json:"streams"`
 		ChainHash    string `json:"chain_hash"`
-	}{copied, skipped, checked, len(streams), fmt.Sprintf("%x", cp.ChainHash)}
+	}{copied, skipped, checked, len(streams), chain}
 	if sf.json {
 		return writeJSON(e.stdout, out)
 	}
-	fmt.Fprintf(e.stdout, "migrated %d events in %d streams (%d were already there); all %d verified on the server; chain checkpoint %x\n", copied, len(streams), skipped, checked, cp.ChainHash)
+	fmt.Fprintf(e.stdout, "migrated %d events in %d streams (%d were already there); all %d verified on the destination; chain hash at the head %s\n", copied, len(streams), skipped, checked, chain)
 	return nil
 }

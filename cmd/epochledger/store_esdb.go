@@ -18,6 +18,16 @@ func openESDB(ctx context.Context, url string) (eventstore.Store, error) {
 	return s, nil
 }
 
+// writeESDBCheckpoint appends a chain checkpoint up to the head and
+// returns its hash.
+func writeESDBCheckpoint(ctx context.Context, dst eventstore.Store) (string, error) {
+	cp, err := dst.(*esdb.Store).WriteChainCheckpoint(ctx)
+	if err != nil {
+		return "", err
+	}
+	return hex.EncodeToString(cp.ChainHash[:]), nil
+}
+
 // verifyESDB recomputes the content hash chain over $all and checks it
 // against every chain checkpoint; --checkpoint appends a new one first
 // (what the settlement writer does before anchoring it in a memo).

@@ -69,6 +69,12 @@ grown since). A log cut before that event, or rewritten up to it, exits 1.`)
 		}
 		want = (*[32]byte)(b)
 	}
+	if isPostgresURL(sf.store) {
+		if want != nil {
+			return usagef("verify: --head checks the embedded log (--data); with --store, compare the head_hash printed")
+		}
+		return verifyPostgres(ctx, e, &sf)
+	}
 	if sf.store != "" {
 		if want != nil {
 			return usagef("verify: --head checks the embedded log (--data); with --store, compare the head_hash printed")

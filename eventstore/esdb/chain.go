@@ -2,8 +2,6 @@ package esdb
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
@@ -21,41 +19,11 @@ import (
 const ChainCheckpointType = "ChainCheckpoint"
 
 // ChainHash returns the chain hash of event e whose predecessor's chain
-// hash is prev (32 zero bytes before the first event):
-//
-//	SHA-256( prev                                 32 bytes
-//	       || u32 len(stream) || stream
-//	       || u64 revision
-//	       || u32 len(id)     || id
-//	       || u32 len(type)   || type
-//	       || u32 len(time)   || time
-//	       || u32 len(data)   || data )
-//
-// Integers are big-endian; strings are their bytes as stored. Only content
-// is hashed — not the position, which is the server's byte offset and
-// differs between backends and after a copy — so an auditor can recompute
-// the chain from `epochledger export` output of any backend, in $all
-// order. Every field is length-prefixed, so no two different events
-// encode alike.
+// hash is prev: eventstore.ChainHash, the content chain every networked
+// backend shares. Only content is hashed, not the position (here the
+// server's byte offset, which differs between backends and after a copy).
 func ChainHash(prev [32]byte, e *eventstore.RecordedEvent) [32]byte {
-	d := sha256.New()
-	var b [8]byte
-	str := func(s []byte) {
-		binary.BigEndian.PutUint32(b[:4], uint32(len(s)))
-		d.Write(b[:4])
-		d.Write(s)
-	}
-	d.Write(prev[:])
-	str([]byte(e.Stream))
-	binary.BigEndian.PutUint64(b[:], e.Revision)
-	d.Write(b[:])
-	str([]byte(e.ID))
-	str([]byte(e.Type))
-	str([]byte(e.Time))
-	str(e.Data)
-	var h [32]byte
-	d.Sum(h[:0])
-	return h
+	return eventstore.ChainHash(prev, e)
 }
 
 // Checkpoint is one chain checkpoint: the chain hash over every event of
