@@ -318,7 +318,13 @@ func (l *Ledger) checkSettlement(ev domain.Event) error {
 			if p.Epochs != nil && !slices.Equal(p.Epochs, epochs) {
 				return refuse(ev, "payouts", "operator %q's payout covers epochs %v, not %v", p.OperatorID, epochs, p.Epochs)
 			}
-			total += p.Amount
+			// Each amount is what the operator is owed, so the sum is
+			// bounded by the emissions (under the supply cap); checked all
+			// the same, like every sum of money.
+			var ok bool
+			if total, ok = domain.AddBaseUnits(total, p.Amount); !ok {
+				return refuse(ev, "payouts", "the payouts' sum passes the range of base units")
+			}
 		}
 		if e.Part != e.Parts { // a part before the last: the rest is checked with the last
 			return nil
