@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 
+	"github.com/epochledger/epochledger/domain"
 	"github.com/epochledger/epochledger/eventstore"
 	"github.com/epochledger/epochledger/internal/atomicfile"
 )
@@ -21,7 +22,11 @@ import (
 // Version 2: shares documents carry reward channels; an archive of
 // version 1 (without them) is refused and the epochs folded again.
 //
-//	{"version":2,"epochs":{"1":{"closed_at":P,"closed_id":"<uuid>","shares":{…SharesDoc…}},…}}
+//	{"version":2,"epochs":{"1":{"closed_at":P,"closed_id":"<uuid>","shares":{…SharesDoc…}},…},
+//	 "uses_channels":true,"position":P}
+//
+// An archive without uses_channels is used only while no event after its
+// position names reward channels; one without position is folded again.
 
 const archiveVersion = 2
 
@@ -33,6 +38,10 @@ type Archive struct {
 	// channels (Ledger.UsesChannels), so they list them. An archive whose
 	// flag differs from the ledger's is stale and rewritten.
 	UsesChannels bool `json:"uses_channels,omitempty"`
+	// Position is the log position the archive was made at. An archive
+	// without channels answers only while no event after it names
+	// channels: the first schedule changes the form of every document.
+	Position uint64 `json:"position,omitempty"`
 }
 
 // ArchivedEpoch is one closed epoch in the archive.
@@ -45,7 +54,7 @@ type ArchivedEpoch struct {
 // Archive returns the archive of every closed epoch of the ledger. ids
 // gives the id of the event at a position (the EpochClosed events').
 func (l *Ledger) Archive(ctx context.Context, r Reader) (*Archive, error) {
-	a := &Archive{Version: archiveVersion, Epochs: map[uint64]*ArchivedEpoch{}, UsesChannels: l.UsesChannels()}
+	a := &Archive{Version: archiveVersion, Epochs: map[uint64]*ArchivedEpoch{}, UsesChannels: l.UsesChannels(), Position: l.Position}
 	for _, ep := range l.Epochs {
 		if !ep.Closed {
 			continue
@@ -111,5 +120,39 @@ func (a *Archive) Shares(ctx context.Context, r Reader, n uint64) (*SharesDoc, b
 	if err != nil || id != e.ClosedID {
 		return nil, false
 	}
+	if !a.UsesChannels {
+		if a.Position == 0 {
+			return nil, false // made before positions were kept: fold
+		}
+		if named, err := namesChannelsAfter(ctx, r, a.Position); err != nil || named {
+			return nil, false
+		}
+	}
 	return e.Shares, true
+}
+
+// namesChannelsAfter reports whether an event after position pos names
+// reward channels (an EmissionScheduleSet, or an EpochClosed with
+// channels), which turns the log into one whose documents list them.
+func namesChannelsAfter(ctx context.Context, r Reader, pos uint64) (bool, error) {
+	named := false
+	err := r.ReadAll(ctx, pos+1, func(e *eventstore.RecordedEvent) error {
+		switch e.Type {
+		case domain.TypeEmissionScheduleSet:
+			named = true
+		case domain.TypeEpochClosed:
+			ev, err := domain.DecodeEvent(e.Type, e.Data)
+			if ec, ok := ev.(*domain.EpochClosed); err != nil || (ok && ec.Channels != nil) {
+				named = true // an event it cannot read: let the fold judge
+			}
+		}
+		if named {
+			return errStop
+		}
+		return nil
+	})
+	if err != nil && !errors.Is(err, errStop) {
+		return false, err
+	}
+	return named, nil
 }

@@ -106,3 +106,41 @@ func TestImportRefusesBadChannelEvents(t *testing.T) {
 		})
 	}
 }
+
+// TestSharesArchiveFollowsTheFirstSchedule: a log without channels, asked
+// for shares (which writes the epoch archive), then given its first
+// EmissionScheduleSet by a second import, prints the same documents as the
+// same log imported at once. The archive of a log without channels must
+// not answer once a later event names them (found by an independent check).
+func TestSharesArchiveFollowsTheFirstSchedule(t *testing.T) {
+	a, b := filepath.Join("testdata", "channels-later-a.jsonl"), filepath.Join("testdata", "channels-later-b.jsonl")
+	parts := filepath.Join(t.TempDir(), "parts")
+	whole := filepath.Join(t.TempDir(), "whole")
+	if code, _, errs := cli(t, "", "import", a, "--data", parts); code != 0 {
+		t.Fatalf("import a: %s", errs)
+	}
+	if code, out, errs := cli(t, "", "shares", "--epoch", "1", "--json", "--data", parts); code != 0 || strings.Contains(out, `"channels"`) {
+		t.Fatalf("shares before the schedule: %d %s %s", code, out, errs)
+	}
+	if code, _, errs := cli(t, "", "import", b, "--data", parts); code != 0 {
+		t.Fatalf("import b: %s", errs)
+	}
+	ab, _ := os.ReadFile(a)
+	bb, _ := os.ReadFile(b)
+	both := filepath.Join(t.TempDir(), "ab.jsonl")
+	if err := os.WriteFile(both, append(ab, bb...), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if code, _, errs := cli(t, "", "import", both, "--data", whole); code != 0 {
+		t.Fatalf("import ab: %s", errs)
+	}
+	for _, n := range []string{"1", "2", "3"} {
+		_, want, _ := cli(t, "", "shares", "--epoch", n, "--json", "--data", whole)
+		for round := 0; round < 2; round++ {
+			_, got, _ := cli(t, "", "shares", "--epoch", n, "--json", "--data", parts)
+			if got != want || !strings.Contains(got, `"channels"`) {
+				t.Fatalf("epoch %s round %d:\n got %s\nwant %s", n, round, got, want)
+			}
+		}
+	}
+}

@@ -58,7 +58,7 @@ func queryCmd(ctx context.Context, e *env, name, argsUsage, about string, args [
 	if sf.store == "" && l.ClosedEpochs() > 0 {
 		// Keep the epoch archive current: closed epochs never change.
 		path := archivePath(&sf)
-		if a, err := projections.ReadArchive(path); err != nil || uint64(len(a.Epochs)) < l.ClosedEpochs() || a.UsesChannels != l.UsesChannels() {
+		if a, err := projections.ReadArchive(path); err != nil || uint64(len(a.Epochs)) < l.ClosedEpochs() || a.UsesChannels != l.UsesChannels() || staleArchive(a, l) {
 			if a, err := l.Archive(ctx, s); err == nil {
 				_ = a.Write(path) // a cache: failing to save it costs only time
 			}
@@ -155,6 +155,13 @@ the default emission) and a note says so on standard error.`, args, func(fs *fla
 		return fmt.Errorf("shares: operator %q is unknown to the log", operator)
 	}
 	return printShares(e, sf, doc, operator, provisional)
+}
+
+// staleArchive: an archive without channels is checked against the log
+// after its position at every use, so it is made again once it has no
+// position (an older file) or lags far behind the log.
+func staleArchive(a *projections.Archive, l *projections.Ledger) bool {
+	return !a.UsesChannels && (a.Position == 0 || l.Position-a.Position > 1<<16)
 }
 
 func archivePath(sf *storeFlags) string {
