@@ -43,7 +43,7 @@ func benchStoreOn(ctx context.Context, e *env, url, dir string, dur time.Duratio
 		Dir:      dir,
 		Duration: dur,
 		Open: func(ctx context.Context) (eventstore.Store, error) {
-			s, err := openPostgres(ctx, target)
+			s, err := openPostgres(ctx, target, e.stderr)
 			if err != nil {
 				return nil, err
 			}

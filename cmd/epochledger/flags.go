@@ -81,7 +81,7 @@ func openStore(ctx context.Context, f *storeFlags, readOnly bool) (eventstore.St
 		case isESDBURL(f.store):
 			return openESDB(ctx, f.store)
 		case isPostgresURL(f.store):
-			return openPostgres(ctx, f.store)
+			return openPostgres(ctx, f.store, f.warn)
 		case strings.HasPrefix(f.store, "file://"):
 			f.data = strings.TrimPrefix(f.store, "file://")
 		default:

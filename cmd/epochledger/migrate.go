@@ -47,7 +47,7 @@ verified. Exit 1 names the first event that differs.`)
 	defer src.Close()
 	var dst eventstore.Store
 	if isPostgresURL(*to) {
-		dst, err = openPostgres(ctx, *to)
+		dst, err = openPostgres(ctx, *to, e.stderr)
 	} else {
 		dst, err = openESDB(ctx, *to)
 	}

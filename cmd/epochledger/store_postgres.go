@@ -3,6 +3,8 @@ package main
 import (
 	"context"
 	"fmt"
+	"io"
+	"log/slog"
 	"strings"
 
 	"github.com/epochledger/epochledger/eventstore"
@@ -15,9 +17,13 @@ func isPostgresURL(u string) bool {
 }
 
 // openPostgres connects to the database (creating the log's schema on
-// first use).
-func openPostgres(ctx context.Context, url string) (*postgres.Store, error) {
-	s, err := postgres.Open(ctx, url, nil)
+// first use). The store's reconnects and retries are logged to warn.
+func openPostgres(ctx context.Context, url string, warn io.Writer) (*postgres.Store, error) {
+	o := postgres.DefaultOptions()
+	if warn != nil {
+		o.Logger = slog.New(slog.NewTextHandler(warn, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	}
+	s, err := postgres.Open(ctx, url, o)
 	if err != nil {
 		return nil, fmt.Errorf("open %s: %w", postgres.Redact(url), err)
 	}
@@ -28,7 +34,7 @@ func openPostgres(ctx context.Context, url string) (*postgres.Store, error) {
 // revisions per stream, and the stored chain hash against the one
 // recomputed; exit 1 names the first bad row.
 func verifyPostgres(ctx context.Context, e *env, sf *storeFlags) error {
-	s, err := openPostgres(ctx, sf.store)
+	s, err := openPostgres(ctx, sf.store, e.stderr)
 	if err != nil {
 		return err
 	}

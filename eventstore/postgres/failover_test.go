@@ -291,3 +291,49 @@ func TestStandbyCutOff(t *testing.T) {
 	t.Logf("given-up append on retry: duplicate=%v (stored while cut off: %v)", res[0].Duplicate, res[0].Duplicate)
 	checkLog(t, url, l)
 }
+
+// TestCloseWhileCommitBlocked: Close with a commit waiting for a standby
+// that is gone gives up after CloseTimeout; the waiting append fails
+// with ErrClosed saying it may be stored, and once the standby is back a
+// retry with its ids stores it exactly once.
+func TestCloseWhileCommitBlocked(t *testing.T) {
+	c := pgcluster.Start(t, true)
+	url := schemaURL(c.URL(), "close")
+	opts := DefaultOptions()
+	opts.CloseTimeout = 500 * time.Millisecond
+	s, err := Open(context.Background(), url, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.Standby.Kill()
+	evs := eventstoretest.Events(2)
+	done := make(chan error, 1)
+	go func() {
+		_, err := s.Append(context.Background(), "close", eventstore.NoStream(), evs...)
+		done <- err
+	}()
+	// Wait until the append is in flight (the committer took it).
+	for s.Stats().Commits == 0 && len(s.commit.ops) > 0 {
+		time.Sleep(10 * time.Millisecond)
+	}
+	time.Sleep(200 * time.Millisecond)
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-done; !errors.Is(err, eventstore.ErrClosed) {
+		t.Fatalf("append blocked at Close: %v, want ErrClosed", err)
+	}
+	if err := c.Standby.Start(); err != nil {
+		t.Fatal(err)
+	}
+	s2 := openT(t, url, nil)
+	r, err := s2.Append(context.Background(), "close", eventstore.NoStream(), evs...)
+	if err != nil {
+		t.Fatalf("retry after Close: %v", err)
+	}
+	var n int
+	if err := s2.ReadStream(context.Background(), "close", 0, func(*eventstore.RecordedEvent) error { n++; return nil }); err != nil || n != 2 {
+		t.Fatalf("stream holds %d events (%v), want 2", n, err)
+	}
+	t.Logf("retry after Close: duplicate=%v (the blocked commit landed when the standby returned: %v)", r.Duplicate, r.Duplicate)
+}

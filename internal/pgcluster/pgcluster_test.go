@@ -4,6 +4,7 @@ package pgcluster
 
 import (
 	"context"
+	"strings"
 	"testing"
 
 	"github.com/jackc/pgx/v5"
@@ -35,5 +36,16 @@ func TestFailover(t *testing.T) {
 	var inRecovery bool
 	if err := conn.QueryRow(ctx, "SELECT v, pg_is_in_recovery() FROM t").Scan(&v, &inRecovery); err != nil || v != 42 || inRecovery {
 		t.Fatalf("after failover: v=%d in recovery %v, %v", v, inRecovery, err)
+	}
+}
+
+// TestStartFailsWithoutBinaries: with no PostgreSQL where it is told to
+// look, starting fails with a message saying what to install; the tests
+// that need a server then fail instead of skipping.
+func TestStartFailsWithoutBinaries(t *testing.T) {
+	t.Setenv("EPOCHLEDGER_PG_BIN", t.TempDir())
+	_, err := start(t, false)
+	if err == nil || !strings.Contains(err.Error(), "initdb") {
+		t.Fatalf("start without binaries: %v, want an error naming initdb", err)
 	}
 }
