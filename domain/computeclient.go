@@ -2,7 +2,6 @@ package domain
 
 import (
 	"math/bits"
-	"strconv"
 )
 
 // TypeComputeClientRegistered registers a compute client (io.net, Beam,
@@ -76,17 +75,7 @@ func decodeComputeClientRegistered(d *decoder, data []byte) *ComputeClientRegist
 //
 // with usd in its canonical form (USD.String()), as in ComputeProofMessage.
 func ComputeClientMessage(taskID, nodeID, clientID, outputHash string, durationMS uint64, usd USD) []byte {
-	u := usd.String()
-	b := make([]byte, 0, len(ComputeClientPrefix)+len(taskID)+len(nodeID)+len(clientID)+len(outputHash)+len(u)+32)
-	b = append(b, ComputeClientPrefix...)
-	for _, s := range [...]string{taskID, nodeID, clientID, outputHash} {
-		b = append(b, '\n')
-		b = append(b, s...)
-	}
-	b = append(b, '\n')
-	b = strconv.AppendUint(b, durationMS, 10)
-	b = append(b, '\n')
-	return append(b, u...)
+	return computeMessage(ComputeClientPrefix, taskID, nodeID, clientID, outputHash, durationMS, usd)
 }
 
 // ClientMessage returns the message the compute client signed.

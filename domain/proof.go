@@ -46,9 +46,16 @@ func ProofMessage(jobID string, frame uint32, nodeID, outputHash string, duratio
 // "12.50" or an exponent), so the signer and the verifier agree whatever
 // spelling the event's JSON used.
 func ComputeProofMessage(taskID, nodeID, client, outputHash string, durationMS uint64, usd USD) []byte {
+	return computeMessage(ComputeProofPrefix, taskID, nodeID, client, outputHash, durationMS, usd)
+}
+
+// computeMessage is the one layout of the node's and the client's compute
+// messages: prefix, then task, node, client, output hash, duration and usd
+// on lines of their own.
+func computeMessage(prefix, taskID, nodeID, client, outputHash string, durationMS uint64, usd USD) []byte {
 	u := usd.String()
-	b := make([]byte, 0, len(ComputeProofPrefix)+len(taskID)+len(nodeID)+len(client)+len(outputHash)+len(u)+32)
-	b = append(b, ComputeProofPrefix...)
+	b := make([]byte, 0, len(prefix)+len(taskID)+len(nodeID)+len(client)+len(outputHash)+len(u)+32)
+	b = append(b, prefix...)
 	for _, s := range [...]string{taskID, nodeID, client, outputHash} {
 		b = append(b, '\n')
 		b = append(b, s...)
