@@ -27,6 +27,15 @@ const serveToken = "serve-test-admin-token"
 // and returns its URL; the server stops at the end of the test.
 func startServe(t *testing.T, args ...string) string {
 	t.Helper()
+	_, url := startServeStoppable(t, args...)
+	return url
+}
+
+// startServeStoppable starts serve in-process (later args override the
+// defaults, --data included) and returns a stop that waits for it to exit
+// (also run at cleanup; a second call does nothing) and its URL.
+func startServeStoppable(t *testing.T, args ...string) (stop func(), url string) {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	pr, pw := io.Pipe()
 	e := &env{stdin: strings.NewReader(""), stdout: pw, stderr: io.Discard, getenv: func(k string) string {
@@ -49,13 +58,17 @@ func startServe(t *testing.T, args ...string) string {
 		t.Fatalf("serve did not start: %v (exit %d)", err, <-done)
 	}
 	go io.Copy(io.Discard, pr)
-	t.Cleanup(func() {
-		cancel()
-		if code := <-done; code != 0 {
-			t.Errorf("serve exited %d", code)
-		}
-	})
-	return hello.URL
+	var once sync.Once
+	stop = func() {
+		once.Do(func() {
+			cancel()
+			if code := <-done; code != 0 {
+				t.Errorf("serve exited %d", code)
+			}
+		})
+	}
+	t.Cleanup(stop)
+	return stop, hello.URL
 }
 
 func get(t *testing.T, url string) (int, http.Header, string) {
