@@ -73,7 +73,8 @@ with an allocation, for operators' books and tax reports:
   separated)
 
 sorted by epoch, then operator_id. The status is the log's; 'reconcile'
-holds it against the chain.`)
+holds it against the chain. 'serve' answers the same rows of one operator
+at GET /v1/operators/{id}/payouts.csv?from_epoch=N&to_epoch=M.`)
 	sf.register(fs, e)
 	asCSV := fs.Bool("csv", false, "CSV output (required: the only format)")
 	operator := fs.String("operator", "", "only this operator")
