@@ -1,20 +1,24 @@
 package projections
 
 import (
+	"context"
 	"encoding/csv"
+	"errors"
+	"fmt"
 	"io"
 	"slices"
 	"strconv"
 	"strings"
 
 	"github.com/epochledger/epochledger/domain"
+	"github.com/epochledger/epochledger/eventstore"
 )
 
 // PayoutRow is one line of `export payouts --csv`: an operator's
 // allocation of one epoch and channel, and how far it is paid.
 type PayoutRow struct {
 	Epoch            uint64
-	ClosedAt         string // RFC 3339 time of the EpochClosed (filled by the caller, which reads the log)
+	ClosedAt         string // RFC 3339 time of the EpochClosed (FillClosedAt reads it from the log)
 	ClosedAtPosition uint64
 	OperatorID       string
 	Wallet           string // the planned wallet; the operator's current one while unplanned
@@ -125,6 +129,39 @@ func epochChannelAllocs(ep *Epoch) []ChannelAlloc {
 		return ep.Channels
 	}
 	return []ChannelAlloc{{Name: domain.ChannelJob, Amount: ep.Emission, Allocations: ep.Allocations, Unallocated: ep.Unallocated}}
+}
+
+// FillClosedAt sets each row's ClosedAt to the time of the envelope at
+// its ClosedAtPosition, read from r: the ledger keeps the position of an
+// EpochClosed, not its time. known caches times by position across calls
+// (a log position's event never changes); nil caches for this call only.
+// The CLI's export and the read API's payouts.csv both fill it here, so
+// their bytes agree.
+func FillClosedAt(ctx context.Context, r Reader, rows []PayoutRow, known map[uint64]string) error {
+	if known == nil {
+		known = map[uint64]string{}
+	}
+	for i := range rows {
+		p := rows[i].ClosedAtPosition
+		t, ok := known[p]
+		if !ok {
+			err := r.ReadAll(ctx, p, func(e *eventstore.RecordedEvent) error {
+				if e.Position == p {
+					t, ok = e.Time, true
+				}
+				return errStop
+			})
+			if err != nil && !errors.Is(err, errStop) {
+				return fmt.Errorf("read the EpochClosed of epoch %d at position %d: %w", rows[i].Epoch, p, err)
+			}
+			if !ok {
+				return fmt.Errorf("the log has no event at position %d, where epoch %d's EpochClosed was folded", p, rows[i].Epoch)
+			}
+			known[p] = t
+		}
+		rows[i].ClosedAt = t
+	}
+	return nil
 }
 
 // PayoutsCSVHeader is the header row of the payouts CSV.

@@ -73,7 +73,8 @@ with an allocation, for operators' books and tax reports:
   separated)
 
 sorted by epoch, then operator_id. The status is the log's; 'reconcile'
-holds it against the chain.`)
+holds it against the chain. 'serve' answers the same rows of one operator
+at GET /v1/operators/{id}/payouts.csv?from_epoch=N&to_epoch=M.`)
 	sf.register(fs, e)
 	asCSV := fs.Bool("csv", false, "CSV output (required: the only format)")
 	operator := fs.String("operator", "", "only this operator")
@@ -105,20 +106,8 @@ holds it against the chain.`)
 		return fmt.Errorf("export payouts: operator %q does not exist", *operator)
 	}
 	rows := l.PayoutRows(projections.PayoutFilter{Operator: *operator, FromEpoch: *from, ToEpoch: *to})
-	// closed_at is the time of each epoch's EpochClosed, read from the log.
-	times := map[uint64]string{}
-	for i := range rows {
-		p := rows[i].ClosedAtPosition
-		if _, ok := times[p]; !ok {
-			err := s.ReadAll(ctx, p, func(r *eventstore.RecordedEvent) error {
-				times[p] = r.Time
-				return errStopRead
-			})
-			if err != nil && err != errStopRead {
-				return fmt.Errorf("export payouts: read position %d: %w", p, err)
-			}
-		}
-		rows[i].ClosedAt = times[p]
+	if err := projections.FillClosedAt(ctx, s, rows, nil); err != nil {
+		return fmt.Errorf("export payouts: %w", err)
 	}
 	w := bufio.NewWriter(e.stdout)
 	if err := projections.WritePayoutsCSV(w, rows); err != nil {

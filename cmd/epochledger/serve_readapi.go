@@ -14,16 +14,21 @@ import (
 // coordinator's own live ledger (no second fold).
 func init() {
 	var metrics *readapi.Metrics
+	var logStore eventstore.Store
 	serveSetups = append(serveSetups, func(o *coordinator.Options) {
 		// One set of metrics per serve run: a process that serves twice
 		// (the tests) must not write each family twice.
 		metrics = readapi.NewMetrics()
 		o.Observer = metrics
 	})
-	serveStores = append(serveStores, func(s eventstore.Store) { storeMetrics(metrics, s) })
+	serveStores = append(serveStores, func(s eventstore.Store) {
+		logStore = s // payouts.csv reads the EpochClosed times from it
+		storeMetrics(metrics, s)
+	})
 	serveMounts = append(serveMounts, func(mux *http.ServeMux, srv *coordinator.Server) {
 		opts := readapi.DefaultOptions()
 		opts.Metrics = metrics
+		opts.Log = logStore
 		// The read API serves GET /metrics (OpsRoutes then skips its
 		// own): the coordinator's families go into the same scrape.
 		metrics.Include(srv.WriteMetrics)

@@ -41,6 +41,11 @@ type Options struct {
 	// ClientIP (the connection's address; forwarding headers are not
 	// trusted).
 	ClientKey func(*http.Request) string
+	// Log is the event log the ledger is folded from, read for what the
+	// ledger does not keep: the EpochClosed times of payouts.csv's
+	// closed_at. nil: the store of a Live source; a source without one
+	// answers payouts.csv with 501.
+	Log projections.Reader
 }
 
 // DefaultExplorerTxURL is the default ExplorerTxURL.
@@ -87,6 +92,7 @@ type API struct {
 	metrics *Metrics
 	limiter *RateLimiter
 	cache   caches
+	closed  closedTimes
 	page    []byte
 }
 
@@ -103,6 +109,9 @@ func New(src LedgerSource, opts Options) *API {
 	}
 	if opts.Metrics == nil {
 		opts.Metrics = NewMetrics()
+	}
+	if lv, ok := src.(*Live); ok && opts.Log == nil {
+		opts.Log = lv.store
 	}
 	a := &API{src: src, opts: opts, log: opts.Logger.With("component", "readapi"), metrics: opts.Metrics}
 	if opts.RateLimit > 0 {
@@ -142,7 +151,8 @@ const (
 // Register mounts the routes on mux:
 //
 //	GET /v1/epochs, /v1/epochs/{n}, /v1/epochs/{n}/shares
-//	GET /v1/operators, /v1/operators/{id}, /v1/operators/{id}/frames, /v1/operators/{id}/proof
+//	GET /v1/operators, /v1/operators/{id}, /v1/operators/{id}/frames, /v1/operators/{id}/proof,
+//	    /v1/operators/{id}/payouts.csv
 //	GET /v1/jobs/{id}, /v1/supply
 //	GET /healthz, /readyz, /metrics
 //	GET / and /assets/… (the web page)
@@ -154,6 +164,7 @@ func (a *API) Register(mux *http.ServeMux) {
 	a.route(mux, "GET /v1/operators/{id}", kindRead, a.getOperator)
 	a.route(mux, "GET /v1/operators/{id}/frames", kindRead, a.getFrames)
 	a.route(mux, "GET /v1/operators/{id}/proof", kindRead, a.getProof)
+	a.route(mux, "GET /v1/operators/{id}/payouts.csv", kindRead, a.getPayoutsCSV)
 	a.route(mux, "GET /v1/jobs/{id}", kindRead, a.getJob)
 	a.route(mux, "GET /v1/supply", kindRead, a.getSupply)
 	a.route(mux, "GET /healthz", kindOps, a.healthz)

@@ -207,6 +207,19 @@ func TestBrowserPage(t *testing.T) {
 		}
 	}
 
+	// The payouts CSV is linked, and the link answers op-a's rows.
+	m := regexp.MustCompile(`<a id="op-payouts-csv" download="([^"]*)" href="([^"]*)"`).FindStringSubmatch(dom)
+	if m == nil {
+		t.Fatalf("operator view has no payouts CSV link:\n%s", section(t, dom, `<section id="operator"`, "</section>"))
+	}
+	if m[1] != "payouts-op-a.csv" || m[2] != "/v1/operators/op-a/payouts.csv" {
+		t.Errorf("payouts CSV link: download %q href %q", m[1], m[2])
+	}
+	if r := s.get(t, html.UnescapeString(m[2])); r.code != 200 || !strings.HasPrefix(r.header.Get("Content-Type"), "text/csv") ||
+		strings.Count(string(r.body), ",op-a,") != 2 || !strings.HasPrefix(string(r.body), "epoch,closed_at,") {
+		t.Errorf("the linked CSV: %d %s\n%s", r.code, r.header.Get("Content-Type"), r.body)
+	}
+
 	// Looking up by wallet finds the operator.
 	dom = dumpDOM(t, bin, s.URL+"/?wallet="+simlog.Wallet("op-c"))
 	if !strings.Contains(dom, `data-state="ready"`) || textOf(t, dom, "op-id") != "op-c" {

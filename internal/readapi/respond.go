@@ -73,6 +73,11 @@ func WriteJSON(w http.ResponseWriter, status int, v any) {
 // respondDoc writes a read document with its log position and a strong
 // ETag over the body, answering 304 when the client already has it.
 func respondDoc(w http.ResponseWriter, r *http.Request, pos uint64, body []byte) {
+	respondBody(w, r, pos, "application/json", body)
+}
+
+// respondBody is respondDoc for a body of any content type.
+func respondBody(w http.ResponseWriter, r *http.Request, pos uint64, contentType string, body []byte) {
 	sum := sha256.Sum256(body)
 	etag := `"` + hex.EncodeToString(sum[:16]) + `"`
 	h := w.Header()
@@ -84,7 +89,7 @@ func respondDoc(w http.ResponseWriter, r *http.Request, pos uint64, body []byte)
 		w.WriteHeader(http.StatusNotModified)
 		return
 	}
-	h.Set("Content-Type", "application/json")
+	h.Set("Content-Type", contentType)
 	h.Set("Content-Length", strconv.Itoa(len(body)))
 	w.WriteHeader(http.StatusOK)
 	w.Write(body)

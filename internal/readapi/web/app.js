@@ -224,6 +224,9 @@
       $(`op-${idf}-render`).textContent = `(${renderText(doc[f])} RENDER)`;
     }
     $('op-carried').hidden = !doc.carried_forward;
+    const csv = $('op-payouts-csv');
+    csv.href = `/v1/operators/${encodeURIComponent(doc.operator_id)}/payouts.csv`;
+    csv.download = `payouts-${doc.operator_id.replace(/[^A-Za-z0-9._-]/g, '_')}.csv`;
 
     fill($('op-epochs').tBodies[0], doc.epochs.map((e) => el('tr', { 'data-epoch': e.epoch },
       td('epoch', e.epoch), td('status', e.provisional ? 'open (provisional)' : e.status),
