@@ -6,6 +6,10 @@ import (
 	"slices"
 
 	"github.com/gagliardetto/solana-go"
+	"github.com/gagliardetto/solana-go/rpc"
+
+	"github.com/epochledger/epochledger/domain"
+	"github.com/epochledger/epochledger/settlement/lookuptable"
 )
 
 // Compute budget of v0 payout transactions: SetComputeUnitLimit from a
@@ -85,4 +89,67 @@ func (s *Settler) buildV0(ctx context.Context, g []Transfer, memo string, bh sol
 	s.report.ComputeUnits += units
 	s.report.PriorityLamports += b.PriorityLamports()
 	return BuildTxV0(&s.treasury, g, memo, bh, tables, b)
+}
+
+// v0Cost adds to c what v0 costs on top of the payouts, as an upper
+// bound, before anything is recorded: the table transactions still to
+// send (one per new table, one per 30 addresses) and the rent of the
+// space they add, and the priority fees at the round's price over the
+// most units a transaction may ask for (or the cap, when lower).
+func (s *Settler) v0Cost(ctx context.Context, transfers []Transfer, c *Cost) error {
+	recs, err := s.readTableRecords(ctx)
+	if err != nil {
+		return err
+	}
+	var created []solana.PublicKey
+	for _, ev := range recs {
+		if e, ok := ev.(*domain.LookupTableCreated); ok {
+			if k, err := solana.PublicKeyFromBase58(e.Table); err == nil {
+				created = append(created, k)
+			}
+		}
+	}
+	tables, err := s.readTables(ctx, created)
+	if err != nil {
+		return err
+	}
+	have := map[solana.PublicKey]bool{}
+	room := 0
+	for _, t := range tables {
+		for _, a := range t.addresses {
+			have[a] = true
+		}
+		room += lookuptable.MaxAddresses - len(t.addresses)
+	}
+	missing := 0
+	for _, a := range tableAddresses(&s.treasury, transfers) {
+		if !have[a] {
+			missing++
+		}
+	}
+	if missing > 0 {
+		newTables := (max(missing-room, 0) + lookuptable.MaxAddresses - 1) / lookuptable.MaxAddresses
+		txs := newTables + (missing+lookuptable.MaxExtendPerTx-1)/lookuptable.MaxExtendPerTx + len(tables) // a partial chunk per table
+		cctx, cancel := s.chain.call(ctx, s.chain.CallTimeout)
+		rent, err := s.chain.rpc.GetMinimumBalanceForRentExemption(cctx, uint64(lookuptable.MetaSize*newTables+32*missing), rpc.CommitmentFinalized)
+		cancel()
+		if err != nil {
+			return s.chain.wrap("getMinimumBalanceForRentExemption", err)
+		}
+		c.SignatureLamports += uint64(txs) * SignatureFee
+		c.RentLamports += rent
+	}
+	price := s.cfg.PriorityFee
+	if !s.cfg.FixedPriorityFee {
+		if price, err = s.priorityPrice(ctx); err != nil {
+			return err
+		}
+	}
+	priority := (price*MaxComputeUnits + 999_999) / 1_000_000 * uint64(c.Transactions)
+	if s.cfg.MaxFeeLamports > 0 {
+		priority = min(priority, s.cfg.MaxFeeLamports)
+	}
+	c.PriorityLamports += priority
+	c.TotalLamports = c.SignatureLamports + c.PriorityLamports + c.RentLamports
+	return nil
 }

@@ -651,6 +651,25 @@ func TestSettleRefusesBadInputs(t *testing.T) {
 	if err := submit(cfg); !errors.Is(err, settlement.ErrInsufficient) || !strings.Contains(err.Error(), "has 20000 lamports") || !strings.Contains(err.Error(), "lamports of rent") || !strings.Contains(err.Error(), "short by") {
 		t.Errorf("treasury without SOL: %v", err)
 	}
+	// SOL for v1's transaction (1 signature, 5 token accounts: 10,201,400
+	// lamports) but not for v0's lookup table too (its rent, 2.8M, and two
+	// more signatures): legacy would go ahead, v0 is refused up front,
+	// naming the shortfall, before the table is created.
+	var tight struct {
+		SecretKey []int `json:"secretKey"`
+	}
+	if err := l.Call(ctx, "localnet_setupTreasury", map[string]any{"amount": "100000000000000", "lamports": "11000000"}, &tight); err != nil {
+		t.Fatal(err)
+	}
+	key = make([]byte, 64)
+	for i, v := range tight.SecretKey {
+		key[i] = byte(v)
+	}
+	cfg = fastConfig(l, 1)
+	cfg.Signer = solana.PrivateKey(key)
+	if err := submit(cfg); !errors.Is(err, settlement.ErrInsufficient) || !strings.Contains(err.Error(), "has 11000000 lamports") || !strings.Contains(err.Error(), "lookup-table space") {
+		t.Errorf("v0 treasury without SOL for its table: %v", err)
+	}
 	if w.head() != head {
 		t.Fatalf("refused submits appended %d events", w.head()-head)
 	}

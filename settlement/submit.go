@@ -417,6 +417,11 @@ func (s *Settler) checkFunds(ctx context.Context, transfers []Transfer, txs int)
 	if err != nil {
 		return err
 	}
+	if s.cfg.TxVersion == TxV0 && s.report != nil {
+		if err := s.v0Cost(ctx, transfers, &c); err != nil {
+			return err
+		}
+	}
 	ta, err := s.chain.TokenAccountInfo(ctx, s.treasury.Source)
 	if err != nil {
 		return err
@@ -434,8 +439,8 @@ func (s *Settler) checkFunds(ctx context.Context, transfers []Transfer, txs int)
 		return err
 	}
 	if lamports < c.TotalLamports {
-		return fmt.Errorf("%w: %s has %d lamports; %d transactions (%d lamports of signatures) and %d new token accounts (%d lamports of rent) need %d: short by %d lamports; nothing was recorded or sent",
-			ErrInsufficient, s.treasury.Authority, lamports, c.Transactions, c.SignatureLamports, c.Creates, c.RentLamports, c.TotalLamports, c.TotalLamports-lamports)
+		return fmt.Errorf("%w: %s has %d lamports; %d transactions (%d lamports of signatures, %d of priority fees) and %d new token accounts and lookup-table space (%d lamports of rent) need %d: short by %d lamports; nothing was recorded or sent",
+			ErrInsufficient, s.treasury.Authority, lamports, c.Transactions, c.SignatureLamports, c.PriorityLamports, c.Creates, c.RentLamports, c.TotalLamports, c.TotalLamports-lamports)
 	}
 	return nil
 }
