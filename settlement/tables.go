@@ -216,41 +216,35 @@ func (s *Settler) recordTable(ctx context.Context, ev domain.Event) error {
 }
 
 // ensureTables makes the treasury's tables hold every address of need,
-// active, and returns them as solana-go takes them.
+// active, and returns them as solana-go takes them. After a creation or
+// an extension only that table is read again from the chain.
 func (s *Settler) ensureTables(ctx context.Context, need []solana.PublicKey) (Tables, error) {
 	created, err := s.resolveTableRecords(ctx)
 	if err != nil {
 		return nil, err
 	}
-	for attempt := 0; ; attempt++ {
-		if attempt > 2*s.cfg.MaxRounds+len(need)/lookuptable.MaxExtendPerTx+2 {
-			return nil, fmt.Errorf("%w: the tables still lack addresses after %d steps (extensions keep expiring); run settle submit again", ErrStillInFlight, attempt)
+	tables, err := s.readTables(ctx, created)
+	if err != nil {
+		return nil, err
+	}
+	have := map[solana.PublicKey]bool{}
+	for _, t := range tables {
+		for _, a := range t.addresses {
+			have[a] = true
 		}
-		tables, err := s.readTables(ctx, created)
-		if err != nil {
-			return nil, err
+	}
+	var missing []solana.PublicKey
+	for _, a := range need {
+		if !have[a] {
+			missing = append(missing, a)
 		}
-		have := map[solana.PublicKey]bool{}
-		for _, t := range tables {
-			for _, a := range t.addresses {
-				have[a] = true
-			}
-		}
-		var missing []solana.PublicKey
-		for _, a := range need {
-			if !have[a] {
-				missing = append(missing, a)
-			}
-		}
-		if len(missing) == 0 {
-			if err := s.awaitActive(ctx, tables); err != nil {
-				return nil, err
-			}
-			out := Tables{}
-			for _, t := range tables {
-				out[t.addr] = t.addresses
-			}
-			return out, nil
+	}
+	// Each step is a creation or an extension; a step whose transaction
+	// expires is repeated, a few times at most.
+	limit := len(missing)/lookuptable.MaxExtendPerTx + 2*(len(missing)/lookuptable.MaxAddresses+1) + 2*s.cfg.MaxRounds + 2
+	for step := 0; len(missing) > 0; step++ {
+		if step > limit {
+			return nil, fmt.Errorf("%w: the tables still lack %d addresses after %d steps (their transactions keep expiring); run settle submit again", ErrStillInFlight, len(missing), step)
 		}
 		// The last table with room, else a new one.
 		var target *chainTable
@@ -263,7 +257,11 @@ func (s *Settler) ensureTables(ctx context.Context, need []solana.PublicKey) (Ta
 				return nil, err
 			}
 			if !table.IsZero() {
-				created = append(created, table)
+				got, err := s.readTables(ctx, []solana.PublicKey{table})
+				if err != nil {
+					return nil, err
+				}
+				tables = append(tables, got...)
 			}
 			continue
 		}
@@ -272,7 +270,32 @@ func (s *Settler) ensureTables(ctx context.Context, need []solana.PublicKey) (Ta
 		if err := s.extendTable(ctx, target.addr, chunk); err != nil {
 			return nil, err
 		}
+		got, err := s.readTables(ctx, []solana.PublicKey{target.addr})
+		if err != nil {
+			return nil, err
+		}
+		if len(got) == 1 {
+			*target = *got[0]
+		}
+		for _, a := range target.addresses {
+			have[a] = true
+		}
+		rest := missing[:0]
+		for _, a := range missing {
+			if !have[a] {
+				rest = append(rest, a)
+			}
+		}
+		missing = rest
 	}
+	if err := s.awaitActive(ctx, tables); err != nil {
+		return nil, err
+	}
+	out := Tables{}
+	for _, t := range tables {
+		out[t.addr] = t.addresses
+	}
+	return out, nil
 }
 
 // createTable records, sends and waits for one CreateLookupTable. It
