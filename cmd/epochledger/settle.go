@@ -329,11 +329,22 @@ func runSettleSubmit(ctx context.Context, e *env, args []string) error {
 	var sf storeFlags
 	var cf chainFlags
 	fs := newFlagSet(e, "settle submit", "--epoch N --rpc URL --keypair FILE --mint ADDR [--dry-run | --export-unsigned DIR]", `
-Pay epoch N's plan on Solana. Transfers are packed into as few legacy
-transactions as fit 1,232 bytes (9 recipients when their token account must
-be created, 18 otherwise), each with an idempotent create-associated-token-
-account where needed, SPL TransferChecked (8 decimals) from the treasury's
-token account, and the memo epochledger:<epoch>:<root>.
+Pay epoch N's plan on Solana. By default (--tx-version v0) transfers are
+packed into as few version-0 transactions as fit 1,232 bytes, 64 account
+locks and the 64-entry instruction trace (10 recipients when their token
+account must be created, 47 otherwise): SetComputeUnitLimit (a simulation's
+units plus a margin) and SetComputeUnitPrice (--priority-fee, or the
+--fee-percentile of the recent prioritization fees, capped by
+--max-fee-lamports), then per recipient an idempotent create-associated-
+token-account where needed and SPL TransferChecked (8 decimals) from the
+treasury's token account, then the memo epochledger:<epoch>:<root>:<i>/<n>.
+Token accounts are loaded from the treasury's address lookup table: one per
+treasury, created on first use, extended as new token accounts appear
+(another when 256 fill it), reused every week; each creation and extension
+is recorded (LookupTableCreated, LookupTableExtended, with the signed bytes)
+before it is sent, resumed after a crash, and used only once active.
+--tx-version legacy packs v1's legacy transactions (9 with creation, 18
+without, memo epochledger:<epoch>:<root>), exactly as before.
 
 Each transaction is signed and recorded (PayoutSubmitted, with its signed
 bytes) before it is sent; it is then polled (getSignatureStatuses) until
