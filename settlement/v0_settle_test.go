@@ -144,3 +144,46 @@ func TestSettleV0TablesGrowOverTwoEpochs(t *testing.T) {
 		t.Fatalf("a further submit sent %d transactions", after-before)
 	}
 }
+
+// TestSettleV0FeeCap: a fixed price that would cost 1 lamport per compute
+// unit is lowered so that the round's priority fees stay within
+// --max-fee-lamports; the chain charged what the report says.
+func TestSettleV0FeeCap(t *testing.T) {
+	l := startLocalnet(t)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	w := newWorld(t, network(30, nil, emission))
+	w.plan(1)
+	before, err := dial(l).Lamports(ctx, l.Treasury.PublicKey())
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := fastConfig(l, 1)
+	cfg.PriorityFee, cfg.FixedPriorityFee, cfg.MaxFeeLamports = 1_000_000, true, 50_000
+	rep, err := w.submit(ctx, l, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !rep.Settled || rep.Transactions != 3 || rep.PriorityLamports == 0 || rep.PriorityLamports > 50_000 || rep.ComputeUnits < 100_000 {
+		t.Fatalf("report: %+v", rep)
+	}
+	after, err := dial(l).Lamports(ctx, l.Treasury.PublicKey())
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Spent: the signatures of 3 payouts and 3 table transactions (1
+	// creation, 2 extensions: 32 addresses, ≤ 30 each), the rent of 30
+	// token accounts and of the table, and exactly the reported priority
+	// fees.
+	rent := func(n uint64) uint64 {
+		var r uint64
+		if err := l.Call(ctx, "getMinimumBalanceForRentExemption", []any{n}, &r); err != nil {
+			t.Fatal(err)
+		}
+		return r
+	}
+	want := uint64(rep.Transactions+rep.TableTransactions)*settlement.SignatureFee + 30*rent(165) + rent(56+32*32) + rep.PriorityLamports
+	if before-after != want {
+		t.Fatalf("the treasury spent %d lamports, the report accounts for %d", before-after, want)
+	}
+}

@@ -58,3 +58,26 @@ func TestV0Limits(t *testing.T) {
 		t.Fatal("memoOfPlan")
 	}
 }
+
+// TestPercentileAndPriority: nearest-rank percentiles and the fee rounding
+// the runtime applies (price × units / 10⁶, rounded up).
+func TestPercentileAndPriority(t *testing.T) {
+	vals := []uint64{500, 10, 20, 0, 40}
+	for _, c := range []struct {
+		p    int
+		want uint64
+	}{{1, 0}, {20, 0}, {21, 10}, {50, 20}, {75, 40}, {80, 40}, {81, 500}, {100, 500}} {
+		if got := Percentile(vals, c.p); got != c.want {
+			t.Errorf("p%d = %d, want %d", c.p, got, c.want)
+		}
+	}
+	if Percentile(nil, 50) != 0 || vals[0] != 500 {
+		t.Fatal("Percentile of none, or it sorted its input")
+	}
+	if got := (Budget{Units: 200_000, Price: 1}).PriorityLamports(); got != 1 {
+		t.Fatalf("200,000 CU at 1 µlamport: %d lamports, want 1 (rounded up)", got)
+	}
+	if got := (Budget{Units: 150_000, Price: 2_000_000}).PriorityLamports(); got != 300_000 {
+		t.Fatalf("got %d", got)
+	}
+}
