@@ -90,6 +90,7 @@ var fieldSets = map[string]fieldSet{
 	TypeSettlementPlanned: settlementPlannedFields, TypePayoutSubmitted: payoutSubmittedFields,
 	TypePayoutConfirmed: payoutConfirmedFields, TypePayoutExpired: payoutExpiredFields,
 	TypeComputeClientRegistered: computeClientRegisteredFields,
+	TypeLookupTableCreated:      lookupTableCreatedFields, TypeLookupTableExtended: lookupTableExtendedFields,
 }
 
 // TestCanonicalOptionalTail: data that leaves out trailing optional fields

@@ -391,6 +391,10 @@ func decodeData(typ string, data []byte, borrow bool, arena *FrameArena) (Event,
 				e.LastValidBlockHeight = d.uint(v)
 			case 5:
 				e.Transaction = d.str(v)
+			case 6:
+				e.LookupTables = d.strs(v)
+			case 7:
+				e.LoadedAddresses = d.loadedAddresses(v)
 			}
 		})
 	case TypePayoutConfirmed:
@@ -421,6 +425,10 @@ func decodeData(typ string, data []byte, borrow bool, arena *FrameArena) (Event,
 		ev = decodeEmissionScheduleSet(&d, data)
 	case TypeNodeAvailability:
 		ev = decodeNodeAvailability(&d, data)
+	case TypeLookupTableCreated:
+		ev = decodeLookupTableCreated(&d, data)
+	case TypeLookupTableExtended:
+		ev = decodeLookupTableExtended(&d, data)
 	default:
 		return nil, invalid(typ, "type", "unknown event type")
 	}
@@ -452,7 +460,7 @@ var (
 	bridgeConvertedFields      = fieldSet{names: []string{"eth_tx", "log_index", "eth_address", "rndr_wei", "render"}}
 	settlementPlannedFields    = fieldSet{names: []string{"epoch", "root", "total", "payouts", "part", "parts"}, optional: 1<<4 | 1<<5}
 	payoutFields               = fieldSet{names: []string{"operator_id", "wallet", "amount", "epochs"}, optional: 1 << 3}
-	payoutSubmittedFields      = fieldSet{names: []string{"epoch", "signature", "recipients", "blockhash", "last_valid_block_height", "transaction"}, optional: 1 << 5}
+	payoutSubmittedFields      = fieldSet{names: []string{"epoch", "signature", "recipients", "blockhash", "last_valid_block_height", "transaction", "lookup_tables", "loaded_addresses"}, optional: 1<<5 | 1<<6 | 1<<7}
 	recipientFields            = fieldSet{names: []string{"operator_id", "wallet", "amount"}}
 	payoutConfirmedFields      = fieldSet{names: []string{"epoch", "signature", "slot"}}
 	payoutExpiredFields        = fieldSet{names: []string{"epoch", "signature"}}

@@ -52,6 +52,8 @@ var knownTypes = [...]string{
 	TypePayoutExpired,
 	TypeEmissionScheduleSet,
 	TypeNodeAvailability,
+	TypeLookupTableCreated,
+	TypeLookupTableExtended,
 }
 
 // KnownTypes lists every event type in catalogue order. Changing it changes
@@ -105,6 +107,10 @@ func internType(t string) string {
 		return TypeEmissionScheduleSet
 	case TypeNodeAvailability:
 		return TypeNodeAvailability
+	case TypeLookupTableCreated:
+		return TypeLookupTableCreated
+	case TypeLookupTableExtended:
+		return TypeLookupTableExtended
 	}
 	return ""
 }
@@ -382,6 +388,12 @@ type PayoutSubmitted struct {
 	// so that a restarted submit can re-send the very same bytes while the
 	// blockhash is valid; optional. Its first signature is Signature.
 	Transaction string `json:"transaction,omitempty"`
+	// LookupTables names the address lookup tables a v0 transaction
+	// resolves accounts through, and LoadedAddresses the accounts it
+	// resolved from them when it was built: so payees stay verifiable after
+	// a table is extended or closed. Both absent for a legacy transaction.
+	LookupTables    []string         `json:"lookup_tables,omitempty"`
+	LoadedAddresses *LoadedAddresses `json:"loaded_addresses,omitempty"`
 }
 
 // MaxTransactionSize is the byte limit of a Solana transaction (the packet
@@ -710,6 +722,7 @@ func (e *PayoutSubmitted) Validate() error {
 		c.check(txFirstSignature(e.Transaction) == e.Signature, "transaction",
 			"must be base64 of a signed Solana transaction of at most 1232 bytes whose first signature is signature")
 	}
+	c.checkLookups(e.LookupTables, e.LoadedAddresses)
 	return c.result()
 }
 

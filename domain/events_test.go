@@ -309,7 +309,7 @@ func TestValidateGoStructs(t *testing.T) {
 }
 
 func TestKnownTypes(t *testing.T) {
-	equal(t, 19, len(KnownTypes))
+	equal(t, 21, len(KnownTypes))
 	for _, k := range KnownTypes {
 		isTrue(t, IsKnownType(k), k)
 		equal(t, k, TypeName([]byte(k)))

@@ -262,7 +262,14 @@ func (s *Settler) carriesTransfers(ctx context.Context, sig solana.Signature, tr
 	if len(tx.Signatures) == 0 || tx.Signatures[0] != sig {
 		return "the chain's transaction has another first signature", nil
 	}
-	if err := VerifyPayoutTx(tx, &s.treasury, transfers, s.memo); err != nil {
+	loaded := &domain.LoadedAddresses{}
+	for _, k := range res.Meta.LoadedAddresses.Writable {
+		loaded.Writable = append(loaded.Writable, k.String())
+	}
+	for _, k := range res.Meta.LoadedAddresses.ReadOnly {
+		loaded.Readonly = append(loaded.Readonly, k.String())
+	}
+	if err := VerifyPayoutTxAny(tx, loaded, &s.treasury, transfers, s.memo); err != nil {
 		return fmt.Sprintf("it does not carry the recorded transfers: %v", err), nil
 	}
 	return "", nil

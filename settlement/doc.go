@@ -1,9 +1,10 @@
 // Package settlement is the weekly payout batch: it derives an epoch's
 // plan from the ledger (who is owed what, with a wallet), its Merkle root
-// and inclusion proofs, packs SPL-token transfers into legacy Solana
-// transactions, and records, sends and confirms them so that no operator
-// is ever paid twice — across crashes, resends, RPC faults and repeated
-// runs.
+// and inclusion proofs, packs SPL-token transfers into version-0 Solana
+// transactions with the treasury's address lookup tables and a compute
+// budget (or, with TxVersion "legacy", into v1's legacy transactions),
+// and records, sends and confirms them so that no operator is ever paid
+// twice — across crashes, resends, RPC faults and repeated runs.
 //
 // # Events
 //
@@ -15,7 +16,8 @@
 //	                    appended atomically, when over 1 MiB)
 //	PayoutSubmitted     one transaction, appended BEFORE it is sent:
 //	                    signature, recipients, blockhash, last valid block
-//	                    height and the signed bytes (base64)
+//	                    height and the signed bytes (base64); a v0 one also
+//	                    lookup_tables and loaded_addresses (what it resolved)
 //	PayoutConfirmed     finalized without error, with its slot
 //	PayoutExpired       can never pay: its blockhash expired and the
 //	                    signature is unknown, or it landed and failed
@@ -24,9 +26,39 @@
 // and a PayoutExpired a PayoutConfirmed: a correction, recorded when the
 // chain contradicts the log (see "Nothing on the log's word").
 //
-// # Transactions
+// The treasury's lookup tables have a stream of their own,
+// lookuptable-<authority>, shared by every epoch:
 //
-// A payout transaction is legacy, signed by the treasury authority alone
+//	LookupTableCreated  a CreateLookupTable, appended BEFORE it is sent,
+//	                    with its recent slot and signed bytes
+//	LookupTableExtended an ExtendLookupTable (≤ 30 addresses), likewise
+//
+// See tables.go: the chain's table account, not the record, says what a
+// table holds; a recorded table transaction that may still land is re-sent
+// and waited for before anything else, one that cannot is replaced.
+//
+// # Version-0 transactions (the default)
+//
+// Two compute-budget instructions (SetComputeUnitLimit: the units a
+// simulation of the very transaction used plus 10 % and 1,000;
+// SetComputeUnitPrice: the FeePercentile of getRecentPrioritizationFees
+// over the authority and the treasury's token account, or PriorityFee,
+// lowered to keep a round under MaxFeeLamports), then per recipient an
+// optional idempotent ATA creation and a TransferChecked, then the memo
+// "epochledger:<epoch>:<root>:<i>/<n>". The treasury's token account, the
+// mint and every recipient's token account are loaded from the treasury's
+// table (one per treasury, reused week after week, extended as new token
+// accounts appear, another once 256 fill it; an extension is used only
+// from the slot after it). PackV0 fills each transaction to the first of
+// three limits: 1,232 bytes, 64 account locks, and the 64-entry
+// instruction trace (an idempotent creation of a new account runs 5
+// entries: the ATA program and 4 invocations). That gives 47 transfers
+// per transaction to existing accounts (bytes) and 10 with creation
+// (trace).
+//
+// # Legacy transactions (TxVersion "legacy")
+//
+// A legacy payout transaction is signed by the treasury authority alone
 // (fee payer and token owner), and holds for each recipient an optional
 // idempotent create-associated-token-account (when getMultipleAccounts
 // does not find it) and a TransferChecked of 8 decimals from the

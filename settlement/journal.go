@@ -84,6 +84,10 @@ func (j *Journal) idKey(ev domain.Event) string {
 		return resolution(e.Signature)
 	case *domain.PayoutExpired:
 		return resolution(e.Signature)
+	case *domain.LookupTableCreated:
+		return e.Signature
+	case *domain.LookupTableExtended:
+		return e.Signature
 	}
 	panic("settlement: not a settlement event")
 }

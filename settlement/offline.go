@@ -90,7 +90,7 @@ func (s *Settler) DryRun(ctx context.Context) (*DryRun, error) {
 		return nil, err
 	}
 	out.Cost = &c
-	txs, _, _, err := s.sign(ctx, groups)
+	txs, _, _, err := s.sign(ctx, groups, 0, len(groups), nil, nil)
 	if err != nil {
 		return nil, err
 	}
@@ -187,7 +187,7 @@ func (s *Settler) Export(ctx context.Context, dir string) (*Manifest, error) {
 	}
 	signer := s.cfg.Signer
 	s.cfg.Signer = nil // export never signs
-	txs, bh, lastValid, err := s.sign(ctx, groups)
+	txs, bh, lastValid, err := s.sign(ctx, groups, 0, len(groups), nil, nil)
 	s.cfg.Signer = signer
 	if err != nil {
 		return nil, err

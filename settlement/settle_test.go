@@ -238,6 +238,20 @@ func TestSettlePackSizes(t *testing.T) {
 	}
 }
 
+// legacy is cfg with --tx-version legacy: v1's transactions, whose
+// packing and counts the legacy tests pin.
+func legacy(cfg settlement.Config) settlement.Config {
+	cfg.TxVersion = settlement.TxLegacy
+	return cfg
+}
+
+// versions runs f once per transaction version, each on its own chain.
+func versions(t *testing.T, f func(t *testing.T, version string)) {
+	for _, v := range []string{settlement.TxLegacy, settlement.TxV0} {
+		t.Run(v, func(t *testing.T) { f(t, v) })
+	}
+}
+
 func TestSettleEndToEndOnLocalnet(t *testing.T) {
 	l := startLocalnet(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
@@ -249,7 +263,7 @@ func TestSettleEndToEndOnLocalnet(t *testing.T) {
 	// A dry run simulates and records nothing.
 	head := w.head()
 	c := dial(l)
-	dr, err := settlement.NewSettler(c, w.j, fastConfig(l, 1)).DryRun(ctx)
+	dr, err := settlement.NewSettler(c, w.j, legacy(fastConfig(l, 1))).DryRun(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -272,7 +286,7 @@ func TestSettleEndToEndOnLocalnet(t *testing.T) {
 		t.Fatal("dry run moved tokens")
 	}
 
-	rep, err := w.submit(ctx, l, fastConfig(l, 1))
+	rep, err := w.submit(ctx, l, legacy(fastConfig(l, 1)))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -288,7 +302,7 @@ func TestSettleEndToEndOnLocalnet(t *testing.T) {
 	if err := l.Call(ctx, "getTransactionCount", nil, &before); err != nil {
 		t.Fatal(err)
 	}
-	rep, err = w.submit(ctx, l, fastConfig(l, 1))
+	rep, err = w.submit(ctx, l, legacy(fastConfig(l, 1)))
 	if err != nil || !rep.AlreadySettled || rep.Transactions != 0 {
 		t.Fatalf("second submit: %+v %v", rep, err)
 	}
@@ -312,7 +326,7 @@ func TestSettleEndToEndOnLocalnet(t *testing.T) {
 	if st := led.Epoch(2).Settlement.Operator("op-007"); st == nil || st.Payout.Amount != led.Epoch(1).Allocations["op-007"]+led.Epoch(2).Allocations["op-007"] {
 		t.Fatalf("op-007 in epoch 2: %+v", st)
 	}
-	rep, err = w.submit(ctx, l, fastConfig(l, 2))
+	rep, err = w.submit(ctx, l, legacy(fastConfig(l, 2)))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -346,6 +360,7 @@ func more(seed string) *simlog.Builder {
 func verifyMemos(t *testing.T, ctx context.Context, l *localnet.Localnet, led *projections.Ledger, epochs ...uint64) {
 	t.Helper()
 	c := rpc.New(l.RPC)
+	v0 := uint64(0)
 	for _, n := range epochs {
 		st := led.Epoch(n).Settlement
 		checked := 0
@@ -353,7 +368,7 @@ func verifyMemos(t *testing.T, ctx context.Context, l *localnet.Localnet, led *p
 			if tx.State != "confirmed" {
 				continue
 			}
-			got, err := c.GetTransaction(ctx, solana.MustSignatureFromBase58(tx.Signature), &rpc.GetTransactionOpts{Encoding: solana.EncodingBase64, Commitment: rpc.CommitmentFinalized})
+			got, err := c.GetTransaction(ctx, solana.MustSignatureFromBase58(tx.Signature), &rpc.GetTransactionOpts{Encoding: solana.EncodingBase64, Commitment: rpc.CommitmentFinalized, MaxSupportedTransactionVersion: &v0})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -371,7 +386,8 @@ func verifyMemos(t *testing.T, ctx context.Context, l *localnet.Localnet, led *p
 			if !strings.HasPrefix(memo, prefix) {
 				t.Fatalf("memo %q", memo)
 			}
-			root := strings.TrimPrefix(memo, prefix)
+			// A v0 memo goes on with :<i>/<n>.
+			root, _, _ := strings.Cut(strings.TrimPrefix(memo, prefix), ":")
 			for _, r := range tx.Recipients {
 				pr, err := settlement.BuildProof(st, r.OperatorID)
 				if err != nil {
@@ -410,39 +426,66 @@ func submitUntil(ctx context.Context, w *world, l *localnet.Localnet, cfg settle
 	return false, err
 }
 
+// TestSettleResumesAtEveryCrashPoint, for each transaction version: a
+// submit stopped at each crash point in turn (for v0 also after a table's
+// creation was recorded, after it was sent, after an extension was
+// recorded and after one was sent), then resumed: nothing moves that the
+// log does not account for, and the last run pays everyone exactly.
 func TestSettleResumesAtEveryCrashPoint(t *testing.T) {
-	l := startLocalnet(t)
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	w := newWorld(t, network(80, nil, emission))
-	p := w.plan(1)
-	cfg := fastConfig(l, 1)
-	cfg.Batch = 2 // 9 transactions in batches of 2
-	for _, cp := range []struct {
-		point string
-		n     int
-	}{{"after-append", 1}, {"after-send", 3}, {"after-confirm", 1}, {"after-send", 1}, {"after-append", 1}} {
-		crashed, err := submitUntil(ctx, w, l, cfg, cp.point, cp.n)
+	versions(t, func(t *testing.T, version string) {
+		l := startLocalnet(t)
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+		defer cancel()
+		w := newWorld(t, network(80, nil, emission))
+		p := w.plan(1)
+		cfg := fastConfig(l, 1)
+		cfg.TxVersion = version
+		cfg.Batch = 2 // 9 legacy (8 v0) transactions in batches of 2
+		type point struct {
+			point string
+			n     int
+		}
+		points := []point{{"after-append", 1}, {"after-send", 3}, {"after-confirm", 1}, {"after-send", 1}, {"after-append", 1}}
+		if version == settlement.TxV0 {
+			// 1 creation and 3 extensions: stop after the creation is
+			// recorded, after it is sent, after the second extension is
+			// recorded, after the third is sent (the resend of the second
+			// counts as the first send of that run).
+			points = append([]point{{"table-after-record", 1}, {"table-after-send", 1}, {"table-after-record", 2}, {"table-after-send", 2}}, points...)
+		}
+		for _, cp := range points {
+			crashed, err := submitUntil(ctx, w, l, cfg, cp.point, cp.n)
+			if err != nil {
+				t.Fatalf("%s:%d: %v", cp.point, cp.n, err)
+			}
+			if !crashed {
+				t.Fatalf("settled before crash point %s:%d", cp.point, cp.n)
+			}
+			w.reopen()
+			checkInFlight(t, ctx, l, w.ledger()) // nothing moved that the log does not account for
+		}
+		rep, err := w.submit(ctx, l, cfg)
 		if err != nil {
-			t.Fatalf("%s:%d: %v", cp.point, cp.n, err)
+			t.Fatal(err)
 		}
-		if !crashed {
-			t.Fatalf("settled before crash point %s:%d", cp.point, cp.n)
+		if !rep.Settled {
+			t.Fatalf("not settled: %+v", rep)
 		}
-		w.reopen()
-		checkInFlight(t, ctx, l, w.ledger()) // nothing moved that the log does not account for
-	}
-	rep, err := w.submit(ctx, l, cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !rep.Settled {
-		t.Fatalf("not settled: %+v", rep)
-	}
-	if paid := checkBalances(t, ctx, l, w.ledger()); paid != p.Total {
-		t.Fatalf("paid %s, want %s", paid, p.Total)
-	}
-	verifyMemos(t, ctx, l, w.ledger(), 1)
+		if paid := checkBalances(t, ctx, l, w.ledger()); paid != p.Total {
+			t.Fatalf("paid %s, want %s", paid, p.Total)
+		}
+		verifyMemos(t, ctx, l, w.ledger(), 1)
+		// A further submit sends nothing.
+		var before, after uint64
+		_ = l.Call(ctx, "getTransactionCount", nil, &before)
+		if rep, err := w.submit(ctx, l, cfg); err != nil || !rep.AlreadySettled || rep.Transactions != 0 || rep.TableTransactions != 0 {
+			t.Fatalf("second submit: %+v %v", rep, err)
+		}
+		_ = l.Call(ctx, "getTransactionCount", nil, &after)
+		if after != before {
+			t.Fatalf("a submit of a settled epoch sent %d transactions", after-before)
+		}
+	})
 }
 
 func TestSettleExpiredBlockhashIsReplanned(t *testing.T) {
@@ -485,28 +528,33 @@ func TestSettleExpiredBlockhashIsReplanned(t *testing.T) {
 }
 
 func TestSettleUnderSendFaults(t *testing.T) {
-	l := startLocalnet(t)
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	w := newWorld(t, network(60, nil, emission))
-	p := w.plan(1)
-	// 7 transactions: the first send is dropped, the next two replies time
-	// out (they execute), the next two fail outright.
-	if err := l.SetFaults(ctx, localnet.Faults{DropNextSends: 1, TimeoutNextSends: 2, FailNextSends: 2, TimeoutDelay: 3 * time.Second}); err != nil {
-		t.Fatal(err)
-	}
-	cfg := fastConfig(l, 1)
-	cfg.Batch = 3
-	rep, err := w.submit(ctx, l, cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !rep.Settled || rep.Expired != 0 || rep.Resent == 0 || rep.Transactions != 7 {
-		t.Fatalf("report %+v", rep)
-	}
-	if paid := checkBalances(t, ctx, l, w.ledger()); paid != p.Total {
-		t.Fatalf("paid %s", paid)
-	}
+	versions(t, func(t *testing.T, version string) {
+		l := startLocalnet(t)
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+		defer cancel()
+		w := newWorld(t, network(60, nil, emission))
+		p := w.plan(1)
+		// 7 legacy transactions (6 v0, after the table's): the first send is
+		// dropped, the next two replies time out (they execute), the next
+		// two fail outright.
+		if err := l.SetFaults(ctx, localnet.Faults{DropNextSends: 1, TimeoutNextSends: 2, FailNextSends: 2, TimeoutDelay: 3 * time.Second}); err != nil {
+			t.Fatal(err)
+		}
+		cfg := fastConfig(l, 1)
+		cfg.TxVersion = version
+		cfg.Batch = 3
+		rep, err := w.submit(ctx, l, cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := map[string]int{settlement.TxLegacy: 7, settlement.TxV0: 6}[version]
+		if !rep.Settled || rep.Expired != 0 || rep.Resent == 0 || rep.Transactions != want {
+			t.Fatalf("report %+v", rep)
+		}
+		if paid := checkBalances(t, ctx, l, w.ledger()); paid != p.Total {
+			t.Fatalf("paid %s", paid)
+		}
+	})
 }
 
 func TestSettleRefusesBadInputs(t *testing.T) {
@@ -602,6 +650,25 @@ func TestSettleRefusesBadInputs(t *testing.T) {
 	cfg.Signer = solana.PrivateKey(key)
 	if err := submit(cfg); !errors.Is(err, settlement.ErrInsufficient) || !strings.Contains(err.Error(), "has 20000 lamports") || !strings.Contains(err.Error(), "lamports of rent") || !strings.Contains(err.Error(), "short by") {
 		t.Errorf("treasury without SOL: %v", err)
+	}
+	// SOL for v1's transaction (1 signature, 5 token accounts: 10,201,400
+	// lamports) but not for v0's lookup table too (its rent, 2.8M, and two
+	// more signatures): legacy would go ahead, v0 is refused up front,
+	// naming the shortfall, before the table is created.
+	var tight struct {
+		SecretKey []int `json:"secretKey"`
+	}
+	if err := l.Call(ctx, "localnet_setupTreasury", map[string]any{"amount": "100000000000000", "lamports": "11000000"}, &tight); err != nil {
+		t.Fatal(err)
+	}
+	key = make([]byte, 64)
+	for i, v := range tight.SecretKey {
+		key[i] = byte(v)
+	}
+	cfg = fastConfig(l, 1)
+	cfg.Signer = solana.PrivateKey(key)
+	if err := submit(cfg); !errors.Is(err, settlement.ErrInsufficient) || !strings.Contains(err.Error(), "has 11000000 lamports") || !strings.Contains(err.Error(), "lookup-table space") {
+		t.Errorf("v0 treasury without SOL for its table: %v", err)
 	}
 	if w.head() != head {
 		t.Fatalf("refused submits appended %d events", w.head()-head)

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"time"
 
 	"github.com/gagliardetto/solana-go"
@@ -52,11 +53,26 @@ type Config struct {
 	// one run (default 8).
 	MaxRounds int
 	Log       *slog.Logger
+	// TxVersion is TxV0 (the default: lookup tables and a compute budget)
+	// or TxLegacy (v1's transactions, unchanged).
+	TxVersion string
+	// PriorityFee fixes the compute-unit price (micro-lamports per unit)
+	// when FixedPriorityFee is set; otherwise the price is the
+	// FeePercentile-th percentile (default 50) of getRecentPrioritizationFees
+	// over the treasury's writable accounts.
+	PriorityFee      uint64
+	FixedPriorityFee bool
+	FeePercentile    int
+	// MaxFeeLamports caps the priority fees of one round of payout
+	// transactions (0: no cap): the price is lowered until they fit.
+	MaxFeeLamports uint64
 	// Hook, if set, is called at the protocol's crash points with a count
 	// per point: "after-plan", "after-append" (a batch of PayoutSubmitted
 	// is stored, none of it sent yet), "after-send" (one transaction sent,
 	// not yet confirmed), "after-confirm" (confirmations or expirations
-	// stored). Tests kill the process there.
+	// stored), and for v0 "table-after-record" (a table creation or
+	// extension recorded, not sent) and "table-after-send". Tests kill the
+	// process there.
 	Hook func(point string, n int)
 }
 
@@ -78,6 +94,12 @@ func (c *Config) defaults() {
 	}
 	if c.Log == nil {
 		c.Log = slog.New(slog.DiscardHandler)
+	}
+	if c.TxVersion == "" {
+		c.TxVersion = TxV0
+	}
+	if c.FeePercentile <= 0 || c.FeePercentile > 100 {
+		c.FeePercentile = 50
 	}
 	if c.Authority.IsZero() && len(c.Signer) == 64 {
 		c.Authority = c.Signer.PublicKey()
@@ -120,6 +142,7 @@ type Settler struct {
 	ataKnown map[solana.PublicKey]bool
 	wallets  map[string]Transfer // wallet → owner and ATA
 	report   *Report
+	feeLeft  uint64 // of MaxFeeLamports, in the current round
 }
 
 // NewSettler returns a settler of cfg.Epoch.
@@ -158,6 +181,17 @@ type Report struct {
 	// by the chain and corrected (see Settler.audit): a forged or damaged
 	// PayoutConfirmed or PayoutExpired. 0 for an honest log.
 	Corrected int `json:"corrected,omitempty"`
+	// TxVersion is the version of the payout transactions this run built.
+	TxVersion string `json:"tx_version"`
+	// TableTransactions counts the lookup-table creations and extensions
+	// this run recorded and sent; LookupTables names the tables used.
+	TableTransactions int      `json:"table_transactions"`
+	LookupTables      []string `json:"lookup_tables,omitempty"`
+	// PriorityLamports and ComputeUnits sum the compute budgets of the
+	// transactions this run built; Lamports is their fees (signatures and
+	// priority) with the rent of the token accounts they create.
+	ComputeUnits     uint64 `json:"compute_units"`
+	PriorityLamports uint64 `json:"priority_lamports"`
 	// WalletChanges lists planned operators whose wallet changed after the
 	// plan: the plan (its root and proofs) pays the planned wallet.
 	WalletChanges []WalletChange `json:"wallet_changes,omitempty"`
@@ -383,6 +417,11 @@ func (s *Settler) checkFunds(ctx context.Context, transfers []Transfer, txs int)
 	if err != nil {
 		return err
 	}
+	if s.cfg.TxVersion == TxV0 && s.report != nil {
+		if err := s.v0Cost(ctx, transfers, &c); err != nil {
+			return err
+		}
+	}
 	ta, err := s.chain.TokenAccountInfo(ctx, s.treasury.Source)
 	if err != nil {
 		return err
@@ -400,8 +439,8 @@ func (s *Settler) checkFunds(ctx context.Context, transfers []Transfer, txs int)
 		return err
 	}
 	if lamports < c.TotalLamports {
-		return fmt.Errorf("%w: %s has %d lamports; %d transactions (%d lamports of signatures) and %d new token accounts (%d lamports of rent) need %d: short by %d lamports; nothing was recorded or sent",
-			ErrInsufficient, s.treasury.Authority, lamports, c.Transactions, c.SignatureLamports, c.Creates, c.RentLamports, c.TotalLamports, c.TotalLamports-lamports)
+		return fmt.Errorf("%w: %s has %d lamports; %d transactions (%d lamports of signatures, %d of priority fees) and %d new token accounts and lookup-table space (%d lamports of rent) need %d: short by %d lamports; nothing was recorded or sent",
+			ErrInsufficient, s.treasury.Authority, lamports, c.Transactions, c.SignatureLamports, c.PriorityLamports, c.Creates, c.RentLamports, c.TotalLamports, c.TotalLamports-lamports)
 	}
 	return nil
 }
@@ -418,7 +457,10 @@ func (s *Settler) Submit(ctx context.Context) (*Report, error) {
 	if err != nil {
 		return nil, err
 	}
-	s.report = &Report{Epoch: s.cfg.Epoch, Root: st.Root, Signatures: []string{}}
+	s.report = &Report{Epoch: s.cfg.Epoch, Root: st.Root, Signatures: []string{}, TxVersion: s.cfg.TxVersion}
+	if s.cfg.TxVersion != TxV0 && s.cfg.TxVersion != TxLegacy {
+		return nil, fmt.Errorf("settlement: transaction version %q: want %s or %s", s.cfg.TxVersion, TxV0, TxLegacy)
+	}
 	if err := s.prepare(ctx); err != nil {
 		return nil, err
 	}
@@ -457,14 +499,32 @@ func (s *Settler) Submit(ctx context.Context) (*Report, error) {
 				return s.report, err
 			}
 		}
+		// The preflight counts legacy packing (never fewer transactions
+		// than v0) and, for v0, the tables' transactions and rent.
 		groups := Pack(&s.treasury, transfers, len(s.memo))
 		if err := s.checkFunds(ctx, transfers, len(groups)); err != nil {
 			return s.report, err
 		}
-		s.cfg.Log.Info("sending payouts", "epoch", s.cfg.Epoch, "round", round, "recipients", len(transfers), "transactions", len(groups))
+		var tables Tables
+		if s.cfg.TxVersion == TxV0 {
+			if tables, err = s.ensureTables(ctx, tableAddresses(&s.treasury, transfers)); err != nil {
+				return s.report, err
+			}
+			for _, k := range tables.sortedKeys() {
+				if !slices.Contains(s.report.LookupTables, k.String()) {
+					s.report.LookupTables = append(s.report.LookupTables, k.String())
+				}
+			}
+			groups = PackV0(&s.treasury, transfers, s.memo, tables.tableOf())
+		}
+		s.cfg.Log.Info("sending payouts", "epoch", s.cfg.Epoch, "round", round, "recipients", len(transfers), "transactions", len(groups), "version", s.cfg.TxVersion)
+		price, err := s.priorityPrice(ctx)
+		if err != nil {
+			return s.report, err
+		}
 		var pending []*flight
 		for i := 0; i < len(groups); i += s.cfg.Batch {
-			batch, err := s.record(ctx, groups[i:min(i+s.cfg.Batch, len(groups))])
+			batch, err := s.record(ctx, groups[i:min(i+s.cfg.Batch, len(groups))], i, len(groups), tables, &price)
 			if err != nil {
 				return s.report, err
 			}
@@ -488,15 +548,22 @@ func (s *Settler) Submit(ctx context.Context) (*Report, error) {
 	return s.report, nil
 }
 
-// sign builds and signs the transactions of groups with one fresh blockhash.
-func (s *Settler) sign(ctx context.Context, groups [][]Transfer) ([]*solana.Transaction, solana.Hash, uint64, error) {
+// sign builds and signs the transactions of groups with one fresh
+// blockhash: legacy ones as v1 did; v0 ones (tables non-nil) numbered
+// first+1… of total in their memos, with a compute budget.
+func (s *Settler) sign(ctx context.Context, groups [][]Transfer, first, total int, tables Tables, price *uint64) ([]*solana.Transaction, solana.Hash, uint64, error) {
 	bh, lastValid, err := s.chain.LatestBlockhash(ctx)
 	if err != nil {
 		return nil, bh, 0, err
 	}
 	txs := make([]*solana.Transaction, len(groups))
 	for i, g := range groups {
-		tx, err := BuildTx(&s.treasury, g, s.memo, bh)
+		var tx *solana.Transaction
+		if tables != nil {
+			tx, err = s.buildV0(ctx, g, MemoV0(s.cfg.Epoch, s.report.Root, first+i+1, total), bh, tables, price, total-first-i)
+		} else {
+			tx, err = BuildTx(&s.treasury, g, s.memo, bh)
+		}
 		if err != nil {
 			return nil, bh, 0, err
 		}
@@ -520,8 +587,8 @@ func (s *Settler) sign(ctx context.Context, groups [][]Transfer) ([]*solana.Tran
 
 // record signs a batch and appends its PayoutSubmitted events — before
 // anything of it is sent.
-func (s *Settler) record(ctx context.Context, groups [][]Transfer) ([]*flight, error) {
-	txs, bh, lastValid, err := s.sign(ctx, groups)
+func (s *Settler) record(ctx context.Context, groups [][]Transfer, first, total int, tables Tables, price *uint64) ([]*flight, error) {
+	txs, bh, lastValid, err := s.sign(ctx, groups, first, total, tables, price)
 	if err != nil {
 		return nil, err
 	}
@@ -532,7 +599,11 @@ func (s *Settler) record(ctx context.Context, groups [][]Transfer) ([]*flight, e
 		if err != nil {
 			return nil, err
 		}
-		if err := VerifyPayoutTx(tx, &s.treasury, groups[i], s.memo); err != nil {
+		names, loaded, err := Loaded(tx, tables)
+		if err != nil {
+			return nil, err
+		}
+		if err := VerifyPayoutTxAny(tx, loaded, &s.treasury, groups[i], s.memo); err != nil {
 			return nil, fmt.Errorf("settlement: built a transaction that fails its own check: %w", err)
 		}
 		rs := make([]domain.Recipient, len(groups[i]))
@@ -540,7 +611,8 @@ func (s *Settler) record(ctx context.Context, groups [][]Transfer) ([]*flight, e
 			rs[k] = t.Recipient
 		}
 		evs[i] = &domain.PayoutSubmitted{Epoch: s.cfg.Epoch, Signature: tx.Signatures[0].String(), Recipients: rs,
-			Blockhash: bh.String(), LastValidBlockHeight: lastValid, Transaction: base64.StdEncoding.EncodeToString(raw)}
+			Blockhash: bh.String(), LastValidBlockHeight: lastValid, Transaction: base64.StdEncoding.EncodeToString(raw),
+			LookupTables: names, LoadedAddresses: loaded}
 		flights[i] = &flight{sig: tx.Signatures[0], raw: raw, lastValid: lastValid, recipients: rs}
 	}
 	if _, err := s.j.Append(ctx, Stream(s.cfg.Epoch), evs); err != nil {

@@ -265,21 +265,48 @@ var errNotPayout = errors.New("not a payout transaction of this plan")
 // amount from the treasury's source to the recipient's associated token
 // account, and the plan's memo last. It does not check signatures.
 func VerifyPayoutTx(tx *solana.Transaction, t *Treasury, recipients []Transfer, memo string) error {
+	if tx.Message.IsVersioned() || len(tx.Message.AddressTableLookups) > 0 {
+		return fmt.Errorf("%w: %s", errNotPayout, "not a legacy transaction")
+	}
+	return verifyPayout(tx, tx.Message.AccountKeys, t, recipients, func(m string) bool { return m == memo }, memo, false)
+}
+
+// VerifyPayoutTxV0 is VerifyPayoutTx for a v0 transaction: its accounts
+// resolved with loaded (the chain's meta.loadedAddresses, or the
+// record's), at most the two compute-budget instructions first, and the
+// memo base:<i>/<n> (base = Memo(epoch, root)).
+func VerifyPayoutTxV0(tx *solana.Transaction, loaded *domain.LoadedAddresses, t *Treasury, recipients []Transfer, base string) error {
+	if !tx.Message.IsVersioned() {
+		return fmt.Errorf("%w: %s", errNotPayout, "not a v0 transaction")
+	}
+	keys, err := resolvedKeys(tx, loaded)
+	if err != nil {
+		return err
+	}
+	return verifyPayout(tx, keys, t, recipients, func(m string) bool { return memoOfPlan(m, base, true) }, base+":<i>/<n>", true)
+}
+
+// VerifyPayoutTxAny dispatches on the transaction's version.
+func VerifyPayoutTxAny(tx *solana.Transaction, loaded *domain.LoadedAddresses, t *Treasury, recipients []Transfer, base string) error {
+	if tx.Message.IsVersioned() {
+		return VerifyPayoutTxV0(tx, loaded, t, recipients, base)
+	}
+	return VerifyPayoutTx(tx, t, recipients, base)
+}
+
+func verifyPayout(tx *solana.Transaction, allKeys []solana.PublicKey, t *Treasury, recipients []Transfer, memoOK func(string) bool, memoWant string, v0 bool) error {
 	m := &tx.Message
 	fail := func(format string, a ...any) error {
 		return fmt.Errorf("%w: %s", errNotPayout, fmt.Sprintf(format, a...))
-	}
-	if m.IsVersioned() || len(m.AddressTableLookups) > 0 {
-		return fail("not a legacy transaction")
 	}
 	if m.Header.NumRequiredSignatures != 1 || len(m.AccountKeys) == 0 || m.AccountKeys[0] != t.Authority {
 		return fail("the one signer and fee payer must be the treasury authority %s", t.Authority)
 	}
 	key := func(i uint16) (solana.PublicKey, bool) {
-		if int(i) >= len(m.AccountKeys) {
+		if int(i) >= len(allKeys) {
 			return solana.PublicKey{}, false
 		}
-		return m.AccountKeys[i], true
+		return allKeys[i], true
 	}
 	accounts := func(ix *solana.CompiledInstruction) ([]solana.PublicKey, bool) {
 		out := make([]solana.PublicKey, len(ix.Accounts))
@@ -297,6 +324,7 @@ func VerifyPayoutTx(tx *solana.Transaction, t *Treasury, recipients []Transfer, 
 	if len(ixs) == 0 {
 		return fail("no instructions")
 	}
+	budget := 0 // compute-budget instructions seen (v0: at most a limit and a price, first)
 	for n := range ixs[:len(ixs)-1] {
 		ix := &ixs[n]
 		pid, ok := key(ix.ProgramIDIndex)
@@ -305,6 +333,12 @@ func VerifyPayoutTx(tx *solana.Transaction, t *Treasury, recipients []Transfer, 
 			return fail("instruction %d: account index out of range", n)
 		}
 		switch {
+		case v0 && pid == solana.ComputeBudget:
+			if n != budget || len(accs) != 0 || !(len(ix.Data) == 5 && ix.Data[0] == 2 || len(ix.Data) == 9 && ix.Data[0] == 3) ||
+				(n == 1 && ix.Data[0] == ixs[0].Data[0]) {
+				return fail("instruction %d: only SetComputeUnitLimit and SetComputeUnitPrice, once each, may come first", n)
+			}
+			budget++
 		case pid == solana.SPLAssociatedTokenAccountProgramID:
 			if next >= len(recipients) {
 				return fail("instruction %d: an ATA creation after the last transfer", n)
@@ -336,8 +370,8 @@ func VerifyPayoutTx(tx *solana.Transaction, t *Treasury, recipients []Transfer, 
 		return fail("%d transfers for %d recipients", next, len(recipients))
 	}
 	last := &ixs[len(ixs)-1]
-	if pid, ok := key(last.ProgramIDIndex); !ok || pid != solana.MemoProgramID || len(last.Accounts) != 0 || string(last.Data) != memo {
-		return fail("the last instruction must be the memo %q", memo)
+	if pid, ok := key(last.ProgramIDIndex); !ok || pid != solana.MemoProgramID || len(last.Accounts) != 0 || !memoOK(string(last.Data)) {
+		return fail("the last instruction must be the memo %q", memoWant)
 	}
 	return nil
 }

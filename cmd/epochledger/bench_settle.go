@@ -69,18 +69,38 @@ type settleBench struct {
 	BaselineTxPerSec float64 `json:"baseline_raw_send_transactions_per_second,omitempty"`
 	RatioToBaseline  float64 `json:"e2e_ratio_to_baseline,omitempty"`
 
+	// v0 (lookup table, compute budget): the limit from bytes, account
+	// locks and the instruction trace, and what the same end-to-end run
+	// achieved in v0 on a fresh VM; the lamports each mode's end-to-end
+	// run (both epochs) cost the treasury: signatures, priority fees, rent
+	// of token accounts and of the lookup tables.
+	V0MaxTransfersWithCreate    int     `json:"v0_max_transfers_with_ata_creation"`
+	V0MaxTransfersWithoutCreate int     `json:"v0_max_transfers_without_ata_creation"`
+	V0AchievedWithCreate        float64 `json:"v0_achieved_transfers_per_tx_new_accounts,omitempty"`
+	V0AchievedWithoutCreate     float64 `json:"v0_achieved_transfers_per_tx_existing_accounts,omitempty"`
+	V0E2ELamports               uint64  `json:"v0_e2e_lamports,omitempty"`
+	LegacyE2ELamports           uint64  `json:"legacy_e2e_lamports,omitempty"`
+	V0E2ETransactions           int     `json:"v0_e2e_transactions,omitempty"`
+	V0E2ESecondTxs              int     `json:"v0_e2e_second_epoch_transactions,omitempty"`
+	V0E2ETableTxs               int     `json:"v0_e2e_table_transactions,omitempty"`
+	V0E2ESubmitSecs             float64 `json:"v0_e2e_submit_seconds,omitempty"`
+	V0E2ESecondSecs             float64 `json:"v0_e2e_second_epoch_submit_seconds,omitempty"`
+	V0E2EBalancesExact          bool    `json:"v0_e2e_balances_exact,omitempty"`
+
 	GOMAXPROCS int `json:"gomaxprocs"`
 }
 
 func benchSettle(ctx context.Context, e *env, args []string) error {
 	fs := newFlagSet(e, "bench settle", "[--plan-operators N] [--e2e-operators N] [--json]", `
 Measure settlement: the transfers a legacy transaction can hold (the
-byte-limit maximum, computed by packing) against what the end-to-end run
-achieved; 'settle plan' (derive payouts and Merkle root, check, encode and
+byte-limit maximum, computed by packing) and a v0 one (the limit from bytes,
+64 account locks and the 64-entry instruction trace) against what the
+end-to-end runs achieved; 'settle plan' (derive payouts and Merkle root, check, encode and
 durably append SettlementPlanned) for --plan-operators operators allocated in
 one epoch (target < 10 s for 1,000,000); and an end-to-end settlement of
 --e2e-operators operators against the local Solana VM (target < 60 s for
-10,000), whose balances are then checked exactly.`)
+10,000), whose balances are then checked exactly, first in legacy and then,
+on a fresh VM, in v0 transactions (transactions and lamports of each).`)
 	planOps := fs.Int("plan-operators", 1_000_000, "operators of the plan benchmark (0 skips it)")
 	e2eOps := fs.Int("e2e-operators", 10_000, "operators of the end-to-end benchmark (0 skips it)")
 	dir := fs.String("dir", "", "scratch directory (default: a temporary directory under the current one)")
@@ -113,6 +133,9 @@ one epoch (target < 10 s for 1,000,000); and an end-to-end settlement of
 	r.MaxTransfersWithoutCreate = settlement.MaxTransfers(tr, false, len(memo))
 	r.TxBytesWithCreate = fullTxBytes(tr, memo, r.MaxTransfersWithCreate, true)
 	r.TxBytesWithoutCreate = fullTxBytes(tr, memo, r.MaxTransfersWithoutCreate, false)
+	memoV0 := settlement.MemoV0(1_000, fmt.Sprintf("%064x", 0), 1, 1)
+	r.V0MaxTransfersWithCreate = settlement.MaxTransfersV0(tr, true, len(memoV0))
+	r.V0MaxTransfersWithoutCreate = settlement.MaxTransfersV0(tr, false, len(memoV0))
 
 	if *planOps > 0 {
 		say("building a ledger of %d operators…", *planOps)
@@ -135,6 +158,19 @@ one epoch (target < 10 s for 1,000,000); and an end-to-end settlement of
 `, r.MaxTransfersWithCreate, r.TxBytesWithCreate, r.MaxTransfersWithoutCreate, r.TxBytesWithoutCreate)
 	if r.E2EOperators > 0 {
 		fmt.Fprintf(e.stdout, "  achieved, new accounts (end to end)       %.2f\n  achieved, existing accounts (end to end)  %.2f\n", r.AchievedWithCreate, r.AchievedWithoutCreate)
+	}
+	fmt.Fprintf(e.stdout, `transfers per v0 transaction (1,232 bytes, 64 locks, 64-entry instruction trace, memo i/n, 2 compute-budget instructions)
+  limit, new token accounts                  %d
+  limit, existing accounts                   %d
+`, r.V0MaxTransfersWithCreate, r.V0MaxTransfersWithoutCreate)
+	if r.E2EOperators > 0 {
+		fmt.Fprintf(e.stdout, `  achieved, new accounts (end to end)       %.2f
+  achieved, existing accounts (end to end)  %.2f
+end to end, %d operators, two epochs, same run
+  legacy  %d + %d transactions, %d lamports
+  v0      %d + %d transactions (+ %d table), %d lamports; balances %s
+`, r.V0AchievedWithCreate, r.V0AchievedWithoutCreate, r.E2EOperators, r.E2ETransactions, r.E2ESecondTxs, r.LegacyE2ELamports,
+			r.V0E2ETransactions, r.V0E2ESecondTxs, r.V0E2ETableTxs, r.V0E2ELamports, map[bool]string{true: "exact", false: "MISMATCH"}[r.V0E2EBalancesExact])
 	}
 	if r.PlanOperators > 0 {
 		fmt.Fprintf(e.stdout, `settle plan, %d operators (GOMAXPROCS %d)
@@ -267,7 +303,9 @@ func benchPlan(ctx context.Context, dir string, n int, r *settleBench) error {
 	return nil
 }
 
-// benchE2E settles n operators on a fresh local VM, twice (two epochs).
+// benchE2E settles n operators, twice (two epochs), in legacy
+// transactions and then, on a fresh VM and a fresh copy of the log, in
+// v0 ones: the same run compares the two.
 func benchE2E(ctx context.Context, dir string, n int, r *settleBench) error {
 	r.E2EOperators, r.E2ETargetSecs = n, 60
 	b := simlog.New("bench-settle", time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC))
@@ -283,87 +321,131 @@ func benchE2E(ctx context.Context, dir string, n int, r *settleBench) error {
 		b.Compute("t2-"+strconv.Itoa(i), fmt.Sprintf("node-%06d", i), 60_000, strconv.Itoa(1+i%5))
 	}
 	b.CloseEpoch(2, domain.DefaultEmission)
+	log := b.Drain()
+	legacy, err := e2eRun(ctx, filepath.Join(dir, "legacy"), log, settlement.TxLegacy, true)
+	if err != nil {
+		return fmt.Errorf("legacy: %w", err)
+	}
+	r.E2EPlanSecs, r.E2ESubmitSecs, r.E2ETransactions = legacy.planSecs[0], legacy.secs[0], legacy.txs[0]
+	r.E2ETxPerSec = float64(legacy.txs[0]) / legacy.secs[0]
+	r.AchievedWithCreate = float64(legacy.payouts[0]) / float64(legacy.txs[0])
+	r.E2EWithinTarget = legacy.secs[0]+legacy.planSecs[0] < r.E2ETargetSecs
+	r.E2ESecondSecs, r.E2ESecondTxs = legacy.secs[1], legacy.txs[1]
+	r.AchievedWithoutCreate = float64(legacy.payouts[1]) / float64(legacy.txs[1])
+	r.E2EBalancesExact, r.E2EBalancesChecks = legacy.exact, legacy.checked
+	r.LegacyE2ELamports = legacy.lamports
+	r.BaselineTxPerSec, r.RatioToBaseline = legacy.baseline, r.E2ETxPerSec/legacy.baseline
+
+	v0, err := e2eRun(ctx, filepath.Join(dir, "v0"), log, settlement.TxV0, false)
+	if err != nil {
+		return fmt.Errorf("v0: %w", err)
+	}
+	r.V0E2ETransactions, r.V0E2ESecondTxs, r.V0E2ETableTxs = v0.txs[0], v0.txs[1], v0.tableTxs
+	r.V0E2ESubmitSecs, r.V0E2ESecondSecs = v0.secs[0], v0.secs[1]
+	r.V0AchievedWithCreate = float64(v0.payouts[0]) / float64(v0.txs[0])
+	r.V0AchievedWithoutCreate = float64(v0.payouts[1]) / float64(v0.txs[1])
+	r.V0E2ELamports, r.V0E2EBalancesExact = v0.lamports, v0.exact
+	return nil
+}
+
+// e2eResult is one mode's end-to-end run; [0] is epoch 1, [1] epoch 2.
+type e2eResult struct {
+	planSecs, secs [2]float64
+	txs, payouts   [2]int
+	tableTxs       int
+	lamports       uint64 // the treasury's SOL spent on both epochs
+	exact          bool
+	checked        int
+	baseline       float64
+}
+
+// e2eRun settles both epochs of log on a fresh VM in one transaction version.
+func e2eRun(ctx context.Context, dir string, log []*domain.Envelope, version string, baseline bool) (*e2eResult, error) {
 	store, err := filestore.Open(dir, nil)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	defer store.Close()
-	if err := simlog.AppendBatch(ctx, store, b.Drain()); err != nil {
-		return err
+	if err := simlog.AppendBatch(ctx, store, log); err != nil {
+		return nil, err
 	}
 	l, err := projections.Build(ctx, store, projections.Config{}, nil)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	ln, err := localnet.Start(ctx, localnet.Options{})
 	if err != nil {
-		return err
+		return nil, err
 	}
 	defer ln.Close()
+	chain := settlement.Dial(ln.RPC)
+	defer chain.Close()
+	before, err := chain.Lamports(ctx, ln.Treasury.PublicKey())
+	if err != nil {
+		return nil, err
+	}
+	out := &e2eResult{}
 	j := settlement.NewJournal(store, l)
-	cfg := settlement.Config{Mint: ln.Mint, Signer: ln.Treasury, Batch: 64, Poll: 5 * time.Millisecond, MaxWait: 2 * time.Minute}
-	for epoch := uint64(1); epoch <= 2; epoch++ {
+	cfg := settlement.Config{Mint: ln.Mint, Signer: ln.Treasury, Batch: 64, Poll: 5 * time.Millisecond, MaxWait: 2 * time.Minute, TxVersion: version}
+	for k, epoch := range []uint64{1, 2} {
 		t0 := time.Now()
 		p, err := settlement.Derive(j.Ledger(), epoch)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		if _, err := settlement.Record(ctx, j, p); err != nil {
-			return err
+			return nil, err
 		}
-		planSecs := time.Since(t0).Seconds()
-		chain := settlement.Dial(ln.RPC)
+		out.planSecs[k] = time.Since(t0).Seconds()
 		cfg.Epoch = epoch
 		t1 := time.Now()
 		rep, err := settlement.NewSettler(chain, j, cfg).Submit(ctx)
-		chain.Close()
 		if err != nil {
-			return err
+			return nil, err
 		}
-		secs := time.Since(t1).Seconds()
+		out.secs[k] = time.Since(t1).Seconds()
 		if !rep.Settled {
-			return fmt.Errorf("epoch %d not settled: %+v", epoch, rep)
+			return nil, fmt.Errorf("epoch %d not settled: %+v", epoch, rep)
 		}
-		if epoch == 1 {
-			r.E2EPlanSecs, r.E2ESubmitSecs, r.E2ETransactions = planSecs, secs, rep.Transactions
-			r.E2ETxPerSec = float64(rep.Transactions) / secs
-			r.AchievedWithCreate = float64(len(p.Payouts)) / float64(rep.Transactions)
-			r.E2EWithinTarget = secs+planSecs < r.E2ETargetSecs
-		} else {
-			r.E2ESecondSecs, r.E2ESecondTxs = secs, rep.Transactions
-			r.AchievedWithoutCreate = float64(len(p.Payouts)) / float64(rep.Transactions)
-		}
+		out.txs[k], out.payouts[k] = rep.Transactions, len(p.Payouts)
+		out.tableTxs += rep.TableTransactions
 	}
+	after, err := chain.Lamports(ctx, ln.Treasury.PublicKey())
+	if err != nil {
+		return nil, err
+	}
+	out.lamports = before - after
 	// Every wallet holds exactly what the ledger paid it; the treasury fell
 	// by the total.
-	r.E2EBalancesExact = true
+	out.exact = true
 	var total uint64
 	for _, o := range j.Ledger().Operators {
-		var out struct {
+		var bal struct {
 			Amount string `json:"amount"`
 		}
-		if err := ln.Call(ctx, "localnet_getTokenBalance", map[string]string{"owner": o.Wallet, "mint": ln.Mint.String()}, &out); err != nil {
-			return err
+		if err := ln.Call(ctx, "localnet_getTokenBalance", map[string]string{"owner": o.Wallet, "mint": ln.Mint.String()}, &bal); err != nil {
+			return nil, err
 		}
-		got, _ := strconv.ParseUint(out.Amount, 10, 64)
+		got, _ := strconv.ParseUint(bal.Amount, 10, 64)
 		if got != uint64(o.Paid) || o.Paid != o.Allocated {
-			r.E2EBalancesExact = false
+			out.exact = false
 		}
 		total += got
-		r.E2EBalancesChecks++
+		out.checked++
 	}
 	tb, err := ln.TokenBalance(ctx, ln.Treasury.PublicKey(), ln.Mint)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if tb != ln.TreasuryAmount-total {
-		r.E2EBalancesExact = false
+		out.exact = false
 	}
-	if r.BaselineTxPerSec, err = rawSendBaseline(ctx, ln, min(r.E2ETransactions, 140)); err != nil {
-		return fmt.Errorf("baseline: %w", err)
+	if baseline {
+		if out.baseline, err = rawSendBaseline(ctx, ln, min(out.txs[0], 140)); err != nil {
+			return nil, fmt.Errorf("baseline: %w", err)
+		}
 	}
-	r.RatioToBaseline = r.E2ETxPerSec / r.BaselineTxPerSec
-	return nil
+	return out, nil
 }
 
 // rawSendBaseline sends n pre-signed payout transactions of 9 transfers

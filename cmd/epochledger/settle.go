@@ -289,8 +289,9 @@ func (c *chainFlags) dial() *settlement.Chain {
 // settleCrashHook returns the settlement hook of EPOCHLEDGER_SETTLE_CRASH_AT
 // (for crash tests): "after-append:2" kills this process with SIGKILL at
 // the second append of payout transactions, before they are sent; points
-// are after-plan, after-append, after-send, after-confirm; several may be
-// given, comma-separated.
+// are after-plan, after-append, after-send, after-confirm, and for v0
+// table-after-record and table-after-send; several may be given,
+// comma-separated.
 func settleCrashHook(e *env) func(point string, n int) {
 	spec := e.getenv("EPOCHLEDGER_SETTLE_CRASH_AT")
 	if spec == "" {
@@ -328,11 +329,22 @@ func runSettleSubmit(ctx context.Context, e *env, args []string) error {
 	var sf storeFlags
 	var cf chainFlags
 	fs := newFlagSet(e, "settle submit", "--epoch N --rpc URL --keypair FILE --mint ADDR [--dry-run | --export-unsigned DIR]", `
-Pay epoch N's plan on Solana. Transfers are packed into as few legacy
-transactions as fit 1,232 bytes (9 recipients when their token account must
-be created, 18 otherwise), each with an idempotent create-associated-token-
-account where needed, SPL TransferChecked (8 decimals) from the treasury's
-token account, and the memo epochledger:<epoch>:<root>.
+Pay epoch N's plan on Solana. By default (--tx-version v0) transfers are
+packed into as few version-0 transactions as fit 1,232 bytes, 64 account
+locks and the 64-entry instruction trace (10 recipients when their token
+account must be created, 47 otherwise): SetComputeUnitLimit (a simulation's
+units plus a margin) and SetComputeUnitPrice (--priority-fee, or the
+--fee-percentile of the recent prioritization fees, capped by
+--max-fee-lamports), then per recipient an idempotent create-associated-
+token-account where needed and SPL TransferChecked (8 decimals) from the
+treasury's token account, then the memo epochledger:<epoch>:<root>:<i>/<n>.
+Token accounts are loaded from the treasury's address lookup table: one per
+treasury, created on first use, extended as new token accounts appear
+(another when 256 fill it), reused every week; each creation and extension
+is recorded (LookupTableCreated, LookupTableExtended, with the signed bytes)
+before it is sent, resumed after a crash, and used only once active.
+--tx-version legacy packs v1's legacy transactions (9 with creation, 18
+without, memo epochledger:<epoch>:<root>), exactly as before.
 
 Each transaction is signed and recorded (PayoutSubmitted, with its signed
 bytes) before it is sent; it is then polled (getSignatureStatuses) until
@@ -363,12 +375,25 @@ is sent.`)
 	epoch := fs.Uint64("epoch", 0, "epoch to pay (required; planned with settle plan)")
 	dryRun := fs.Bool("dry-run", false, "build and simulate the transactions; record and send nothing")
 	export := fs.String("export-unsigned", "", "write unsigned transactions and a manifest to `DIR` for an offline or multisig signer; record and send nothing")
+	txVersion := fs.String("tx-version", settlement.TxV0, "payout transactions: v0 (the treasury's address lookup table and a compute budget) or legacy (v1's transactions, unchanged); --dry-run and --export-unsigned build legacy ones")
+	priorityFee := fs.Int64("priority-fee", -1, "compute-unit price in micro-lamports per unit (v0); default: the --fee-percentile of getRecentPrioritizationFees over the treasury's accounts")
+	feePercentile := fs.Int("fee-percentile", 50, "percentile (1-100) of the recent prioritization fees used as the compute-unit price (v0)")
+	maxFee := fs.Uint64("max-fee-lamports", 0, "cap on the priority fees of one round of payout transactions, in lamports; the price is lowered to fit (v0; 0: no cap)")
 	pos, err := parseArgs(fs, args)
 	if err != nil {
 		return err
 	}
 	if err := epochArgs("settle submit", pos, *epoch); err != nil {
 		return err
+	}
+	if *txVersion != settlement.TxV0 && *txVersion != settlement.TxLegacy {
+		return usagef("settle submit: --tx-version %q: want %s or %s", *txVersion, settlement.TxV0, settlement.TxLegacy)
+	}
+	if *feePercentile < 1 || *feePercentile > 100 {
+		return usagef("settle submit: --fee-percentile %d: want 1 to 100", *feePercentile)
+	}
+	if *priorityFee < -1 {
+		return usagef("settle submit: --priority-fee %d: want a price ≥ 0 (micro-lamports per compute unit)", *priorityFee)
 	}
 	if *dryRun && *export != "" {
 		return usagef("settle submit: --dry-run and --export-unsigned exclude each other")
@@ -377,7 +402,11 @@ is sent.`)
 		return err
 	}
 	cfg := settlement.Config{Epoch: *epoch, Batch: cf.batch, Poll: cf.poll, Rebroadcast: cf.rebroadcast, MaxWait: cf.maxWait,
-		Log: settleLogger(e, sf.json), Hook: settleCrashHook(e)}
+		Log: settleLogger(e, sf.json), Hook: settleCrashHook(e),
+		TxVersion: *txVersion, FeePercentile: *feePercentile, MaxFeeLamports: *maxFee}
+	if *priorityFee >= 0 {
+		cfg.PriorityFee, cfg.FixedPriorityFee = uint64(*priorityFee), true
+	}
 	if cf.mint == "" {
 		return usagef("settle submit: --mint ADDR is required (or EPOCHLEDGER_MINT)")
 	}
@@ -479,6 +508,10 @@ func printSettleReport(e *env, asJSON bool, what string, rep *settlement.Report,
 			}
 			fmt.Fprintf(e.stdout, "epoch %d: %d new transactions, %d re-sends; %d confirmed (%s RENDER), %d expired; %s\n",
 				rep.Epoch, rep.Transactions, rep.Resent, rep.Confirmed, rep.Paid.RenderString(), rep.Expired, state)
+			if rep.TxVersion == settlement.TxV0 && rep.Transactions > 0 {
+				fmt.Fprintf(e.stdout, "v0 with lookup table(s) %s (%d table transactions this run); %d compute units, %d lamports of priority fees\n",
+					strings.Join(rep.LookupTables, ", "), rep.TableTransactions, rep.ComputeUnits, rep.PriorityLamports)
+			}
 		}
 	}
 	if err != nil {

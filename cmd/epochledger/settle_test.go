@@ -240,18 +240,32 @@ func TestSettleCLIPlanSubmitStatusProof(t *testing.T) {
 // that the chain agrees with the log, and at the end that every operator
 // holds exactly their allocation.
 func TestSettleCrashChildProcesses(t *testing.T) {
+	for _, version := range []string{settlement.TxLegacy, settlement.TxV0} {
+		t.Run(version, func(t *testing.T) { settleCrashChildProcesses(t, version) })
+	}
+}
+
+// settleCrashChildProcesses is TestSettleCrashChildProcesses for one
+// transaction version. For v0 it first kills the process after the
+// table's creation is recorded, after it is sent, after an extension is
+// recorded (whose blockhash then expires before the next run: the
+// resumed run must give it up and extend again) and after one is sent.
+// Legacy runs every crash point; v0 runs the table points and two payout
+// points by default, and all the rest with EPOCHLEDGER_SETTLE_CRASH_FULL=1.
+func settleCrashChildProcesses(t *testing.T, version string) {
+	full := version == settlement.TxLegacy || os.Getenv("EPOCHLEDGER_SETTLE_CRASH_FULL") != ""
 	l, state := startLocalnetState(t)
 	ctx := context.Background()
 	data := filepath.Join(t.TempDir(), "data")
 	env := map[string]string{"EPOCHLEDGER_DATA": data}
-	// 100 operators: 12 transactions, in batches of 3.
+	// 100 operators: 12 legacy transactions (10 v0), in batches of 3.
 	if code, _, errs := cliEnv(t, env, "", "import", writeFile(t, settleNetwork(100, nil))); code != 0 {
 		t.Fatal(errs)
 	}
 	if code, _, errs := cliEnv(t, env, "", "settle", "plan", "--epoch", "1"); code != 0 {
 		t.Fatal(errs)
 	}
-	args := []string{"settle", "submit", "--epoch", "1", "--data", data, "--localnet", state, "--batch", "3", "--poll", "5ms", "--rebroadcast", "100ms", "--send-timeout", "500ms", "--max-wait", "20s"}
+	args := []string{"settle", "submit", "--epoch", "1", "--data", data, "--localnet", state, "--batch", "3", "--poll", "5ms", "--rebroadcast", "100ms", "--send-timeout", "500ms", "--max-wait", "20s", "--tx-version", version}
 	killedAt := func(crashAt string) {
 		t.Helper()
 		cmd := child(t, []string{"EPOCHLEDGER_SETTLE_CRASH_AT=" + crashAt}, args...)
@@ -262,34 +276,55 @@ func TestSettleCrashChildProcesses(t *testing.T) {
 		}
 		assertBalances(t, l, settledLedger(t, data), false)
 	}
+	if version == settlement.TxV0 {
+		killedAt("table-after-record:1")                 // the creation recorded, not sent
+		killedAt("table-after-send:1")                   // the creation (re)sent
+		killedAt("table-after-record:2")                 // an extension recorded, not sent…
+		if err := l.AdvanceSlots(ctx, 151); err != nil { // …and its blockhash expires
+			t.Fatal(err)
+		}
+		killedAt("table-after-send:2") // an extension sent
+	}
 	killedAt("after-append:1")                       // recorded, nothing sent
 	killedAt("after-send:2")                         // resent one, sent one of a new batch
 	if err := l.AdvanceSlots(ctx, 151); err != nil { // what is in flight expires
 		t.Fatal(err)
 	}
-	killedAt("after-confirm:1")
-	if err := l.SetFaults(ctx, localnet.Faults{DropNextSends: 2, TimeoutNextSends: 1, FailNextSends: 1, TimeoutDelay: 2 * time.Second}); err != nil {
-		t.Fatal(err)
-	}
-	killedAt("after-send:4") // mid-batch, under faults
-	killedAt("after-append:2")
-
-	// Random-time kills.
-	rng := rand.New(rand.NewPCG(1, 2))
-	for i := 0; i < 4; i++ {
-		cmd := child(t, nil, args...)
-		var out bytes.Buffer
-		cmd.Stdout, cmd.Stderr = &out, &out
-		if err := cmd.Start(); err != nil {
+	if full {
+		killedAt("after-confirm:1")
+		if err := l.SetFaults(ctx, localnet.Faults{DropNextSends: 2, TimeoutNextSends: 1, FailNextSends: 1, TimeoutDelay: 2 * time.Second}); err != nil {
 			t.Fatal(err)
 		}
-		time.Sleep(time.Duration(30+rng.IntN(250)) * time.Millisecond)
-		_ = cmd.Process.Signal(syscall.SIGKILL)
-		_ = cmd.Wait()
-		assertBalances(t, l, settledLedger(t, data), false)
+		killedAt("after-send:4") // mid-batch, under faults
+		if version == settlement.TxLegacy {
+			killedAt("after-append:2")
+		} else {
+			killedAt("after-append:1") // v0 has fewer transactions left by now
+		}
+
+		// Random-time kills.
+		rng := rand.New(rand.NewPCG(1, 2))
+		for i := 0; i < 4; i++ {
+			cmd := child(t, nil, args...)
+			var out bytes.Buffer
+			cmd.Stdout, cmd.Stderr = &out, &out
+			if err := cmd.Start(); err != nil {
+				t.Fatal(err)
+			}
+			time.Sleep(time.Duration(30+rng.IntN(250)) * time.Millisecond)
+			_ = cmd.Process.Signal(syscall.SIGKILL)
+			_ = cmd.Wait()
+			assertBalances(t, l, settledLedger(t, data), false)
+		}
 	}
-	// Then run to the end, twice.
+	var before uint64
+	// Then run to the end, twice: the second sends nothing.
 	for i := 0; i < 2; i++ {
+		if i == 1 {
+			if err := l.Call(ctx, "getTransactionCount", nil, &before); err != nil {
+				t.Fatal(err)
+			}
+		}
 		out, err := child(t, nil, append(args, "--json")...).Output()
 		if err != nil {
 			t.Fatalf("final submit: %v\n%s", err, out)
@@ -298,9 +333,13 @@ func TestSettleCrashChildProcesses(t *testing.T) {
 		if err := json.Unmarshal(out, &rep); err != nil {
 			t.Fatal(err, string(out))
 		}
-		if !rep.Settled || (i == 1 && !rep.AlreadySettled) {
+		if !rep.Settled || (i == 1 && (!rep.AlreadySettled || rep.Transactions != 0 || rep.TableTransactions != 0)) {
 			t.Fatalf("run %d: %+v", i, rep)
 		}
+	}
+	var after uint64
+	if err := l.Call(ctx, "getTransactionCount", nil, &after); err != nil || after != before {
+		t.Fatalf("the submit of a settled epoch sent %d transactions (%v)", after-before, err)
 	}
 	led := settledLedger(t, data)
 	assertBalances(t, l, led, true)
@@ -316,15 +355,46 @@ func TestSettleCrashChildProcesses(t *testing.T) {
 		t.Fatalf("paid %s of %s", paid, domain.DefaultEmission)
 	}
 	st := led.Epoch(1).Settlement
-	expired := 0
+	expired, v0, tableRecords := 0, 0, 0
 	for _, tx := range st.Txs {
 		if tx.State == "expired" {
 			expired++
 		}
 	}
-	t.Logf("%d transactions recorded, %d expired and re-planned", len(st.Txs), expired)
+	// The records as stored: v0 ones name their tables and loaded addresses.
+	code, out, errs := cliEnv(t, env, "", "export")
+	if code != 0 {
+		t.Fatal(errs)
+	}
+	for _, line := range strings.Split(strings.TrimSpace(out), "\n") {
+		var ev struct {
+			Type string `json:"type"`
+			Data struct {
+				LookupTables    []string                `json:"lookup_tables"`
+				LoadedAddresses *domain.LoadedAddresses `json:"loaded_addresses"`
+			} `json:"data"`
+		}
+		if err := json.Unmarshal([]byte(line), &ev); err != nil {
+			t.Fatal(err)
+		}
+		switch ev.Type {
+		case domain.TypePayoutSubmitted:
+			if len(ev.Data.LookupTables) > 0 && ev.Data.LoadedAddresses != nil && len(ev.Data.LoadedAddresses.Writable) > 0 {
+				v0++
+			}
+		case domain.TypeLookupTableCreated, domain.TypeLookupTableExtended:
+			tableRecords++
+		}
+	}
+	if version == settlement.TxV0 && tableRecords < 2 || version == settlement.TxLegacy && tableRecords != 0 {
+		t.Fatalf("%s: %d lookup-table records", version, tableRecords)
+	}
+	t.Logf("%s: %d transactions recorded (%d through lookup tables), %d expired and re-planned", version, len(st.Txs), v0, expired)
 	if expired == 0 {
 		t.Fatal("the expiry path was not exercised")
+	}
+	if version == settlement.TxV0 && v0 != len(st.Txs) || version == settlement.TxLegacy && v0 != 0 {
+		t.Fatalf("%s: %d of %d recorded transactions name lookup tables", version, v0, len(st.Txs))
 	}
 }
 

@@ -416,6 +416,27 @@ func (l *Localnet) SetFaults(ctx context.Context, f Faults) error {
 	return l.Call(ctx, "localnet_faults", params, nil)
 }
 
+// SetPrioritizationFees sets what getRecentPrioritizationFees answers:
+// fees (micro-lamports per compute unit) for the most recent len(fees)
+// slots, oldest first. Without accounts they answer every query; with
+// them, they raise the answer of queries naming one of those accounts.
+// An empty fees clears the global list (or those accounts').
+func (l *Localnet) SetPrioritizationFees(ctx context.Context, fees []uint64, accounts ...solana.PublicKey) error {
+	fs := make([]string, len(fees))
+	for i, f := range fees {
+		fs[i] = strconv.FormatUint(f, 10)
+	}
+	params := map[string]any{"fees": fs}
+	if len(accounts) > 0 {
+		as := make([]string, len(accounts))
+		for i, a := range accounts {
+			as[i] = a.String()
+		}
+		params["accounts"] = as
+	}
+	return l.Call(ctx, "localnet_setPrioritizationFees", params, nil)
+}
+
 // CreateMint creates a mint with the given decimals through the real SPL
 // Token program. The server holds its mint authority (see MintTo).
 func (l *Localnet) CreateMint(ctx context.Context, decimals uint8) (solana.PublicKey, error) {

@@ -16,8 +16,16 @@ const MAX_PROCESSING_AGE = 150;
 // apart here makes a confusion between getSlot and getBlockHeight fail loudly.
 const BLOCK_HEIGHT_LAG = 25_000_000;
 const LAMPORTS_PER_SIGNATURE = 5000n;
+const MAX_TX_ACCOUNT_LOCKS = 64;
 const U64_MAX = (1n << 64n) - 1n;
 const SLOTS_PER_EPOCH = 432_000;
+// MAX_ENTRIES of the SlotHashes sysvar: a lookup table may be created from
+// any of the last 512 slots.
+const SLOT_HASHES_MAX = 512;
+// Address-lookup-table program and its account layout (LookupTableMeta,
+// 56 bytes, then 32-byte addresses).
+const ALT_PROGRAM = wire.pubkey('AddressLookupTab1e1111111111111111111111111');
+const ALT_META_SIZE = 56;
 
 class Ledger {
   constructor() {
@@ -33,6 +41,10 @@ class Ledger {
     this.history = new Map(); // base58 signature -> landed transaction record
     this.mintAuthorities = new Map(); // base58 mint -> Keypair the server holds
     this.transactionCount = 0;
+    // LiteSVM's warpToSlot leaves SlotHashes at its genesis entry; a
+    // cluster's sysvar names every recent slot, which CreateLookupTable
+    // needs (its recent_slot must be in it). Newest first, as the sysvar.
+    this.slotHashes = [];
     this._recordBlockhash();
     // The faucet pays for the server's own setup transactions and requestAirdrop.
     this.faucet = wire.Keypair.generate();
@@ -44,6 +56,53 @@ class Ledger {
     const lastValid = this.blockHeight + MAX_PROCESSING_AGE;
     this.blockhashes.set(bh, lastValid);
     this.latestBlockhash = { blockhash: bh, lastValidBlockHeight: lastValid };
+    this.slotHashes.unshift({ slot: BigInt(this.slot), hash: bh });
+    if (this.slotHashes.length > SLOT_HASHES_MAX) this.slotHashes.length = SLOT_HASHES_MAX;
+    this.svm.setSlotHashes(this.slotHashes);
+  }
+
+  // lookupTable decodes an address-lookup-table account, or returns null
+  // when address is not one.
+  lookupTable(address) {
+    const acct = this.account(address);
+    if (!acct || !Buffer.from(acct.owner()).equals(Buffer.from(ALT_PROGRAM))) return null;
+    return decodeLookupTable(acct.data());
+  }
+
+  // resolveLookups returns the addresses a v0 message loads from its
+  // tables, writable ones first (the order of the runtime's account keys:
+  // static keys, then loaded writable, then loaded readonly), or a TxError
+  // shaped as the bank's when a table is missing or an index is out of
+  // range or not yet active (extended in the current slot).
+  resolveLookups(message) {
+    const writable = [];
+    const readonly = [];
+    for (const l of message.addressTableLookups || []) {
+      const acct = this.account(l.accountKey);
+      if (!acct) return { err: errors.fieldless('AddressLookupTableNotFound') };
+      if (!Buffer.from(acct.owner()).equals(Buffer.from(ALT_PROGRAM))) return { err: errors.fieldless('InvalidAddressLookupTableOwner') };
+      const table = decodeLookupTable(acct.data());
+      if (!table) return { err: errors.fieldless('InvalidAddressLookupTableData') };
+      if (table.deactivationSlot !== U64_MAX && table.deactivationSlot < BigInt(this.slot) - BigInt(SLOT_HASHES_MAX)) {
+        return { err: errors.fieldless('AddressLookupTableNotFound') };
+      }
+      const active = BigInt(this.slot) > table.lastExtendedSlot ? table.addresses.length : table.lastExtendedSlotStartIndex;
+      for (const [idx, out] of [
+        [l.writableIndexes, writable],
+        [l.readonlyIndexes, readonly],
+      ]) {
+        for (const i of idx) {
+          if (i >= active) return { err: errors.fieldless('InvalidAddressLookupTableIndex') };
+          out.push(table.addresses[i]);
+        }
+      }
+    }
+    return { writable, readonly };
+  }
+
+  // allKeys is the transaction's full account list (static, then loaded).
+  allKeys(tx, loaded) {
+    return loaded ? [...tx.message.accountKeys, ...loaded.writable, ...loaded.readonly] : tx.message.accountKeys;
   }
 
   // advance moves slot and block height by n and issues a fresh blockhash.
@@ -70,6 +129,13 @@ class Ledger {
     if (sigVerify && !verifySignatures(tx)) return errors.fieldless('SignatureFailure');
     if (!this.isBlockhashValid(wire.b58encode(tx.message.recentBlockhash))) return errors.fieldless('BlockhashNotFound');
     if (this.history.has(wire.b58encode(tx.signatures[0]))) return errors.fieldless('AlreadyProcessed');
+    const loaded = this.resolveLookups(tx.message);
+    if (loaded.err) return loaded.err;
+    // MAX_TX_ACCOUNT_LOCKS: a bank refuses a transaction that locks more
+    // than 64 accounts (static and loaded together) before executing it.
+    if (tx.message.accountKeys.length + loaded.writable.length + loaded.readonly.length > MAX_TX_ACCOUNT_LOCKS) {
+      return errors.fieldless('TooManyAccountLocks');
+    }
     return null;
   }
 
@@ -101,7 +167,8 @@ class Ledger {
     const signature = wire.b58encode(tx.signatures[0]);
     const pre = this.check(tx, { sigVerify: true });
     if (pre) return { landed: false, signature, err: pre, logs: [] };
-    const keys = tx.message.accountKeys;
+    const loaded = this.resolveLookups(tx.message);
+    const keys = this.allKeys(tx, loaded);
     const preBalances = keys.map((k) => this.svm.getBalance(k) ?? 0n);
     const preTokenBalances = this.tokenBalances(keys);
     const res = tx.message.version === 'legacy' ? this.svm.sendLegacyTransaction(tx.wire) : this.svm.sendVersionedTransaction(tx.wire);
@@ -119,6 +186,8 @@ class Ledger {
       slot: this.slot,
       blockTime: Math.floor(Date.now() / 1000),
       tx,
+      loadedAddresses: { writable: loaded.writable.map(wire.b58encode), readonly: loaded.readonly.map(wire.b58encode) },
+      keys: keys.map(wire.b58encode),
       err,
       logs: meta.logs(),
       fee: fee(tx.message),
@@ -270,6 +339,23 @@ class Ledger {
   }
 }
 
+// decodeLookupTable reads ProgramState::LookupTable(LookupTableMeta) and
+// the addresses after it; null for an uninitialized or malformed account.
+function decodeLookupTable(data) {
+  const b = Buffer.from(data);
+  if (b.length < ALT_META_SIZE || b.readUInt32LE(0) !== 1 || (b.length - ALT_META_SIZE) % 32 !== 0) return null;
+  const hasAuthority = b[21] === 1;
+  const addresses = [];
+  for (let off = ALT_META_SIZE; off < b.length; off += 32) addresses.push(new Uint8Array(b.subarray(off, off + 32)));
+  return {
+    deactivationSlot: b.readBigUInt64LE(4),
+    lastExtendedSlot: b.readBigUInt64LE(12),
+    lastExtendedSlotStartIndex: b[20],
+    authority: hasAuthority ? wire.b58encode(b.subarray(22, 54)) : null,
+    addresses,
+  };
+}
+
 function verifySignatures(tx) {
   const n = tx.message.header.numRequiredSignatures;
   for (let i = 0; i < n; i++) {
@@ -306,4 +392,4 @@ function fee(message) {
   return LAMPORTS_PER_SIGNATURE * BigInt(message.header.numRequiredSignatures) + priority;
 }
 
-module.exports = { Ledger, MAX_PROCESSING_AGE, SLOTS_PER_EPOCH, fee, U64_MAX };
+module.exports = { Ledger, MAX_PROCESSING_AGE, SLOTS_PER_EPOCH, fee, U64_MAX, ALT_PROGRAM, decodeLookupTable, MAX_TX_ACCOUNT_LOCKS };

@@ -27,7 +27,7 @@ const crypto = require('node:crypto');
 const wire = require('./wire');
 const spl = require('./spl');
 const errors = require('./errors');
-const { Ledger, SLOTS_PER_EPOCH, fee } = require('./ledger');
+const { Ledger, SLOTS_PER_EPOCH, fee, ALT_PROGRAM, decodeLookupTable } = require('./ledger');
 
 const LITESVM_VERSION = require('litesvm/package.json').version;
 const TX_TYPE = 'solana_transaction::versioned::VersionedTransaction';
@@ -203,6 +203,25 @@ function encodeAccount(acct, config) {
 }
 
 function parseAccountData(acct) {
+  if (Buffer.from(acct.owner()).equals(Buffer.from(ALT_PROGRAM))) {
+    // The shape of solana-account-decoder's parse_address_lookup_table.
+    const t = decodeLookupTable(acct.data());
+    if (!t) return null;
+    return {
+      program: 'address-lookup-table',
+      parsed: {
+        type: 'lookupTable',
+        info: {
+          deactivationSlot: t.deactivationSlot.toString(),
+          lastExtendedSlot: t.lastExtendedSlot.toString(),
+          lastExtendedSlotStartIndex: t.lastExtendedSlotStartIndex,
+          ...(t.authority ? { authority: t.authority } : {}),
+          addresses: t.addresses.map(wire.b58encode),
+        },
+      },
+      space: acct.data().length,
+    };
+  }
   if (!spl.isTokenProgram(acct.owner())) return null;
   const data = acct.data();
   const program = wire.b58encode(acct.owner()) === wire.b58encode(spl.TOKEN_PROGRAM) ? 'spl-token' : 'spl-token-2022';
@@ -307,6 +326,9 @@ let ledger;
 let defaults = {}; // mint, treasury created at startup
 const faults = { dropNextSends: 0, timeoutNextSends: 0, failNextSends: 0, timeoutDelayMs: 0, failError: null };
 const held = new Set(); // responses withheld by timeoutNextSends
+// Recent prioritization fees (micro-lamports per CU), one per slot, oldest
+// first: global and per account. Set by localnet_setPrioritizationFees.
+const prioFees = { global: [], byAccount: new Map() };
 
 function log(msg) {
   if (opts.verbose) process.stderr.write(`localnet: ${msg}\n`);
@@ -332,7 +354,28 @@ const methods = {
     slotsInEpoch: SLOTS_PER_EPOCH,
     transactionCount: ledger.transactionCount,
   }),
-  getRecentPrioritizationFees: () => [],
+  // One entry per recent slot that has fees set (localnet_setPrioritizationFees),
+  // oldest first as a node answers; each the highest fee among the global
+  // one and those set for the accounts asked about (a node reports the
+  // minimum fee that landed a transaction locking them, so the busiest
+  // account sets the price).
+  getRecentPrioritizationFees: (params) => {
+    const accounts = (Array.isArray(params) && params.length ? params[0] : null) ?? [];
+    if (!Array.isArray(accounts)) throw invalidParams('Invalid params: accounts must be an array of base58 addresses');
+    if (accounts.length > 128) throw invalidParams('Too many inputs provided; max 128');
+    const keys = accounts.map((a) => wire.b58encode(pubkeyParam(a, 'account')));
+    const n = Math.max(prioFees.global.length, ...keys.map((k) => (prioFees.byAccount.get(k) || []).length));
+    const out = [];
+    for (let i = 0; i < n; i++) {
+      let f = prioFees.global[i] ?? 0n;
+      for (const k of keys) {
+        const v = (prioFees.byAccount.get(k) || [])[i];
+        if (v !== undefined && v > f) f = v;
+      }
+      out.push({ slot: ledger.slot - (n - 1 - i), prioritizationFee: f });
+    }
+    return out;
+  },
 
   getLatestBlockhash: () => ({ context: ctx(), value: { ...ledger.latestBlockhash } }),
 
@@ -451,7 +494,7 @@ const methods = {
     for (let i = start; i < records.length && out.length < limit; i++) {
       const r = records[i];
       if (config.until && r.signature === config.until) break;
-      if (!r.tx.message.accountKeys.some((k) => wire.b58encode(k) === address)) continue;
+      if (!r.keys.includes(address)) continue;
       out.push({
         signature: r.signature,
         slot: r.slot,
@@ -502,7 +545,7 @@ const methods = {
         preTokenBalances: r.preTokenBalances,
         postTokenBalances: r.postTokenBalances,
         rewards: [],
-        loadedAddresses: { readonly: [], writable: [] },
+        loadedAddresses: r.loadedAddresses || { readonly: [], writable: [] },
         computeUnitsConsumed: r.unitsConsumed,
       },
     };
@@ -620,6 +663,27 @@ const methods = {
     if (!Number.isSafeInteger(n) || n < 1) throw invalidParams(`Invalid param: n must be a positive integer, got ${JSON.stringify(p.n)}`);
     ledger.advance(n);
     return { slot: ledger.slot, blockHeight: ledger.blockHeight, ...ledger.latestBlockhash };
+  },
+
+  // {fees: [µlamports per CU, oldest slot first], accounts?: [addresses]}:
+  // without accounts the fees apply to every query; with them, only to
+  // queries naming one of them. {fees: []} clears; {} just reads.
+  localnet_setPrioritizationFees: (params) => {
+    const p = named(params) || {};
+    if (p.fees !== undefined) {
+      if (!Array.isArray(p.fees) || p.fees.length > 150) throw invalidParams('Invalid param: fees must be an array of at most 150 u64 (one per recent slot)');
+      const fees = p.fees.map((f, i) => u64Param(f, `fees[${i}]`));
+      if (p.accounts === undefined) {
+        prioFees.global = fees;
+      } else {
+        if (!Array.isArray(p.accounts)) throw invalidParams('Invalid param: accounts must be an array of base58 addresses');
+        for (const a of p.accounts) prioFees.byAccount.set(wire.b58encode(pubkeyParam(a, 'account')), fees);
+      }
+    }
+    return {
+      global: prioFees.global.map(String),
+      accounts: Object.fromEntries([...prioFees.byAccount].map(([k, v]) => [k, v.map(String)])),
+    };
   },
 
   localnet_faults: (params) => {
