@@ -9,6 +9,7 @@ import (
 
 	"github.com/gagliardetto/solana-go"
 
+	"github.com/epochledger/epochledger/projections"
 	"github.com/epochledger/epochledger/settlement"
 )
 
@@ -19,7 +20,7 @@ func init() {
 func runReconcile(ctx context.Context, e *env, args []string) error {
 	var sf storeFlags
 	var cf chainFlags
-	fs := newFlagSet(e, "reconcile", "--epoch N --rpc URL --mint ADDR (--keypair FILE | --authority ADDR | --token-account ADDR) [--json|--csv]", `
+	fs := newFlagSet(e, "reconcile", "--epoch N --rpc URL [--mint ADDR] [--keypair FILE | --authority ADDR | --token-account ADDR] [--json|--csv]", `
 Hold every planned payout of epoch N against the chain, reading the chain
 only (getTransaction, getSignatureStatuses, getSignaturesForAddress), never
 the log's word for what landed. Each operator's line is
@@ -33,7 +34,11 @@ the log's word for what landed. Each operator's line is
   unexpected        a finalized transfer from the treasury under the plan's
                     memo that the log does not account for
 
-Exit 0 when every line is matched, 1 on any difference. --csv prints RFC
+The mint and the treasury's token account are the ones the epoch's first
+landed payout transaction moved tokens from, read from the chain; name
+them (--mint and --token-account, --authority or --keypair) to hold the
+chain against a treasury of your own, or when nothing of the epoch landed
+yet. Exit 0 when every line is matched, 1 on any difference. --csv prints RFC
 4180 rows (epoch, operator_id, wallet, token_account, planned, on_chain,
 log_state, result, signatures, detail).`)
 	sf.register(fs, e)
@@ -53,20 +58,21 @@ log_state, result, signatures, detail).`)
 	if err := cf.resolve(); err != nil {
 		return err
 	}
-	if cf.mint == "" {
-		return usagef("reconcile: --mint ADDR is required (or EPOCHLEDGER_MINT, or --localnet DIR)")
+	var mint, source solana.PublicKey
+	if cf.mint != "" {
+		if mint, err = solana.PublicKeyFromBase58(cf.mint); err != nil {
+			return usagef("reconcile: --mint %q: %v", cf.mint, err)
+		}
 	}
-	mint, err := solana.PublicKeyFromBase58(cf.mint)
-	if err != nil {
-		return usagef("reconcile: --mint %q: %v", cf.mint, err)
-	}
-	var source solana.PublicKey
 	switch {
 	case cf.source != "":
 		if source, err = solana.PublicKeyFromBase58(cf.source); err != nil {
 			return usagef("reconcile: --token-account %q: %v", cf.source, err)
 		}
 	case cf.authority != "" || cf.keypair != "":
+		if cf.mint == "" {
+			return usagef("reconcile: --authority and --keypair name the treasury's token account by its mint: pass --mint too")
+		}
 		var auth solana.PublicKey
 		if cf.authority != "" {
 			if auth, err = solana.PublicKeyFromBase58(cf.authority); err != nil {
@@ -82,8 +88,6 @@ log_state, result, signatures, detail).`)
 		if source, _, err = solana.FindAssociatedTokenAddress(auth, mint); err != nil {
 			return fmt.Errorf("reconcile: %w", err)
 		}
-	default:
-		return usagef("reconcile: name the treasury: --token-account ADDR, --authority ADDR or --keypair FILE")
 	}
 	l, err := readLedger(ctx, e, &sf)
 	if err != nil {
@@ -91,6 +95,19 @@ log_state, result, signatures, detail).`)
 	}
 	chain := cf.dial()
 	defer chain.Close()
+	if mint.IsZero() || source.IsZero() {
+		m, src, err := landedTreasury(ctx, chain, l, *epoch)
+		if err != nil {
+			return fmt.Errorf("reconcile: %w", err)
+		}
+		if !mint.IsZero() && m != mint {
+			return fmt.Errorf("reconcile: epoch %d's payouts moved tokens of mint %s, not of --mint %s", *epoch, m, mint)
+		}
+		if !source.IsZero() && src != source {
+			return fmt.Errorf("reconcile: epoch %d's payouts moved tokens from %s, not from the treasury named (%s)", *epoch, src, source)
+		}
+		mint, source = m, src
+	}
 	rec, err := settlement.Reconcile(ctx, chain, l, *epoch, mint, source)
 	if err != nil {
 		return fmt.Errorf("reconcile: %w", err)
@@ -149,4 +166,33 @@ func orDash(s string) string {
 		return "-"
 	}
 	return s
+}
+
+// landedTreasury reads, from the chain, the mint and the token account the
+// epoch's first landed payout transaction moved tokens from (the one
+// account whose balance fell): the treasury that paid it.
+func landedTreasury(ctx context.Context, chain *settlement.Chain, l *projections.Ledger, epoch uint64) (mint, source solana.PublicKey, err error) {
+	ep := l.Epoch(epoch)
+	if ep == nil || ep.Settlement == nil {
+		return mint, source, fmt.Errorf("epoch %d has no settlement plan", epoch)
+	}
+	for _, tx := range ep.Settlement.Txs {
+		sig, perr := solana.SignatureFromBase58(tx.Signature)
+		if perr != nil {
+			continue
+		}
+		ct, rerr := chain.ReadTx(ctx, sig)
+		if rerr != nil {
+			return mint, source, rerr
+		}
+		if ct.Status != "finalized" || ct.Err != nil {
+			continue
+		}
+		for acct, m := range ct.Moves {
+			if m.Post < m.Pre {
+				return m.Mint, acct, nil
+			}
+		}
+	}
+	return mint, source, fmt.Errorf("no payout transaction of epoch %d landed on this chain to learn the treasury from; name it with --mint and --token-account (or --authority, --keypair)", epoch)
 }

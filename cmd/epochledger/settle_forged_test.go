@@ -202,6 +202,12 @@ func TestSettleCLIForgedImportsAndWalletChange(t *testing.T) {
 	if code != 0 || strings.Count(out, ",matched,") != 5 || !strings.HasPrefix(out, "epoch,operator_id,wallet,token_account,planned,on_chain,log_state,result,signatures,detail\r\n") {
 		t.Fatalf("reconcile of a settled epoch: %d\n%s\n%s", code, out, errOut)
 	}
+	// DESIGN's form, --rpc alone: the treasury and mint are read from the
+	// epoch's landed payouts.
+	code, out, errOut = cli(t, "", "reconcile", "--data", data, "--epoch", "1", "--rpc", l.RPC)
+	if code != 0 || strings.Count(out, "matched") < 5 {
+		t.Fatalf("reconcile --rpc alone: %d\n%s\n%s", code, out, errOut)
+	}
 	tr := &settlement.Treasury{Authority: l.Treasury.PublicKey(), Source: l.TreasuryTokenAccount, Mint: l.Mint}
 	tf, err := settlement.NewTransfer(domain.Recipient{OperatorID: "op-003", Wallet: plan[3].Wallet, Amount: 777}, l.Mint)
 	if err != nil {
@@ -227,6 +233,9 @@ func TestSettleCLIForgedImportsAndWalletChange(t *testing.T) {
 	}
 	if code != 1 || rec.Differences != 1 || rec.Lines[len(rec.Lines)-1].Result != settlement.ResultUnexpected || rec.Lines[len(rec.Lines)-1].OnChain != "777" || !strings.Contains(errOut, "differ") {
 		t.Fatalf("reconcile after a direct transfer: %d\n%s\n%s", code, out, errOut)
+	}
+	if code, out, errOut = cli(t, "", "reconcile", "--data", data, "--epoch", "1", "--rpc", l.RPC, "--json"); code != 1 || !strings.Contains(out, `"unexpected"`) {
+		t.Fatalf("reconcile --rpc alone after a direct transfer: %d\n%s\n%s", code, out, errOut)
 	}
 }
 
