@@ -97,11 +97,14 @@ func New(ctx context.Context, store Store, opts *Options) (*Server, error) {
 		sched:  newSched(o.LeasesPerGPU), burnTxs: map[string]string{},
 		in:   make(chan txn),
 		quit: make(chan struct{}), loopEnd: make(chan struct{}),
-		vq: newVerifyQueue(), m: newMetrics(), started: o.Now(),
+		vq: newVerifyQueue(), started: o.Now(),
+	}
+	var err error
+	if s.m, err = newMetrics(s, o.Metrics); err != nil {
+		return nil, err
 	}
 	s.multi, _ = store.(eventstore.MultiAppender)
 	s.nonces.window = 2 * o.RequestWindow
-	var err error
 	if s.replay, err = loadReplayFloor(o.ReplayFloorPath, s.started.UnixMilli()); err != nil {
 		return nil, err
 	}
