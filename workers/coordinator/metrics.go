@@ -23,6 +23,7 @@ var (
 
 type metrics struct {
 	reg           *prometheus.Registry
+	registered    []prometheus.Collector
 	results       *prometheus.CounterVec // outcome
 	authFailures  *prometheus.CounterVec // reason
 	verifications *prometheus.CounterVec // verdict
@@ -83,10 +84,20 @@ func newMetrics(s *Server, reg *prometheus.Registry) (*metrics, error) {
 	}
 	for _, c := range cs {
 		if err := reg.Register(c); err != nil {
+			m.unregister()
 			return nil, fmt.Errorf("coordinator: metrics: %w", err)
 		}
+		m.registered = append(m.registered, c)
 	}
 	return m, nil
+}
+
+// unregister takes the collectors out of the registry again.
+func (m *metrics) unregister() {
+	for _, c := range m.registered {
+		m.reg.Unregister(c)
+	}
+	m.registered = nil
 }
 
 func (s *Server) handleMetrics(w http.ResponseWriter, r *http.Request) {

@@ -113,27 +113,40 @@ func TestMetricsOwnRegistry(t *testing.T) {
 	}
 }
 
-// A registry given in Options holds the coordinator's collectors, and a
+// A registry given in Options holds the coordinator's collectors; a
 // second Server on the same registry is refused with an error naming the
-// clash instead of writing each family twice.
+// clash (instead of writing each family twice) and leaves the first's in
+// place; Close takes them out, so a restart in one process registers
+// again.
 func TestMetricsSharedRegistry(t *testing.T) {
 	reg := prometheus.NewRegistry()
 	h := newHarness(t, func(o *Options) { o.Metrics = reg })
-	fams, err := reg.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	names := map[string]bool{}
-	for _, f := range fams {
-		names[f.GetName()] = true
-	}
-	for _, n := range []string{"epochledger_coordinator_frames_leased_total", "epochledger_coordinator_verify_queue", "epochledger_ledger_position"} {
-		if !names[n] {
-			t.Errorf("the shared registry lacks %s", n)
+	has := func(when string) {
+		t.Helper()
+		fams, err := reg.Gather()
+		if err != nil {
+			t.Fatalf("%s: %v", when, err)
+		}
+		names := map[string]bool{}
+		for _, f := range fams {
+			names[f.GetName()] = true
+		}
+		for _, n := range []string{"epochledger_coordinator_frames_leased_total", "epochledger_coordinator_verify_queue", "epochledger_ledger_position"} {
+			if !names[n] {
+				t.Errorf("%s: the shared registry lacks %s", when, n)
+			}
 		}
 	}
+	has("started")
 	o := h.opts
-	if _, err := New(context.Background(), h.store, &o); err == nil || !strings.Contains(err.Error(), "metrics") {
+	if _, err := New(context.Background(), h.store, &o); err == nil || !strings.Contains(err.Error(), "coordinator: metrics") {
 		t.Fatalf("a second Server on one registry: %v", err)
+	}
+	has("after the refused second Server")
+	h.restart(nil)
+	has("restarted")
+	h.srv.Close() // h's cleanup closes it again: a no-op
+	if fams, err := reg.Gather(); err != nil || len(fams) != 0 {
+		t.Errorf("a closed Server left %d families in the registry (%v)", len(fams), err)
 	}
 }

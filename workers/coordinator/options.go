@@ -75,7 +75,8 @@ type Options struct {
 	// Metrics is the Prometheus registry the coordinator registers its
 	// collectors with (serve: the process's one registry, shared with the
 	// read API and the store); nil gives the Server one of its own, which
-	// OpsRoutes' GET /metrics serves. One registry holds one Server.
+	// OpsRoutes' GET /metrics serves. One registry holds one Server at a
+	// time: Close (or a failed New) takes its collectors out again.
 	Metrics *prometheus.Registry
 	// Observer, if set, is told of every durable append and of frames
 	// accepted and rejected (readapi.Metrics is one), beside the

@@ -103,6 +103,12 @@ func New(ctx context.Context, store Store, opts *Options) (*Server, error) {
 	if s.m, err = newMetrics(s, o.Metrics); err != nil {
 		return nil, err
 	}
+	started := false
+	defer func() {
+		if !started { // a failed start leaves the caller's registry as it was
+			s.m.unregister()
+		}
+	}()
 	s.multi, _ = store.(eventstore.MultiAppender)
 	s.nonces.window = 2 * o.RequestWindow
 	if s.replay, err = loadReplayFloor(o.ReplayFloorPath, s.started.UnixMilli()); err != nil {
@@ -146,6 +152,7 @@ func New(ctx context.Context, store Store, opts *Options) (*Server, error) {
 		s.Close()
 		return nil, err
 	}
+	started = true
 	return s, nil
 }
 
@@ -279,6 +286,9 @@ func (s *Server) Close() error {
 	s.bg.Wait()
 	close(s.quit)
 	<-s.loopEnd
+	// The registry may outlive the Server (a restart in one process
+	// registers a new one with it).
+	s.m.unregister()
 	return nil
 }
 
