@@ -16,6 +16,7 @@ import (
 	"github.com/epochledger/epochledger/eventstore"
 	"github.com/epochledger/epochledger/workers/api"
 	"github.com/epochledger/epochledger/workers/coordinator"
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 func init() {
@@ -31,8 +32,9 @@ var serveMounts []func(mux *http.ServeMux, srv *coordinator.Server)
 var serveStores []func(s eventstore.Store)
 
 // serveSetups adjust the coordinator's options before it starts (e.g. the
-// read API's metrics observe the coordinator's appends).
-var serveSetups []func(o *coordinator.Options)
+// read API's metrics, registered with o.Metrics, observe the
+// coordinator's appends).
+var serveSetups []func(o *coordinator.Options) error
 
 func runServe(ctx context.Context, e *env, args []string) error {
 	var sf storeFlags
@@ -176,8 +178,14 @@ without one the admin and artist routes answer 403.`)
 		o.Logger.Warn("no admin token (--admin-token-file or EPOCHLEDGER_ADMIN_TOKEN): admin and artist routes answer 403")
 	}
 
+	// One Prometheus registry per serve run (a process may serve twice:
+	// the tests): the coordinator, the read API and the store register
+	// their collectors with it, and GET /metrics serves it.
+	o.Metrics = prometheus.NewRegistry()
 	for _, setup := range serveSetups {
-		setup(&o)
+		if err := setup(&o); err != nil {
+			return err
+		}
 	}
 	store, err := openStore(ctx, &sf, false)
 	if err != nil {
@@ -197,7 +205,7 @@ without one the admin and artist routes answer 403.`)
 	for _, mount := range serveMounts {
 		mount(mux, srv)
 	}
-	srv.OpsRoutes(mux) // health, readiness, metrics unless a mount serves them
+	srv.OpsRoutes(mux) // health, readiness, metrics (o.Metrics) unless a mount serves them
 	ln, err := net.Listen("tcp", *addr)
 	if err != nil {
 		return err

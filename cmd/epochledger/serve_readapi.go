@@ -7,6 +7,7 @@ import (
 	"github.com/epochledger/epochledger/eventstore/filestore"
 	"github.com/epochledger/epochledger/internal/readapi"
 	"github.com/epochledger/epochledger/workers/coordinator"
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 // serve mounts the read API, the operator and auditor web page and the
@@ -15,44 +16,46 @@ import (
 func init() {
 	var metrics *readapi.Metrics
 	var logStore eventstore.Store
-	serveSetups = append(serveSetups, func(o *coordinator.Options) {
-		// One set of metrics per serve run: a process that serves twice
-		// (the tests) must not write each family twice.
-		metrics = readapi.NewMetrics()
+	serveSetups = append(serveSetups, func(o *coordinator.Options) (err error) {
+		// The read API's collectors go into serve's registry, beside the
+		// coordinator's and the store's.
+		metrics, err = readapi.MetricsOn(o.Metrics)
 		o.Observer = metrics
+		return err
 	})
 	serveStores = append(serveStores, func(s eventstore.Store) {
 		logStore = s // payouts.csv reads the EpochClosed times from it
-		storeMetrics(metrics, s)
+		storeMetrics(metrics.Registry(), s)
 	})
 	serveMounts = append(serveMounts, func(mux *http.ServeMux, srv *coordinator.Server) {
 		opts := readapi.DefaultOptions()
 		opts.Metrics = metrics
 		opts.Log = logStore
 		// The read API serves GET /metrics (OpsRoutes then skips its
-		// own): the coordinator's families go into the same scrape.
-		metrics.Include(srv.WriteMetrics)
+		// own): the whole registry, the coordinator's families included.
 		readapi.New(srv, opts).Register(mux)
 	})
 }
 
-// storeMetrics exports the embedded store's group-commit counters, when
-// the store is the embedded one: fsyncs, bytes made durable (their ratio
-// is the mean group commit; appends per fsync show how well concurrent
-// writers share them) and time spent in fdatasync (per fsync, what the
-// disk takes to commit).
-func storeMetrics(m *readapi.Metrics, s eventstore.Store) {
+// storeMetrics registers the embedded store's group-commit counters with
+// reg, when the store is the embedded one: fsyncs, bytes made durable
+// (their ratio is the mean group commit; appends per fsync show how well
+// concurrent writers share them) and time spent in fdatasync (per fsync,
+// what the disk takes to commit).
+func storeMetrics(reg prometheus.Registerer, s eventstore.Store) {
 	st, ok := s.(interface{ Stats() filestore.Stats })
 	if !ok {
 		return
 	}
-	m.Collect("epochledger_store_fsyncs_total", "Group commits of the embedded store: one write burst and one fsync each.", "counter", func() []readapi.Sample {
-		return []readapi.Sample{{Value: float64(st.Stats().Fsyncs)}}
-	})
-	m.Collect("epochledger_store_written_bytes_total", "Frame bytes the embedded store made durable.", "counter", func() []readapi.Sample {
-		return []readapi.Sample{{Value: float64(st.Stats().BytesWritten)}}
-	})
-	m.Collect("epochledger_store_fsync_seconds_total", "Time the embedded store's group commits spent waiting for fdatasync; divided by the fsyncs, the disk's commit latency.", "counter", func() []readapi.Sample {
-		return []readapi.Sample{{Value: st.Stats().SyncTime.Seconds()}}
-	})
+	counter := func(name, help string, fn func(filestore.Stats) float64) prometheus.Collector {
+		return prometheus.NewCounterFunc(prometheus.CounterOpts{Name: name, Help: help}, func() float64 { return fn(st.Stats()) })
+	}
+	reg.MustRegister(
+		counter("epochledger_store_fsyncs_total", "Group commits of the embedded store: one write burst and one fsync each.",
+			func(s filestore.Stats) float64 { return float64(s.Fsyncs) }),
+		counter("epochledger_store_written_bytes_total", "Frame bytes the embedded store made durable.",
+			func(s filestore.Stats) float64 { return float64(s.BytesWritten) }),
+		counter("epochledger_store_fsync_seconds_total", "Time the embedded store's group commits spent waiting for fdatasync; divided by the fsyncs, the disk's commit latency.",
+			func(s filestore.Stats) float64 { return s.SyncTime.Seconds() }),
+	)
 }

@@ -125,6 +125,11 @@ func TestServeMetricsHaveCoordinator(t *testing.T) {
 	if err := serveWork(context.Background(), url, "m", 2); err != nil {
 		t.Fatal(err)
 	}
+	// A labelled family has series (and so appears) once the read API
+	// has served a request.
+	if code, _, _ := get(t, url+"/v1/epochs"); code != 200 {
+		t.Fatalf("/v1/epochs: %d", code)
+	}
 	code, hdr, text := get(t, url+"/metrics")
 	if code != 200 || !strings.HasPrefix(hdr.Get("Content-Type"), "text/plain") {
 		t.Fatalf("/metrics: %d %s", code, hdr.Get("Content-Type"))
@@ -136,7 +141,7 @@ func TestServeMetricsHaveCoordinator(t *testing.T) {
 		"# TYPE epochledger_coordinator_verifications_total counter",
 		"# TYPE epochledger_coordinator_verify_queue gauge",
 		"# TYPE epochledger_coordinator_append_seconds histogram",
-		"# TYPE epochledger_coordinator_leases_total counter",
+		"# TYPE epochledger_coordinator_frames_leased_total counter",
 		"# TYPE epochledger_http_requests_total counter",
 		"# TYPE epochledger_store_fsyncs_total counter",
 		"# TYPE epochledger_log_position gauge",
@@ -158,6 +163,99 @@ func TestServeMetricsHaveCoordinator(t *testing.T) {
 	}
 	if t.Failed() {
 		t.Log(text)
+	}
+}
+
+// Issue 19: one registry per serve run holds the coordinator's, the
+// store's and the read API's collectors; one scrape shows every family
+// once with its type, and frames leased are counted under one name. A
+// second serve in the same process starts from a registry of its own.
+func TestServeMetricsOneRegistry(t *testing.T) {
+	want := map[string]string{
+		// coordinator
+		"epochledger_coordinator_results_total":         "counter",
+		"epochledger_coordinator_auth_failures_total":   "counter",
+		"epochledger_coordinator_verifications_total":   "counter",
+		"epochledger_coordinator_frames_leased_total":   "counter",
+		"epochledger_coordinator_append_rounds_total":   "counter",
+		"epochledger_coordinator_appended_events_total": "counter",
+		"epochledger_coordinator_verify_queue":          "gauge",
+		"epochledger_coordinator_append_seconds":        "histogram",
+		"epochledger_coordinator_reports_over_bound":    "gauge",
+		"epochledger_ledger_position":                   "gauge",
+		"epochledger_ledger_open_epoch":                 "gauge",
+		// the coordinator's appends and verdicts, observed by the read API's
+		"epochledger_store_append_seconds":              "histogram",
+		"epochledger_store_append_errors_total":         "counter",
+		"epochledger_coordinator_frames_accepted_total": "counter",
+		"epochledger_coordinator_frames_rejected_total": "counter",
+		// embedded store
+		"epochledger_store_fsyncs_total":        "counter",
+		"epochledger_store_written_bytes_total": "counter",
+		"epochledger_store_fsync_seconds_total": "counter",
+		// read API
+		"epochledger_http_requests_total":         "counter",
+		"epochledger_http_request_seconds":        "histogram",
+		"epochledger_http_rate_limited_total":     "counter",
+		"epochledger_log_position":                "gauge",
+		"epochledger_log_head":                    "gauge",
+		"epochledger_projection_lag_events":       "gauge",
+		"epochledger_projection_ready":            "gauge",
+		"epochledger_ledger_closed_epochs":        "gauge",
+		"epochledger_settlement_epoch":            "gauge",
+		"epochledger_settlement_state":            "gauge",
+		"epochledger_settlement_unsettled_epochs": "gauge",
+	}
+	for run := range 2 {
+		url := startServe(t)
+		if err := serveWork(context.Background(), url, "m", 2); err != nil {
+			t.Fatal(err)
+		}
+		if code, _, _ := get(t, url+"/v1/epochs"); code != 200 {
+			t.Fatalf("/v1/epochs: %d", code)
+		}
+		code, _, text := get(t, url+"/metrics")
+		if code != 200 {
+			t.Fatalf("run %d: /metrics: %d\n%s", run, code, text)
+		}
+		types := map[string]string{}
+		values := map[string]string{}
+		for _, line := range strings.Split(strings.TrimSpace(text), "\n") {
+			if rest, ok := strings.CutPrefix(line, "# TYPE "); ok {
+				name, typ, _ := strings.Cut(rest, " ")
+				if _, dup := types[name]; dup {
+					t.Errorf("run %d: family %s written twice", run, name)
+				}
+				types[name] = typ
+			} else if !strings.HasPrefix(line, "#") {
+				series, v, _ := strings.Cut(line, " ")
+				values[series] = v
+			}
+		}
+		for name, typ := range want {
+			if types[name] != typ {
+				t.Errorf("run %d: %s has type %q, want %s", run, name, types[name], typ)
+			}
+		}
+		for name := range types {
+			if _, ok := want[name]; !ok {
+				t.Errorf("run %d: family %s not known to this test (add it here and to docs/api.md)", run, name)
+			}
+		}
+		// Each run counts its own work only: 2 frames leased, 2 accepted.
+		for series, v := range map[string]string{
+			"epochledger_coordinator_frames_leased_total":                         "2",
+			"epochledger_coordinator_frames_accepted_total":                       "2",
+			`epochledger_coordinator_results_total{outcome="accepted"}`:           "2",
+			`epochledger_coordinator_auth_failures_total{reason="bad_signature"}`: "0",
+		} {
+			if values[series] != v {
+				t.Errorf("run %d: %s = %q, want %s", run, series, values[series], v)
+			}
+		}
+		if t.Failed() {
+			t.Fatal(text)
+		}
 	}
 }
 

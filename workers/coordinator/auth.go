@@ -73,43 +73,43 @@ type signedAuth struct {
 func (s *Server) preAuth(r *http.Request, register bool) (*signedAuth, error) {
 	key, ts, nonce, sig := r.Header.Get(api.HeaderKey), r.Header.Get(api.HeaderTimestamp), r.Header.Get(api.HeaderNonce), r.Header.Get(api.HeaderSignature)
 	if key == "" || ts == "" || nonce == "" || sig == "" {
-		s.m.authFailures.with("missing").add(1)
+		s.m.authFailures.WithLabelValues("missing").Inc()
 		return nil, apiErr(http.StatusUnauthorized, api.CodeMissingAuth, "a signed request needs the headers %s, %s, %s and %s (see the api package documentation)", api.HeaderKey, api.HeaderTimestamp, api.HeaderNonce, api.HeaderSignature)
 	}
 	now := s.opts.Now()
 	tms, err := strconv.ParseInt(ts, 10, 64)
 	if err != nil {
-		s.m.authFailures.with("stale").add(1)
+		s.m.authFailures.WithLabelValues("stale").Inc()
 		return nil, apiErr(http.StatusUnauthorized, api.CodeStale, "%s %q is not Unix milliseconds", api.HeaderTimestamp, ts)
 	}
 	if !withinWindow(now.UnixMilli(), tms, s.opts.RequestWindow) {
-		s.m.authFailures.with("stale").add(1)
+		s.m.authFailures.WithLabelValues("stale").Inc()
 		e := apiErr(http.StatusUnauthorized, api.CodeStale, "request timestamp is %s the coordinator's clock; the window is ±%v", skewText(now.UnixMilli(), tms), s.opts.RequestWindow)
 		e.ServerTimeMS = now.UnixMilli()
 		return nil, e
 	}
 	if s.replay.before(tms) {
-		s.m.authFailures.with("before_restart").add(1)
+		s.m.authFailures.WithLabelValues("before_restart").Inc()
 		e := apiErr(http.StatusServiceUnavailable, api.CodeSignAgain, "the request was signed before the coordinator restarted (timestamp %d): its nonce cannot be checked against the requests accepted before; sign it again", tms)
 		e.ServerTimeMS = now.UnixMilli()
 		return nil, e
 	}
 	if !api.ValidNonce(nonce) {
-		s.m.authFailures.with("nonce").add(1)
+		s.m.authFailures.WithLabelValues("nonce").Inc()
 		return nil, apiErr(http.StatusUnauthorized, api.CodeMissingAuth, "%s must be 16 to 128 characters of A-Z a-z 0-9 _ -", api.HeaderNonce)
 	}
 	a := &signedAuth{key: key, tms: tms, nonce: nonce, sig: sig}
 	if register {
 		b, err := base58.Decode(key)
 		if err != nil || len(b) != ed25519.PublicKeySize {
-			s.m.authFailures.with("bad_key").add(1)
+			s.m.authFailures.WithLabelValues("bad_key").Inc()
 			return nil, apiErr(http.StatusUnauthorized, api.CodeBadSignature, "%s %q is not a base58 ed25519 public key", api.HeaderKey, key)
 		}
 		a.pub = b
 	} else {
 		a.node = s.keyOf(key)
 		if a.node == nil {
-			s.m.authFailures.with("unknown_node").add(1)
+			s.m.authFailures.WithLabelValues("unknown_node").Inc()
 			return nil, apiErr(http.StatusUnauthorized, api.CodeUnknownNode, "no node is registered with key %s; register it first (epochledger worker register)", key)
 		}
 		a.pub = a.node.pub
@@ -123,7 +123,7 @@ func (s *Server) verify(r *http.Request, a *signedAuth, body []byte) error {
 	sg, err := base58.Decode(a.sig)
 	msg := api.RequestMessage(r.Method, r.URL.RequestURI(), sha256.Sum256(body), a.tms, a.nonce)
 	if err != nil || len(sg) != ed25519.SignatureSize || !ed25519.Verify(a.pub, msg, sg) {
-		s.m.authFailures.with("bad_signature").add(1)
+		s.m.authFailures.WithLabelValues("bad_signature").Inc()
 		who := "the key " + a.key
 		if a.node != nil {
 			who = "the registered key of node " + strconv.Quote(a.node.id)
@@ -131,7 +131,7 @@ func (s *Server) verify(r *http.Request, a *signedAuth, body []byte) error {
 		return apiErr(http.StatusUnauthorized, api.CodeBadSignature, "the request signature does not verify with %s over the canonical request message", who)
 	}
 	if s.nonces.seen(s.opts.Now(), a.key, a.nonce) {
-		s.m.authFailures.with("replay").add(1)
+		s.m.authFailures.WithLabelValues("replay").Inc()
 		return apiErr(http.StatusUnauthorized, api.CodeReplay, "nonce %q was already used with this key: replayed request refused", a.nonce)
 	}
 	if err := s.replay.reserve(a.tms); err != nil {
@@ -174,12 +174,12 @@ func (s *Server) authBearer(r *http.Request) error {
 	h := r.Header.Get("Authorization")
 	tok, ok := strings.CutPrefix(h, "Bearer ")
 	if !ok || tok == "" {
-		s.m.authFailures.with("missing").add(1)
+		s.m.authFailures.WithLabelValues("missing").Inc()
 		return apiErr(http.StatusUnauthorized, api.CodeMissingAuth, "this route needs Authorization: Bearer <admin token>")
 	}
 	a, b := sha256.Sum256([]byte(tok)), sha256.Sum256([]byte(s.opts.AdminToken))
 	if subtle.ConstantTimeCompare(a[:], b[:]) != 1 {
-		s.m.authFailures.with("bad_token").add(1)
+		s.m.authFailures.WithLabelValues("bad_token").Inc()
 		return apiErr(http.StatusUnauthorized, api.CodeBadToken, "the bearer token is not the admin token")
 	}
 	return nil

@@ -202,7 +202,7 @@ func (s *Server) runRound(txns []txn, keys map[string]uint64) []txn {
 		start := time.Now()
 		err := s.appendRound(r)
 		d := time.Since(start)
-		s.m.appendSeconds.observe(d.Seconds())
+		s.m.appendSeconds.Observe(d.Seconds())
 		if ob := s.opts.Observer; ob != nil {
 			ob.ObserveAppend(d, err)
 		}
@@ -244,8 +244,8 @@ func (s *Server) runRound(txns []txn, keys map[string]uint64) []txn {
 			}
 			ok = nil
 		} else {
-			s.m.rounds.add(1)
-			s.m.events.add(uint64(len(r.envs)))
+			s.m.rounds.Inc()
+			s.m.events.Add(float64(len(r.envs)))
 			s.mu.Lock()
 			for i, env := range r.envs {
 				if r.pos[i] == 0 {

@@ -300,7 +300,7 @@ func (s *Server) handleResults(w http.ResponseWriter, r *http.Request) {
 		}
 		s.mu.RUnlock()
 		if err != nil {
-			s.m.results.with("refused").add(1)
+			s.m.results.WithLabelValues("refused").Inc()
 			var ae *api.Error
 			if errors.As(err, &ae) && len(items) > 1 {
 				ae.Message = fmt.Sprintf("results[%d]: %s", i, ae.Message)
@@ -311,7 +311,7 @@ func (s *Server) handleResults(w http.ResponseWriter, r *http.Request) {
 	}
 	t := &resultsTxn{waiter: newWaiter(), node: node, items: items}
 	if err := s.submit(r.Context(), t, &t.waiter); err != nil {
-		s.m.results.with("refused").add(1)
+		s.m.results.WithLabelValues("refused").Inc()
 		s.writeError(w, err)
 		return
 	}

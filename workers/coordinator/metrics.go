@@ -1,131 +1,105 @@
 package coordinator
 
 import (
-	"bufio"
 	"fmt"
-	"io"
-	"math"
 	"net/http"
-	"sort"
-	"sync"
-	"sync/atomic"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
 
-// Prometheus metrics in the text exposition format, written by hand: a
-// handful of counters and one histogram do not need a client library.
+// The coordinator's Prometheus collectors. They are registered with
+// Options.Metrics (serve: the process's one registry, which the read API
+// and the store share) or, without one, with a registry of the Server's
+// own that its GET /metrics serves.
 
-type counter struct{ v atomic.Uint64 }
-
-func (c *counter) add(n uint64) { c.v.Add(n) }
-
-// counterVec is a counter with one label.
-type counterVec struct {
-	mu sync.Mutex
-	m  map[string]*counter
-}
-
-func (v *counterVec) with(label string) *counter {
-	v.mu.Lock()
-	defer v.mu.Unlock()
-	if v.m == nil {
-		v.m = map[string]*counter{}
-	}
-	c := v.m[label]
-	if c == nil {
-		c = &counter{}
-		v.m[label] = c
-	}
-	return c
-}
-
-type histogram struct {
-	mu      sync.Mutex
-	bounds  []float64
-	counts  []uint64
-	sum     float64
-	samples uint64
-}
-
-func newHistogram(bounds ...float64) *histogram {
-	return &histogram{bounds: bounds, counts: make([]uint64, len(bounds))}
-}
-
-func (h *histogram) observe(v float64) {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	i := sort.SearchFloat64s(h.bounds, v)
-	if i < len(h.counts) {
-		h.counts[i]++
-	}
-	h.sum += v
-	h.samples++
-}
+// Label values every labelled counter starts with at 0, so that a
+// dashboard sees each series (and the family) before the first event.
+var (
+	resultOutcomes = []string{"accepted", "verifying", "duplicate", "refused"}
+	authReasons    = []string{"missing", "stale", "before_restart", "nonce", "bad_key", "unknown_node", "bad_signature", "replay", "bad_token"}
+	verdicts       = []string{"match", "mismatch", "recheck_mismatch"}
+)
 
 type metrics struct {
-	results       counterVec // outcome
-	authFailures  counterVec // reason
-	verifications counterVec // verdict
-	leases        counter
-	rounds        counter
-	events        counter
-	appendSeconds *histogram
+	reg           *prometheus.Registry
+	registered    []prometheus.Collector
+	results       *prometheus.CounterVec // outcome
+	authFailures  *prometheus.CounterVec // reason
+	verifications *prometheus.CounterVec // verdict
+	framesLeased  prometheus.Counter
+	rounds        prometheus.Counter
+	events        prometheus.Counter
+	appendSeconds prometheus.Histogram
 }
 
-func newMetrics() *metrics {
-	return &metrics{appendSeconds: newHistogram(0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 1)}
+func counterVec(name, help, label string, values []string) *prometheus.CounterVec {
+	v := prometheus.NewCounterVec(prometheus.CounterOpts{Name: name, Help: help}, []string{label})
+	for _, l := range values {
+		v.WithLabelValues(l)
+	}
+	return v
+}
+
+// newMetrics registers the coordinator's collectors with reg (nil: a new
+// registry). It fails when reg already holds one of them (two Servers on
+// one registry).
+func newMetrics(s *Server, reg *prometheus.Registry) (*metrics, error) {
+	if reg == nil {
+		reg = prometheus.NewRegistry()
+	}
+	m := &metrics{
+		reg:           reg,
+		results:       counterVec("epochledger_coordinator_results_total", "Frame results by outcome.", "outcome", resultOutcomes),
+		authFailures:  counterVec("epochledger_coordinator_auth_failures_total", "Refused authentications by reason.", "reason", authReasons),
+		verifications: counterVec("epochledger_coordinator_verifications_total", "Re-rendered results by verdict.", "verdict", verdicts),
+		// One counter of frames leased: it was also written as
+		// epochledger_coordinator_leases_total, a second name for the
+		// same count (issue 19).
+		framesLeased: prometheus.NewCounter(prometheus.CounterOpts{Name: "epochledger_coordinator_frames_leased_total", Help: "Frames leased to workers."}),
+		rounds:       prometheus.NewCounter(prometheus.CounterOpts{Name: "epochledger_coordinator_append_rounds_total", Help: "Durable appends (one fsync each)."}),
+		events:       prometheus.NewCounter(prometheus.CounterOpts{Name: "epochledger_coordinator_appended_events_total", Help: "Events appended."}),
+		appendSeconds: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name: "epochledger_coordinator_append_seconds", Help: "Time of one round's durable append.",
+			Buckets: []float64{0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 1},
+		}),
+	}
+	gauge := func(name, help string, fn func() float64) prometheus.Collector {
+		return prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: name, Help: help}, fn)
+	}
+	ledger := func(f func() uint64) func() float64 {
+		return func() float64 {
+			s.mu.RLock()
+			defer s.mu.RUnlock()
+			return float64(f())
+		}
+	}
+	cs := []prometheus.Collector{
+		m.results, m.authFailures, m.verifications, m.framesLeased, m.rounds, m.events, m.appendSeconds,
+		gauge("epochledger_coordinator_verify_queue", "Results waiting to be re-rendered.", func() float64 { return float64(s.vq.len()) }),
+		gauge("epochledger_coordinator_reports_over_bound", "Frame reports in the log beyond their node's wall time (logs written before the bound).",
+			ledger(func() uint64 { return uint64(s.sched.overBound) })),
+		gauge("epochledger_ledger_position", "Log position the live ledger reflects.", ledger(func() uint64 { return s.ledger.Position })),
+		gauge("epochledger_ledger_open_epoch", "The open epoch.", ledger(func() uint64 { return s.ledger.Open().N })),
+	}
+	for _, c := range cs {
+		if err := reg.Register(c); err != nil {
+			m.unregister()
+			return nil, fmt.Errorf("coordinator: metrics: %w", err)
+		}
+		m.registered = append(m.registered, c)
+	}
+	return m, nil
+}
+
+// unregister takes the collectors out of the registry again.
+func (m *metrics) unregister() {
+	for _, c := range m.registered {
+		m.reg.Unregister(c)
+	}
+	m.registered = nil
 }
 
 func (s *Server) handleMetrics(w http.ResponseWriter, r *http.Request) {
-	w.Header().Set("Content-Type", "text/plain; version=0.0.4")
-	s.WriteMetrics(w)
+	promhttp.HandlerFor(s.m.reg, promhttp.HandlerOpts{}).ServeHTTP(w, r)
 }
-
-// WriteMetrics writes the coordinator's metrics in the Prometheus text
-// format (what GET /metrics serves).
-func (s *Server) WriteMetrics(w io.Writer) {
-	bw := bufio.NewWriter(w)
-	defer bw.Flush()
-	m := s.m
-	vec := func(name, help, label string, v *counterVec) {
-		fmt.Fprintf(bw, "# HELP %s %s\n# TYPE %s counter\n", name, help, name)
-		v.mu.Lock()
-		keys := make([]string, 0, len(v.m))
-		for k := range v.m {
-			keys = append(keys, k)
-		}
-		sort.Strings(keys)
-		for _, k := range keys {
-			fmt.Fprintf(bw, "%s{%s=%q} %d\n", name, label, k, v.m[k].v.Load())
-		}
-		v.mu.Unlock()
-	}
-	one := func(name, help, typ string, v float64) {
-		fmt.Fprintf(bw, "# HELP %s %s\n# TYPE %s %s\n%s %v\n", name, help, name, typ, name, v)
-	}
-	vec("epochledger_coordinator_results_total", "Frame results by outcome.", "outcome", &m.results)
-	vec("epochledger_coordinator_auth_failures_total", "Refused authentications by reason.", "reason", &m.authFailures)
-	vec("epochledger_coordinator_verifications_total", "Re-rendered results by verdict.", "verdict", &m.verifications)
-	one("epochledger_coordinator_leases_total", "Frames leased.", "counter", float64(m.leases.v.Load()))
-	one("epochledger_coordinator_append_rounds_total", "Durable appends (one fsync each).", "counter", float64(m.rounds.v.Load()))
-	one("epochledger_coordinator_appended_events_total", "Events appended.", "counter", float64(m.events.v.Load()))
-	one("epochledger_coordinator_verify_queue", "Results waiting to be re-rendered.", "gauge", float64(s.vq.len()))
-	s.mu.RLock()
-	pos, open, over := s.ledger.Position, s.ledger.Open().N, s.sched.overBound
-	s.mu.RUnlock()
-	one("epochledger_coordinator_reports_over_bound", "Frame reports in the log beyond their node's wall time (logs written before the bound).", "gauge", float64(over))
-	one("epochledger_ledger_position", "Log position the live ledger reflects.", "gauge", float64(pos))
-	one("epochledger_ledger_open_epoch", "The open epoch.", "gauge", float64(open))
-	h := m.appendSeconds
-	h.mu.Lock()
-	name := "epochledger_coordinator_append_seconds"
-	fmt.Fprintf(bw, "# HELP %s Time of one round's durable append.\n# TYPE %s histogram\n", name, name)
-	var cum uint64
-	for i, b := range h.bounds {
-		cum += h.counts[i]
-		fmt.Fprintf(bw, "%s_bucket{le=\"%v\"} %d\n", name, b, cum)
-	}
-	fmt.Fprintf(bw, "%s_bucket{le=\"+Inf\"} %d\n%s_sum %v\n%s_count %d\n", name, h.samples, name, roundSum(h.sum), name, h.samples)
-	h.mu.Unlock()
-}
-
-func roundSum(v float64) float64 { return math.Round(v*1e6) / 1e6 }

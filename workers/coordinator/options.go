@@ -9,6 +9,7 @@ import (
 	"github.com/epochledger/epochledger/domain"
 	"github.com/epochledger/epochledger/workers/api"
 	"github.com/epochledger/epochledger/workers/render"
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 // Options configure a Server. Start from DefaultOptions.
@@ -71,9 +72,15 @@ type Options struct {
 	// unless the log already holds them with these keys and caps; see
 	// compute.go.
 	ComputeClients []ComputeClient
+	// Metrics is the Prometheus registry the coordinator registers its
+	// collectors with (serve: the process's one registry, shared with the
+	// read API and the store); nil gives the Server one of its own, which
+	// OpsRoutes' GET /metrics serves. One registry holds one Server at a
+	// time: Close (or a failed New) takes its collectors out again.
+	Metrics *prometheus.Registry
 	// Observer, if set, is told of every durable append and of frames
-	// leased, accepted and rejected (readapi.Metrics is one), beside the
-	// coordinator's own /metrics.
+	// accepted and rejected (readapi.Metrics is one), beside the
+	// coordinator's own collectors.
 	Observer Observer
 	// HeartbeatInterval is how often workers are asked to send signed
 	// heartbeats (0: 10 s); online time counts the gaps between a node's
@@ -91,7 +98,6 @@ type Options struct {
 // Observer receives the coordinator's measurements.
 type Observer interface {
 	ObserveAppend(d time.Duration, err error)
-	FramesLeased(n int)
 	FrameAccepted()
 	FrameRejected()
 }

@@ -97,11 +97,20 @@ func New(ctx context.Context, store Store, opts *Options) (*Server, error) {
 		sched:  newSched(o.LeasesPerGPU), burnTxs: map[string]string{},
 		in:   make(chan txn),
 		quit: make(chan struct{}), loopEnd: make(chan struct{}),
-		vq: newVerifyQueue(), m: newMetrics(), started: o.Now(),
+		vq: newVerifyQueue(), started: o.Now(),
 	}
+	var err error
+	if s.m, err = newMetrics(s, o.Metrics); err != nil {
+		return nil, err
+	}
+	started := false
+	defer func() {
+		if !started { // a failed start leaves the caller's registry as it was
+			s.m.unregister()
+		}
+	}()
 	s.multi, _ = store.(eventstore.MultiAppender)
 	s.nonces.window = 2 * o.RequestWindow
-	var err error
 	if s.replay, err = loadReplayFloor(o.ReplayFloorPath, s.started.UnixMilli()); err != nil {
 		return nil, err
 	}
@@ -143,6 +152,7 @@ func New(ctx context.Context, store Store, opts *Options) (*Server, error) {
 		s.Close()
 		return nil, err
 	}
+	started = true
 	return s, nil
 }
 
@@ -276,6 +286,9 @@ func (s *Server) Close() error {
 	s.bg.Wait()
 	close(s.quit)
 	<-s.loopEnd
+	// The registry may outlive the Server (a restart in one process
+	// registers a new one with it).
+	s.m.unregister()
 	return nil
 }
 

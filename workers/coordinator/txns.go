@@ -166,14 +166,14 @@ func (t *resultsTxn) finish(r *round, err error) {
 			switch {
 			case it.dup:
 				st.Status, st.Position, st.Duplicate = it.status, it.dupPos, true
-				s.m.results.with("duplicate").add(1)
+				s.m.results.WithLabelValues("duplicate").Inc()
 			case it.sampled:
 				st.Status, st.Position = api.StatusVerifying, r.pos[it.idx]
 				s.vq.push(verifyTask{job: it.job.id, frame: it.ev.Frame, node: t.node.id, hash: it.ev.OutputHash, scene: it.job.sceneHash, renderedID: it.id})
-				s.m.results.with("verifying").add(1)
+				s.m.results.WithLabelValues("verifying").Inc()
 			default:
 				st.Status, st.Position = api.StatusAccepted, r.pos[it.idx]
-				s.m.results.with("accepted").add(1)
+				s.m.results.WithLabelValues("accepted").Inc()
 			}
 			t.out[i] = st
 		}
@@ -238,10 +238,7 @@ func (t *leaseTxn) finish(r *round, err error) {
 		for i := range t.out {
 			t.out[i].Position = r.pos[t.idx[i]]
 		}
-		r.s.m.leases.add(uint64(len(t.out)))
-		if ob := r.s.opts.Observer; ob != nil && len(t.out) > 0 {
-			ob.FramesLeased(len(t.out))
-		}
+		r.s.m.framesLeased.Add(float64(len(t.out)))
 	}
 	t.done(err)
 }

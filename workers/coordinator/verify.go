@@ -150,7 +150,7 @@ func (s *Server) verifyOne(ctx context.Context, t verifyTask) bool {
 			s.mu.Lock()
 			s.sched.recheck = append(s.sched.recheck, api.FrameRef{JobID: t.job, Frame: t.frame, Node: t.node})
 			s.mu.Unlock()
-			s.m.verifications.with("recheck_mismatch").add(1)
+			s.m.verifications.WithLabelValues("recheck_mismatch").Inc()
 			s.log.Warn("an accepted result of a node caught cheating does not re-render; acceptance is final in the log",
 				"job", t.job, "frame", t.frame, "node", t.node, "reported", t.hash, "rendered", got)
 		}
@@ -164,10 +164,10 @@ func (s *Server) verifyOne(ctx context.Context, t verifyTask) bool {
 		return errors.Is(err, errNotStoredNow)
 	}
 	if got == t.hash {
-		s.m.verifications.with("match").add(1)
+		s.m.verifications.WithLabelValues("match").Inc()
 		s.log.Debug("verified", "job", t.job, "frame", t.frame, "node", t.node)
 	} else {
-		s.m.verifications.with("mismatch").add(1)
+		s.m.verifications.WithLabelValues("mismatch").Inc()
 		s.log.Warn("result rejected: re-render differs", "job", t.job, "frame", t.frame, "node", t.node, "reported", t.hash, "rendered", got)
 	}
 	return false
