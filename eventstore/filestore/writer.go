@@ -462,7 +462,11 @@ func (s *Store) enqueue(op *appendOp) error {
 // end of seg.
 func (s *Store) newQueued(hint int, seg *segment) *group {
 	g := newGroup(hint)
+	// An empty group (one kept for its segment roll after its append was
+	// refused) still ends at the head: its hash and CRC are the head's, as
+	// the commit record it may end is.
 	g.base, g.from, g.last = seg.size, s.next, s.next-1
+	g.hash, g.crc = s.lastHash, s.lastCRC
 	s.queue = append(s.queue, g)
 	return g
 }
