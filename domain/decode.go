@@ -358,6 +358,8 @@ func decodeData(typ string, data []byte, borrow bool, arena *FrameArena) (Event,
 				e.Part = d.uint(v)
 			case 5:
 				e.Parts = d.uint(v)
+			case 6:
+				e.LogHead = d.str(v)
 			}
 		})
 	case TypePayoutSubmitted:
@@ -458,7 +460,7 @@ var (
 	burnRecordedFields         = fieldSet{names: []string{"job_id", "usd", "render_usd_price", "burned", "tx_signature"}}
 	epochClosedFields          = fieldSet{names: []string{"epoch", "emission", "channels"}, optional: 1 << 2}
 	bridgeConvertedFields      = fieldSet{names: []string{"eth_tx", "log_index", "eth_address", "rndr_wei", "render"}}
-	settlementPlannedFields    = fieldSet{names: []string{"epoch", "root", "total", "payouts", "part", "parts"}, optional: 1<<4 | 1<<5}
+	settlementPlannedFields    = fieldSet{names: []string{"epoch", "root", "total", "payouts", "part", "parts", "log_head"}, optional: 1<<4 | 1<<5 | 1<<6}
 	payoutFields               = fieldSet{names: []string{"operator_id", "wallet", "amount", "epochs"}, optional: 1 << 3}
 	payoutSubmittedFields      = fieldSet{names: []string{"epoch", "signature", "recipients", "blockhash", "last_valid_block_height", "transaction", "lookup_tables", "loaded_addresses"}, optional: 1<<5 | 1<<6 | 1<<7}
 	recipientFields            = fieldSet{names: []string{"operator_id", "wallet", "amount"}}

@@ -110,6 +110,7 @@ func TestGoldenValues(t *testing.T) {
 	sp := events[TypeSettlementPlanned].(*SettlementPlanned)
 	equal(t, []uint64{1}, sp.Payouts[0].Epochs)
 	equal(t, []uint64(nil), sp.Payouts[1].Epochs)
+	equal(t, strings.Repeat("c0ffee", 10)+"c0ff", sp.LogHead) // optional trailing field
 
 	// Provenance root of one frame is its output hash.
 	jc := events[TypeJobCompleted].(*JobCompleted)

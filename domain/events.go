@@ -338,6 +338,11 @@ type SettlementPlanned struct {
 	Payouts []Payout  `json:"payouts"`
 	Part    uint64    `json:"part,omitempty"`  // 1-based; optional
 	Parts   uint64    `json:"parts,omitempty"` // ≥ 2 when set; optional
+	// LogHead is the chain hash (lowercase hex) of the log's head when the
+	// plan was made (the hash verify prints for the backend); the memo of
+	// the batch's first v0 transaction carries it, anchoring the log on
+	// chain. Optional: plans recorded before it stay valid.
+	LogHead string `json:"log_head,omitempty"`
 }
 
 // MultiPart reports whether the event is one part of a plan split over
@@ -636,6 +641,7 @@ func (e *SettlementPlanned) Validate() error {
 	c := checker{event: TypeSettlementPlanned}
 	c.epoch(e.Epoch)
 	c.check(validHash(e.Root), "root", ruleRoot)
+	c.check(e.LogHead == "" || validHash(e.LogHead), "log_head", ruleLogHead)
 	if e.MultiPart() {
 		c.check(e.Parts >= 2, "parts", "must be at least 2 when a plan is split (leave part and parts out for one event)")
 		c.check(e.Part >= 1 && e.Part <= e.Parts, "part", "must be between 1 and parts")

@@ -104,6 +104,8 @@ func TestEventRules(t *testing.T) {
 		{TypeComputeWorkCompleted, "output_hash", del, "output_hash", ruleRequired},
 		{TypeJobCompleted, "provenance_root", `"00"`, "provenance_root", ruleRoot},
 		{TypeSettlementPlanned, "root", `"XYZ"`, "root", ruleRoot},
+		{TypeSettlementPlanned, "log_head", `"ABCDEF"`, "log_head", ruleLogHead},
+		{TypeSettlementPlanned, "log_head", q(strings.Repeat("A", 64)), "log_head", ruleLogHead},
 		// frames, frame, duration
 		{TypeJobSubmitted, "frames", `0`, "frames", ruleFrames},
 		{TypeJobSubmitted, "frames", `1000001`, "frames", ruleFrames},

@@ -36,6 +36,7 @@ const (
 	ruleTxSignature = "must be base58 of a 64-byte Solana transaction signature"
 	ruleSHA256      = "must be 64 lowercase hex characters (sha256)"
 	ruleRoot        = "must be 64 lowercase hex characters (Merkle root)"
+	ruleLogHead     = "must be 64 lowercase hex characters (the log's chain hash at plan time), or left out"
 	ruleEthAddress  = "must be 0x followed by 40 hex characters"
 	ruleEthTx       = "must be 0x followed by 64 hex characters"
 	ruleTime        = "must be an RFC 3339 time"

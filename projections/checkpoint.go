@@ -170,6 +170,7 @@ type snapSettlement struct {
 	Root      string                  `json:"root"`
 	Total     domain.BaseUnits        `json:"total"`
 	Payouts   []domain.Payout         `json:"payouts"`
+	LogHead   string                  `json:"log_head,omitempty"`
 	States    map[string]*PayoutState `json:"states"`
 	Txs       []*PayoutTx             `json:"txs"`
 }
@@ -237,7 +238,7 @@ func (l *Ledger) snapshot() *snapshot {
 			Availability: ep.Availability, Channels: ep.Channels, AvailNodes: ep.AvailNodes, ChannelsRecorded: ep.ChannelsRecorded}
 		if st := ep.Settlement; st != nil {
 			se.Settlement = &snapSettlement{Epoch: st.Epoch, PlannedAt: st.PlannedAt, Root: st.Root, Total: st.Total,
-				Payouts: st.Payouts, States: st.byOp, Txs: st.Txs}
+				Payouts: st.Payouts, LogHead: st.LogHead, States: st.byOp, Txs: st.Txs}
 		}
 		s.Epochs = append(s.Epochs, se)
 	}
@@ -471,7 +472,7 @@ func restore(s *snapshot) (*Ledger, error) {
 			ep.Nodes = map[string]*Work{}
 		}
 		if ss := se.Settlement; ss != nil {
-			st := &Settlement{Epoch: ss.Epoch, PlannedAt: ss.PlannedAt, Root: ss.Root, Total: ss.Total, Payouts: ss.Payouts,
+			st := &Settlement{Epoch: ss.Epoch, PlannedAt: ss.PlannedAt, Root: ss.Root, Total: ss.Total, Payouts: ss.Payouts, LogHead: ss.LogHead,
 				byOp: ss.States, Txs: ss.Txs, bySig: map[string]*PayoutTx{}}
 			if st.byOp == nil {
 				st.byOp = map[string]*PayoutState{}

@@ -26,9 +26,12 @@ type Settlement struct {
 	Root      string
 	Total     domain.BaseUnits
 	Payouts   []domain.Payout // sorted by operator_id
-	byOp      map[string]*PayoutState
-	Txs       []*PayoutTx // in submission order
-	bySig     map[string]*PayoutTx
+	// LogHead is the plan's log_head: the log's chain hash when the plan
+	// was made ("" for plans recorded without it).
+	LogHead string
+	byOp    map[string]*PayoutState
+	Txs     []*PayoutTx // in submission order
+	bySig   map[string]*PayoutTx
 	// nextPart is the part expected next while a plan split over several
 	// SettlementPlanned events is folded (parts of them); 0 once complete.
 	// Parts are appended in one atomic append, so a stored log never ends
@@ -435,7 +438,7 @@ func (l *Ledger) applySettlement(pos uint64, ev domain.Event) {
 		switch {
 		case (s == nil || s.Replaceable(e.Root)) && e.Part <= 1:
 			size := len(e.Payouts) * int(max(e.Parts, 1)) // parts are about equal
-			s = &Settlement{Epoch: e.Epoch, PlannedAt: pos, Root: e.Root, Total: e.Total, Payouts: make([]domain.Payout, 0, size),
+			s = &Settlement{Epoch: e.Epoch, PlannedAt: pos, Root: e.Root, Total: e.Total, LogHead: e.LogHead, Payouts: make([]domain.Payout, 0, size),
 				byOp: make(map[string]*PayoutState, size), bySig: map[string]*PayoutTx{}}
 			ep.Settlement = s
 		case s != nil && e.Part > 1 && s.nextPart == e.Part && s.parts == e.Parts:

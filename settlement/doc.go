@@ -45,7 +45,11 @@
 // over the authority and the treasury's token account, or PriorityFee,
 // lowered to keep a round under MaxFeeLamports), then per recipient an
 // optional idempotent ATA creation and a TransferChecked, then the memo
-// "epochledger:<epoch>:<root>:<i>/<n>". The treasury's token account, the
+// "epochledger:<epoch>:<root>:<i>/<n>"; on 1/n, when the plan recorded a
+// log_head (the log's chain hash at plan time), it ends in ":<log head>",
+// anchoring the log on chain (MemoV0Anchor; verify --anchors reads it back).
+// PackV0 packs the first transaction for that longer memo (3 to 4 fewer
+// transfers to existing accounts). The treasury's token account, the
 // mint and every recipient's token account are loaded from the treasury's
 // table (one per treasury, reused week after week, extended as new token
 // accounts appear, another once 256 fill it; an extension is used only

@@ -31,6 +31,11 @@ type Plan struct {
 	Carried []string
 	// Leaves are the Merkle leaves of Payouts.
 	Leaves [][32]byte
+	// LogHead is the log's chain hash (lowercase hex) when the plan is
+	// made, recorded as the plan's log_head and anchored on chain by the
+	// memo of the batch's first v0 transaction; "" leaves it out (a
+	// backend without a chain hash).
+	LogHead string
 }
 
 // RootHex returns the root as lowercase hex.
@@ -168,11 +173,11 @@ func (p *Plan) Events() []*domain.SettlementPlanned {
 	}
 	parts = append(parts, p.Payouts[start:])
 	if len(parts) == 1 {
-		return []*domain.SettlementPlanned{{Epoch: p.Epoch, Root: root, Total: p.Total, Payouts: p.Payouts}}
+		return []*domain.SettlementPlanned{{Epoch: p.Epoch, Root: root, Total: p.Total, Payouts: p.Payouts, LogHead: p.LogHead}}
 	}
 	out := make([]*domain.SettlementPlanned, len(parts))
 	for i, part := range parts {
-		out[i] = &domain.SettlementPlanned{Epoch: p.Epoch, Root: root, Total: p.Total, Payouts: part, Part: uint64(i + 1), Parts: uint64(len(parts))}
+		out[i] = &domain.SettlementPlanned{Epoch: p.Epoch, Root: root, Total: p.Total, Payouts: part, Part: uint64(i + 1), Parts: uint64(len(parts)), LogHead: p.LogHead}
 	}
 	return out
 }

@@ -138,6 +138,7 @@ type Settler struct {
 	j        *Journal
 	treasury Treasury
 	memo     string
+	logHead  string // the plan's log_head, anchored in the memo of 1/n
 	counts   map[string]int
 	ataKnown map[solana.PublicKey]bool
 	wallets  map[string]Transfer // wallet → owner and ATA
@@ -211,6 +212,7 @@ func (s *Settler) settlement() (*projections.Settlement, error) {
 		return nil, fmt.Errorf("%w: epoch %d's plan is incomplete (a part is missing)", ErrNotPlanned, s.cfg.Epoch)
 	}
 	s.memo = Memo(st.Epoch, st.Root)
+	s.logHead = st.LogHead
 	return st, nil
 }
 
@@ -515,7 +517,7 @@ func (s *Settler) Submit(ctx context.Context) (*Report, error) {
 					s.report.LookupTables = append(s.report.LookupTables, k.String())
 				}
 			}
-			groups = PackV0(&s.treasury, transfers, s.memo, tables.tableOf())
+			groups = PackV0(&s.treasury, transfers, s.memo, s.logHead, tables.tableOf())
 		}
 		s.cfg.Log.Info("sending payouts", "epoch", s.cfg.Epoch, "round", round, "recipients", len(transfers), "transactions", len(groups), "version", s.cfg.TxVersion)
 		price, err := s.priorityPrice(ctx)
@@ -560,7 +562,7 @@ func (s *Settler) sign(ctx context.Context, groups [][]Transfer, first, total in
 	for i, g := range groups {
 		var tx *solana.Transaction
 		if tables != nil {
-			tx, err = s.buildV0(ctx, g, MemoV0(s.cfg.Epoch, s.report.Root, first+i+1, total), bh, tables, price, total-first-i)
+			tx, err = s.buildV0(ctx, g, MemoV0Anchor(s.cfg.Epoch, s.report.Root, first+i+1, total, s.logHead), bh, tables, price, total-first-i)
 		} else {
 			tx, err = BuildTx(&s.treasury, g, s.memo, bh)
 		}

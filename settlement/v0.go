@@ -50,6 +50,43 @@ func MemoV0(epoch uint64, root string, i, n int) string {
 	return Memo(epoch, root) + ":" + strconv.Itoa(i) + "/" + strconv.Itoa(n)
 }
 
+// MemoV0Anchor is MemoV0 with the log's anchor: on transaction 1/n, when
+// the plan recorded a log head, the memo ends in :<log head hex>, so the
+// chain holds the log's chain hash at plan time (verify --anchors).
+func MemoV0Anchor(epoch uint64, root string, i, n int, logHead string) string {
+	m := MemoV0(epoch, root, i, n)
+	if i == 1 && logHead != "" {
+		m += ":" + logHead
+	}
+	return m
+}
+
+// ParseAnchor reads any plan's anchored memo,
+// epochledger:<epoch>:<root>:1/<n>:<log head>, as found in a treasury's
+// history on chain: the epoch, the plan's root and the log head.
+func ParseAnchor(text string) (epoch uint64, root, head string, ok bool) {
+	f := strings.Split(text, ":")
+	if len(f) != 5 || f[0] != "epochledger" || !strings.HasPrefix(f[3], "1/") || f[4] == "" {
+		return 0, "", "", false
+	}
+	epoch, err := strconv.ParseUint(f[1], 10, 64)
+	if err != nil || !memoOfPlan(text, Memo(epoch, f[2]), true) {
+		return 0, "", "", false
+	}
+	return epoch, f[2], f[4], true
+}
+
+// AnchorOfMemo returns the log head a v0 memo of the plan carries on 1/n
+// (base:1/<n>:<hash>), and whether it carries one.
+func AnchorOfMemo(text, base string) (string, bool) {
+	rest, ok := strings.CutPrefix(text, base+":1/")
+	if !ok {
+		return "", false
+	}
+	_, h, ok := strings.Cut(rest, ":")
+	return h, ok && h != ""
+}
+
 // Budget is a transaction's compute budget: SetComputeUnitLimit(Units) and
 // SetComputeUnitPrice(Price, micro-lamports per unit).
 type Budget struct {
@@ -281,15 +318,20 @@ func (z *sizer0) fits(t *Treasury, tr *Transfer) bool {
 
 // PackV0 splits transfers, in order, into as few consecutive groups as
 // 1,232 bytes and 64 account locks allow, each one v0 transaction with
-// the memo MemoV0(…, i, n). base is Memo(epoch, root); the memo's i/n
-// grows with n, so the packing is redone with wider counters until the
-// widths it assumed hold.
-func PackV0(t *Treasury, transfers []Transfer, base string, inTable TableOf) [][]Transfer {
+// the memo MemoV0Anchor(…, i, n, logHead). base is Memo(epoch, root); the
+// memo's i/n grows with n, so the packing is redone with wider counters
+// until the widths it assumed hold. The first group's memo also carries
+// ":" and the log head, so it is packed for that longer memo.
+func PackV0(t *Treasury, transfers []Transfer, base, logHead string, inTable TableOf) [][]Transfer {
+	anchor := 0
+	if logHead != "" {
+		anchor = 1 + len(logHead)
+	}
 	for digits := 1; ; digits++ {
 		memoLen := len(base) + 2 + 2*digits // ":" i "/" n at their widest
 		var out [][]Transfer
 		start := 0
-		z := newSizer0(t, memoLen, inTable)
+		z := newSizer0(t, memoLen+anchor, inTable)
 		for i := range transfers {
 			if !z.fits(t, &transfers[i]) {
 				out = append(out, transfers[start:i])

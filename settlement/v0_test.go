@@ -13,41 +13,46 @@ import (
 func TestV0Limits(t *testing.T) {
 	tr := &Treasury{Authority: solana.NewWallet().PublicKey(), Source: solana.NewWallet().PublicKey(), Mint: solana.NewWallet().PublicKey()}
 	for _, epoch := range []uint64{1, 1000} {
-		memo := MemoV0(epoch, fmt.Sprintf("%064x", 7), 1, 1)
-		for _, create := range []bool{false, true} {
-			n := MaxTransfersV0(tr, create, len(memo))
-			t.Logf("epoch %d, create=%v: %d transfers per v0 transaction", epoch, create, n)
-			for _, k := range []int{n, n + 1} {
-				ts := make([]Transfer, k)
-				for i := range ts {
-					ts[i] = syntheticTransfer(i+1, create)
-					ts[i].Amount = 1
-				}
-				tables := Tables{solana.NewWallet().PublicKey(): tableAddresses(tr, ts)}
-				tx, err := BuildTxV0(tr, ts, memo, solana.Hash{}, tables, Budget{Units: 200_000, Price: 1})
-				if err != nil {
-					t.Fatal(err)
-				}
-				size, err := TxSize(tx)
-				if err != nil {
-					t.Fatal(err)
-				}
-				locks := len(tx.Message.AccountKeys) + tx.Message.NumLookups()
-				z := newSizer0(tr, len(memo), tables.tableOf())
-				fitsAll := true
-				for i := range ts {
-					fitsAll = fitsAll && z.fits(tr, &ts[i])
-				}
-				if k == n {
-					if size > MaxTxSize || locks > MaxAccountLocks || !fitsAll {
-						t.Fatalf("%d transfers (create=%v): %d bytes, %d locks", k, create, size, locks)
+		for _, memo := range []string{
+			MemoV0(epoch, fmt.Sprintf("%064x", 7), 1, 1),
+			// 1/n carries the log's anchor: the longest memo a batch has.
+			MemoV0Anchor(epoch, fmt.Sprintf("%064x", 7), 1, 1, fmt.Sprintf("%064x", 9)),
+		} {
+			for _, create := range []bool{false, true} {
+				n := MaxTransfersV0(tr, create, len(memo))
+				t.Logf("epoch %d, create=%v: %d transfers per v0 transaction", epoch, create, n)
+				for _, k := range []int{n, n + 1} {
+					ts := make([]Transfer, k)
+					for i := range ts {
+						ts[i] = syntheticTransfer(i+1, create)
+						ts[i].Amount = 1
 					}
-					s, l := z.measure(delta0{})
-					if s != size || l != locks {
-						t.Fatalf("sizer says %d bytes %d locks, the built transaction has %d bytes %d locks", s, l, size, locks)
+					tables := Tables{solana.NewWallet().PublicKey(): tableAddresses(tr, ts)}
+					tx, err := BuildTxV0(tr, ts, memo, solana.Hash{}, tables, Budget{Units: 200_000, Price: 1})
+					if err != nil {
+						t.Fatal(err)
 					}
-				} else if trace := 3 + k*(1+map[bool]int{true: createTrace}[create]); size <= MaxTxSize && locks <= MaxAccountLocks && trace <= MaxInstructionTrace {
-					t.Fatalf("%d transfers (create=%v) fit (%d bytes, %d locks) but the limit says %d", k, create, size, locks, n)
+					size, err := TxSize(tx)
+					if err != nil {
+						t.Fatal(err)
+					}
+					locks := len(tx.Message.AccountKeys) + tx.Message.NumLookups()
+					z := newSizer0(tr, len(memo), tables.tableOf())
+					fitsAll := true
+					for i := range ts {
+						fitsAll = fitsAll && z.fits(tr, &ts[i])
+					}
+					if k == n {
+						if size > MaxTxSize || locks > MaxAccountLocks || !fitsAll {
+							t.Fatalf("%d transfers (create=%v): %d bytes, %d locks", k, create, size, locks)
+						}
+						s, l := z.measure(delta0{})
+						if s != size || l != locks {
+							t.Fatalf("sizer says %d bytes %d locks, the built transaction has %d bytes %d locks", s, l, size, locks)
+						}
+					} else if trace := 3 + k*(1+map[bool]int{true: createTrace}[create]); size <= MaxTxSize && locks <= MaxAccountLocks && trace <= MaxInstructionTrace {
+						t.Fatalf("%d transfers (create=%v) fit (%d bytes, %d locks) but the limit says %d", k, create, size, locks, n)
+					}
 				}
 			}
 		}
@@ -56,6 +61,25 @@ func TestV0Limits(t *testing.T) {
 		memoOfPlan("epochledger:3:ab:02/7", "epochledger:3:ab", true) || memoOfPlan("epochledger:3:ab", "epochledger:3:ab", true) ||
 		!memoOfPlan("epochledger:3:ab:1/7:ff", "epochledger:3:ab", true) || !memoOfPlan("epochledger:3:ab", "epochledger:3:ab", false) {
 		t.Fatal("memoOfPlan")
+	}
+	head := fmt.Sprintf("%064x", 9)
+	if m := MemoV0Anchor(3, "ab", 1, 7, head); m != "epochledger:3:ab:1/7:"+head || !memoOfPlan(m, "epochledger:3:ab", true) {
+		t.Fatalf("anchored memo %q", m)
+	}
+	if m := MemoV0Anchor(3, "ab", 2, 7, head); m != "epochledger:3:ab:2/7" {
+		t.Fatalf("only 1/n carries the anchor: %q", m)
+	}
+	if h, ok := AnchorOfMemo("epochledger:3:ab:1/7:"+head, "epochledger:3:ab"); !ok || h != head {
+		t.Fatal("AnchorOfMemo")
+	}
+	if ep, root, h, ok := ParseAnchor("epochledger:3:ab:1/7:" + head); !ok || ep != 3 || root != "ab" || h != head {
+		t.Fatal("ParseAnchor")
+	}
+	if _, _, _, ok := ParseAnchor("epochledger:3:ab:2/7:" + head); ok {
+		t.Fatal("ParseAnchor of 2/n")
+	}
+	if _, ok := AnchorOfMemo("epochledger:3:ab:1/7", "epochledger:3:ab"); ok {
+		t.Fatal("AnchorOfMemo without an anchor")
 	}
 }
 

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/hex"
 	"encoding/json"
 	"flag"
 	"fmt"
@@ -84,6 +85,25 @@ func settleStore(ctx context.Context, e *env, sf *storeFlags) (eventstore.Store,
 	return s, l, nil
 }
 
+// logHead returns the chain hash of the log's head, the one verify prints
+// for the backend (the embedded store's frame chain, PostgreSQL's stored
+// content chain), that the plan records as log_head and the memo of its
+// first v0 transaction anchors on chain. A backend without such a hash
+// (EventStoreDB keeps none per event) gives "": the plan leaves it out.
+func logHead(ctx context.Context, s eventstore.Store) (string, error) {
+	hs, ok := s.(interface {
+		HeadHash(context.Context) (uint64, [32]byte, error)
+	})
+	if !ok {
+		return "", nil
+	}
+	pos, h, err := hs.HeadHash(ctx)
+	if err != nil || pos == 0 {
+		return "", err
+	}
+	return hex.EncodeToString(h[:]), nil
+}
+
 // settleError maps settlement refusals to a message for the command line:
 // usage-like problems stay exit 1 (a refused input), with the rule named.
 func settleError(what string, err error) error {
@@ -102,6 +122,9 @@ type planDoc struct {
 	PlannedAt      uint64          `json:"planned_at"`
 	Events         int             `json:"events,omitempty"`
 	AlreadyPlanned bool            `json:"already_planned"`
+	// LogHead is the log's chain hash when the plan was made (the plan's
+	// log_head), anchored by the memo of the first v0 transaction.
+	LogHead string `json:"log_head,omitempty"`
 }
 
 func runSettlePlan(ctx context.Context, e *env, args []string) error {
@@ -137,7 +160,7 @@ sent: once a payout transaction is recorded, the plan is fixed.`)
 		return settleError("settle plan", err)
 	} else if st := ep.Settlement; st != nil && !*replan {
 		doc.Root, doc.Total, doc.Payouts, doc.PlannedAt, doc.AlreadyPlanned = st.Root, st.Total.String(), st.Payouts, st.PlannedAt, true
-		doc.TotalRender = st.Total.RenderString()
+		doc.TotalRender, doc.LogHead = st.Total.RenderString(), st.LogHead
 	} else {
 		// The heap is the ledger; at the default GOGC a plan of a million
 		// payouts (about 600 MB allocated) sets off a collection that
@@ -151,13 +174,16 @@ sent: once a payout transaction is recorded, the plan is fixed.`)
 		if err != nil {
 			return settleError("settle plan", err)
 		}
+		if p.LogHead, err = logHead(ctx, s); err != nil {
+			return settleError("settle plan", err)
+		}
 		j := settlement.NewJournal(s, l)
 		at, err := settlement.Record(ctx, j, p)
 		if err != nil {
 			return settleError("settle plan", err)
 		}
 		doc.Root, doc.Total, doc.TotalRender, doc.Payouts, doc.CarriedForward, doc.PlannedAt = p.RootHex(), p.Total.String(), p.Total.RenderString(), p.Payouts, p.Carried, at
-		doc.Events = len(p.Events())
+		doc.Events, doc.LogHead = len(p.Events()), p.LogHead
 		settleCrashHook(e)("after-plan", 1)
 	}
 	doc.Memo = settlement.Memo(doc.Epoch, doc.Root)
@@ -176,6 +202,9 @@ sent: once a payout transaction is recorded, the plan is fixed.`)
 		fmt.Fprintf(e.stdout, "epoch %d planned at position %d\n", doc.Epoch, doc.PlannedAt)
 	}
 	fmt.Fprintf(e.stdout, "payouts %d, total %s RENDER (%s base units)\nroot    %s\nmemo    %s\n", len(doc.Payouts), doc.TotalRender, doc.Total, doc.Root, doc.Memo)
+	if doc.LogHead != "" {
+		fmt.Fprintf(e.stdout, "log head %s (anchored in the memo of the first v0 transaction)\n", doc.LogHead)
+	}
 	if len(doc.CarriedForward) > 0 {
 		fmt.Fprintf(e.stdout, "carried forward (owed, no wallet): %s\n", strings.Join(doc.CarriedForward, ", "))
 	}

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/gagliardetto/solana-go"
+
 	"github.com/epochledger/epochledger/eventstore/filestore"
 )
 
@@ -21,6 +23,13 @@ type verifyOutput struct {
 	// TornTail is what a crash left at the end of the log (ok stays true):
 	// the same as report.torn_tail.
 	TornTail *filestore.TornTail `json:"torn_tail,omitempty"`
+}
+
+// anchorsOutput is verify --anchors --json: the log's check and each
+// epoch's anchor.
+type anchorsOutput struct {
+	verifyOutput
+	Anchors []anchorCheck `json:"anchors"`
 }
 
 type verifyProblem struct {
@@ -51,9 +60,26 @@ any damage in a log that was closed cleanly, exits 1.
 --head HASH checks the log against a head hash kept elsewhere (one this
 command printed, or a settlement memo's): the log must hold the event with
 that chain hash, at its head or at an earlier position (the log may have
-grown since). A log cut before that event, or rewritten up to it, exits 1.`)
+grown since). A log cut before that event, or rewritten up to it, exits 1.
+
+--anchors --rpc URL checks the log against every settled epoch's anchor on
+chain: the memo of an epoch's first v0 payout transaction (1/n) carries the
+log's head hash when the plan was made (the plan's log_head). For each
+epoch it must equal the plan's log_head, and the log must still hold that
+hash before the plan's position (the frame chain commits to positions). The
+anchors are read from the log's landed payouts and from the treasury token
+account's history on chain (--token-account, the localnet's, or learned
+from a landed payout), so a log cut before an anchored position, or
+rewritten with recomputed chain hashes, fails against the chain. Exit 1
+naming the epoch and what differs. Epochs planned before anchoring, or
+settled as legacy, are listed as unanchored.`)
 	sf.register(fs, e)
 	fs.StringVar(&head, "head", "", "chain hash (64 hex digits) the log must hold, at its head or earlier")
+	var cf chainFlags
+	anchors := fs.Bool("anchors", false, "also check the log against every settled epoch's anchor on chain (needs --rpc or --localnet)")
+	fs.StringVar(&cf.rpc, "rpc", e.getenv("EPOCHLEDGER_RPC"), "Solana JSON-RPC URL, for --anchors (env EPOCHLEDGER_RPC)")
+	fs.StringVar(&cf.localnet, "localnet", e.getenv("EPOCHLEDGER_LOCALNET"), "take --rpc and the treasury from a localnet state DIR, for --anchors (env EPOCHLEDGER_LOCALNET)")
+	fs.StringVar(&cf.source, "token-account", "", "treasury token account whose history holds the anchors, for --anchors (default: the localnet's, or learned from a landed payout)")
 	pos, err := parseArgs(fs, args)
 	if err != nil {
 		return err
@@ -69,6 +95,9 @@ grown since). A log cut before that event, or rewritten up to it, exits 1.`)
 		}
 		want = (*[32]byte)(b)
 	}
+	if *anchors && sf.store != "" {
+		return usagef("verify: --anchors checks the embedded log (--data)")
+	}
 	if isPostgresURL(sf.store) {
 		if want != nil {
 			return usagef("verify: --head checks the embedded log (--data); with --store, compare the head_hash printed")
@@ -83,6 +112,21 @@ grown since). A log cut before that event, or rewritten up to it, exits 1.`)
 	}
 	if !dirExists(sf.data) {
 		return fmt.Errorf("verify: no event log at %s; pass --data", sf.data)
+	}
+	var treasury solana.PublicKey
+	if *anchors {
+		if err := cf.resolve(); err != nil {
+			return err
+		}
+		src := cf.source
+		if src == "" && cf.localnet != "" {
+			src = localnetTreasury(cf.localnet)
+		}
+		if src != "" {
+			if treasury, err = solana.PublicKeyFromBase58(src); err != nil {
+				return usagef("verify: --token-account %q: %v", src, err)
+			}
+		}
 	}
 	bar := newProgress(e, "verify", sf.json)
 	progress := func(done, total int64) { bar.update(done, total) }
@@ -105,8 +149,29 @@ grown since). A log cut before that event, or rewritten up to it, exits 1.`)
 	if rep.CrashTailOnly() {
 		out.TornTail = rep.TornTail
 	}
+	var checks []anchorCheck
+	anchorsFailed := false
+	if *anchors && intact {
+		chain := cf.dial()
+		checks, err = checkAnchors(ctx, e, &sf, chain, treasury)
+		chain.Close()
+		if err != nil {
+			return fmt.Errorf("verify --anchors: %w", err)
+		}
+		for _, c := range checks {
+			anchorsFailed = anchorsFailed || c.Status == "failed"
+		}
+		out.OK = out.OK && !anchorsFailed
+	}
 	if sf.json {
-		if err := writeJSON(e.stdout, out); err != nil {
+		var doc any = out
+		if *anchors {
+			if checks == nil {
+				checks = []anchorCheck{}
+			}
+			doc = anchorsOutput{verifyOutput: out, Anchors: checks}
+		}
+		if err := writeJSON(e.stdout, doc); err != nil {
 			return err
 		}
 	} else if intact {
@@ -123,10 +188,26 @@ grown since). A log cut before that event, or rewritten up to it, exits 1.`)
 		if h := rep.HeadCheck; h != nil && h.Position > 0 {
 			fmt.Fprintf(e.stdout, "ok: the log holds the kept hash %s at position %d\n", h.Hash, h.Position)
 		}
+		for _, c := range checks {
+			switch c.Status {
+			case "ok":
+				fmt.Fprintf(e.stdout, "ok: epoch %d's anchor (transaction %s) holds: the log has log head %s at position %d, before the plan at %d\n", c.Epoch, c.Signature, c.LogHead, c.Position, c.PlannedAt)
+			case "unanchored":
+				fmt.Fprintf(e.stdout, "note: epoch %d is unanchored: %s\n", c.Epoch, c.Reason)
+			}
+		}
 	}
 	if !intact {
 		p := rep.Problem
 		fmt.Fprintf(e.stderr, "verify FAILED: first bad position %d in segment %s at byte offset %d: %s (%d events before it verified)\n", p.Position, p.Segment, p.Offset, p.Reason, rep.Events)
+		return &silentError{code: 1}
+	}
+	if anchorsFailed {
+		for _, c := range checks {
+			if c.Status == "failed" {
+				fmt.Fprintf(e.stderr, "verify FAILED: epoch %d's anchor on chain: %s\n", c.Epoch, c.Reason)
+			}
+		}
 		return &silentError{code: 1}
 	}
 	if headMissing {
