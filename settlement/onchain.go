@@ -10,6 +10,8 @@ import (
 
 	"github.com/gagliardetto/solana-go"
 	"github.com/gagliardetto/solana-go/rpc"
+
+	"github.com/epochledger/epochledger/projections"
 )
 
 // ChainTx is what the chain says a transaction did: read from
@@ -44,6 +46,45 @@ func (m TokenMove) Received() uint64 {
 // Finalized reports whether the transaction is finalized without error.
 func (t *ChainTx) Finalized() bool {
 	return t != nil && t.Status == string(rpc.ConfirmationStatusFinalized) && t.Err == nil
+}
+
+// Payer returns the token account whose balance a finalized transaction
+// lowered, and its mint: the treasury a payout came from (a payout has
+// one). ok is false when there is none.
+func (t *ChainTx) Payer() (mint, source solana.PublicKey, ok bool) {
+	if !t.Finalized() {
+		return mint, source, false
+	}
+	for acct, m := range t.Moves {
+		if m.Post < m.Pre {
+			return m.Mint, acct, true
+		}
+	}
+	return mint, source, false
+}
+
+// LandedTreasury reads, from the chain, the mint and the token account that
+// the epoch's first landed payout transaction paid from: the treasury that
+// paid it, for a check made with no more than an RPC address.
+func LandedTreasury(ctx context.Context, c *Chain, l *projections.Ledger, epoch uint64) (mint, source solana.PublicKey, err error) {
+	ep := l.Epoch(epoch)
+	if ep == nil || ep.Settlement == nil {
+		return mint, source, fmt.Errorf("%w: epoch %d has no settlement plan", ErrNotPlanned, epoch)
+	}
+	for _, tx := range ep.Settlement.Txs {
+		sig, perr := solana.SignatureFromBase58(tx.Signature)
+		if perr != nil {
+			continue
+		}
+		ct, rerr := c.ReadTx(ctx, sig)
+		if rerr != nil {
+			return mint, source, rerr
+		}
+		if m, src, ok := ct.Payer(); ok {
+			return m, src, nil
+		}
+	}
+	return mint, source, fmt.Errorf("no payout transaction of epoch %d landed on this chain to learn the treasury from; name it with --mint and --token-account (or --authority, --keypair)", epoch)
 }
 
 // ReadTx returns what the chain holds of sig: its status, and once it is

@@ -9,7 +9,6 @@ import (
 
 	"github.com/gagliardetto/solana-go"
 
-	"github.com/epochledger/epochledger/projections"
 	"github.com/epochledger/epochledger/settlement"
 )
 
@@ -96,7 +95,7 @@ log_state, result, signatures, detail).`)
 	chain := cf.dial()
 	defer chain.Close()
 	if mint.IsZero() || source.IsZero() {
-		m, src, err := landedTreasury(ctx, chain, l, *epoch)
+		m, src, err := settlement.LandedTreasury(ctx, chain, l, *epoch)
 		if err != nil {
 			return fmt.Errorf("reconcile: %w", err)
 		}
@@ -166,33 +165,4 @@ func orDash(s string) string {
 		return "-"
 	}
 	return s
-}
-
-// landedTreasury reads, from the chain, the mint and the token account the
-// epoch's first landed payout transaction moved tokens from (the one
-// account whose balance fell): the treasury that paid it.
-func landedTreasury(ctx context.Context, chain *settlement.Chain, l *projections.Ledger, epoch uint64) (mint, source solana.PublicKey, err error) {
-	ep := l.Epoch(epoch)
-	if ep == nil || ep.Settlement == nil {
-		return mint, source, fmt.Errorf("epoch %d has no settlement plan", epoch)
-	}
-	for _, tx := range ep.Settlement.Txs {
-		sig, perr := solana.SignatureFromBase58(tx.Signature)
-		if perr != nil {
-			continue
-		}
-		ct, rerr := chain.ReadTx(ctx, sig)
-		if rerr != nil {
-			return mint, source, rerr
-		}
-		if ct.Status != "finalized" || ct.Err != nil {
-			continue
-		}
-		for acct, m := range ct.Moves {
-			if m.Post < m.Pre {
-				return m.Mint, acct, nil
-			}
-		}
-	}
-	return mint, source, fmt.Errorf("no payout transaction of epoch %d landed on this chain to learn the treasury from; name it with --mint and --token-account (or --authority, --keypair)", epoch)
 }

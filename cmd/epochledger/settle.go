@@ -242,17 +242,20 @@ func epochList(eps []uint64) string {
 
 // chainFlags are the flags of commands that talk to Solana.
 type chainFlags struct {
-	rpc         string
-	keypair     string
-	mint        string
-	localnet    string
-	authority   string
-	source      string
-	batch       int
-	poll        time.Duration
-	rebroadcast time.Duration
-	sendTimeout time.Duration
-	maxWait     time.Duration
+	rpc       string
+	keypair   string
+	mint      string
+	localnet  string
+	authority string
+	source    string
+	// localnetSource is the treasury token account of --localnet's state,
+	// set by resolve (verify --anchors reads the treasury's history there).
+	localnetSource string
+	batch          int
+	poll           time.Duration
+	rebroadcast    time.Duration
+	sendTimeout    time.Duration
+	maxWait        time.Duration
 }
 
 func (c *chainFlags) register(fs *flag.FlagSet, e *env, withKey bool) {
@@ -302,6 +305,7 @@ func (c *chainFlags) resolve() error {
 		if c.keypair == "" {
 			c.keypair = s.TreasuryKeypair
 		}
+		c.localnetSource = s.TreasuryTokenAccount
 	}
 	if c.rpc == "" {
 		return usagef("--rpc URL is required (or --localnet DIR, or EPOCHLEDGER_RPC)")

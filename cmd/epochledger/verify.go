@@ -98,16 +98,13 @@ settled as legacy, are listed as unanchored.`)
 	if *anchors && sf.store != "" {
 		return usagef("verify: --anchors checks the embedded log (--data)")
 	}
+	if want != nil && sf.store != "" {
+		return usagef("verify: --head checks the embedded log (--data); with --store, compare the head_hash printed")
+	}
 	if isPostgresURL(sf.store) {
-		if want != nil {
-			return usagef("verify: --head checks the embedded log (--data); with --store, compare the head_hash printed")
-		}
 		return verifyPostgres(ctx, e, &sf)
 	}
 	if sf.store != "" {
-		if want != nil {
-			return usagef("verify: --head checks the embedded log (--data); with --store, compare the head_hash printed")
-		}
 		return verifyESDB(ctx, e, &sf)
 	}
 	if !dirExists(sf.data) {
@@ -119,8 +116,8 @@ settled as legacy, are listed as unanchored.`)
 			return err
 		}
 		src := cf.source
-		if src == "" && cf.localnet != "" {
-			src = localnetTreasury(cf.localnet)
+		if src == "" {
+			src = cf.localnetSource
 		}
 		if src != "" {
 			if treasury, err = solana.PublicKeyFromBase58(src); err != nil {

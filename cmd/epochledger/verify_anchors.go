@@ -3,10 +3,7 @@ package main
 import (
 	"context"
 	"encoding/hex"
-	"encoding/json"
 	"fmt"
-	"os"
-	"path/filepath"
 	"slices"
 
 	"github.com/gagliardetto/solana-go"
@@ -61,7 +58,9 @@ func checkAnchors(ctx context.Context, e *env, sf *storeFlags, chain *settlement
 	}
 	anchors := map[uint64]*chainAnchor{}
 	seen := map[string]bool{}
-	read := func(sig solana.Signature) error {
+	// read reads sig once; a payout of the log's also names the treasury's
+	// token account when none was given (the one it paid from).
+	read := func(sig solana.Signature, payout bool) error {
 		if seen[sig.String()] {
 			return nil
 		}
@@ -69,6 +68,9 @@ func checkAnchors(ctx context.Context, e *env, sf *storeFlags, chain *settlement
 		ct, err := chain.ReadTx(ctx, sig)
 		if err != nil {
 			return fmt.Errorf("read transaction %s: %w", sig, err)
+		}
+		if _, src, ok := ct.Payer(); payout && ok && treasury.IsZero() {
+			treasury = src
 		}
 		for _, m := range ct.Memos {
 			if ep, root, h, ok := settlement.ParseAnchor(m); ok && anchors[ep] == nil {
@@ -83,18 +85,11 @@ func checkAnchors(ctx context.Context, e *env, sf *storeFlags, chain *settlement
 				if tx.State != "confirmed" {
 					continue
 				}
-				if treasury.IsZero() {
-					// Learn the treasury's token account from the landed
-					// payout, as reconcile does.
-					if m, src, err := landedTreasury(ctx, chain, l, st.Epoch); err == nil && !m.IsZero() {
-						treasury = src
-					}
-				}
 				sig, err := solana.SignatureFromBase58(tx.Signature)
 				if err != nil {
 					return nil, fmt.Errorf("epoch %d: payout signature %q: %v", st.Epoch, tx.Signature, err)
 				}
-				if err := read(sig); err != nil {
+				if err := read(sig, true); err != nil {
 					return nil, fmt.Errorf("epoch %d: %w", st.Epoch, err)
 				}
 			}
@@ -107,7 +102,7 @@ func checkAnchors(ctx context.Context, e *env, sf *storeFlags, chain *settlement
 		}
 		for _, ts := range sigs {
 			if ts.Err == nil {
-				if err := read(ts.Signature); err != nil {
+				if err := read(ts.Signature, false); err != nil {
 					return nil, err
 				}
 			}
@@ -191,21 +186,4 @@ func joinReason(a, b string) string {
 		return b
 	}
 	return a + "; " + b
-}
-
-// localnetTreasury is the treasury token account of a localnet state DIR
-// (or its localnet.json), "" when unreadable.
-func localnetTreasury(path string) string {
-	if st, err := os.Stat(path); err == nil && st.IsDir() {
-		path = filepath.Join(path, "localnet.json")
-	}
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return ""
-	}
-	var s localnetState
-	if json.Unmarshal(b, &s) != nil {
-		return ""
-	}
-	return s.TreasuryTokenAccount
 }
