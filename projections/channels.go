@@ -2,6 +2,7 @@ package projections
 
 import (
 	"encoding/json"
+	"maps"
 	"math/big"
 	"time"
 
@@ -115,7 +116,7 @@ func (l *Ledger) checkClosingChannels(e *domain.EpochClosed) error {
 	if s == nil {
 		return nil
 	}
-	if !sameChannels(e.Channels, s.Channels) {
+	if e.Channels == nil || !maps.Equal(e.Channels, s.Channels) { // none recorded is not the same
 		got := "none"
 		if e.Channels != nil {
 			got = domain.FormatChannels(e.Channels)
@@ -124,18 +125,6 @@ func (l *Ledger) checkClosingChannels(e *domain.EpochClosed) error {
 			e.Epoch, s.RNP, s.EffectiveEpoch, s.Position, domain.FormatChannels(s.Channels), got)
 	}
 	return nil
-}
-
-func sameChannels(a, b map[string]domain.BaseUnits) bool {
-	if a == nil || len(a) != len(b) {
-		return false
-	}
-	for k, v := range a {
-		if w, ok := b[k]; !ok || w != v {
-			return false
-		}
-	}
-	return true
 }
 
 func (l *Ledger) applySchedule(pos uint64, e *domain.EmissionScheduleSet) {

@@ -3,6 +3,7 @@ package coordinator
 import (
 	"context"
 	"fmt"
+	"maps"
 	"net/http"
 	"sort"
 	"sync"
@@ -268,7 +269,7 @@ func (s *Server) scheduleBuild(e *domain.EmissionScheduleSet) func(r *round) (st
 			return "", "", nil, nil, errDefer
 		}
 		for _, st := range s.ledger.Schedules {
-			if st.RNP == e.RNP && st.EffectiveEpoch == e.EffectiveEpoch && sameAmounts(st.Channels, amounts) {
+			if st.RNP == e.RNP && st.EffectiveEpoch == e.EffectiveEpoch && maps.Equal(st.Channels, amounts) {
 				return "", "", nil, &api.EventResponse{Type: domain.TypeEmissionScheduleSet, Position: st.Position, Duplicate: true}, nil
 			}
 		}
@@ -277,18 +278,6 @@ func (s *Server) scheduleBuild(e *domain.EmissionScheduleSet) func(r *round) (st
 		}
 		return derivedID("EmissionScheduleSet", e.RNP, fmt.Sprint(e.EffectiveEpoch), domain.FormatChannels(amounts)), "schedule", e, nil, nil
 	}
-}
-
-func sameAmounts(a, b map[string]domain.BaseUnits) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for k, v := range a {
-		if w, ok := b[k]; !ok || w != v {
-			return false
-		}
-	}
-	return true
 }
 
 // appendSchedules appends Options.Schedule's entries the log lacks, in
