@@ -485,12 +485,7 @@ func (l *Ledger) applySettlement(pos uint64, ev domain.Event) {
 		tx := s.bySig[e.Signature]
 		switch tx.State {
 		case "submitted":
-			for _, r := range tx.Recipients {
-				if p := s.byOp[r.OperatorID]; p != nil {
-					p.InFlight -= r.Amount
-					l.operator(r.OperatorID).InFlight -= r.Amount
-				}
-			}
+			l.endFlight(s, tx)
 		case "expired": // correction (checkSettlement: every amount is still reserved)
 			for _, r := range tx.Recipients {
 				if p := s.byOp[r.OperatorID]; p != nil {
@@ -516,12 +511,7 @@ func (l *Ledger) applySettlement(pos uint64, ev domain.Event) {
 		tx := s.bySig[e.Signature]
 		switch tx.State {
 		case "submitted":
-			for _, r := range tx.Recipients {
-				if p := s.byOp[r.OperatorID]; p != nil {
-					p.InFlight -= r.Amount
-					l.operator(r.OperatorID).InFlight -= r.Amount
-				}
-			}
+			l.endFlight(s, tx)
 		case "confirmed": // correction: the chain does not have it
 			for _, r := range tx.Recipients {
 				if p := s.byOp[r.OperatorID]; p != nil {
@@ -539,6 +529,17 @@ func (l *Ledger) applySettlement(pos uint64, ev domain.Event) {
 			if p := s.byOp[r.OperatorID]; p != nil {
 				p.Reserved += r.Amount
 			}
+		}
+	}
+}
+
+// endFlight takes a submitted transaction's amounts out of flight, for
+// the confirmation or expiry that resolves it.
+func (l *Ledger) endFlight(s *Settlement, tx *PayoutTx) {
+	for _, r := range tx.Recipients {
+		if p := s.byOp[r.OperatorID]; p != nil {
+			p.InFlight -= r.Amount
+			l.operator(r.OperatorID).InFlight -= r.Amount
 		}
 	}
 }
