@@ -9,7 +9,7 @@ import (
 
 	"github.com/epochledger/epochledger/domain"
 	"github.com/epochledger/epochledger/eventstore"
-	"github.com/epochledger/epochledger/internal/atomicfile"
+	"github.com/epochledger/epochledger/internal/durable"
 )
 
 // A closed epoch never changes: later events land in later epochs. The
@@ -92,7 +92,7 @@ func (a *Archive) Write(path string) error {
 	if err != nil {
 		return err
 	}
-	return atomicfile.Write(path, b)
+	return durable.WriteFile(path, b)
 }
 
 // ReadArchive loads an archive; a missing or unreadable file is an error

@@ -7,7 +7,7 @@ import (
 	"time"
 
 	"github.com/epochledger/epochledger/domain"
-	"github.com/epochledger/epochledger/internal/simlog"
+	"github.com/epochledger/epochledger/scenarios/simlog"
 )
 
 // The golden channel logs are written by this code and their expected

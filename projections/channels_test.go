@@ -10,7 +10,7 @@ import (
 	"time"
 
 	"github.com/epochledger/epochledger/domain"
-	"github.com/epochledger/epochledger/internal/simlog"
+	"github.com/epochledger/epochledger/scenarios/simlog"
 )
 
 // foldBuilder folds every event of b through Check and Apply, failing on a

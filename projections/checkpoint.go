@@ -15,7 +15,7 @@ import (
 	"time"
 
 	"github.com/epochledger/epochledger/domain"
-	"github.com/epochledger/epochledger/internal/atomicfile"
+	"github.com/epochledger/epochledger/internal/durable"
 )
 
 // A checkpoint is the whole ledger state at a log position, so queries and
@@ -326,7 +326,7 @@ func (l *Ledger) WriteCheckpoint(path string) error {
 	if err := writeState(h, snap); err != nil {
 		return err
 	}
-	return atomicfile.WriteFunc(path, func(w io.Writer) error {
+	return durable.WriteFunc(path, func(w io.Writer) error {
 		if _, err := fmt.Fprintf(w, checkpointHead+`"state_sha256":"%x","state":`, checkpointVersion, l.Position, h.Sum(nil)); err != nil {
 			return err
 		}

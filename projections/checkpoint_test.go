@@ -12,7 +12,7 @@ import (
 	"github.com/epochledger/epochledger/domain"
 	"github.com/epochledger/epochledger/eventstore"
 	"github.com/epochledger/epochledger/eventstore/filestore"
-	"github.com/epochledger/epochledger/internal/simlog"
+	"github.com/epochledger/epochledger/scenarios/simlog"
 )
 
 // busyLog has every kind of state: leases, rejections, compute work (of

@@ -10,7 +10,7 @@ import (
 	"github.com/mr-tron/base58"
 
 	"github.com/epochledger/epochledger/domain"
-	"github.com/epochledger/epochledger/internal/simlog"
+	"github.com/epochledger/epochledger/scenarios/simlog"
 )
 
 // TestNodeKeyRules (issue #18): a node key off the curve, spelled

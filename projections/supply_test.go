@@ -6,7 +6,7 @@ import (
 	"testing"
 
 	"github.com/epochledger/epochledger/domain"
-	"github.com/epochledger/epochledger/internal/simlog"
+	"github.com/epochledger/epochledger/scenarios/simlog"
 )
 
 // TestEmissionOverflowRefused (issue #18 finding 8): an EpochClosed with

@@ -17,7 +17,7 @@ import (
 	"github.com/gagliardetto/solana-go"
 
 	"github.com/epochledger/epochledger/domain"
-	"github.com/epochledger/epochledger/internal/atomicfile"
+	"github.com/epochledger/epochledger/internal/durable"
 )
 
 // DryRunTx is one simulated transaction of a dry run.
@@ -214,7 +214,7 @@ func (s *Settler) Export(ctx context.Context, dir string) (*Manifest, error) {
 			rs[k] = t.Recipient
 		}
 		m.Transactions = append(m.Transactions, ManifestTx{File: name + ".b64", SignedFile: name + ".signed.b64", MessageSHA256: hex.EncodeToString(h[:]), Recipients: rs})
-		if err := atomicfile.Write(filepath.Join(dir, name+".b64"), []byte(base64.StdEncoding.EncodeToString(raw)+"\n")); err != nil {
+		if err := durable.WriteFile(filepath.Join(dir, name+".b64"), []byte(base64.StdEncoding.EncodeToString(raw)+"\n")); err != nil {
 			return nil, err
 		}
 	}
@@ -223,7 +223,7 @@ func (s *Settler) Export(ctx context.Context, dir string) (*Manifest, error) {
 		return nil, err
 	}
 	// The manifest last: its presence means the export is complete.
-	if err := atomicfile.Write(filepath.Join(dir, manifestName), append(b, '\n')); err != nil {
+	if err := durable.WriteFile(filepath.Join(dir, manifestName), append(b, '\n')); err != nil {
 		return nil, err
 	}
 	return m, nil
@@ -311,7 +311,7 @@ func SignExport(dir string, key solana.PrivateKey) (int, error) {
 		if err != nil {
 			return 0, err
 		}
-		if err := atomicfile.Write(filepath.Join(dir, mt.SignedFile), []byte(base64.StdEncoding.EncodeToString(raw)+"\n")); err != nil {
+		if err := durable.WriteFile(filepath.Join(dir, mt.SignedFile), []byte(base64.StdEncoding.EncodeToString(raw)+"\n")); err != nil {
 			return 0, err
 		}
 	}

@@ -8,7 +8,7 @@ import (
 	"runtime/pprof"
 	"time"
 
-	"github.com/epochledger/epochledger/internal/storebench"
+	"github.com/epochledger/epochledger/scenarios/bench"
 )
 
 func init() {
@@ -118,7 +118,7 @@ schema of its own, dropped afterwards.`)
 		return benchStoreOn(ctx, e, *store, *dir, *dur, *asJSON)
 	}
 	quiet := *asJSON || !isTerminal(e.stderr)
-	r, err := storebench.Run(ctx, storebench.Options{Dir: *dir, Duration: *dur, Progress: func(step string) {
+	r, err := bench.RunStore(ctx, bench.StoreOptions{Dir: *dir, Duration: *dur, Progress: func(step string) {
 		if !quiet {
 			fmt.Fprintf(e.stderr, "bench store: %s…\n", step)
 		}

@@ -12,7 +12,7 @@ import (
 
 	"github.com/epochledger/epochledger/eventstore"
 	"github.com/epochledger/epochledger/eventstore/postgres"
-	"github.com/epochledger/epochledger/internal/storebench"
+	"github.com/epochledger/epochledger/scenarios/bench"
 )
 
 // schemaParam is our schema=NAME parameter of a URL (not one for the server).
@@ -38,7 +38,7 @@ func benchStoreOn(ctx context.Context, e *env, url, dir string, dur time.Duratio
 	}
 	quiet := asJSON || !isTerminal(e.stderr)
 	var admin *pgx.Conn
-	opts := storebench.CompareOptions{
+	opts := bench.CompareOptions{
 		Name:     "postgres",
 		Dir:      dir,
 		Duration: dur,
@@ -65,7 +65,7 @@ func benchStoreOn(ctx context.Context, e *env, url, dir string, dur time.Duratio
 			}
 		},
 	}
-	r, err := storebench.Compare(ctx, opts)
+	r, err := bench.Compare(ctx, opts)
 	if admin != nil {
 		if drop != "" {
 			if _, derr := admin.Exec(context.Background(), "DROP SCHEMA "+pgx.Identifier{drop}.Sanitize()+" CASCADE"); derr != nil {

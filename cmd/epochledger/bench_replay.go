@@ -5,7 +5,7 @@ import (
 	"fmt"
 	"os"
 
-	"github.com/epochledger/epochledger/internal/replaybench"
+	"github.com/epochledger/epochledger/scenarios/bench"
 )
 
 func init() { benchmarks["replay"] = benchReplay }
@@ -40,7 +40,7 @@ epoch's channel allocation takes.`)
 	}
 	bar := newProgress(e, "bench replay", *asJSON)
 	step := ""
-	r, err := replaybench.Run(ctx, replaybench.Options{Dir: *dir, Events: *events, Operators: *operators, Availability: *avail, Progress: func(s string, done, total uint64) {
+	r, err := bench.RunReplay(ctx, bench.ReplayOptions{Dir: *dir, Events: *events, Operators: *operators, Availability: *avail, Progress: func(s string, done, total uint64) {
 		if s != step {
 			bar.done()
 			step = s

@@ -18,8 +18,8 @@ import (
 	"github.com/epochledger/epochledger/domain"
 	"github.com/epochledger/epochledger/eventstore"
 	"github.com/epochledger/epochledger/eventstore/filestore"
-	"github.com/epochledger/epochledger/internal/simlog"
 	"github.com/epochledger/epochledger/projections"
+	"github.com/epochledger/epochledger/scenarios/simlog"
 	"github.com/epochledger/epochledger/settlement"
 	"github.com/epochledger/epochledger/settlement/localnet"
 )

@@ -11,7 +11,7 @@ import (
 	"time"
 
 	"github.com/epochledger/epochledger/domain"
-	"github.com/epochledger/epochledger/internal/simlog"
+	"github.com/epochledger/epochledger/scenarios/simlog"
 )
 
 // cli runs the command line in-process and returns its exit code and output.

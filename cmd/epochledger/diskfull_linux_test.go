@@ -9,7 +9,7 @@ import (
 	"testing"
 
 	"github.com/epochledger/epochledger/domain"
-	"github.com/epochledger/epochledger/internal/simlog"
+	"github.com/epochledger/epochledger/scenarios/simlog"
 )
 
 // TestImportFillsTheDisk (issue #18, finding 6): an import in batches onto

@@ -13,7 +13,7 @@ import (
 	"github.com/mr-tron/base58"
 
 	"github.com/epochledger/epochledger/domain"
-	"github.com/epochledger/epochledger/internal/simlog"
+	"github.com/epochledger/epochledger/scenarios/simlog"
 )
 
 // importFile imports b's log into a fresh data directory.

@@ -19,7 +19,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/epochledger/epochledger/internal/pgcluster"
-	"github.com/epochledger/epochledger/internal/storebench"
+	"github.com/epochledger/epochledger/scenarios/bench"
 )
 
 // These tests run the command line against a throwaway PostgreSQL server
@@ -296,7 +296,7 @@ func TestBenchStorePostgres(t *testing.T) {
 		t.Fatalf("exit %d: %s", code, errs)
 	}
 	if asJSON == "--json" {
-		var r storebench.CompareResult
+		var r bench.CompareResult
 		if err := json.Unmarshal([]byte(out), &r); err != nil {
 			t.Fatalf("%v: %s", err, out)
 		}

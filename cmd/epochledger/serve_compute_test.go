@@ -12,7 +12,7 @@ import (
 
 	"github.com/mr-tron/base58"
 
-	"github.com/epochledger/epochledger/internal/simlog"
+	"github.com/epochledger/epochledger/scenarios/simlog"
 )
 
 // lockedBuffer is a bytes.Buffer safe for a command writing it while the

@@ -5,8 +5,8 @@ import (
 
 	"github.com/epochledger/epochledger/eventstore"
 	"github.com/epochledger/epochledger/eventstore/filestore"
-	"github.com/epochledger/epochledger/internal/readapi"
 	"github.com/epochledger/epochledger/workers/coordinator"
+	"github.com/epochledger/epochledger/workers/readapi"
 	"github.com/prometheus/client_golang/prometheus"
 )
 

@@ -16,7 +16,7 @@ import (
 	"github.com/gagliardetto/solana-go/rpc"
 
 	"github.com/epochledger/epochledger/domain"
-	"github.com/epochledger/epochledger/internal/simlog"
+	"github.com/epochledger/epochledger/scenarios/simlog"
 	"github.com/epochledger/epochledger/settlement"
 )
 

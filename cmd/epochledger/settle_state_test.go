@@ -14,9 +14,9 @@ import (
 
 	"github.com/epochledger/epochledger/domain"
 	"github.com/epochledger/epochledger/eventstore/filestore"
-	"github.com/epochledger/epochledger/internal/readapi"
 	"github.com/epochledger/epochledger/projections"
 	"github.com/epochledger/epochledger/settlement"
+	"github.com/epochledger/epochledger/workers/readapi"
 )
 
 // staticSource serves one folded ledger to the read API.

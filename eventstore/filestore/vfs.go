@@ -10,7 +10,7 @@ import (
 	"strings"
 
 	"github.com/epochledger/epochledger/eventstore"
-	"github.com/epochledger/epochledger/internal/dirsync"
+	"github.com/epochledger/epochledger/internal/durable"
 )
 
 // FS is the file system the store runs on. The default is the operating
@@ -85,7 +85,7 @@ func (OSFS) List(dir string) ([]string, error) {
 	return names, nil
 }
 
-func (OSFS) SyncDir(dir string) error { return dirsync.Sync(dir) }
+func (OSFS) SyncDir(dir string) error { return durable.SyncDir(dir) }
 
 // Lock takes an operating-system lock that is released when the process
 // dies (flock(2), or LockFileEx on Windows: see lockFile), so a crashed

@@ -9,7 +9,7 @@ import (
 	"strings"
 	"sync"
 
-	"github.com/epochledger/epochledger/internal/atomicfile"
+	"github.com/epochledger/epochledger/internal/durable"
 )
 
 // replayFloor keeps a captured signed request from being replayed after a
@@ -79,7 +79,7 @@ func (f *replayFloor) reserve(tms int64) error {
 	}
 	next := tms + reserveStep
 	if f.path != "" {
-		if err := atomicfile.Write(f.path, []byte(strconv.FormatInt(next, 10)+"\n")); err != nil {
+		if err := durable.WriteFile(f.path, []byte(strconv.FormatInt(next, 10)+"\n")); err != nil {
 			return err
 		}
 	}

@@ -7,8 +7,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/epochledger/epochledger/internal/simlog"
 	"github.com/epochledger/epochledger/projections"
+	"github.com/epochledger/epochledger/scenarios/simlog"
 )
 
 // TestPayoutsCSV: /v1/operators/{id}/payouts.csv answers the rows of the

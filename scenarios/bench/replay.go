@@ -1,7 +1,9 @@
-// Package replaybench measures a full replay of a large generated log with
-// every projection, against a raw sequential read of the same log in the
-// same run, and the cost of answering `shares` from a checkpoint.
-package replaybench
+// The replay benchmark (`epochledger bench replay`) measures a full replay
+// of a large generated log with every projection, against a raw sequential
+// read of the same log in the same run, and the cost of answering `shares`
+// from a checkpoint.
+
+package bench
 
 import (
 	"context"
@@ -13,12 +15,12 @@ import (
 	"github.com/epochledger/epochledger/domain"
 	"github.com/epochledger/epochledger/eventstore"
 	"github.com/epochledger/epochledger/eventstore/filestore"
-	"github.com/epochledger/epochledger/internal/simlog"
 	"github.com/epochledger/epochledger/projections"
+	"github.com/epochledger/epochledger/scenarios/simlog"
 )
 
-// Options configure a run.
-type Options struct {
+// ReplayOptions configure a run.
+type ReplayOptions struct {
 	Dir       string // the log is generated here once and reused
 	Events    uint64 // size of the log
 	Operators int
@@ -29,8 +31,8 @@ type Options struct {
 	Progress     func(step string, done, total uint64)
 }
 
-// Result is what `bench replay --json` prints.
-type Result struct {
+// ReplayResult is what `bench replay --json` prints.
+type ReplayResult struct {
 	Events               uint64  `json:"events"`
 	GenerateSeconds      float64 `json:"generate_seconds,omitempty"`
 	RawReadEventsPerSec  float64 `json:"raw_read_events_per_sec"`
@@ -48,22 +50,22 @@ type Result struct {
 	ResumeFromCheckpoint      float64 `json:"resume_from_checkpoint_seconds"`
 	SharesFromArchive         float64 `json:"shares_from_archive_seconds"`
 	SharesFullReplay          float64 `json:"shares_full_replay_seconds"`
-	// With Options.Availability: the records in the log, and the time to
+	// With ReplayOptions.Availability: the records in the log, and the time to
 	// allocate one closed epoch's channels again (job + availability).
 	AvailabilityRecords   uint64  `json:"availability_records,omitempty"`
 	ChannelAllocationSecs float64 `json:"channel_allocation_seconds_per_epoch,omitempty"`
 	AvailabilityEligible  int     `json:"availability_eligible_nodes,omitempty"`
 }
 
-// Generate writes a log of about n events: operators with two nodes each,
+// GenerateReplayLog writes a log of about n events: operators with two nodes each,
 // jobs of 100 frames (lease, render, accept) that complete, compute work,
 // burns and an
 // epoch close every million events.
-func Generate(ctx context.Context, s eventstore.Store, n uint64, operators int, progress func(done uint64)) error {
-	return generate(ctx, s, n, operators, false, progress)
+func GenerateReplayLog(ctx context.Context, s eventstore.Store, n uint64, operators int, progress func(done uint64)) error {
+	return generateReplayLog(ctx, s, n, operators, false, progress)
 }
 
-func generate(ctx context.Context, s eventstore.Store, n uint64, operators int, avail bool, progress func(done uint64)) error {
+func generateReplayLog(ctx context.Context, s eventstore.Store, n uint64, operators int, avail bool, progress func(done uint64)) error {
 	b := simlog.New("replaybench", time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC))
 	b.FakeSignatures = true
 	nodes := operators * 2
@@ -121,7 +123,7 @@ func generate(ctx context.Context, s eventstore.Store, n uint64, operators int, 
 }
 
 // Run generates the log if dir lacks it, then measures.
-func Run(ctx context.Context, o Options) (*Result, error) {
+func RunReplay(ctx context.Context, o ReplayOptions) (*ReplayResult, error) {
 	if o.Events == 0 {
 		o.Events = 10_000_000
 	}
@@ -131,7 +133,7 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	if o.Progress == nil {
 		o.Progress = func(string, uint64, uint64) {}
 	}
-	r := &Result{Operators: o.Operators}
+	r := &ReplayResult{Operators: o.Operators}
 	logDir := filepath.Join(o.Dir, fmt.Sprintf("log-%d-%d", o.Events, o.Operators))
 	if o.Availability {
 		logDir += "-availability"
@@ -143,7 +145,7 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 			return nil, err
 		}
 		start := time.Now()
-		err = generate(ctx, s, o.Events, o.Operators, o.Availability, func(done uint64) { o.Progress("generate", done, o.Events) })
+		err = generateReplayLog(ctx, s, o.Events, o.Operators, o.Availability, func(done uint64) { o.Progress("generate", done, o.Events) })
 		s.Close()
 		if err != nil {
 			return nil, err

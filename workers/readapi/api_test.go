@@ -9,8 +9,8 @@ import (
 	"testing"
 
 	"github.com/epochledger/epochledger/domain"
-	"github.com/epochledger/epochledger/internal/simlog"
 	"github.com/epochledger/epochledger/projections"
+	"github.com/epochledger/epochledger/scenarios/simlog"
 	"github.com/epochledger/epochledger/settlement"
 )
 

@@ -15,8 +15,8 @@ import (
 
 	"github.com/epochledger/epochledger/domain"
 	"github.com/epochledger/epochledger/eventstore"
-	"github.com/epochledger/epochledger/internal/simlog"
 	"github.com/epochledger/epochledger/projections"
+	"github.com/epochledger/epochledger/scenarios/simlog"
 )
 
 // TestLiveFollows appends to the store under a running API and sees every

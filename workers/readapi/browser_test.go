@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/epochledger/epochledger/internal/simlog"
+	"github.com/epochledger/epochledger/scenarios/simlog"
 )
 
 // chromium finds a Chromium binary: $EPOCHLEDGER_CHROMIUM, then the

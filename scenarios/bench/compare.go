@@ -1,4 +1,4 @@
-package storebench
+package bench
 
 import (
 	"context"

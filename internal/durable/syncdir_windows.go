@@ -1,3 +1,3 @@
-package dirsync
+package durable
 
 func syncDir(string) error { return nil }

@@ -1,6 +1,6 @@
 //go:build !windows
 
-package dirsync
+package durable
 
 import "os"
 

@@ -1,11 +1,12 @@
-// Package storebench measures the embedded store against the disk it runs
-// on, in one run: durable appends against the raw write+fsync limit of the
-// same bytes, group commit under 64 writers against the disk's fsync rate,
-// and sequential reads. Every figure comes with the baseline measured
-// beside it, because absolute numbers on shared machines mean little: the
-// disk's speed drifts by a third within seconds, so each baseline is
-// measured right next to what it is compared with.
-package storebench
+// The store benchmark (`epochledger bench store`) measures the embedded
+// store against the disk it runs on, in one run: durable appends against the
+// raw write+fsync limit of the same bytes, group commit under 64 writers
+// against the disk's fsync rate, and sequential reads. Every figure comes
+// with the baseline measured beside it, because absolute numbers on shared
+// machines mean little: the disk's speed drifts by a third within seconds,
+// so each baseline is measured right next to what it is compared with.
+
+package bench
 
 import (
 	"context"
@@ -22,15 +23,15 @@ import (
 	"github.com/epochledger/epochledger/eventstore/filestore"
 )
 
-// Options configure a run.
-type Options struct {
+// StoreOptions configure a run.
+type StoreOptions struct {
 	Dir      string        // scratch directory on the disk to measure (removed after)
 	Duration time.Duration // time spent on each measurement
 	Progress func(step string)
 }
 
-// Result is what `epochledger bench store --json` prints.
-type Result struct {
+// StoreResult is what `epochledger bench store --json` prints.
+type StoreResult struct {
 	// GoMaxProcs and NumCPU say what the figures were measured with: on
 	// a two-vCPU VM the 64 writers were 1.17–1.36× faster with GOMAXPROCS=1
 	// and the batched appends 0.65× (docs/benchmarks.md).
@@ -118,7 +119,7 @@ func event(i int) eventstore.EventData {
 const Batch1000Writers = 16
 
 // Run performs every measurement.
-func Run(ctx context.Context, o Options) (*Result, error) {
+func RunStore(ctx context.Context, o StoreOptions) (*StoreResult, error) {
 	if o.Duration <= 0 {
 		o.Duration = 2 * time.Second
 	}
@@ -129,7 +130,7 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 		return nil, err
 	}
 	defer os.RemoveAll(o.Dir)
-	r := &Result{GoMaxProcs: runtime.GOMAXPROCS(0), NumCPU: runtime.NumCPU()}
+	r := &StoreResult{GoMaxProcs: runtime.GOMAXPROCS(0), NumCPU: runtime.NumCPU()}
 	ev := event(1)
 	r.EventBytes = len(ev.ID) + len(ev.Type) + len(ev.Time) + len(ev.Data) + len("stream-00")
 	const batch = 1000

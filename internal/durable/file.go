@@ -1,19 +1,14 @@
-// Package atomicfile writes whole files so that a crash leaves either the
-// old file or the new one, never a mix: temporary file, fsync, rename,
-// fsync of the directory.
-package atomicfile
+package durable
 
 import (
 	"bufio"
 	"io"
 	"os"
 	"path/filepath"
-
-	"github.com/epochledger/epochledger/internal/dirsync"
 )
 
-// Write replaces path with data durably, creating its directory if needed.
-func Write(path string, data []byte) error {
+// WriteFile replaces path with data durably, creating its directory if needed.
+func WriteFile(path string, data []byte) error {
 	return WriteFunc(path, func(w io.Writer) error {
 		_, err := w.Write(data)
 		return err
@@ -51,5 +46,5 @@ func WriteFunc(path string, write func(w io.Writer) error) error {
 	if err := os.Rename(tmp, path); err != nil {
 		return err
 	}
-	return dirsync.Sync(dir)
+	return SyncDir(dir)
 }
