@@ -9,6 +9,9 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 )
 
 // allocateRat is an independent reference: big.Rat arithmetic and a full
@@ -59,37 +62,37 @@ func TestAllocateWorkedExample(t *testing.T) {
 	one := big.NewInt(1)
 	shares := []Share{{"C", one}, {"A", one}, {"B", one}}
 	alloc, un := Allocate(10, shares)
-	equal(t, []BaseUnits{3, 4, 3}, alloc, "A 4, B 3, C 3")
-	equal(t, BaseUnits(0), un)
+	assert.Equal(t, []BaseUnits{3, 4, 3}, alloc, "A 4, B 3, C 3")
+	assert.Equal(t, BaseUnits(0), un)
 }
 
 func TestAllocateEdges(t *testing.T) {
 	alloc, un := Allocate(10, nil)
-	equal(t, 0, len(alloc))
-	equal(t, BaseUnits(10), un)
+	assert.Equal(t, 0, len(alloc))
+	assert.Equal(t, BaseUnits(10), un)
 
 	alloc, un = Allocate(DefaultEmission, []Share{{"a", big.NewInt(0)}, {"b", nil}})
-	equal(t, []BaseUnits{0, 0}, alloc)
-	equal(t, DefaultEmission, un, "W = 0: nothing allocated")
+	assert.Equal(t, []BaseUnits{0, 0}, alloc)
+	assert.Equal(t, DefaultEmission, un, "W = 0: nothing allocated")
 
 	alloc, un = Allocate(0, []Share{{"a", big.NewInt(5)}})
-	equal(t, []BaseUnits{0}, alloc)
-	equal(t, BaseUnits(0), un)
+	assert.Equal(t, []BaseUnits{0}, alloc)
+	assert.Equal(t, BaseUnits(0), un)
 
 	alloc, _ = Allocate(DefaultEmission, []Share{{"solo", big.NewInt(7)}, {"idle", nil}})
-	equal(t, []BaseUnits{DefaultEmission, 0}, alloc)
+	assert.Equal(t, []BaseUnits{DefaultEmission, 0}, alloc)
 
 	// Max emission, values beyond 64 bits.
 	huge := new(big.Int).Lsh(big.NewInt(1), 300)
 	alloc, _ = Allocate(BaseUnits(^uint64(0)), []Share{{"x", huge}, {"y", huge}, {"z", big.NewInt(1)}})
 	want, _ := allocateRat(BaseUnits(^uint64(0)), []Share{{"x", huge}, {"y", huge}, {"z", big.NewInt(1)}})
-	equal(t, want, alloc)
+	assert.Equal(t, want, alloc)
 
 	// Ties on remainder go to the smallest id in byte order ("B" < "a").
 	alloc, _ = Allocate(2, []Share{{"a", big.NewInt(1)}, {"b", big.NewInt(1)}, {"B", big.NewInt(1)}})
-	equal(t, []BaseUnits{1, 0, 1}, alloc)
+	assert.Equal(t, []BaseUnits{1, 0, 1}, alloc)
 
-	defer func() { isTrue(t, recover() != nil, "negative value panics") }()
+	defer func() { assert.True(t, recover() != nil, "negative value panics") }()
 	Allocate(1, []Share{{"neg", big.NewInt(-1)}})
 }
 
@@ -141,11 +144,11 @@ func checkAllocation(t *testing.T, emission BaseUnits, shares []Share, alloc []B
 		}
 	}
 	if W.Sign() == 0 {
-		mustEqual(t, uint64(0), sum)
-		mustEqual(t, emission, un)
+		require.Equal(t, uint64(0), sum)
+		require.Equal(t, emission, un)
 	} else {
-		mustEqual(t, uint64(emission), sum, "Σ a_i == E")
-		mustEqual(t, BaseUnits(0), un)
+		require.Equal(t, uint64(emission), sum, "Σ a_i == E")
+		require.Equal(t, BaseUnits(0), un)
 	}
 }
 

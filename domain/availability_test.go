@@ -8,6 +8,8 @@ import (
 	"testing"
 
 	"github.com/shopspring/decimal"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 )
 
 // oraclePoints is an independent evaluation of DESIGN's availability
@@ -126,14 +128,14 @@ func TestAvailabilityPointsOracle(t *testing.T) {
 				OBScore(1+rng.Intn(5_000_000)), vrams[rng.Intn(len(vrams))], uint64(1+rng.Intn(60)), w, on, busy))
 		}
 		got := AvailabilityPoints(nodes)
-		equal(t, oraclePoints(t, nodes), pointsOf(got), "round %d", round)
+		assert.Equal(t, oraclePoints(t, nodes), pointsOf(got), "round %d", round)
 		amount := BaseUnits(rng.Int63n(1 << 50))
 		_, _, alloc, un := AllocateAvailability(amount, got)
 		var sum BaseUnits
 		for _, a := range alloc {
 			sum += a
 		}
-		equal(t, amount, sum+un, "round %d: every base unit booked", round)
+		assert.Equal(t, amount, sum+un, "round %d: every base unit booked", round)
 	}
 }
 
@@ -144,7 +146,7 @@ func TestAvailabilityEdgeCases(t *testing.T) {
 			node("a", "op1", 100000, 24, 1, week, week, 0),
 			node("b", "op2", 50000, 48, 1, week, week/2, 0),
 		}
-		equal(t, oraclePoints(t, nodes), pointsOf(AvailabilityPoints(nodes)))
+		assert.Equal(t, oraclePoints(t, nodes), pointsOf(AvailabilityPoints(nodes)))
 	})
 	t.Run("one eligible node: every ratio 1, points = idle × 7 × 10^18", func(t *testing.T) {
 		nodes := []AvailabilityInput{
@@ -153,13 +155,13 @@ func TestAvailabilityEdgeCases(t *testing.T) {
 			node("c", "op3", 12345, 24, 9, 1000, 500, 500), // never idle
 		}
 		got := AvailabilityPoints(nodes)
-		equal(t, 1, len(got))
-		equal(t, "2100000000000000000", got[0].Points.String())
+		assert.Equal(t, 1, len(got))
+		assert.Equal(t, "2100000000000000000", got[0].Points.String())
 		ops, pts, alloc, un := AllocateAvailability(288461538000, got)
-		equal(t, []string{"op1"}, ops)
-		equal(t, "2100000000000000000", pts[0].String())
-		equal(t, []BaseUnits{288461538000}, alloc)
-		equal(t, BaseUnits(0), un)
+		assert.Equal(t, []string{"op1"}, ops)
+		assert.Equal(t, "2100000000000000000", pts[0].String())
+		assert.Equal(t, []BaseUnits{288461538000}, alloc)
+		assert.Equal(t, BaseUnits(0), un)
 	})
 	t.Run("an operator with 6 nodes: ranks 4-6 penalised", func(t *testing.T) {
 		var nodes []AvailabilityInput
@@ -168,7 +170,7 @@ func TestAvailabilityEdgeCases(t *testing.T) {
 		}
 		nodes = append(nodes, node("solo", "op-solo", 100000, 24, 5, week, week, 0))
 		got := AvailabilityPoints(nodes)
-		equal(t, oraclePoints(t, nodes), pointsOf(got))
+		assert.Equal(t, oraclePoints(t, nodes), pointsOf(got))
 		m := map[string]NodePoints{}
 		for _, p := range got {
 			m[p.NodeID] = p
@@ -176,22 +178,22 @@ func TestAvailabilityEdgeCases(t *testing.T) {
 		// Identical nodes but for busy time: rank by raw, then the
 		// penalty e^-0.65, e^-1.3, e^-1.95.
 		for i := 0; i < 6; i++ {
-			equal(t, i+1, m["big-"+strconv.Itoa(i)].Rank)
+			assert.Equal(t, i+1, m["big-"+strconv.Itoa(i)].Rank)
 		}
 		// big-0 is the solo node's twin; ranks 1..3 carry no penalty.
-		equal(t, m["solo"].Points.String(), m["big-0"].Points.String())
+		assert.Equal(t, m["solo"].Points.String(), m["big-0"].Points.String())
 		// rank 4: raw × e^-0.65 (raw ≈ 7 × (1 − 3000/604800000)).
 		p4, _ := new(big.Float).SetInt(m["big-3"].Points).Float64()
 		p1, _ := new(big.Float).SetInt(m["big-0"].Points).Float64()
-		isTrue(t, p4/p1 > 0.5220 && p4/p1 < 0.5221, "rank 4 ratio %v", p4/p1)
+		assert.True(t, p4/p1 > 0.5220 && p4/p1 < 0.5221, "rank 4 ratio %v", p4/p1)
 	})
 	t.Run("no eligible node: the whole channel unallocated", func(t *testing.T) {
 		nodes := []AvailabilityInput{node("a", "op1", 100, 0, 1, 10, 10, 0), node("b", "op1", 100, 8, 1, 10, 4, 4)}
 		got := AvailabilityPoints(nodes)
-		equal(t, 0, len(got))
+		assert.Equal(t, 0, len(got))
 		ops, _, _, un := AllocateAvailability(1000, got)
-		equal(t, 0, len(ops))
-		equal(t, BaseUnits(1000), un)
+		assert.Equal(t, 0, len(ops))
+		assert.Equal(t, BaseUnits(1000), un)
 	})
 	t.Run("a node below the means gets ratio 0, not a negative", func(t *testing.T) {
 		nodes := []AvailabilityInput{
@@ -199,9 +201,9 @@ func TestAvailabilityEdgeCases(t *testing.T) {
 			node("b", "op2", 900000, 80, 3, 100, 100, 0), // well above
 		}
 		got := AvailabilityPoints(nodes)
-		equal(t, oraclePoints(t, nodes), pointsOf(got))
+		assert.Equal(t, oraclePoints(t, nodes), pointsOf(got))
 		for _, p := range got {
-			isTrue(t, p.Points.Sign() >= 0)
+			assert.True(t, p.Points.Sign() >= 0)
 		}
 	})
 }
@@ -211,11 +213,11 @@ func TestLnExpAgainstKnownDigits(t *testing.T) {
 	// against decimal.Ln / ExpTaylor below).
 	l := lnRat(big.NewRat(2, 1))
 	d, _ := decimal.NewFromInt(2).Ln(60)
-	equal(t, d.StringFixed(45), decimal.RequireFromString(l.Text('f', 60)).StringFixed(45))
+	assert.Equal(t, d.StringFixed(45), decimal.RequireFromString(l.Text('f', 60)).StringFixed(45))
 	p := centralisationPenalty(4)
 	e, _ := decimal.RequireFromString("-0.65").ExpTaylor(60)
-	equal(t, e.StringFixed(45), decimal.RequireFromString(p.Text('f', 60)).StringFixed(45))
-	equal(t, "0.693147180559945309417232121458176568075500134", l.Text('f', 45))
+	assert.Equal(t, e.StringFixed(45), decimal.RequireFromString(p.Text('f', 60)).StringFixed(45))
+	assert.Equal(t, "0.693147180559945309417232121458176568075500134", l.Text('f', 45))
 }
 
 func TestNewEventsStatelessRules(t *testing.T) {
@@ -240,26 +242,26 @@ func TestNewEventsStatelessRules(t *testing.T) {
 	}
 	for _, c := range cases {
 		_, err := DecodeEvent(c.typ, []byte(c.data))
-		errEqual(t, err, (&ValidationError{Event: c.typ, Field: c.field, Rule: c.rule}).Error(), c.data)
+		assert.EqualError(t, err, (&ValidationError{Event: c.typ, Field: c.field, Rule: c.rule}).Error(), c.data)
 	}
 	// The valid forms, and their canonical encodings.
 	ev, err := DecodeEvent(TypeEmissionScheduleSet, []byte(`{"rnp":"RNP-015","effective_epoch":29,"channels":{"job":15000,"availability":"2884.61538"}}`))
-	noErr(t, err)
-	equal(t, BaseUnits(288461538000), BaseUnits(ev.(*EmissionScheduleSet).Channels[ChannelAvailability]))
+	require.NoError(t, err)
+	assert.Equal(t, BaseUnits(288461538000), BaseUnits(ev.(*EmissionScheduleSet).Channels[ChannelAvailability]))
 	b, err := EncodeEvent(ev)
-	noErr(t, err)
-	equal(t, `{"rnp":"RNP-015","effective_epoch":29,"channels":{"availability":"2884.61538","job":"15000"}}`, string(b))
+	require.NoError(t, err)
+	assert.Equal(t, `{"rnp":"RNP-015","effective_epoch":29,"channels":{"availability":"2884.61538","job":"15000"}}`, string(b))
 	ev, err = DecodeEvent(TypeEpochClosed, []byte(`{"epoch":3,"emission":"1788461538000","channels":{"job":"1500000000000","availability":"288461538000"}}`))
-	noErr(t, err)
+	require.NoError(t, err)
 	b, _ = EncodeEvent(ev)
-	equal(t, `{"epoch":3,"emission":"1788461538000","channels":{"availability":"288461538000","job":"1500000000000"}}`, string(b))
+	assert.Equal(t, `{"epoch":3,"emission":"1788461538000","channels":{"availability":"288461538000","job":"1500000000000"}}`, string(b))
 	// Old forms are unchanged.
 	ev, err = DecodeEvent(TypeEpochClosed, []byte(`{"epoch":3,"emission":"47"}`))
-	noErr(t, err)
+	require.NoError(t, err)
 	b, _ = EncodeEvent(ev)
-	equal(t, `{"epoch":3,"emission":"47"}`, string(b))
-	equal(t, map[string]BaseUnits{ChannelJob: 47}, ev.(*EpochClosed).ChannelAmounts())
+	assert.Equal(t, `{"epoch":3,"emission":"47"}`, string(b))
+	assert.Equal(t, map[string]BaseUnits{ChannelJob: 47}, ev.(*EpochClosed).ChannelAmounts())
 	ev, err = DecodeEvent(TypeNodeRegistered, []byte(`{"node_id":"n","operator_id":"o","node_pubkey":"Bg5YxXTNk1eMzMqxBu9RE9ST4D37T3a5kE33GiNiCHpf","gpu":"g","ob_score":"1","vram_gb":24}`))
-	noErr(t, err)
-	equal(t, uint32(24), ev.(*NodeRegistered).VRAMGB)
+	require.NoError(t, err)
+	assert.Equal(t, uint32(24), ev.(*NodeRegistered).VRAMGB)
 }

@@ -3,6 +3,9 @@ package domain
 import (
 	"fmt"
 	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 )
 
 // TestDecodeEventBorrowedMatches: the canonical-form path and the
@@ -25,7 +28,7 @@ func TestDecodeEventBorrowedMatches(t *testing.T) {
 	var arena FrameArena
 	for _, line := range goldenLines(t) {
 		env, err := ParseEnvelope(line)
-		noErr(t, err)
+		require.NoError(t, err)
 		if fs := fieldSets[env.Type]; func() bool { _, ok := canonical(env.Data, &fs, make([]jsonValue, len(fs.names))); return ok }() {
 			canon++
 		}
@@ -62,7 +65,7 @@ func TestDecodeEventBorrowedMatches(t *testing.T) {
 func TestDecodeEventBorrowedAliases(t *testing.T) {
 	data := []byte(`{"job_id":"job-1","frame":3,"node_id":"n\u002d7"}`)
 	ev, err := DecodeEventBorrowed(TypeFrameAccepted, data, nil)
-	noErr(t, err)
+	require.NoError(t, err)
 	fa := ev.(*FrameAccepted)
 	if fa.JobID != "job-1" || fa.NodeID != "n-7" {
 		t.Fatalf("decoded %+v", fa)
@@ -73,7 +76,7 @@ func TestDecodeEventBorrowedAliases(t *testing.T) {
 	}
 	data = []byte(`{"job_id":"job-1","artist":"ann","scene_hash":"` + fmt.Sprintf("%064x", 1) + `","frames":2,"usd_per_obh":"1"}`)
 	ev, err = DecodeEventBorrowed(TypeJobSubmitted, data, nil)
-	noErr(t, err)
+	require.NoError(t, err)
 	copy(data[len(`{"job_id":"`):], "JOB")
 	if js := ev.(*JobSubmitted); js.JobID != "job-1" {
 		t.Fatalf("JobSubmitted aliases its data: %+v", js)
@@ -104,19 +107,19 @@ func TestCanonicalOptionalTail(t *testing.T) {
 	} {
 		fs := fieldSets[c.typ]
 		_, ok := canonical([]byte(c.data), &fs, make([]jsonValue, len(fs.names)))
-		isTrue(t, ok, c.typ)
+		assert.True(t, ok, c.typ)
 		ev, err := DecodeEvent(c.typ, []byte(c.data))
-		noErr(t, err, c.typ)
+		require.NoError(t, err, c.typ)
 		noCanonicalPath = true
 		ev2, err2 := DecodeEvent(c.typ, []byte(c.data))
 		noCanonicalPath = false
-		noErr(t, err2)
-		equal(t, ev2, ev)
+		require.NoError(t, err2)
+		assert.Equal(t, ev2, ev)
 	}
 	// A required field left out is not the canonical form.
 	fs := fieldSets[TypeComputeWorkCompleted]
 	_, ok := canonical([]byte(`{"task_id":"t","node_id":"n","client":"io.net","duration_ms":1,"usd":"1","output_hash":"`+hex64+`"}`), &fs, make([]jsonValue, len(fs.names)))
-	isTrue(t, !ok)
+	assert.True(t, !ok)
 }
 
 var hex64 = "ab" + "cdef0123456789abcdef0123456789abcdef0123456789abcdef0123456789"

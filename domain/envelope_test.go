@@ -9,19 +9,22 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 )
 
 func goldenLines(t testing.TB) [][]byte {
 	t.Helper()
 	f, err := os.ReadFile("testdata/events.golden.jsonl")
-	noErr(t, err)
+	require.NoError(t, err)
 	var lines [][]byte
 	sc := bufio.NewScanner(bytes.NewReader(f))
 	sc.Buffer(nil, 1<<21)
 	for sc.Scan() {
 		lines = append(lines, append([]byte(nil), sc.Bytes()...))
 	}
-	noErr(t, sc.Err())
+	require.NoError(t, sc.Err())
 	return lines
 }
 
@@ -30,46 +33,46 @@ func goldenLines(t testing.TB) [][]byte {
 // whitespace, number spellings and escapes included).
 func TestGoldenRoundTrip(t *testing.T) {
 	lines := goldenLines(t)
-	mustEqual(t, len(KnownTypes), len(lines), "one golden line per event type")
+	require.Equal(t, len(KnownTypes), len(lines), "one golden line per event type")
 	seen := map[string]bool{}
 	for i, line := range lines {
 		env, err := ParseEnvelope(line)
-		noErr(t, err, "line %d", i+1)
-		equal(t, string(line), string(env.AppendJSON(nil)), "line %d", i+1)
-		equal(t, uint64(i+1), env.Position)
-		noErr(t, env.Validate())
+		require.NoError(t, err, "line %d", i+1)
+		assert.Equal(t, string(line), string(env.AppendJSON(nil)), "line %d", i+1)
+		assert.Equal(t, uint64(i+1), env.Position)
+		require.NoError(t, env.Validate())
 
 		ev, err := env.Event()
-		noErr(t, err, "line %d", i+1)
-		equal(t, env.Type, ev.EventType())
+		require.NoError(t, err, "line %d", i+1)
+		assert.Equal(t, env.Type, ev.EventType())
 		seen[env.Type] = true
 
 		// Canonical re-encoding decodes to the same event.
 		data, err := EncodeEvent(ev)
-		noErr(t, err)
+		require.NoError(t, err)
 		ev2, err := DecodeEvent(env.Type, data)
-		noErr(t, err, "%s", data)
+		require.NoError(t, err, "%s", data)
 		if fr, ok := ev.(*FrameRendered); ok {
 			// encoding/json compacts raw telemetry; the rest is identical.
 			var buf bytes.Buffer
-			noErr(t, json.Compact(&buf, fr.Telemetry))
+			require.NoError(t, json.Compact(&buf, fr.Telemetry))
 			c := *fr
 			c.Telemetry = buf.Bytes()
 			ev = &c
 		}
-		equal(t, ev, ev2)
+		assert.Equal(t, ev, ev2)
 		// And it is stable.
 		data2, err := EncodeEvent(ev2)
-		noErr(t, err)
-		equal(t, string(data), string(data2))
+		require.NoError(t, err)
+		assert.Equal(t, string(data), string(data2))
 
 		// With a trailing newline too.
 		env2, err := ParseEnvelope(append(append([]byte(nil), line...), '\n'))
-		noErr(t, err)
-		equal(t, env, env2)
+		require.NoError(t, err)
+		assert.Equal(t, env, env2)
 	}
 	for _, typ := range KnownTypes {
-		isTrue(t, seen[typ], "golden log lacks %s", typ)
+		assert.True(t, seen[typ], "golden log lacks %s", typ)
 	}
 }
 
@@ -77,46 +80,46 @@ func TestGoldenValues(t *testing.T) {
 	events := map[string]Event{}
 	for _, line := range goldenLines(t) {
 		env, err := ParseEnvelope(line)
-		noErr(t, err)
+		require.NoError(t, err)
 		ev, err := env.Event()
-		noErr(t, err)
+		require.NoError(t, err)
 		events[env.Type] = ev
 	}
 	node := events[TypeNodeRegistered].(*NodeRegistered)
-	equal(t, OBScore(86050), node.OBScore)
+	assert.Equal(t, OBScore(86050), node.OBScore)
 
 	fr := events[TypeFrameRendered].(*FrameRendered)
-	noErr(t, VerifyProof(node.NodePubkey, fr.ProofMessage(), fr.Signature))
-	jsonEq(t, `{"device":"cpu","nvml":"absent: libnvidia-ml.so.1 not found","util":[0.5, 1e-3]}`, string(fr.Telemetry))
+	require.NoError(t, VerifyProof(node.NodePubkey, fr.ProofMessage(), fr.Signature))
+	assert.JSONEq(t, `{"device":"cpu","nvml":"absent: libnvidia-ml.so.1 not found","util":[0.5, 1e-3]}`, string(fr.Telemetry))
 
 	cw := events[TypeComputeWorkCompleted].(*ComputeWorkCompleted)
-	equal(t, "12.5", cw.USD.String())
-	noErr(t, VerifyProof(node.NodePubkey, cw.ProofMessage(), cw.Signature))
+	assert.Equal(t, "12.5", cw.USD.String())
+	require.NoError(t, VerifyProof(node.NodePubkey, cw.ProofMessage(), cw.Signature))
 
 	job := events[TypeJobSubmitted].(*JobSubmitted)
-	equal(t, "0.25", job.USDPerOBh.String(), "JSON number parsed from its text")
-	equal(t, uint32(240), job.Frames)
+	assert.Equal(t, "0.25", job.USDPerOBh.String(), "JSON number parsed from its text")
+	assert.Equal(t, uint32(240), job.Frames)
 
 	rej := events[TypeFrameRejected].(*FrameRejected)
-	equal(t, `output hash differs from verifier "re-render" é`, rej.Reason)
+	assert.Equal(t, `output hash differs from verifier "re-render" é`, rej.Reason)
 
 	br := events[TypeBridgeConverted].(*BridgeConverted)
-	equal(t, "3456789012", br.Dust().String())
-	equal(t, "0x88df016429689c079f3b2f6ad39fa052532c56795b733da78a91ebe6a713944b:3", br.Key())
+	assert.Equal(t, "3456789012", br.Dust().String())
+	assert.Equal(t, "0x88df016429689c079f3b2f6ad39fa052532c56795b733da78a91ebe6a713944b:3", br.Key())
 
 	ec := events[TypeEpochClosed].(*EpochClosed)
-	equal(t, DefaultEmission, ec.Emission)
+	assert.Equal(t, DefaultEmission, ec.Emission)
 
 	sp := events[TypeSettlementPlanned].(*SettlementPlanned)
-	equal(t, []uint64{1}, sp.Payouts[0].Epochs)
-	equal(t, []uint64(nil), sp.Payouts[1].Epochs)
-	equal(t, strings.Repeat("c0ffee", 10)+"c0ff", sp.LogHead) // optional trailing field
+	assert.Equal(t, []uint64{1}, sp.Payouts[0].Epochs)
+	assert.Equal(t, []uint64(nil), sp.Payouts[1].Epochs)
+	assert.Equal(t, strings.Repeat("c0ffee", 10)+"c0ff", sp.LogHead) // optional trailing field
 
 	// Provenance root of one frame is its output hash.
 	jc := events[TypeJobCompleted].(*JobCompleted)
 	root, err := ProvenanceRoot([]string{fr.OutputHash})
-	noErr(t, err)
-	equal(t, jc.ProvenanceRoot, HashHex(root))
+	require.NoError(t, err)
+	assert.Equal(t, jc.ProvenanceRoot, HashHex(root))
 }
 
 func TestAppendJSONEscapes(t *testing.T) {
@@ -129,22 +132,22 @@ func TestAppendJSONEscapes(t *testing.T) {
 		Data:     json.RawMessage(`{"epoch":1,"emission":"0"}`),
 	}
 	line := env.AppendJSON([]byte("prefix:"))
-	isTrue(t, bytes.HasPrefix(line, []byte("prefix:")))
+	assert.True(t, bytes.HasPrefix(line, []byte("prefix:")))
 	line = line[len("prefix:"):]
-	equal(t, `{"revision":3,"id":"0190a6f0-0000-7000-8000-000000000001","type":"EpochClosed","stream":"weird \"stream\" \\ é `+"\u2028"+`","time":"2024-01-02T03:04:05Z","data":{"epoch":1,"emission":"0"}}`, string(line))
+	assert.Equal(t, `{"revision":3,"id":"0190a6f0-0000-7000-8000-000000000001","type":"EpochClosed","stream":"weird \"stream\" \\ é `+"\u2028"+`","time":"2024-01-02T03:04:05Z","data":{"epoch":1,"emission":"0"}}`, string(line))
 	back, err := ParseEnvelope(line)
-	noErr(t, err)
-	equal(t, env, back)
+	require.NoError(t, err)
+	assert.Equal(t, env, back)
 
 	// Control characters and invalid UTF-8 are escaped so the output stays
 	// one valid JSON line whatever the struct holds.
 	env.Stream = "a\nb\x01c\xffd\te"
 	line = env.AppendJSON(nil)
-	contains(t, string(line), `"stream":"a\nb\u0001c\ufffdd\te"`)
-	isTrue(t, json.Valid(line))
+	assert.Contains(t, string(line), `"stream":"a\nb\u0001c\ufffdd\te"`)
+	assert.True(t, json.Valid(line))
 	var m map[string]any
-	noErr(t, json.Unmarshal(line, &m))
-	equal(t, "a\nb\x01c\ufffdd\te", m["stream"])
+	require.NoError(t, json.Unmarshal(line, &m))
+	assert.Equal(t, "a\nb\x01c\ufffdd\te", m["stream"])
 }
 
 func TestAppendJSONMatchesEncodingJSON(t *testing.T) {
@@ -153,8 +156,8 @@ func TestAppendJSONMatchesEncodingJSON(t *testing.T) {
 	for _, s := range []string{"", "plain", "quote\"back\\slash", "tab\tnl\ncr\r", "\x00\x1f\x7f", "日本語", "\u2028\u2029"} {
 		b := appendJSONString(nil, s)
 		var got string
-		noErr(t, json.Unmarshal(b, &got), "%q", b)
-		equal(t, s, got)
+		require.NoError(t, json.Unmarshal(b, &got), "%q", b)
+		assert.Equal(t, s, got)
 	}
 }
 
@@ -201,79 +204,79 @@ func TestParseEnvelopeErrors(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := ParseEnvelope([]byte(tc.line))
-			isErr(t, err)
+			require.Error(t, err)
 			var ve *ValidationError
-			isTrue(t, errors.As(err, &ve), "%T %v", err, err)
-			isTrue(t, errors.Is(err, ErrInvalid))
-			equal(t, EnvelopeSubject, ve.Event)
-			equal(t, tc.field, ve.Field, "%v", err)
-			contains(t, ve.Rule, tc.rule)
+			assert.True(t, errors.As(err, &ve), "%T %v", err, err)
+			assert.True(t, errors.Is(err, ErrInvalid))
+			assert.Equal(t, EnvelopeSubject, ve.Event)
+			assert.Equal(t, tc.field, ve.Field, "%v", err)
+			assert.Contains(t, ve.Rule, tc.rule)
 		})
 	}
 	// The data of a valid envelope is not decoded by ParseEnvelope.
 	env, err := ParseEnvelope([]byte(join(id, typ, strm, tm, `"data":{"bogus":true}`)))
-	noErr(t, err)
+	require.NoError(t, err)
 	_, err = env.Event()
-	errEqual(t, err, `EpochClosed: field "bogus": unknown field`)
+	assert.EqualError(t, err, `EpochClosed: field "bogus": unknown field`)
 }
 
 func TestParseEnvelopeUppercaseID(t *testing.T) {
 	line := `{"id":"0190A6F0-ABCD-7000-8000-00000000000F","type":"EpochClosed","stream":"epoch-1","time":"2024-01-02T03:04:05Z","data":{"epoch":1,"emission":"5"}}`
 	env, err := ParseEnvelope([]byte(line))
-	noErr(t, err)
-	equal(t, "0190a6f0-abcd-7000-8000-00000000000f", env.ID, "ids are stored lowercase so retries dedupe")
-	equal(t, uint64(0), env.Position)
-	equal(t, `{"revision":0,"id":"0190a6f0-abcd-7000-8000-00000000000f","type":"EpochClosed","stream":"epoch-1","time":"2024-01-02T03:04:05Z","data":{"epoch":1,"emission":"5"}}`,
+	require.NoError(t, err)
+	assert.Equal(t, "0190a6f0-abcd-7000-8000-00000000000f", env.ID, "ids are stored lowercase so retries dedupe")
+	assert.Equal(t, uint64(0), env.Position)
+	assert.Equal(t, `{"revision":0,"id":"0190a6f0-abcd-7000-8000-00000000000f","type":"EpochClosed","stream":"epoch-1","time":"2024-01-02T03:04:05Z","data":{"epoch":1,"emission":"5"}}`,
 		string(env.AppendJSON(nil)))
 }
 
 func TestParseEnvelopeDoesNotAlias(t *testing.T) {
 	line := []byte(`{"id":"0190a6f0-0000-7000-8000-000000000001","type":"EpochClosed","stream":"epoch-1","time":"2024-01-02T03:04:05Z","data":{"epoch":1,"emission":"5"}}`)
 	env, err := ParseEnvelope(line)
-	noErr(t, err)
+	require.NoError(t, err)
 	want := env.AppendJSON(nil)
 	for i := range line {
 		line[i] = 'x'
 	}
-	equal(t, string(want), string(env.AppendJSON(nil)))
+	assert.Equal(t, string(want), string(env.AppendJSON(nil)))
 }
 
 func TestNewEnvelope(t *testing.T) {
 	env, err := NewEnvelope("0190A6F0-0000-7000-8000-000000000001", "epoch-3",
 		time.Date(2024, 1, 2, 3, 4, 5, 600, time.FixedZone("x", 3600)),
 		&EpochClosed{Epoch: 3, Emission: DefaultEmission})
-	noErr(t, err)
-	equal(t, `{"revision":0,"id":"0190a6f0-0000-7000-8000-000000000001","type":"EpochClosed","stream":"epoch-3","time":"2024-01-02T02:04:05.0000006Z","data":{"epoch":3,"emission":"4700000000000"}}`,
+	require.NoError(t, err)
+	assert.Equal(t, `{"revision":0,"id":"0190a6f0-0000-7000-8000-000000000001","type":"EpochClosed","stream":"epoch-3","time":"2024-01-02T02:04:05.0000006Z","data":{"epoch":3,"emission":"4700000000000"}}`,
 		string(env.AppendJSON(nil)))
 
 	_, err = NewEnvelope("not-a-uuid", "epoch-3", time.Now(), &EpochClosed{Epoch: 3})
-	errContains(t, err, `envelope: field "id"`)
+	assert.ErrorContains(t, err, `envelope: field "id"`)
 	_, err = NewEnvelope("0190a6f0-0000-7000-8000-000000000001", "epoch-0", time.Now(), &EpochClosed{Epoch: 0})
-	errEqual(t, err, `EpochClosed: field "epoch": must be at least 1`)
+	assert.EqualError(t, err, `EpochClosed: field "epoch": must be at least 1`)
 
 	// SettlementPlanned with no payouts encodes "payouts":[] and decodes back.
 	sp := &SettlementPlanned{Epoch: 2, Root: HashHex([32]byte{})}
 	env, err = NewEnvelope("0190a6f0-0000-7000-8000-000000000002", "epoch-2", time.Unix(0, 0), sp)
-	noErr(t, err)
-	equal(t, `{"epoch":2,"root":"0000000000000000000000000000000000000000000000000000000000000000","total":"0","payouts":[]}`, string(env.Data))
+	require.NoError(t, err)
+	assert.Equal(t, `{"epoch":2,"root":"0000000000000000000000000000000000000000000000000000000000000000","total":"0","payouts":[]}`, string(env.Data))
 	_, err = env.Event()
-	noErr(t, err)
+	require.NoError(t, err)
 }
 
 func TestEnvelopeJSONMethods(t *testing.T) {
 	line := goldenLines(t)[0]
 	var env Envelope
-	noErr(t, json.Unmarshal(line, &env))
-	equal(t, TypeNodeRegistered, env.Type)
+	require.NoError(t, json.Unmarshal(line, &env))
+	assert.Equal(t, TypeNodeRegistered, env.Type)
 	b, err := json.Marshal(&env)
-	noErr(t, err)
-	equal(t, string(line), string(b))
-	isErr(t, json.Unmarshal([]byte(`{"id":1}`), &env))
+	require.NoError(t, err)
+	assert.Equal(t, string(line), string(b))
+	require.Error(t, json.Unmarshal([]byte(`{"id":1}`), &env))
 }
 
 func TestEnvelopeValidate(t *testing.T) {
 	good := Envelope{ID: "0190a6f0-0000-7000-8000-000000000001", Type: TypeEpochClosed, Stream: "s", Time: "2024-01-02T03:04:05Z", Data: json.RawMessage(`{"epoch":1,"emission":"1"}`)}
-	noErr(t, good.Validate())
+	require.NoError(t, good.Validate())
 	for name, mut := range map[string]func(*Envelope){
 		"upper id":   func(e *Envelope) { e.ID = strings.ToUpper(e.ID) },
 		"no data":    func(e *Envelope) { e.Data = nil },
@@ -285,7 +288,7 @@ func TestEnvelopeValidate(t *testing.T) {
 	} {
 		e := good
 		mut(&e)
-		isErr(t, e.Validate(), name)
+		require.Error(t, e.Validate(), name)
 	}
 }
 

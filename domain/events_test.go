@@ -7,6 +7,8 @@ import (
 	"testing"
 
 	"github.com/mr-tron/base58"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 )
 
 // goldenData returns the data object of each event type in the golden log.
@@ -15,9 +17,9 @@ func goldenData(t testing.TB) map[string]map[string]json.RawMessage {
 	out := map[string]map[string]json.RawMessage{}
 	for _, line := range goldenLines(t) {
 		env, err := ParseEnvelope(line)
-		noErr(t, err)
+		require.NoError(t, err)
 		var m map[string]json.RawMessage
-		noErr(t, json.Unmarshal(env.Data, &m))
+		require.NoError(t, json.Unmarshal(env.Data, &m))
 		out[env.Type] = m
 	}
 	return out
@@ -221,21 +223,21 @@ func TestEventRules(t *testing.T) {
 				m[tc.field] = json.RawMessage(tc.value)
 			}
 			data, err := json.Marshal(m)
-			noErr(t, err)
+			require.NoError(t, err)
 			_, err = DecodeEvent(tc.typ, data)
 			if tc.wantField == "" {
-				noErr(t, err, "%s", data)
+				require.NoError(t, err, "%s", data)
 				return
 			}
-			isErr(t, err, "%s", data)
+			require.Error(t, err, "%s", data)
 			var ve *ValidationError
 			if !errors.As(err, &ve) {
 				t.Fatalf("error %T %v is not a *ValidationError", err, err)
 			}
-			isTrue(t, errors.Is(err, ErrInvalid))
-			equal(t, tc.typ, ve.Event, err.Error())
-			equal(t, tc.wantField, ve.Field, err.Error())
-			contains(t, ve.Rule, tc.wantRule)
+			assert.True(t, errors.Is(err, ErrInvalid))
+			assert.Equal(t, tc.typ, ve.Event, err.Error())
+			assert.Equal(t, tc.wantField, ve.Field, err.Error())
+			assert.Contains(t, ve.Rule, tc.wantRule)
 		})
 	}
 }
@@ -245,35 +247,35 @@ func TestValidationErrorText(t *testing.T) {
 		JobID: "job-1", NodeID: "n1", OutputHash: "ABC", DurationMS: 1,
 		Telemetry: json.RawMessage(`{}`), Signature: b58(64, 1),
 	}).Validate()
-	errEqual(t, err, `FrameRendered: field "output_hash": must be 64 lowercase hex characters (sha256)`)
+	assert.EqualError(t, err, `FrameRendered: field "output_hash": must be 64 lowercase hex characters (sha256)`)
 
 	_, err = DecodeEvent(TypeFrameAccepted, []byte(`{"job_id":"j","frame":1,"node_id":"n","extra":true}`))
-	errEqual(t, err, `FrameAccepted: field "extra": unknown field`)
+	assert.EqualError(t, err, `FrameAccepted: field "extra": unknown field`)
 	_, err = DecodeEvent(TypeFrameAccepted, []byte(`{"job_id":"j","frame":1}`))
-	errEqual(t, err, `FrameAccepted: field "node_id": required`)
+	assert.EqualError(t, err, `FrameAccepted: field "node_id": required`)
 	_, err = DecodeEvent(TypeEpochClosed, []byte(`{"epoch":1,"emission":"1.5"}`))
-	errEqual(t, err, `EpochClosed: field "emission": must be an integer number of base units (a string of digits or a JSON integer)`)
+	assert.EqualError(t, err, `EpochClosed: field "emission": must be an integer number of base units (a string of digits or a JSON integer)`)
 	_, err = DecodeEvent("Nope", []byte(`{}`))
-	errEqual(t, err, `Nope: field "type": unknown event type`)
+	assert.EqualError(t, err, `Nope: field "type": unknown event type`)
 	_, err = DecodeEvent(TypeFrameAccepted, []byte(`[]`))
-	errEqual(t, err, `FrameAccepted: field "data": must be a JSON object`)
+	assert.EqualError(t, err, `FrameAccepted: field "data": must be a JSON object`)
 	_, err = DecodeEvent(TypeFrameAccepted, []byte(`{"job_id":"j",`))
-	errContains(t, err, `FrameAccepted: field "data": invalid JSON at byte`)
+	assert.ErrorContains(t, err, `FrameAccepted: field "data": invalid JSON at byte`)
 	_, err = DecodeEvent(TypeFrameAccepted, []byte(`{"job_id":"j","job_id":"k","frame":1,"node_id":"n"}`))
-	errContains(t, err, `duplicate key "job_id"`)
+	assert.ErrorContains(t, err, `duplicate key "job_id"`)
 	_, err = DecodeEvent(TypeFrameAccepted, []byte(`{"job_\u0069d":"j","frame":1,"node_id":"n"}`))
-	noErr(t, err, "escaped keys are unescaped")
+	require.NoError(t, err, "escaped keys are unescaped")
 	_, err = DecodeEvent(TypeFrameAccepted, []byte(`{"job_\u0069d":"j","job_id":"j","frame":1,"node_id":"n"}`))
-	errContains(t, err, `duplicate key "job_id"`)
-	isTrue(t, errors.Is(err, ErrInvalid))
-	isTrue(t, (&ValidationError{Rule: "x"}).Error() == "event: x")
+	assert.ErrorContains(t, err, `duplicate key "job_id"`)
+	assert.True(t, errors.Is(err, ErrInvalid))
+	assert.True(t, (&ValidationError{Rule: "x"}).Error() == "event: x")
 }
 
 func TestValidateGoStructs(t *testing.T) {
 	fr := &FrameRendered{JobID: "j", Frame: 1, NodeID: "n", OutputHash: strings.Repeat("a", 64), DurationMS: 5, Signature: b58(64, 9)}
-	errEqual(t, fr.Validate(), `FrameRendered: field "telemetry": must be a JSON object`)
+	assert.EqualError(t, fr.Validate(), `FrameRendered: field "telemetry": must be a JSON object`)
 	fr.Telemetry = json.RawMessage(`{"a":1}`)
-	noErr(t, fr.Validate())
+	require.NoError(t, fr.Validate())
 
 	wa, wb := b58(32, 1), b58(32, 50)
 	pa, _ := ParseWallet(wa)
@@ -284,17 +286,17 @@ func TestValidateGoStructs(t *testing.T) {
 	}}
 	root := MerkleRoot([][32]byte{PayoutLeaf(4, "a", pa, 10), PayoutLeaf(4, "b", pb, 20)})
 	sp.Root = HashHex(root)
-	noErr(t, sp.Validate())
+	require.NoError(t, sp.Validate())
 	r2, err := PlanRoot(4, sp.Payouts)
-	noErr(t, err)
-	equal(t, root, r2)
+	require.NoError(t, err)
+	assert.Equal(t, root, r2)
 	sp.Payouts[0].Amount = ^BaseUnits(0)
-	errContains(t, sp.Validate(), "exceeds the range of base units")
+	assert.ErrorContains(t, sp.Validate(), "exceeds the range of base units")
 
 	bc := &BridgeConverted{EthTx: "0x" + strings.Repeat("A", 64), EthAddress: "0x" + strings.Repeat("b", 40), RNDRWei: "99999999999", Render: 9}
-	noErr(t, bc.Validate())
-	equal(t, "9999999999", bc.Dust().String())
-	equal(t, "0x"+strings.Repeat("a", 64)+":0", bc.Key())
+	require.NoError(t, bc.Validate())
+	assert.Equal(t, "9999999999", bc.Dust().String())
+	assert.Equal(t, "0x"+strings.Repeat("a", 64)+":0", bc.Key())
 
 	for _, ev := range []Event{&NodeRegistered{}, &OperatorWalletSet{}, &JobSubmitted{}, &FrameAssigned{}, &FrameRendered{},
 		&FrameAccepted{}, &FrameRejected{}, &ComputeWorkCompleted{}, &JobCompleted{}, &BurnRecorded{}, &EpochClosed{},
@@ -304,41 +306,41 @@ func TestValidateGoStructs(t *testing.T) {
 		if !errors.As(err, &ve) {
 			t.Fatalf("%s: zero value: %v", ev.EventType(), err)
 		}
-		equal(t, ev.EventType(), ve.Event)
+		assert.Equal(t, ev.EventType(), ve.Event)
 		_, err = EncodeEvent(ev)
-		isErr(t, err, ev.EventType())
+		require.Error(t, err, ev.EventType())
 	}
 }
 
 func TestKnownTypes(t *testing.T) {
-	equal(t, 21, len(KnownTypes))
+	assert.Equal(t, 21, len(KnownTypes))
 	for _, k := range KnownTypes {
-		isTrue(t, IsKnownType(k), k)
-		equal(t, k, TypeName([]byte(k)))
+		assert.True(t, IsKnownType(k), k)
+		assert.Equal(t, k, TypeName([]byte(k)))
 	}
-	isTrue(t, !IsKnownType("frameaccepted"))
+	assert.True(t, !IsKnownType("frameaccepted"))
 	KnownTypes[0] = "changed"
 	defer func() { KnownTypes[0] = TypeNodeRegistered }()
-	isTrue(t, IsKnownType(TypeNodeRegistered), "KnownTypes is a copy")
-	isTrue(t, IsWorkEvent(TypeFrameAccepted) && IsWorkEvent(TypeComputeWorkCompleted) && !IsWorkEvent(TypeFrameRendered))
+	assert.True(t, IsKnownType(TypeNodeRegistered), "KnownTypes is a copy")
+	assert.True(t, IsWorkEvent(TypeFrameAccepted) && IsWorkEvent(TypeComputeWorkCompleted) && !IsWorkEvent(TypeFrameRendered))
 }
 
 func TestUnitJSONMethods(t *testing.T) {
 	var ev BurnRecorded
-	noErr(t, json.Unmarshal([]byte(`{"job_id":"j","usd":1000,"render_usd_price":"7.25","burned":13793103449,"tx_signature":"x"}`), &ev))
-	equal(t, BaseUnits(13793103449), ev.Burned)
-	equal(t, "7.25", ev.RenderUSDPrice.String())
-	isErr(t, json.Unmarshal([]byte(`{"burned":"1.5"}`), &ev))
-	isErr(t, json.Unmarshal([]byte(`{"usd":"1e-19"}`), &ev))
-	isErr(t, json.Unmarshal([]byte(`{"usd":true}`), &ev))
+	require.NoError(t, json.Unmarshal([]byte(`{"job_id":"j","usd":1000,"render_usd_price":"7.25","burned":13793103449,"tx_signature":"x"}`), &ev))
+	assert.Equal(t, BaseUnits(13793103449), ev.Burned)
+	assert.Equal(t, "7.25", ev.RenderUSDPrice.String())
+	require.Error(t, json.Unmarshal([]byte(`{"burned":"1.5"}`), &ev))
+	require.Error(t, json.Unmarshal([]byte(`{"usd":"1e-19"}`), &ev))
+	require.Error(t, json.Unmarshal([]byte(`{"usd":true}`), &ev))
 	var n NodeRegistered
-	noErr(t, json.Unmarshal([]byte(`{"ob_score":860.5}`), &n))
-	equal(t, OBScore(86050), n.OBScore)
-	noErr(t, json.Unmarshal([]byte(`{"ob_score":null}`), &n))
-	equal(t, OBScore(86050), n.OBScore)
+	require.NoError(t, json.Unmarshal([]byte(`{"ob_score":860.5}`), &n))
+	assert.Equal(t, OBScore(86050), n.OBScore)
+	require.NoError(t, json.Unmarshal([]byte(`{"ob_score":null}`), &n))
+	assert.Equal(t, OBScore(86050), n.OBScore)
 	b, err := json.Marshal(&n)
-	noErr(t, err)
-	contains(t, string(b), `"ob_score":"860.5"`)
+	require.NoError(t, err)
+	assert.Contains(t, string(b), `"ob_score":"860.5"`)
 }
 
 // TestTypeNameDoesNotAllocate: a replay names millions of stored types;

@@ -9,6 +9,9 @@ import (
 	"strings"
 	"testing"
 	"unicode/utf8"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 )
 
 // TestScannerAgreesWithEncodingJSON: on valid UTF-8 input without
@@ -33,33 +36,33 @@ func TestScannerAgreesWithEncodingJSON(t *testing.T) {
 	// Lone surrogates: encoding/json replaces them with U+FFFD; we refuse.
 	for _, in := range []string{`{"a":"\ud83d"}`, `{"a":"\ude00"}`, `{"a":"\uDD1E\uD834"}`, `{"a":"\ud83dx"}`} {
 		_, err := forEachMember([]byte(in), nil)
-		isErr(t, err, in)
+		require.Error(t, err, in)
 	}
 	// Invalid UTF-8 and raw control characters are refused.
 	for _, in := range []string{"{\"a\":\"\xff\"}", "{\"a\":\"\xc3\"}", "{\"a\":\"\x01\"}", "{\"\xff\":1}"} {
 		_, err := forEachMember([]byte(in), nil)
-		isErr(t, err, in)
+		require.Error(t, err, in)
 	}
 }
 
 func TestUnescape(t *testing.T) {
 	for _, in := range []string{`"plain"`, `"a\"b\\c\/d\be\ff\ng\rh\ti"`, `"\u00e9\u4e2d\ud83d\ude00"`, `"\u0000"`} {
 		var want string
-		noErr(t, json.Unmarshal([]byte(in), &want))
+		require.NoError(t, json.Unmarshal([]byte(in), &want))
 		sc := scanner{data: []byte(in)}
 		v, err := sc.value(0)
-		noErr(t, err)
-		equal(t, want, stringValue(v), in)
+		require.NoError(t, err)
+		assert.Equal(t, want, stringValue(v), in)
 	}
 }
 
 func TestScannerDepthAndManyKeys(t *testing.T) {
 	deep := strings.Repeat(`{"a":`, maxJSONDepth+1) + "1" + strings.Repeat("}", maxJSONDepth+1)
 	_, err := forEachMember([]byte(deep), nil)
-	errContains(t, err, "nesting too deep")
+	assert.ErrorContains(t, err, "nesting too deep")
 	ok := strings.Repeat(`[`, 1000) + strings.Repeat(`]`, 1000)
 	_, err = forEachMember([]byte(`{"a":`+ok+`}`), nil)
-	noErr(t, err)
+	require.NoError(t, err)
 
 	// Many keys go through the set; duplicates are still found, fast.
 	var b bytes.Buffer
@@ -68,10 +71,10 @@ func TestScannerDepthAndManyKeys(t *testing.T) {
 		b.WriteString(`,"x` + itoa(i) + `":0`)
 	}
 	_, err = forEachMember(append(bytes.Clone(b.Bytes()), '}'), nil)
-	noErr(t, err)
+	require.NoError(t, err)
 	b.WriteString(`,"x\u0030":1}`) // an escaped repeat of "x0"
 	_, err = forEachMember(b.Bytes(), nil)
-	errContains(t, err, `duplicate key "x0"`)
+	assert.ErrorContains(t, err, `duplicate key "x0"`)
 }
 
 func itoa(i int) string {

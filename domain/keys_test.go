@@ -9,12 +9,14 @@ import (
 	"testing"
 
 	"github.com/mr-tron/base58"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 )
 
 func hexKey(t *testing.T, h string) string {
 	t.Helper()
 	b, err := hex.DecodeString(h)
-	noErr(t, err)
+	require.NoError(t, err)
 	return base58.Encode(b)
 }
 
@@ -25,7 +27,7 @@ func TestCheckPublicKey(t *testing.T) {
 	for i := range 32 {
 		s := sha256.Sum256([]byte{byte(i)})
 		k := ed25519.NewKeyFromSeed(s[:]).Public().(ed25519.PublicKey)
-		equal(t, "", CheckPublicKey(base58.Encode(k)), "generated key %d", i)
+		assert.Equal(t, "", CheckPublicKey(base58.Encode(k)), "generated key %d", i)
 	}
 	cases := []struct {
 		name, hex, rule string
@@ -44,60 +46,60 @@ func TestCheckPublicKey(t *testing.T) {
 	}
 	for _, c := range cases {
 		key := hexKey(t, c.hex)
-		equal(t, c.rule, CheckPublicKey(key), c.name)
+		assert.Equal(t, c.rule, CheckPublicKey(key), c.name)
 		err := CheckKeyRegistration(TypeNodeRegistered, "node_pubkey", key, "", NodeKeyOwner("n1"))
 		var ve *ValidationError
-		isTrue(t, errors.As(err, &ve) && ve.Event == TypeNodeRegistered && ve.Field == "node_pubkey" && ve.Rule == c.rule, c.name, err)
+		assert.True(t, errors.As(err, &ve) && ve.Event == TypeNodeRegistered && ve.Field == "node_pubkey" && ve.Rule == c.rule, c.name, err)
 	}
-	equal(t, rulePubkey, CheckPublicKey("abc"))
+	assert.Equal(t, rulePubkey, CheckPublicKey("abc"))
 }
 
 func TestCheckKeyRegistrationOneHolder(t *testing.T) {
 	s := sha256.Sum256([]byte("k"))
 	key := base58.Encode(ed25519.NewKeyFromSeed(s[:]).Public().(ed25519.PublicKey))
-	noErr(t, CheckKeyRegistration(TypeNodeRegistered, "node_pubkey", key, "", NodeKeyOwner("n2")))
-	noErr(t, CheckKeyRegistration(TypeComputeClientRegistered, "client_pubkey", key, ClientKeyOwner("c"), ClientKeyOwner("c")), "a client keeps its own key")
+	require.NoError(t, CheckKeyRegistration(TypeNodeRegistered, "node_pubkey", key, "", NodeKeyOwner("n2")))
+	require.NoError(t, CheckKeyRegistration(TypeComputeClientRegistered, "client_pubkey", key, ClientKeyOwner("c"), ClientKeyOwner("c")), "a client keeps its own key")
 	err := CheckKeyRegistration(TypeNodeRegistered, "node_pubkey", key, NodeKeyOwner("n1"), NodeKeyOwner("n2"))
-	errContains(t, err, `NodeRegistered: field "node_pubkey": key `+key+` is already registered to node "n1"`)
+	assert.ErrorContains(t, err, `NodeRegistered: field "node_pubkey": key `+key+` is already registered to node "n1"`)
 	err = CheckKeyRegistration(TypeComputeClientRegistered, "client_pubkey", key, NodeKeyOwner("n1"), ClientKeyOwner("c"))
-	isTrue(t, err != nil && strings.Contains(err.Error(), `already registered to node "n1"`), err)
+	assert.True(t, err != nil && strings.Contains(err.Error(), `already registered to node "n1"`), err)
 }
 
 func TestComputeClientRegisteredRules(t *testing.T) {
 	usd := func(s string) USD {
 		u, err := ParseUSD(s)
-		noErr(t, err)
+		require.NoError(t, err)
 		return u
 	}
 	ok := ComputeClientRegistered{ClientID: "io.net", ClientPubkey: b58(32, 1), MaxUSDPerTask: usd("10"), MaxUSDPerNodeEpoch: usd("100")}
-	noErr(t, ok.Validate())
+	require.NoError(t, ok.Validate())
 	bad := ok
 	bad.MaxUSDPerTask = USD{}
-	errContains(t, bad.Validate(), `ComputeClientRegistered: field "max_usd_per_task": must be greater than 0`)
+	assert.ErrorContains(t, bad.Validate(), `ComputeClientRegistered: field "max_usd_per_task": must be greater than 0`)
 	bad = ok
 	bad.MaxUSDPerTask = usd("101")
-	errContains(t, bad.Validate(), `field "max_usd_per_task": must be at most max_usd_per_node_epoch`)
+	assert.ErrorContains(t, bad.Validate(), `field "max_usd_per_task": must be at most max_usd_per_node_epoch`)
 	bad = ok
 	bad.ClientPubkey = "abc"
-	errContains(t, bad.Validate(), `field "client_pubkey"`)
+	assert.ErrorContains(t, bad.Validate(), `field "client_pubkey"`)
 	ev, err := DecodeEvent(TypeComputeClientRegistered, []byte(`{"client_id":"io.net","client_pubkey":"`+b58(32, 1)+`","max_usd_per_task":"10","max_usd_per_node_epoch":"100","x":1}`))
-	isTrue(t, ev == nil && err != nil && strings.Contains(err.Error(), `field "x": unknown field`), err)
+	assert.True(t, ev == nil && err != nil && strings.Contains(err.Error(), `field "x": unknown field`), err)
 }
 
 func TestComputeClientMessageAndSignature(t *testing.T) {
 	u, _ := ParseUSD("12.50")
-	equal(t, "epochledger-compute-client-v1\nt1\nn1\nio.net\nab\n60000\n12.5", string(ComputeClientMessage("t1", "n1", "io.net", "ab", 60000, u)))
+	assert.Equal(t, "epochledger-compute-client-v1\nt1\nn1\nio.net\nab\n60000\n12.5", string(ComputeClientMessage("t1", "n1", "io.net", "ab", 60000, u)))
 	// The client's message never equals the node's.
-	isTrue(t, string(ComputeClientMessage("t1", "n1", "io.net", "ab", 60000, u)) != string(ComputeProofMessage("t1", "n1", "io.net", "ab", 60000, u)))
+	assert.True(t, string(ComputeClientMessage("t1", "n1", "io.net", "ab", 60000, u)) != string(ComputeProofMessage("t1", "n1", "io.net", "ab", 60000, u)))
 	ev, err := DecodeEvent(TypeComputeWorkCompleted, []byte(`{"task_id":"t","node_id":"n","client":"c","duration_ms":1,"usd":"1","output_hash":"`+strings.Repeat("a", 64)+`","signature":"`+b58(64, 1)+`","client_signature":"abc"}`))
-	isTrue(t, ev == nil && err != nil && strings.Contains(err.Error(), `field "client_signature": `+ruleSignature), err)
+	assert.True(t, ev == nil && err != nil && strings.Contains(err.Error(), `field "client_signature": `+ruleSignature), err)
 }
 
 func TestAddUSD(t *testing.T) {
 	max := USD{hi: ^uint64(0), lo: ^uint64(0)}
 	one := USD{lo: 1}
 	_, ok := AddUSD(max, one)
-	isTrue(t, !ok, "2^128 wraps")
+	assert.True(t, !ok, "2^128 wraps")
 	s, ok := AddUSD(USD{lo: ^uint64(0)}, one)
-	isTrue(t, ok && s == USD{hi: 1}, "carry into the high word")
+	assert.True(t, ok && s == USD{hi: 1}, "carry into the high word")
 }

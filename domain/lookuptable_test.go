@@ -3,6 +3,9 @@ package domain
 import (
 	"strings"
 	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 )
 
 const (
@@ -16,10 +19,10 @@ const (
 func TestLookupTableEvents(t *testing.T) {
 	for _, c := range []struct{ typ, data string }{{TypeLookupTableCreated, goldenCreate}, {TypeLookupTableExtended, goldenExtend}} {
 		ev, err := DecodeEvent(c.typ, []byte(c.data))
-		noErr(t, err)
+		require.NoError(t, err)
 		b, err := EncodeEvent(ev)
-		noErr(t, err)
-		equal(t, c.data, string(b))
+		require.NoError(t, err)
+		assert.Equal(t, c.data, string(b))
 	}
 	sub := func(s, old, new string) string { return strings.Replace(s, old, new, 1) }
 	cases := []struct{ typ, data, field, rule string }{
@@ -35,20 +38,20 @@ func TestLookupTableEvents(t *testing.T) {
 	}
 	for _, c := range cases {
 		_, err := DecodeEvent(c.typ, []byte(c.data))
-		errEqual(t, err, (&ValidationError{Event: c.typ, Field: c.field, Rule: c.rule}).Error(), c.data)
+		assert.EqualError(t, err, (&ValidationError{Event: c.typ, Field: c.field, Rule: c.rule}).Error(), c.data)
 	}
 	v0 := `{"epoch":1,"signature":"5ucdK8Ev3R6dUXQtfzwtB999pzWrMZ7odozMEAzvXJWpEW9yGPGcu5D3DaVYeAQEdTF1HMuN2jABawYJeob2qXgp","recipients":[{"operator_id":"op-a","wallet":"Cmn8RVNLZAtyq51B31RXDrrS24DYphEftzDCX4FzPLM","amount":"3"}],"blockhash":"cHYzEHRtLxFpNa3npxwGUVRtyKRbCpA2Lz9YoKrUPGb","last_valid_block_height":5,"lookup_tables":["GDcu847LKxpPJmZTJdUfq6XBcH3mmjWZUGhvWdD7Ypwo"],"loaded_addresses":{"writable":["Gh5GixNvrU87vKWcLLLp6dcgBGRDtP4EJesFu6rjif4"],"readonly":["Cmn8RVNLZAtyq51B31RXDrrS24DYphEftzDCX4FzPLM"]}}`
 	ev, err := DecodeEvent(TypePayoutSubmitted, []byte(v0))
-	noErr(t, err)
+	require.NoError(t, err)
 	ps := ev.(*PayoutSubmitted)
-	equal(t, []string{"GDcu847LKxpPJmZTJdUfq6XBcH3mmjWZUGhvWdD7Ypwo"}, ps.LookupTables)
-	equal(t, []string{"Gh5GixNvrU87vKWcLLLp6dcgBGRDtP4EJesFu6rjif4"}, ps.LoadedAddresses.Writable)
+	assert.Equal(t, []string{"GDcu847LKxpPJmZTJdUfq6XBcH3mmjWZUGhvWdD7Ypwo"}, ps.LookupTables)
+	assert.Equal(t, []string{"Gh5GixNvrU87vKWcLLLp6dcgBGRDtP4EJesFu6rjif4"}, ps.LoadedAddresses.Writable)
 	b, _ := EncodeEvent(ev)
-	equal(t, v0, string(b))
+	assert.Equal(t, v0, string(b))
 	legacy := `{"epoch":1,"signature":"5ucdK8Ev3R6dUXQtfzwtB999pzWrMZ7odozMEAzvXJWpEW9yGPGcu5D3DaVYeAQEdTF1HMuN2jABawYJeob2qXgp","recipients":[{"operator_id":"op-a","wallet":"Cmn8RVNLZAtyq51B31RXDrrS24DYphEftzDCX4FzPLM","amount":"3"}],"blockhash":"cHYzEHRtLxFpNa3npxwGUVRtyKRbCpA2Lz9YoKrUPGb","last_valid_block_height":5}`
 	ev, err = DecodeEvent(TypePayoutSubmitted, []byte(legacy))
-	noErr(t, err)
+	require.NoError(t, err)
 	b, _ = EncodeEvent(ev)
-	equal(t, legacy, string(b))
-	equal(t, "lookuptable-14BGX7Knx1pJrMnQGdmxDykxFEzkMghYVqsBSTzppbFX", LookupTableStream("14BGX7Knx1pJrMnQGdmxDykxFEzkMghYVqsBSTzppbFX"))
+	assert.Equal(t, legacy, string(b))
+	assert.Equal(t, "lookuptable-14BGX7Knx1pJrMnQGdmxDykxFEzkMghYVqsBSTzppbFX", LookupTableStream("14BGX7Knx1pJrMnQGdmxDykxFEzkMghYVqsBSTzppbFX"))
 }

@@ -5,6 +5,9 @@ import (
 	"encoding/binary"
 	"encoding/hex"
 	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 )
 
 // naiveRoot is the recursive definition: pair left to right, promote the
@@ -36,18 +39,18 @@ func leavesN(n int) [][32]byte {
 }
 
 func TestMerkleRootAndProofs(t *testing.T) {
-	equal(t, [32]byte{}, MerkleRoot(nil))
+	assert.Equal(t, [32]byte{}, MerkleRoot(nil))
 	l := leavesN(1)
-	equal(t, l[0], MerkleRoot(l), "one leaf is its own root")
+	assert.Equal(t, l[0], MerkleRoot(l), "one leaf is its own root")
 	l = leavesN(2)
-	equal(t, sha256.Sum256(append(append([]byte{1}, l[0][:]...), l[1][:]...)), MerkleRoot(l))
+	assert.Equal(t, sha256.Sum256(append(append([]byte{1}, l[0][:]...), l[1][:]...)), MerkleRoot(l))
 
 	for n := 1; n <= 70; n++ {
 		leaves := leavesN(n)
 		orig := append([][32]byte(nil), leaves...)
 		root := MerkleRoot(leaves)
-		mustEqual(t, naiveRoot(leaves), root, n)
-		mustEqual(t, orig, leaves, "MerkleRoot must not modify its input")
+		require.Equal(t, naiveRoot(leaves), root, n)
+		require.Equal(t, orig, leaves, "MerkleRoot must not modify its input")
 		for i := range n {
 			proof := MerkleProof(leaves, i)
 			if !VerifyMerkleProof(leaves[i], i, n, proof, root) {
@@ -67,18 +70,18 @@ func TestMerkleRootAndProofs(t *testing.T) {
 				t.Fatalf("n=%d i=%d: extended proof verifies", n, i)
 			}
 		}
-		mustEqual(t, orig, leaves, "MerkleProof must not modify its input")
+		require.Equal(t, orig, leaves, "MerkleProof must not modify its input")
 	}
 	// An inner node is not a leaf of a shorter tree.
 	leaves := leavesN(4)
 	root := MerkleRoot(leaves)
 	inner := sha256.Sum256(append(append([]byte{1}, leaves[0][:]...), leaves[1][:]...))
 	right := sha256.Sum256(append(append([]byte{1}, leaves[2][:]...), leaves[3][:]...))
-	isTrue(t, !VerifyMerkleProof(inner, 0, 4, [][32]byte{right}, root))
-	isTrue(t, VerifyMerkleProof(inner, 0, 2, [][32]byte{right}, root), "only with the wrong count")
-	isTrue(t, !VerifyMerkleProof(inner, -1, 4, nil, root))
+	assert.True(t, !VerifyMerkleProof(inner, 0, 4, [][32]byte{right}, root))
+	assert.True(t, VerifyMerkleProof(inner, 0, 2, [][32]byte{right}, root), "only with the wrong count")
+	assert.True(t, !VerifyMerkleProof(inner, -1, 4, nil, root))
 
-	defer func() { isTrue(t, recover() != nil) }()
+	defer func() { assert.True(t, recover() != nil) }()
 	MerkleProof(leaves, 4)
 }
 
@@ -95,27 +98,27 @@ func TestPayoutLeaf(t *testing.T) {
 	buf = append(buf, 0)
 	buf = append(buf, wallet[:]...)
 	buf = binary.BigEndian.AppendUint64(buf, 4_700_000_000_000)
-	equal(t, sha256.Sum256(buf), got)
+	assert.Equal(t, sha256.Sum256(buf), got)
 	// Pinned so the leaf encoding cannot drift unnoticed.
-	equal(t, "cc468e5eb38842f589ff99207c2c2ce7c8852d48197d4c73df244696512f2816", HashHex(got))
-	isTrue(t, PayoutLeaf(7, "op-a", wallet, 1) != got)
-	isTrue(t, PayoutLeaf(8, "op-a", wallet, 4_700_000_000_000) != got)
+	assert.Equal(t, "cc468e5eb38842f589ff99207c2c2ce7c8852d48197d4c73df244696512f2816", HashHex(got))
+	assert.True(t, PayoutLeaf(7, "op-a", wallet, 1) != got)
+	assert.True(t, PayoutLeaf(8, "op-a", wallet, 4_700_000_000_000) != got)
 }
 
 func TestProvenance(t *testing.T) {
 	h := sha256.Sum256([]byte("x"))
 	leaf, err := ProvenanceLeaf(hex.EncodeToString(h[:]))
-	noErr(t, err)
-	equal(t, h, leaf)
+	require.NoError(t, err)
+	assert.Equal(t, h, leaf)
 	_, err = ProvenanceLeaf("ABCD")
-	isErr(t, err)
+	require.Error(t, err)
 	_, err = ProvenanceRoot([]string{hex.EncodeToString(h[:]), "zz"})
-	isErr(t, err)
+	require.Error(t, err)
 	r, err := ProvenanceRoot(nil)
-	noErr(t, err)
-	equal(t, [32]byte{}, r)
+	require.NoError(t, err)
+	assert.Equal(t, [32]byte{}, r)
 	_, err = ParseWallet("0")
-	isErr(t, err)
+	require.Error(t, err)
 }
 
 func BenchmarkMerkleRoot100k(b *testing.B) {

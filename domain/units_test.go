@@ -5,6 +5,9 @@ import (
 	"math/rand/v2"
 	"strings"
 	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 )
 
 func TestParseRender(t *testing.T) {
@@ -25,9 +28,9 @@ func TestParseRender(t *testing.T) {
 	}
 	for _, tc := range good {
 		got, err := ParseRender(tc.in)
-		noErr(t, err, tc.in)
-		equal(t, tc.want, got, tc.in)
-		equal(t, tc.out, got.RenderString(), tc.in)
+		require.NoError(t, err, tc.in)
+		assert.Equal(t, tc.want, got, tc.in)
+		assert.Equal(t, tc.out, got.RenderString(), tc.in)
 	}
 	bad := map[string]string{
 		"0.000000001":           "at most 8 decimal places",
@@ -47,7 +50,7 @@ func TestParseRender(t *testing.T) {
 	}
 	for in, rule := range bad {
 		_, err := ParseRender(in)
-		errContains(t, err, rule, in)
+		assert.ErrorContains(t, err, rule, in)
 	}
 }
 
@@ -56,32 +59,32 @@ func TestRenderStringRoundTrip(t *testing.T) {
 	for range 10000 {
 		b := BaseUnits(r.Uint64() >> r.IntN(64))
 		s := b.RenderString()
-		isTrue(t, !strings.ContainsAny(s, "eE") && !strings.HasSuffix(s, ".") && (!strings.Contains(s, ".") || !strings.HasSuffix(s, "0")), s)
+		assert.True(t, !strings.ContainsAny(s, "eE") && !strings.HasSuffix(s, ".") && (!strings.Contains(s, ".") || !strings.HasSuffix(s, "0")), s)
 		back, err := ParseRender(s)
-		noErr(t, err, s)
-		equal(t, b, back, s)
+		require.NoError(t, err, s)
+		assert.Equal(t, b, back, s)
 		pb, err := ParseBaseUnits(b.String())
-		noErr(t, err)
-		equal(t, b, pb)
+		require.NoError(t, err)
+		assert.Equal(t, b, pb)
 	}
 	_, err := ParseBaseUnits("1.0")
-	isErr(t, err)
+	require.Error(t, err)
 	_, err = ParseBaseUnits("18446744073709551616")
-	isErr(t, err)
+	require.Error(t, err)
 }
 
 func TestOBScore(t *testing.T) {
 	for in, want := range map[string]OBScore{"860.5": 86050, "860.55": 86055, "1": 100, "0.01": 1, "8.605e2": 86050, "86055e-2": 86055, "0": 0} {
 		got, err := ParseOBScore(in)
-		noErr(t, err, in)
-		equal(t, want, got, in)
+		require.NoError(t, err, in)
+		assert.Equal(t, want, got, in)
 	}
 	for o, want := range map[OBScore]string{86050: "860.5", 86055: "860.55", 100: "1", 1: "0.01", 10: "0.1", 0: "0", 105: "1.05"} {
-		equal(t, want, o.String())
+		assert.Equal(t, want, o.String())
 	}
 	for _, in := range []string{"860.555", "-1", "1e-3", "x"} {
 		_, err := ParseOBScore(in)
-		isErr(t, err, in)
+		require.Error(t, err, in)
 	}
 }
 
@@ -100,42 +103,42 @@ func TestUSD(t *testing.T) {
 	}
 	for in, want := range cases {
 		u, err := ParseUSD(in)
-		noErr(t, err, in)
-		equal(t, want, u.String(), in)
+		require.NoError(t, err, in)
+		assert.Equal(t, want, u.String(), in)
 		// String round-trips and matches big arithmetic.
 		back, err := ParseUSD(u.String())
-		noErr(t, err)
-		equal(t, u, back)
+		require.NoError(t, err)
+		assert.Equal(t, u, back)
 		r, ok := new(big.Rat).SetString(in)
-		isTrue(t, ok)
+		assert.True(t, ok)
 		r.Mul(r, new(big.Rat).SetInt(attoPerUSD))
-		equal(t, r.Num().String(), u.Atto().String(), in)
+		assert.Equal(t, r.Num().String(), u.Atto().String(), in)
 		v, err := USDFromAtto(u.Atto())
-		noErr(t, err)
-		equal(t, u, v)
+		require.NoError(t, err)
+		assert.Equal(t, u, v)
 	}
 	for _, in := range []string{"340282366920938463463.374607431768211456", "-0.5", "1e-19", "0.0000000000000000001", "1e39", "abc"} {
 		_, err := ParseUSD(in)
-		isErr(t, err, in)
+		require.Error(t, err, in)
 	}
 	// Huge exponents are refused without work, zero with any exponent is 0.
 	_, err := ParseUSD("1e999999999999999999999")
-	errContains(t, err, "too large")
+	assert.ErrorContains(t, err, "too large")
 	_, err = ParseUSD("1e-999999999999999999999")
-	errContains(t, err, "decimal places")
+	assert.ErrorContains(t, err, "decimal places")
 	z, err := ParseUSD("0e999999999999")
-	noErr(t, err)
-	isTrue(t, z.IsZero())
+	require.NoError(t, err)
+	assert.True(t, z.IsZero())
 
 	a, _ := ParseUSD("1.5")
 	b, _ := ParseUSD("18.446744073709551616")
-	equal(t, -1, a.Cmp(b))
-	equal(t, 1, b.Cmp(a))
-	equal(t, 0, a.Cmp(a))
+	assert.Equal(t, -1, a.Cmp(b))
+	assert.Equal(t, 1, b.Cmp(a))
+	assert.Equal(t, 0, a.Cmp(a))
 	_, err = USDFromAtto(big.NewInt(-1))
-	isErr(t, err)
+	require.Error(t, err)
 	_, err = USDFromAtto(new(big.Int).Lsh(big.NewInt(1), 128))
-	isErr(t, err)
+	require.Error(t, err)
 }
 
 func TestBurnedBaseUnits(t *testing.T) {
@@ -150,19 +153,19 @@ func TestBurnedBaseUnits(t *testing.T) {
 	}
 	for _, tc := range cases {
 		u, err := ParseUSD(tc.usd)
-		noErr(t, err)
+		require.NoError(t, err)
 		p, err := ParseUSD(tc.price)
-		noErr(t, err)
+		require.NoError(t, err)
 		got, err := BurnedBaseUnits(u, p)
 		if tc.want == "" {
-			isErr(t, err)
+			require.Error(t, err)
 			continue
 		}
-		noErr(t, err)
-		equal(t, tc.want, got.String(), tc.usd+"/"+tc.price)
+		require.NoError(t, err)
+		assert.Equal(t, tc.want, got.String(), tc.usd+"/"+tc.price)
 	}
 	_, err := BurnedBaseUnits(USD{}, USD{})
-	isErr(t, err)
+	require.Error(t, err)
 
 	// Against big.Rat on random inputs: ceil(usd·1e8/price).
 	r := rand.New(rand.NewPCG(3, 4))
@@ -176,17 +179,17 @@ func TestBurnedBaseUnits(t *testing.T) {
 			want.Add(want, big.NewInt(1))
 		}
 		if !want.IsUint64() {
-			isErr(t, err)
+			require.Error(t, err)
 			continue
 		}
-		noErr(t, err)
-		equal(t, want.Uint64(), uint64(got))
+		require.NoError(t, err)
+		assert.Equal(t, want.Uint64(), uint64(got))
 	}
 }
 
 func TestAddBaseUnits(t *testing.T) {
 	s, ok := AddBaseUnits(1, 2)
-	isTrue(t, ok && s == 3)
+	assert.True(t, ok && s == 3)
 	_, ok = AddBaseUnits(BaseUnits(^uint64(0)), 1)
-	isTrue(t, !ok)
+	assert.True(t, !ok)
 }

@@ -4,6 +4,9 @@ import (
 	"math/big"
 	"math/rand/v2"
 	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 )
 
 func TestFrameWorkAndValue(t *testing.T) {
@@ -11,20 +14,20 @@ func TestFrameWorkAndValue(t *testing.T) {
 	ob, _ := ParseOBScore("860.5")
 	usd, _ := ParseUSD("0.25")
 	w := FrameWork(ob, 12345)
-	equal(t, "1062287250", w.Big().String()) // 86050 × 12345
+	assert.Equal(t, "1062287250", w.Big().String()) // 86050 × 12345
 	// 860.5 × 12345 / 3,600,000 = 2.9507979166… OBh
-	equal(t, "2.950797917", FormatOBh(w.Big()))
+	assert.Equal(t, "2.950797917", FormatOBh(w.Big()))
 	v := FrameValue(ob, 12345, usd)
-	equal(t, "0.7376994791667", new(big.Rat).SetFrac(v.Big(), ValueDenominator()).FloatString(13))
-	equal(t, "0.737699479", FormatValueUSD(v.Big()))
+	assert.Equal(t, "0.7376994791667", new(big.Rat).SetFrac(v.Big(), ValueDenominator()).FloatString(13))
+	assert.Equal(t, "0.737699479", FormatValueUSD(v.Big()))
 	// 1 OBh at $0.000000001 / 2 → exactly half a nano-dollar: rounds to even 0.
 	nano, _ := ParseUSD("0.0000000005")
-	equal(t, "0", FormatValueUSD(FrameValue(100, MillisPerHour, nano).Big()))
+	assert.Equal(t, "0", FormatValueUSD(FrameValue(100, MillisPerHour, nano).Big()))
 	nano3, _ := ParseUSD("0.0000000015")
-	equal(t, "0.000000002", FormatValueUSD(FrameValue(100, MillisPerHour, nano3).Big()))
+	assert.Equal(t, "0.000000002", FormatValueUSD(FrameValue(100, MillisPerHour, nano3).Big()))
 
 	cu, _ := ParseUSD("12.5")
-	equal(t, "12.5", FormatValueUSD(ComputeValue(cu).Big()))
+	assert.Equal(t, "12.5", FormatValueUSD(ComputeValue(cu).Big()))
 
 	// Extremes do not overflow.
 	maxUSD := USD{hi: ^uint64(0), lo: ^uint64(0)}
@@ -37,22 +40,22 @@ func TestFrameWorkAndValue(t *testing.T) {
 			o, ms, u = OBScore(^uint64(0)), ^uint64(0), maxUSD
 		}
 		wantW := new(big.Int).Mul(new(big.Int).SetUint64(uint64(o)), new(big.Int).SetUint64(ms))
-		mustEqual(t, wantW.String(), FrameWork(o, ms).Big().String())
+		require.Equal(t, wantW.String(), FrameWork(o, ms).Big().String())
 		wantV := new(big.Int).Mul(wantW, u.Atto())
-		mustEqual(t, wantV.String(), FrameValue(o, ms, u).Big().String(), "%d %d %v", o, ms, u)
+		require.Equal(t, wantV.String(), FrameValue(o, ms, u).Big().String(), "%d %d %v", o, ms, u)
 		wantC := new(big.Int).Mul(u.Atto(), big.NewInt(WorkDenominator))
-		mustEqual(t, wantC.String(), ComputeValue(u).Big().String())
+		require.Equal(t, wantC.String(), ComputeValue(u).Big().String())
 	}
-	isTrue(t, FrameValue(0, 5, usd).IsZero())
-	equal(t, "360000000000000000000000000", ValueDenominator().String())
+	assert.True(t, FrameValue(0, 5, usd).IsZero())
+	assert.Equal(t, "360000000000000000000000000", ValueDenominator().String())
 	// ValueDenominator is a fresh value each time.
 	ValueDenominator().SetInt64(1)
-	equal(t, "360000000000000000000000000", ValueDenominator().String())
+	assert.Equal(t, "360000000000000000000000000", ValueDenominator().String())
 }
 
 func TestSum(t *testing.T) {
 	var s, s2 Sum
-	isTrue(t, s.IsZero())
+	assert.True(t, s.IsZero())
 	want := new(big.Int)
 	r := rand.New(rand.NewPCG(7, 8))
 	for i := range 5000 {
@@ -66,13 +69,13 @@ func TestSum(t *testing.T) {
 			s2.Add(x)
 		}
 	}
-	equal(t, want.String(), s.Big().String())
-	isTrue(t, want.BitLen() > 256, "carried into the fifth word")
+	assert.Equal(t, want.String(), s.Big().String())
+	assert.True(t, want.BitLen() > 256, "carried into the fifth word")
 	var s3 Sum
 	s3.AddSum(&s)
 	s3.AddSum(&s2)
-	equal(t, new(big.Int).Add(s.Big(), s2.Big()).String(), s3.Big().String())
-	isTrue(t, !s.IsZero())
+	assert.Equal(t, new(big.Int).Add(s.Big(), s2.Big()).String(), s3.Big().String())
+	assert.True(t, !s.IsZero())
 }
 
 func TestFormatRat9(t *testing.T) {
@@ -96,9 +99,9 @@ func TestFormatRat9(t *testing.T) {
 		{"1000000000000000000000000001", "1000000000000000000", "1000000000"},
 	}
 	for _, tc := range cases {
-		equal(t, tc.want, FormatRat9(b(tc.num), b(tc.den)), tc.num+"/"+tc.den)
+		assert.Equal(t, tc.want, FormatRat9(b(tc.num), b(tc.den)), tc.num+"/"+tc.den)
 	}
-	defer func() { isTrue(t, recover() != nil) }()
+	defer func() { assert.True(t, recover() != nil) }()
 	FormatRat9(big.NewInt(1), big.NewInt(0))
 }
 
