@@ -7,6 +7,8 @@ import (
 	"math/bits"
 	"strconv"
 	"strings"
+
+	"github.com/shopspring/decimal"
 )
 
 // BaseUnits is an amount of RENDER in base units: 1 RENDER = 10^8 base
@@ -149,6 +151,52 @@ func mulAdd128(hi, lo, m, a uint64) (uint64, uint64, bool) {
 	return h, l, true
 }
 
+// parseDecimal is parseScaled done by shopspring/decimal: the same grammar,
+// the same refusals and the same value. The text parsers at the edges
+// (ParseRender, ParseOBScore, ParseUSD: flags, configuration and scenario
+// files, schedules, API requests) use it; the decoder on the replay path and
+// the UnmarshalJSON methods keep parseScaled, which allocates nothing.
+// TestParsersAgreeWithDecimalOracle holds both against an independent
+// decimal oracle.
+func parseDecimal(s string, scale int) (hi, lo uint64, e decimalError) {
+	// decimal.NewFromString is laxer than JSON ("+1", ".5", "1.", "01"):
+	// the grammar is checked first, by the decoder's own scanner.
+	sc := scanner{data: []byte(s)}
+	if len(s) == 0 || sc.number() != nil || sc.pos != len(s) {
+		return 0, 0, decSyntax
+	}
+	if s[0] == '-' {
+		return 0, 0, decNegative // "-0" too: the rule is on the text
+	}
+	d, err := decimal.NewFromString(s)
+	if err != nil {
+		// The text is a JSON number, so decimal refused only the size of its
+		// exponent (beyond decimal.MaxDecodeExponent): the value is 0 or lies
+		// far outside every scale and range. parseScaled classifies it.
+		return parseScaled(s, scale)
+	}
+	// NewFromString keeps the text's places ("1.50" has exponent -2), the
+	// rule being on the text as written, not on the value.
+	if -int64(d.Exponent()) > int64(scale) {
+		return 0, 0, decPrecision
+	}
+	if d.IsZero() {
+		return 0, 0, decOK
+	}
+	// Bound the size before Shift makes the integer: n digits × 10^(exp +
+	// scale) ≥ 10^39 > 2^128 when n + exp + scale > 39.
+	if int64(d.NumDigits())+int64(d.Exponent())+int64(scale) > 39 {
+		return 0, 0, decRange
+	}
+	v := d.Shift(int32(scale)).BigInt() // exact: the exponent is ≥ 0 now
+	if v.BitLen() > 128 {
+		return 0, 0, decRange
+	}
+	var buf [16]byte
+	v.FillBytes(buf[:])
+	return be64(buf[:8]), be64(buf[8:]), decOK
+}
+
 // parseUintText parses an unsigned decimal integer written as digits only,
 // without sign, leading zeros, fraction or exponent.
 func parseUintText(s string) (uint64, decimalError) {
@@ -185,12 +233,15 @@ func parseUintText(s string) (uint64, decimalError) {
 
 // ParseRender parses a RENDER amount in decimal text ("47000", "1.5",
 // "0.00000001") into base units. More than 8 decimal places, a sign, an
-// exponent and amounts beyond uint64 base units are refused.
+// exponent and amounts beyond uint64 base units are refused. It reads
+// configuration (flags, scenario and schedule files) with shopspring/decimal
+// (parseDecimal); the decoder reads the RENDER amounts of events with
+// parseScaled under the same rules.
 func ParseRender(s string) (BaseUnits, error) {
 	if strings.ContainsAny(s, "eE") {
 		return 0, fmt.Errorf("domain: RENDER amount %q: must be plain decimal text", s)
 	}
-	hi, lo, e := parseScaled(s, RenderDecimals)
+	hi, lo, e := parseDecimal(s, RenderDecimals)
 	if e == decOK && hi != 0 {
 		e = decRange
 	}
@@ -214,14 +265,11 @@ func ParseBaseUnits(s string) (BaseUnits, error) {
 func (b BaseUnits) String() string { return strconv.FormatUint(uint64(b), 10) }
 
 // RenderString returns the amount in RENDER: "47000", "1.5", "0.00000001";
-// no exponent, no trailing zeros.
+// no exponent, no trailing zeros. A negative exponent never takes
+// decimal's scientific form; the trimming is decimal.TrimTrailingZeros,
+// true unless a program changes it (this module never does).
 func (b BaseUnits) RenderString() string {
-	whole, frac := uint64(b)/BaseUnitsPerRender, uint64(b)%BaseUnitsPerRender
-	if frac == 0 {
-		return strconv.FormatUint(whole, 10)
-	}
-	fs := strconv.FormatUint(frac+BaseUnitsPerRender, 10)[1:] // 8 digits, zero padded
-	return strconv.FormatUint(whole, 10) + "." + strings.TrimRight(fs, "0")
+	return decimal.NewFromUint64(uint64(b)).Shift(-RenderDecimals).String()
 }
 
 // MarshalJSON writes the amount as a JSON string of digits.
@@ -256,9 +304,14 @@ func AddBaseUnits(a, b BaseUnits) (BaseUnits, bool) {
 type OBScore uint64
 
 // ParseOBScore parses an OctaneBench score: a decimal with at most 2
-// decimal places. Zero is accepted here; events require ob_score > 0.
-func ParseOBScore(s string) (OBScore, error) {
-	hi, lo, e := parseScaled(s, OBScoreDecimals)
+// decimal places. Zero is accepted here; events require ob_score > 0. Text
+// from configuration and requests goes through shopspring/decimal.
+func ParseOBScore(s string) (OBScore, error) { return parseOBScore(s, parseDecimal) }
+
+// parseOBScore is ParseOBScore with the parser given: parseDecimal at the
+// edges, parseScaled for JSON.
+func parseOBScore(s string, parse func(string, int) (uint64, uint64, decimalError)) (OBScore, error) {
+	hi, lo, e := parse(s, OBScoreDecimals)
 	if e == decOK && hi != 0 {
 		e = decRange
 	}
@@ -290,7 +343,7 @@ func (o *OBScore) UnmarshalJSON(data []byte) error {
 	if err != nil || !ok {
 		return err
 	}
-	p, err := ParseOBScore(v)
+	p, err := parseOBScore(v, parseScaled)
 	if err != nil {
 		return err
 	}
@@ -305,8 +358,13 @@ func (o *OBScore) UnmarshalJSON(data []byte) error {
 type USD struct{ hi, lo uint64 }
 
 // ParseUSD parses a non-negative decimal with at most 18 decimal places.
-func ParseUSD(s string) (USD, error) {
-	hi, lo, e := parseScaled(s, USDDecimals)
+// Text from configuration and requests goes through shopspring/decimal.
+func ParseUSD(s string) (USD, error) { return parseUSD(s, parseDecimal) }
+
+// parseUSD is ParseUSD with the parser given: parseDecimal at the edges,
+// parseScaled for JSON.
+func parseUSD(s string, parse func(string, int) (uint64, uint64, decimalError)) (USD, error) {
+	hi, lo, e := parse(s, USDDecimals)
 	if e != decOK {
 		return USD{}, fmt.Errorf("domain: USD amount %q: %s", s, e.rule(USDDecimals))
 	}
@@ -380,7 +438,7 @@ func (u *USD) UnmarshalJSON(data []byte) error {
 	if err != nil || !ok {
 		return err
 	}
-	p, err := ParseUSD(v)
+	p, err := parseUSD(v, parseScaled)
 	if err != nil {
 		return err
 	}

@@ -6,6 +6,8 @@ import (
 	"math/big"
 	"math/bits"
 	"strconv"
+
+	"github.com/shopspring/decimal"
 )
 
 // WorkDenominator converts work units to OctaneBench-hours: a frame's work
@@ -138,35 +140,27 @@ func FormatValueUSD(value *big.Int) string {
 	return FormatRat9(value, ValueDenominator())
 }
 
-var pow10to9 = big.NewInt(1_000_000_000)
-
 // FormatRat9 returns num/den rounded half-even to 9 decimal places, written
 // without exponent or trailing zeros: "0", "1.5", "0.000000001", "-2.25".
-// It panics if den is not positive.
+// It panics if den is not positive. shopspring/decimal divides and writes
+// the text; the tie rule is ours, as decimal's DivRound rounds half away
+// from zero and RoundBank needs the exact quotient.
 func FormatRat9(num, den *big.Int) string {
 	if den.Sign() <= 0 {
 		panic("domain: FormatRat9: denominator must be positive")
 	}
-	neg := num.Sign() < 0
-	n := new(big.Int).Abs(num)
-	n.Mul(n, pow10to9)
-	q, r := n.QuoRem(n, den, new(big.Int))
-	// Round half to even: compare 2r with den.
-	r.Lsh(r, 1)
-	switch c := r.Cmp(den); {
-	case c > 0, c == 0 && q.Bit(0) == 1:
-		q.Add(q, big.NewInt(1))
+	d := decimal.NewFromBigInt(den, 0)
+	// q is num/den truncated toward zero to 9 places, r what is left:
+	// |r| < den × 10^-9, so the tie test is 2|r| × 10^9 against den.
+	q, r := decimal.NewFromBigInt(num, 0).QuoRem(d, 9)
+	switch c := r.Abs().Shift(9).Mul(decimalTwo).Cmp(d); {
+	case c > 0, c == 0 && q.Shift(9).BigInt().Bit(0) == 1:
+		q = q.Add(decimal.New(int64(num.Sign()), -9)) // away from zero
 	}
-	if q.Sign() == 0 {
-		return "0"
-	}
-	whole, frac := new(big.Int).QuoRem(q, pow10to9, new(big.Int))
-	s := joinDecimal(whole.String(), frac.Uint64(), 9)
-	if neg {
-		return "-" + s
-	}
-	return s
+	return q.String() // "0", never "-0": decimal's zero has no sign
 }
+
+var decimalTwo = decimal.NewFromInt(2)
 
 // MarshalJSON writes the sum as a decimal integer string (checkpoints).
 func (s Sum) MarshalJSON() ([]byte, error) {
