@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
-	"path/filepath"
 	"runtime/debug"
 	"sort"
 	"strconv"
@@ -21,6 +20,7 @@ import (
 	"github.com/epochledger/epochledger/eventstore"
 	"github.com/epochledger/epochledger/projections"
 	"github.com/epochledger/epochledger/settlement"
+	"github.com/epochledger/epochledger/settlement/localnet"
 )
 
 func init() {
@@ -274,27 +274,11 @@ func (c *chainFlags) register(fs *flag.FlagSet, e *env, withKey bool) {
 	fs.DurationVar(&c.maxWait, "max-wait", 3*time.Minute, "stop waiting for in-flight transactions after this long (they stay recorded for the next run)")
 }
 
-// localnetState is DIR/localnet.json.
-type localnetState struct {
-	RPC                  string `json:"rpc"`
-	Mint                 string `json:"mint"`
-	TreasuryKeypair      string `json:"treasury_keypair"`
-	TreasuryTokenAccount string `json:"treasury_token_account"`
-}
-
 func (c *chainFlags) resolve() error {
 	if c.localnet != "" {
-		path := c.localnet
-		if st, err := os.Stat(path); err == nil && st.IsDir() {
-			path = filepath.Join(path, "localnet.json")
-		}
-		b, err := os.ReadFile(path)
+		s, err := localnet.ReadState(c.localnet)
 		if err != nil {
-			return fmt.Errorf("--localnet: %w (is 'epochledger localnet --state DIR' running?)", err)
-		}
-		var s localnetState
-		if err := json.Unmarshal(b, &s); err != nil {
-			return fmt.Errorf("--localnet %s: %w", path, err)
+			return fmt.Errorf("--localnet: %w", err)
 		}
 		if c.rpc == "" {
 			c.rpc = s.RPC

@@ -438,11 +438,11 @@ func TestLocalnetCommandStartsAndStops(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer cmd.Process.Kill()
-	var info localnetState
+	var info *localnet.State
 	deadline := time.Now().Add(2 * time.Minute)
 	for {
-		b, err := os.ReadFile(filepath.Join(state, "localnet.json"))
-		if err == nil && json.Unmarshal(b, &info) == nil {
+		var err error
+		if info, err = localnet.ReadState(state); err == nil {
 			break
 		}
 		if time.Now().After(deadline) {
