@@ -424,6 +424,11 @@ func (s *Settler) checkFunds(ctx context.Context, transfers []Transfer, txs int)
 			return err
 		}
 	}
+	return s.checkCost(ctx, c)
+}
+
+// checkCost is checkFunds' test of a computed Cost against the treasury.
+func (s *Settler) checkCost(ctx context.Context, c Cost) error {
 	ta, err := s.chain.TokenAccountInfo(ctx, s.treasury.Source)
 	if err != nil {
 		return err

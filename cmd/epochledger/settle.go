@@ -363,6 +363,17 @@ before it is sent, resumed after a crash, and used only once active.
 --tx-version legacy packs v1's legacy transactions (9 with creation, 18
 without, memo epochledger:<epoch>:<root>), exactly as before.
 
+--dry-run and --export-unsigned build the same transactions as submit, of
+--tx-version. For v0 against the lookup table as it will be once the
+token accounts missing from it are added: the dry run lists those table
+transactions (table_steps) and counts their signatures and rent in its
+cost, with each payout's compute budget and priority fee; a transaction
+whose accounts are not in the table yet cannot be simulated as it is, so
+its units are those of the same transfers simulated in legacy transactions
+(units_estimated). The export writes the table steps, unsigned, with the
+payouts; settle sign checks and signs them all, and import-signed records
+and sends the steps first (like submit's), then the payouts.
+
 Each transaction is signed and recorded (PayoutSubmitted, with its signed
 bytes) before it is sent; it is then polled (getSignatureStatuses) until
 finalized (PayoutConfirmed), or until the block height passes its last valid
@@ -392,7 +403,7 @@ is sent.`)
 	epoch := fs.Uint64("epoch", 0, "epoch to pay (required; planned with settle plan)")
 	dryRun := fs.Bool("dry-run", false, "build and simulate the transactions; record and send nothing")
 	export := fs.String("export-unsigned", "", "write unsigned transactions and a manifest to `DIR` for an offline or multisig signer; record and send nothing")
-	txVersion := fs.String("tx-version", settlement.TxV0, "payout transactions: v0 (the treasury's address lookup table and a compute budget) or legacy (v1's transactions, unchanged); --dry-run and --export-unsigned build legacy ones")
+	txVersion := fs.String("tx-version", settlement.TxV0, "payout transactions: v0 (the treasury's address lookup table and a compute budget) or legacy (v1's transactions, unchanged); --dry-run and --export-unsigned build the same")
 	priorityFee := fs.Int64("priority-fee", -1, "compute-unit price in micro-lamports per unit (v0); default: the --fee-percentile of getRecentPrioritizationFees over the treasury's accounts")
 	feePercentile := fs.Int("fee-percentile", 50, "percentile (1-100) of the recent prioritization fees used as the compute-unit price (v0)")
 	maxFee := fs.Uint64("max-fee-lamports", 0, "cap on the priority fees of one round of payout transactions, in lamports; the price is lowered to fit (v0; 0: no cap)")
@@ -469,24 +480,41 @@ is sent.`)
 				return err
 			}
 		} else {
-			fmt.Fprintf(e.stdout, "dry run of epoch %d (nothing recorded or sent): %d recipients, %s RENDER in %d transactions; %d recorded earlier still in flight\nmemo %s\n",
-				dr.Epoch, dr.Recipients, renderText(dr.Total), len(dr.Transactions), dr.InFlight, dr.Memo)
+			fmt.Fprintf(e.stdout, "dry run of epoch %d (nothing recorded or sent): %d recipients, %s RENDER in %d %s transactions; %d recorded earlier still in flight\nmemo %s\n",
+				dr.Epoch, dr.Recipients, renderText(dr.Total), len(dr.Transactions), dr.TxVersion, dr.InFlight, dr.Memo)
+			if len(dr.LookupTables) > 0 {
+				fmt.Fprintf(e.stdout, "lookup table(s) %s; %d lookup-table transactions first; compute-unit price %d micro-lamports\n", strings.Join(dr.LookupTables, ", "), len(dr.TableSteps), dr.PriorityFee)
+			}
 			if c := dr.Cost; c != nil {
-				fmt.Fprintf(e.stdout, "cost %d lamports (signatures %d, priority %d, rent of %d new token accounts %d); %d compute units\n",
+				fmt.Fprintf(e.stdout, "cost %d lamports (signatures %d, priority %d, rent of %d new token accounts and table space %d); %d compute units\n",
 					c.TotalLamports, c.SignatureLamports, c.PriorityLamports, c.Creates, c.RentLamports, dr.ComputeUnits)
 			}
 			fmt.Fprintln(e.stdout)
-			t := newTable(e.stdout, "TX", "RECIPIENTS", "NEW_ACCOUNTS", "BYTES", "COMPUTE_UNITS", "RESULT")
+			t := newTable(e.stdout, "TX", "RECIPIENTS", "NEW_ACCOUNTS", "BYTES", "COMPUTE_UNITS", "CU_LIMIT", "PRIORITY_LAMPORTS", "RESULT")
 			for i, tx := range dr.Transactions {
 				res := "ok"
 				if tx.Err != nil {
 					b, _ := json.Marshal(tx.Err)
 					res = "fails: " + string(b)
 				}
-				t.row(strconv.Itoa(i+1), strconv.Itoa(tx.Recipients), strconv.Itoa(tx.Creates), strconv.Itoa(tx.Bytes), strconv.FormatUint(tx.Units, 10), res)
+				units := strconv.FormatUint(tx.Units, 10)
+				if tx.UnitsEstimated {
+					units += "*"
+				}
+				limit, prio := "-", "-"
+				if tx.Version == settlement.TxV0 {
+					limit, prio = strconv.FormatUint(uint64(tx.ComputeUnitLimit), 10), strconv.FormatUint(tx.PriorityLamports, 10)
+				}
+				t.row(strconv.Itoa(i+1), strconv.Itoa(tx.Recipients), strconv.Itoa(tx.Creates), strconv.Itoa(tx.Bytes), units, limit, prio, res)
 			}
 			if err := t.flush(); err != nil {
 				return err
+			}
+			for _, tx := range dr.Transactions {
+				if tx.UnitsEstimated {
+					fmt.Fprintln(e.stdout, "* the lookup table does not hold these token accounts yet, so the chain cannot simulate the v0 transaction: its units are the same transfers' simulated in legacy transactions")
+					break
+				}
 			}
 		}
 		if dr.Failures > 0 {
@@ -502,12 +530,28 @@ is sent.`)
 		if sf.json {
 			return writeJSON(e.stdout, m)
 		}
-		fmt.Fprintf(e.stdout, "exported %d unsigned transactions of epoch %d to %s (nothing recorded or sent)\nsigner %s; blockhash %s valid through block height %d\nsign them (epochledger settle sign %s --keypair FILE, or any signer writing the signed_file of the manifest), then: epochledger settle import-signed %s --rpc URL\n",
-			len(m.Transactions), m.Epoch, *export, m.Authority, m.Blockhash, m.LastValidBlockHeight, *export, *export)
+		fmt.Fprintf(e.stdout, "exported %d unsigned transactions of epoch %d to %s (nothing recorded or sent)\nsigner %s; blockhash %s valid through block height %d\n",
+			len(m.Transactions), m.Epoch, *export, m.Authority, m.Blockhash, m.LastValidBlockHeight)
+		if m.TxVersion == settlement.TxV0 {
+			fmt.Fprintf(e.stdout, "v0 transactions loading lookup table(s) %s", lookupTableNames(m.Tables))
+			if len(m.TableSteps) > 0 {
+				fmt.Fprintf(e.stdout, ", after %d lookup-table steps (in the export too: import-signed sends them first)", len(m.TableSteps))
+			}
+			fmt.Fprintln(e.stdout)
+		}
+		fmt.Fprintf(e.stdout, "sign them (epochledger settle sign %s --keypair FILE, or any signer writing the signed_file of the manifest), then: epochledger settle import-signed %s --rpc URL\n", *export, *export)
 		return nil
 	}
 	rep, err := st.Submit(ctx)
 	return printSettleReport(e, sf.json, "settle submit", rep, err)
+}
+
+func lookupTableNames(ts []settlement.ManifestTable) string {
+	names := make([]string, len(ts))
+	for i, t := range ts {
+		names[i] = t.Table
+	}
+	return strings.Join(names, ", ")
 }
 
 func printSettleReport(e *env, asJSON bool, what string, rep *settlement.Report, err error) error {
@@ -594,6 +638,14 @@ files next to the unsigned ones.`)
 	n, err := settlement.SignExport(pos[0], key)
 	if err != nil {
 		return settleError("settle sign", err)
+	}
+	m, err := settlement.ReadManifest(pos[0])
+	if err != nil {
+		return settleError("settle sign", err)
+	}
+	if steps := len(m.TableSteps); steps > 0 {
+		fmt.Fprintf(e.stdout, "signed %d transactions and %d lookup-table steps in %s\n", n-steps, steps, pos[0])
+		return nil
 	}
 	fmt.Fprintf(e.stdout, "signed %d transactions in %s\n", n, pos[0])
 	return nil
