@@ -67,6 +67,28 @@ type DryRun struct {
 	LookupTables []string    `json:"lookup_tables,omitempty"`
 	// PriorityFee is the compute-unit price used (micro-lamports per unit).
 	PriorityFee uint64 `json:"priority_fee_micro_lamports,omitempty"`
+	// Shortfall is, for Estimate only, the preflight's refusal: what the
+	// treasury lacks to send them (a dry run fails instead).
+	Shortfall string `json:"shortfall,omitempty"`
+}
+
+// Estimate is DryRun for a plan's report: the same transactions, units
+// and cost, but a treasury too poor to send them is reported in
+// Shortfall instead of failing.
+func (s *Settler) Estimate(ctx context.Context) (*DryRun, error) {
+	s.estimate = true
+	defer func() { s.estimate = false }()
+	return s.DryRun(ctx)
+}
+
+// preflight is the funds check of a dry run: an error, or for Estimate
+// the shortfall noted in out.
+func (s *Settler) preflight(err error, out *DryRun) error {
+	if err != nil && s.estimate && errors.Is(err, ErrInsufficient) {
+		out.Shortfall = err.Error()
+		return nil
+	}
+	return err
 }
 
 // DryRun builds the transactions a submit would send now and simulates
@@ -105,7 +127,7 @@ func (s *Settler) DryRun(ctx context.Context) (*DryRun, error) {
 		return s.dryRunV0(ctx, st.Root, transfers, out)
 	}
 	groups := Pack(&s.treasury, transfers, len(s.memo))
-	if err := s.checkFunds(ctx, transfers, len(groups)); err != nil {
+	if err := s.preflight(s.checkFunds(ctx, transfers, len(groups)), out); err != nil {
 		return nil, err
 	}
 	c, err := s.cost(ctx, transfers, len(groups))
@@ -195,7 +217,7 @@ func (s *Settler) dryRunV0(ctx context.Context, root string, transfers []Transfe
 		out.Transactions = append(out.Transactions, d)
 	}
 	c.TotalLamports = c.SignatureLamports + c.PriorityLamports + c.RentLamports
-	if err := s.checkCost(ctx, c); err != nil {
+	if err := s.preflight(s.checkCost(ctx, c), out); err != nil {
 		return nil, err
 	}
 	out.Cost, out.TableSteps, out.PriorityFee = &c, ot.steps, price

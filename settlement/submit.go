@@ -144,6 +144,7 @@ type Settler struct {
 	wallets  map[string]Transfer // wallet → owner and ATA
 	report   *Report
 	feeLeft  uint64 // of MaxFeeLamports, in the current round
+	estimate bool   // a dry run for Estimate: a shortfall is reported, not refused
 }
 
 // NewSettler returns a settler of cfg.Epoch.
