@@ -692,6 +692,9 @@ func (s *Settler) ImportSigned(ctx context.Context, dir string) (*Report, error)
 		if tables, err = s.importTableSteps(ctx, dir, m, t); err != nil {
 			return s.report, err
 		}
+		for _, mt := range m.Tables {
+			s.report.LookupTables = append(s.report.LookupTables, mt.Table)
+		}
 	}
 	var evs []domain.Event
 	var fresh []*flight
@@ -719,7 +722,11 @@ func (s *Settler) ImportSigned(ctx context.Context, dir string) (*Report, error)
 			return nil, err
 		}
 		if h > m.LastValidBlockHeight {
-			return nil, fmt.Errorf("settlement: the export's blockhash expired (block height %d > last valid %d); nothing was recorded: export again and sign faster", h, m.LastValidBlockHeight)
+			what := "nothing was recorded"
+			if s.report.TableTransactions > 0 {
+				what = "no payout was recorded (its lookup-table steps were, and stay: the next export finds the table extended)"
+			}
+			return s.report, fmt.Errorf("settlement: the export's blockhash expired (block height %d > last valid %d); %s: export again and sign faster", h, m.LastValidBlockHeight, what)
 		}
 		if _, err := s.j.Append(ctx, Stream(m.Epoch), evs); err != nil {
 			return nil, fmt.Errorf("settlement: record the signed transactions: %w; nothing was sent", err)

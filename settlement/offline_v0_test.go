@@ -117,7 +117,8 @@ func TestSettleV0DryRunAndOfflineRoundTrip(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !rep.Settled || rep.Transactions != 4 || rep.TableTransactions != 3 || rep.Paid != p.Total || rep.TxVersion != settlement.TxV0 {
+	if !rep.Settled || rep.Transactions != 4 || rep.TableTransactions != 3 || rep.Paid != p.Total || rep.TxVersion != settlement.TxV0 ||
+		len(rep.LookupTables) != 1 || rep.LookupTables[0] != m.Tables[0].Table {
 		t.Fatalf("import report %+v", rep)
 	}
 	// Each recorded payout names the table and the addresses it loaded.
