@@ -187,3 +187,74 @@ func readB64(t *testing.T, path string) *solana.Transaction {
 	}
 	return tx
 }
+
+// TestSettleV0ImportResumesAfterCrash: import-signed of a v0 export
+// stopped after the table's extension was recorded (not sent), then after
+// the payouts were recorded (not sent), and run again each time: the
+// recorded steps are not recorded twice but sent and awaited, the
+// recorded payouts resolved, and the last run settles the epoch with every
+// balance exact; a further import sends nothing.
+func TestSettleV0ImportResumesAfterCrash(t *testing.T) {
+	l := startLocalnet(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	w := newWorld(t, network(20, nil, emission))
+	p := w.plan(1)
+	dir := t.TempDir()
+	cfg := fastConfig(l, 1)
+	cfg.Signer, cfg.Authority = nil, l.Treasury.PublicKey()
+	m, err := settlement.NewSettler(dial(l), w.j, cfg).Export(ctx, dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(m.TableSteps) != 2 || len(m.Transactions) != 2 {
+		t.Fatalf("export: %d table steps, %d transactions", len(m.TableSteps), len(m.Transactions))
+	}
+	if _, err := settlement.SignExport(dir, l.Treasury); err != nil {
+		t.Fatal(err)
+	}
+	importUntil := func(point string, at int) (crashed bool, rep *settlement.Report, err error) {
+		w.reopen()
+		c := fastConfig(l, 0)
+		c.Hook = func(p string, n int) {
+			if p == point && n == at {
+				panic(crash{p})
+			}
+		}
+		defer func() {
+			if r := recover(); r != nil {
+				if _, ok := r.(crash); !ok {
+					panic(r)
+				}
+				crashed = true
+			}
+		}()
+		rep, err = settlement.NewSettler(dial(l), w.j, c).ImportSigned(ctx, dir)
+		return false, rep, err
+	}
+	// The creation recorded and sent, the extension recorded, not sent.
+	if crashed, _, err := importUntil("table-after-record", 2); !crashed || err != nil {
+		t.Fatal(crashed, err)
+	}
+	if got := w.typesSince(1); got[domain.TypeLookupTableExtended] != 1 || got[domain.TypePayoutSubmitted] != 0 {
+		t.Fatalf("after the first crash: %v", got)
+	}
+	// The payouts recorded, not sent.
+	if crashed, _, err := importUntil("after-append", 1); !crashed || err != nil {
+		t.Fatal(crashed, err)
+	}
+	if got := w.typesSince(1); got[domain.TypeLookupTableCreated] != 1 || got[domain.TypeLookupTableExtended] != 1 || got[domain.TypePayoutSubmitted] != 2 {
+		t.Fatalf("after the second crash: %v", got)
+	}
+	crashed, rep, err := importUntil("none", 0)
+	if crashed || err != nil || !rep.Settled || rep.Transactions != 0 || rep.TableTransactions != 0 {
+		t.Fatalf("resumed import: %v %+v %v", crashed, rep, err)
+	}
+	if paid := checkBalances(t, ctx, l, w.ledger()); paid != p.Total {
+		t.Fatalf("paid %s, plan %s", paid, p.Total)
+	}
+	head := w.head()
+	if _, rep, err := importUntil("none", 0); err != nil || rep.Transactions != 0 || w.head() != head {
+		t.Fatalf("another import: %+v %v", rep, err)
+	}
+}
