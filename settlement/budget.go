@@ -76,17 +76,8 @@ func (s *Settler) buildV0(ctx context.Context, g []Transfer, memo string, bh sol
 	if sim.UnitsConsumed == nil {
 		return nil, fmt.Errorf("settlement: simulateTransaction did not report the units consumed")
 	}
-	units := min(*sim.UnitsConsumed+cuMargin(*sim.UnitsConsumed), MaxComputeUnits)
-	b := Budget{Units: uint32(units), Price: *price}
-	if s.cfg.MaxFeeLamports > 0 {
-		share := s.feeLeft / uint64(max(remaining, 1))
-		if b.PriorityLamports() > share {
-			b.Price = share * 1_000_000 / units
-			s.cfg.Log.Info("compute-unit price lowered to keep the priority fees under --max-fee-lamports", "price", b.Price, "wanted", *price, "cap", s.cfg.MaxFeeLamports)
-		}
-		s.feeLeft -= min(s.feeLeft, b.PriorityLamports())
-	}
-	s.report.ComputeUnits += units
+	b := s.budgetFor(*sim.UnitsConsumed, *price, remaining)
+	s.report.ComputeUnits += uint64(b.Units)
 	s.report.PriorityLamports += b.PriorityLamports()
 	return BuildTxV0(&s.treasury, g, memo, bh, tables, b)
 }

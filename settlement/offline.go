@@ -29,6 +29,16 @@ type DryRunTx struct {
 	Units      uint64   `json:"compute_units"`
 	Err        any      `json:"err,omitempty"`
 	Logs       []string `json:"logs,omitempty"` // when it fails
+	// Version is the transaction's version (v0 or legacy).
+	Version string `json:"version"`
+	// v0: ComputeUnitLimit and PriorityLamports are its compute budget
+	// (the simulated units plus the margin; price × limit). UnitsEstimated:
+	// its token accounts are not in an active lookup table yet, so
+	// compute_units are those of the same transfers simulated in legacy
+	// transactions.
+	ComputeUnitLimit uint32 `json:"compute_unit_limit,omitempty"`
+	PriorityLamports uint64 `json:"priority_lamports,omitempty"`
+	UnitsEstimated   bool   `json:"units_estimated,omitempty"`
 }
 
 // DryRun is what a dry run would send.
@@ -48,6 +58,37 @@ type DryRun struct {
 	// WalletChanges: planned operators whose wallet changed since the plan
 	// (see WalletChanges).
 	WalletChanges []WalletChange `json:"wallet_changes,omitempty"`
+	// TxVersion is the version of the transactions built (v0 or legacy).
+	TxVersion string `json:"tx_version"`
+	// v0: TableSteps are the lookup-table transactions a submit sends
+	// first (their signatures and rent are in Cost); LookupTables the
+	// tables the payouts load from.
+	TableSteps   []TableStep `json:"table_steps,omitempty"`
+	LookupTables []string    `json:"lookup_tables,omitempty"`
+	// PriorityFee is the compute-unit price used (micro-lamports per unit).
+	PriorityFee uint64 `json:"priority_fee_micro_lamports,omitempty"`
+	// Shortfall is, for Estimate only, the preflight's refusal: what the
+	// treasury lacks to send them (a dry run fails instead).
+	Shortfall string `json:"shortfall,omitempty"`
+}
+
+// Estimate is DryRun for a plan's report: the same transactions, units
+// and cost, but a treasury too poor to send them is reported in
+// Shortfall instead of failing.
+func (s *Settler) Estimate(ctx context.Context) (*DryRun, error) {
+	s.estimate = true
+	defer func() { s.estimate = false }()
+	return s.DryRun(ctx)
+}
+
+// preflight is the funds check of a dry run: an error, or for Estimate
+// the shortfall noted in out.
+func (s *Settler) preflight(err error, out *DryRun) error {
+	if err != nil && s.estimate && errors.Is(err, ErrInsufficient) {
+		out.Shortfall = err.Error()
+		return nil
+	}
+	return err
 }
 
 // DryRun builds the transactions a submit would send now and simulates
@@ -78,11 +119,15 @@ func (s *Settler) DryRun(ctx context.Context) (*DryRun, error) {
 		total += t.Amount
 	}
 	out.Total = total.String()
+	out.TxVersion = s.cfg.TxVersion
 	if len(transfers) == 0 {
 		return out, nil
 	}
+	if s.cfg.TxVersion == TxV0 {
+		return s.dryRunV0(ctx, st.Root, transfers, out)
+	}
 	groups := Pack(&s.treasury, transfers, len(s.memo))
-	if err := s.checkFunds(ctx, transfers, len(groups)); err != nil {
+	if err := s.preflight(s.checkFunds(ctx, transfers, len(groups)), out); err != nil {
 		return nil, err
 	}
 	c, err := s.cost(ctx, transfers, len(groups))
@@ -96,7 +141,7 @@ func (s *Settler) DryRun(ctx context.Context) (*DryRun, error) {
 	}
 	for i, tx := range txs {
 		n, _ := TxSize(tx)
-		d := DryRunTx{Recipients: len(groups[i]), Bytes: n}
+		d := DryRunTx{Recipients: len(groups[i]), Bytes: n, Version: TxLegacy}
 		var amt domain.BaseUnits
 		for _, t := range groups[i] {
 			amt += t.Amount
@@ -122,6 +167,66 @@ func (s *Settler) DryRun(ctx context.Context) (*DryRun, error) {
 	return out, nil
 }
 
+// dryRunV0 is DryRun for v0: the transactions against the tables as they
+// will be once the missing token accounts are added (see offline_v0.go),
+// their compute budgets, the table steps, and what it all costs.
+func (s *Settler) dryRunV0(ctx context.Context, root string, transfers []Transfer, out *DryRun) (*DryRun, error) {
+	s.report = &Report{Epoch: s.cfg.Epoch, Root: root, TxVersion: TxV0} // scratch: nothing is recorded
+	ot, err := s.planTables(ctx, tableAddresses(&s.treasury, transfers))
+	if err != nil {
+		return nil, err
+	}
+	groups := PackV0(&s.treasury, transfers, s.memo, s.logHead, ot.after.tableOf())
+	c, err := s.cost(ctx, transfers, len(groups))
+	if err != nil {
+		return nil, err
+	}
+	if err := s.stepsCost(ctx, ot, &c); err != nil {
+		return nil, err
+	}
+	price, err := s.priorityPrice(ctx)
+	if err != nil {
+		return nil, err
+	}
+	bh, _, err := s.chain.LatestBlockhash(ctx)
+	if err != nil {
+		return nil, err
+	}
+	built, err := s.buildOffline(ctx, groups, bh, ot, price)
+	if err != nil {
+		return nil, err
+	}
+	for i, b := range built {
+		n, _ := TxSize(b.tx)
+		d := DryRunTx{Recipients: len(groups[i]), Bytes: n, Units: b.units, Version: TxV0, ComputeUnitLimit: b.budget.Units,
+			PriorityLamports: b.budget.PriorityLamports(), UnitsEstimated: b.estimated}
+		var amt domain.BaseUnits
+		for _, t := range groups[i] {
+			amt += t.Amount
+			if t.Create {
+				d.Creates++
+			}
+		}
+		d.Amount = amt.String()
+		if b.simErr != nil {
+			d.Err, d.Logs = b.simErr, b.logs
+			out.Failures++
+		}
+		c.PriorityLamports += d.PriorityLamports
+		out.ComputeUnits += b.units
+		out.Transactions = append(out.Transactions, d)
+	}
+	c.TotalLamports = c.SignatureLamports + c.PriorityLamports + c.RentLamports
+	if err := s.preflight(s.checkCost(ctx, c), out); err != nil {
+		return nil, err
+	}
+	out.Cost, out.TableSteps, out.PriorityFee = &c, ot.steps, price
+	for _, k := range ot.order {
+		out.LookupTables = append(out.LookupTables, k.String())
+	}
+	return out, nil
+}
+
 // Manifest describes an export of unsigned payout transactions, written
 // as DIR/manifest.json next to one file per transaction.
 type Manifest struct {
@@ -135,6 +240,13 @@ type Manifest struct {
 	Blockhash            string       `json:"blockhash"`
 	LastValidBlockHeight uint64       `json:"last_valid_block_height"`
 	Transactions         []ManifestTx `json:"transactions"`
+	// TxVersion is v0 or legacy ("" in exports before v0: legacy). A v0
+	// export's TableSteps must land, in order, before its transactions
+	// (import-signed sends them first); Tables are what its transactions
+	// load once they have.
+	TxVersion  string          `json:"tx_version,omitempty"`
+	TableSteps []TableStep     `json:"table_steps,omitempty"`
+	Tables     []ManifestTable `json:"lookup_tables,omitempty"`
 }
 
 // ManifestTx is one exported transaction.
@@ -181,6 +293,9 @@ func (s *Settler) Export(ctx context.Context, dir string) (*Manifest, error) {
 	if len(transfers) == 0 {
 		return nil, fmt.Errorf("settlement: epoch %d has nothing left to send", s.cfg.Epoch)
 	}
+	if s.cfg.TxVersion == TxV0 {
+		return s.exportV0(ctx, st.Root, transfers, dir)
+	}
 	groups := Pack(&s.treasury, transfers, len(s.memo))
 	if err := s.checkFunds(ctx, transfers, len(groups)); err != nil {
 		return nil, err
@@ -197,36 +312,117 @@ func (s *Settler) Export(ctx context.Context, dir string) (*Manifest, error) {
 	}
 	m := &Manifest{Version: 1, Epoch: st.Epoch, Root: st.Root, Memo: s.memo, Mint: s.treasury.Mint.String(),
 		Authority: s.treasury.Authority.String(), Source: s.treasury.Source.String(),
-		Blockhash: bh.String(), LastValidBlockHeight: lastValid}
-	for i, tx := range txs {
+		Blockhash: bh.String(), LastValidBlockHeight: lastValid, TxVersion: TxLegacy}
+	return m, m.write(dir, txs, groups)
+}
+
+// exportV0 is Export for v0: the table steps first (unsigned, in the
+// order they must land), then the payouts against the tables as the
+// steps leave them, all with one blockhash.
+func (s *Settler) exportV0(ctx context.Context, root string, transfers []Transfer, dir string) (*Manifest, error) {
+	s.report = &Report{Epoch: s.cfg.Epoch, Root: root, TxVersion: TxV0} // scratch: nothing is recorded
+	ot, err := s.planTables(ctx, tableAddresses(&s.treasury, transfers))
+	if err != nil {
+		return nil, err
+	}
+	groups := PackV0(&s.treasury, transfers, s.memo, s.logHead, ot.after.tableOf())
+	c, err := s.cost(ctx, transfers, len(groups))
+	if err != nil {
+		return nil, err
+	}
+	if err := s.stepsCost(ctx, ot, &c); err != nil {
+		return nil, err
+	}
+	price, err := s.priorityPrice(ctx)
+	if err != nil {
+		return nil, err
+	}
+	bh, lastValid, err := s.chain.LatestBlockhash(ctx)
+	if err != nil {
+		return nil, err
+	}
+	built, err := s.buildOffline(ctx, groups, bh, ot, price)
+	if err != nil {
+		return nil, err
+	}
+	txs := make([]*solana.Transaction, len(built))
+	for i, b := range built {
+		if b.simErr != nil {
+			return nil, fmt.Errorf("settlement: payout transaction %d of %d (%d transfers) fails in simulation (%v); nothing was exported: %v", i+1, len(built), len(groups[i]), b.simErr, b.logs)
+		}
+		c.PriorityLamports += b.budget.PriorityLamports()
+		txs[i] = b.tx
+	}
+	c.TotalLamports = c.SignatureLamports + c.PriorityLamports + c.RentLamports
+	if err := s.checkCost(ctx, c); err != nil {
+		return nil, err
+	}
+	m := &Manifest{Version: 1, Epoch: s.cfg.Epoch, Root: root, Memo: s.memo, Mint: s.treasury.Mint.String(),
+		Authority: s.treasury.Authority.String(), Source: s.treasury.Source.String(),
+		Blockhash: bh.String(), LastValidBlockHeight: lastValid, TxVersion: TxV0}
+	for _, k := range ot.order {
+		mt := ManifestTable{Table: k.String(), Addresses: []string{}}
+		for _, a := range ot.after[k] {
+			mt.Addresses = append(mt.Addresses, a.String())
+		}
+		m.Tables = append(m.Tables, mt)
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, err
+	}
+	for i := range ot.steps {
+		st := ot.steps[i]
+		tx, err := stepTx(&s.treasury, &st, bh)
+		if err != nil {
+			return nil, err
+		}
 		raw, err := tx.MarshalBinary()
 		if err != nil {
 			return nil, err
 		}
-		msg, err := tx.Message.MarshalBinary()
-		if err != nil {
+		if st.MessageSHA256, err = messageHash(tx); err != nil {
 			return nil, err
 		}
-		h := sha256.Sum256(msg)
+		name := fmt.Sprintf("table-%02d-%s", i+1, st.Kind)
+		st.File, st.SignedFile = name+".b64", name+".signed.b64"
+		if err := durable.WriteFile(filepath.Join(dir, st.File), []byte(base64.StdEncoding.EncodeToString(raw)+"\n")); err != nil {
+			return nil, err
+		}
+		m.TableSteps = append(m.TableSteps, st)
+	}
+	return m, m.write(dir, txs, groups)
+}
+
+// write writes the payout transactions and, last, the manifest to dir.
+func (m *Manifest) write(dir string, txs []*solana.Transaction, groups [][]Transfer) error {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	for i, tx := range txs {
+		raw, err := tx.MarshalBinary()
+		if err != nil {
+			return err
+		}
+		h, err := messageHash(tx)
+		if err != nil {
+			return err
+		}
 		name := fmt.Sprintf("tx-%04d", i+1)
 		rs := make([]domain.Recipient, len(groups[i]))
 		for k, t := range groups[i] {
 			rs[k] = t.Recipient
 		}
-		m.Transactions = append(m.Transactions, ManifestTx{File: name + ".b64", SignedFile: name + ".signed.b64", MessageSHA256: hex.EncodeToString(h[:]), Recipients: rs})
+		m.Transactions = append(m.Transactions, ManifestTx{File: name + ".b64", SignedFile: name + ".signed.b64", MessageSHA256: h, Recipients: rs})
 		if err := durable.WriteFile(filepath.Join(dir, name+".b64"), []byte(base64.StdEncoding.EncodeToString(raw)+"\n")); err != nil {
-			return nil, err
+			return err
 		}
 	}
 	b, err := json.MarshalIndent(m, "", "  ")
 	if err != nil {
-		return nil, err
+		return err
 	}
 	// The manifest last: its presence means the export is complete.
-	if err := durable.WriteFile(filepath.Join(dir, manifestName), append(b, '\n')); err != nil {
-		return nil, err
-	}
-	return m, nil
+	return durable.WriteFile(filepath.Join(dir, manifestName), append(b, '\n'))
 }
 
 // ReadManifest reads dir/manifest.json.
@@ -244,8 +440,24 @@ func ReadManifest(dir string) (*Manifest, error) {
 	if m.Version != 1 {
 		return nil, fmt.Errorf("settlement: %s: version %d, want 1", filepath.Join(dir, manifestName), m.Version)
 	}
+	switch m.TxVersion {
+	case "", TxLegacy:
+		if len(m.TableSteps) > 0 || len(m.Tables) > 0 {
+			return nil, fmt.Errorf("settlement: %s: a legacy export names lookup tables", filepath.Join(dir, manifestName))
+		}
+	case TxV0:
+	default:
+		return nil, fmt.Errorf("settlement: %s: tx_version %q, want %s or %s", filepath.Join(dir, manifestName), m.TxVersion, TxV0, TxLegacy)
+	}
+	names := make([][2]string, 0, len(m.Transactions)+len(m.TableSteps))
 	for _, mt := range m.Transactions {
-		for _, name := range []string{mt.File, mt.SignedFile} {
+		names = append(names, [2]string{mt.File, mt.SignedFile})
+	}
+	for _, st := range m.TableSteps {
+		names = append(names, [2]string{st.File, st.SignedFile})
+	}
+	for _, mt := range names {
+		for _, name := range mt {
 			if name == "" || filepath.Base(name) != name || name == manifestName {
 				return nil, fmt.Errorf("settlement: %s: file name %q must name a file inside the export directory", filepath.Join(dir, manifestName), name)
 			}
@@ -291,31 +503,56 @@ func SignExport(dir string, key solana.PrivateKey) (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	for _, mt := range m.Transactions {
-		tx, err := readTx(filepath.Join(dir, mt.File))
-		if err != nil {
-			return 0, err
-		}
-		if err := m.check(tx, &mt, t); err != nil {
-			return 0, err
-		}
+	tables, err := m.tables()
+	if err != nil {
+		return 0, err
+	}
+	sign := func(tx *solana.Transaction, signed string) error {
 		if _, err := tx.Sign(func(k solana.PublicKey) *solana.PrivateKey {
 			if k == key.PublicKey() {
 				return &key
 			}
 			return nil
 		}); err != nil {
-			return 0, err
+			return err
 		}
 		raw, err := tx.MarshalBinary()
 		if err != nil {
+			return err
+		}
+		return durable.WriteFile(filepath.Join(dir, signed), []byte(base64.StdEncoding.EncodeToString(raw)+"\n"))
+	}
+	// Every file is checked before any is signed.
+	txs := make([]*solana.Transaction, 0, len(m.TableSteps)+len(m.Transactions))
+	signed := make([]string, 0, cap(txs))
+	for i := range m.TableSteps {
+		st := &m.TableSteps[i]
+		tx, err := readTx(filepath.Join(dir, st.File))
+		if err != nil {
 			return 0, err
 		}
-		if err := durable.WriteFile(filepath.Join(dir, mt.SignedFile), []byte(base64.StdEncoding.EncodeToString(raw)+"\n")); err != nil {
+		if err := m.checkStep(tx, st, t); err != nil {
+			return 0, err
+		}
+		txs, signed = append(txs, tx), append(signed, st.SignedFile)
+	}
+	for i := range m.Transactions {
+		mt := &m.Transactions[i]
+		tx, err := readTx(filepath.Join(dir, mt.File))
+		if err != nil {
+			return 0, err
+		}
+		if err := m.check(tx, mt, t, tables); err != nil {
+			return 0, err
+		}
+		txs, signed = append(txs, tx), append(signed, mt.SignedFile)
+	}
+	for i, tx := range txs {
+		if err := sign(tx, signed[i]); err != nil {
 			return 0, err
 		}
 	}
-	return len(m.Transactions), nil
+	return len(txs), nil
 }
 
 func (m *Manifest) treasury() (*Treasury, error) {
@@ -334,8 +571,10 @@ func (m *Manifest) treasury() (*Treasury, error) {
 }
 
 // check verifies that tx is the manifest's transaction mt: same message
-// hash, blockhash, and a payout of exactly its recipients.
-func (m *Manifest) check(tx *solana.Transaction, mt *ManifestTx, t *Treasury) error {
+// hash, blockhash, and a payout of exactly its recipients (a v0 one with
+// its accounts resolved through tables: the manifest's when signing,
+// the chain's when importing).
+func (m *Manifest) check(tx *solana.Transaction, mt *ManifestTx, t *Treasury, tables Tables) error {
 	h, err := messageHash(tx)
 	if err != nil {
 		return err
@@ -352,10 +591,47 @@ func (m *Manifest) check(tx *solana.Transaction, mt *ManifestTx, t *Treasury) er
 			return err
 		}
 	}
-	if err := VerifyPayoutTx(tx, t, transfers, m.Memo); err != nil {
+	if tx.Message.IsVersioned() != (m.TxVersion == TxV0) {
+		return fmt.Errorf("%w: %s: not a %s transaction, as the manifest says", errNotPayout, mt.File, m.version())
+	}
+	var loaded *domain.LoadedAddresses
+	if tx.Message.IsVersioned() {
+		if _, loaded, err = Loaded(tx, tables); err != nil {
+			return fmt.Errorf("%w: %s: %v", errNotPayout, mt.File, err)
+		}
+	}
+	if err := VerifyPayoutTxAny(tx, loaded, t, transfers, m.Memo); err != nil {
 		return fmt.Errorf("%s: %w", mt.File, err)
 	}
 	return nil
+}
+
+// version is the export's transaction version.
+func (m *Manifest) version() string {
+	if m.TxVersion == "" {
+		return TxLegacy
+	}
+	return m.TxVersion
+}
+
+// readSigned reads an export's signed transaction (the signed file, or
+// the unsigned one where a signer wrote the signature into it) and checks
+// it carries the authority's one valid signature.
+func readSigned(dir, file, signedFile, authority string) (*solana.Transaction, error) {
+	tx, err := readTx(filepath.Join(dir, signedFile))
+	if errors.Is(err, os.ErrNotExist) {
+		tx, err = readTx(filepath.Join(dir, file))
+	}
+	if err != nil {
+		return nil, err
+	}
+	if len(tx.Signatures) != 1 || tx.Signatures[0].IsZero() {
+		return nil, fmt.Errorf("settlement: %s is not signed (expected %s next to %s)", file, signedFile, file)
+	}
+	if err := tx.VerifySignatures(); err != nil {
+		return nil, fmt.Errorf("settlement: %s: the signature does not verify with %s: %w", signedFile, authority, err)
+	}
+	return tx, nil
 }
 
 // ImportSigned records and sends the signed transactions of an export
@@ -382,45 +658,62 @@ func (s *Settler) ImportSigned(ctx context.Context, dir string) (*Report, error)
 	if st.Root != m.Root || s.memo != m.Memo {
 		return nil, fmt.Errorf("settlement: the export is of a plan with root %s; epoch %d's plan has root %s", m.Root, m.Epoch, st.Root)
 	}
-	s.report = &Report{Epoch: m.Epoch, Root: st.Root, Signatures: []string{}}
+	s.report = &Report{Epoch: m.Epoch, Root: st.Root, Signatures: []string{}, TxVersion: m.version()}
 	if err := s.prepare(ctx); err != nil {
 		return nil, err
 	}
 	if s.report.Corrected, err = s.audit(ctx, st); err != nil {
 		return s.report, err
 	}
-	var evs []domain.Event
-	var fresh []*flight
+	tables, err := m.tables()
+	if err != nil {
+		return nil, err
+	}
+	// Every payout is checked (against the manifest's tables) before
+	// anything is recorded or sent, the table steps included.
+	var txs []*solana.Transaction
+	var mts []*ManifestTx
 	for i := range m.Transactions {
 		mt := &m.Transactions[i]
-		path := filepath.Join(dir, mt.SignedFile)
-		tx, err := readTx(path)
-		if errors.Is(err, os.ErrNotExist) {
-			// A signer may have written the signature into the file itself.
-			tx, err = readTx(filepath.Join(dir, mt.File))
-		}
+		tx, err := readSigned(dir, mt.File, mt.SignedFile, m.Authority)
 		if err != nil {
 			return nil, err
 		}
-		if err := m.check(tx, mt, t); err != nil {
+		if err := m.check(tx, mt, t, tables); err != nil {
 			return nil, err
 		}
-		if len(tx.Signatures) != 1 || tx.Signatures[0].IsZero() {
-			return nil, fmt.Errorf("settlement: %s is not signed (expected %s next to %s)", mt.File, mt.SignedFile, mt.File)
-		}
-		if err := tx.VerifySignatures(); err != nil {
-			return nil, fmt.Errorf("settlement: %s: the signature does not verify with %s: %w", mt.SignedFile, m.Authority, err)
-		}
-		sig := tx.Signatures[0].String()
-		if st.Tx(sig) != nil {
+		if st.Tx(tx.Signatures[0].String()) != nil {
 			continue // recorded by an earlier import: resolved below with the rest
 		}
+		txs, mts = append(txs, tx), append(mts, mt)
+	}
+	if m.TxVersion == TxV0 && len(txs) > 0 {
+		// The tables must hold, on chain and active, what the payouts load.
+		if tables, err = s.importTableSteps(ctx, dir, m, t); err != nil {
+			return s.report, err
+		}
+		for _, mt := range m.Tables {
+			s.report.LookupTables = append(s.report.LookupTables, mt.Table)
+		}
+	}
+	var evs []domain.Event
+	var fresh []*flight
+	for i, tx := range txs {
+		mt := mts[i]
+		sig := tx.Signatures[0].String()
 		raw, err := tx.MarshalBinary()
 		if err != nil {
 			return nil, err
 		}
+		names, loaded, err := Loaded(tx, tables)
+		if err != nil {
+			return s.report, err
+		}
+		if err := m.check(tx, mt, t, tables); err != nil {
+			return s.report, fmt.Errorf("settlement: the lookup tables on chain do not resolve as the export's: %w; nothing of the payouts was recorded or sent", err)
+		}
 		evs = append(evs, &domain.PayoutSubmitted{Epoch: m.Epoch, Signature: sig, Recipients: mt.Recipients, Blockhash: m.Blockhash,
-			LastValidBlockHeight: m.LastValidBlockHeight, Transaction: base64.StdEncoding.EncodeToString(raw)})
+			LastValidBlockHeight: m.LastValidBlockHeight, Transaction: base64.StdEncoding.EncodeToString(raw), LookupTables: names, LoadedAddresses: loaded})
 		fresh = append(fresh, &flight{sig: tx.Signatures[0], raw: raw, lastValid: m.LastValidBlockHeight, recipients: mt.Recipients})
 	}
 	if len(evs) > 0 {
@@ -429,7 +722,11 @@ func (s *Settler) ImportSigned(ctx context.Context, dir string) (*Report, error)
 			return nil, err
 		}
 		if h > m.LastValidBlockHeight {
-			return nil, fmt.Errorf("settlement: the export's blockhash expired (block height %d > last valid %d); nothing was recorded: export again and sign faster", h, m.LastValidBlockHeight)
+			what := "nothing was recorded"
+			if s.report.TableTransactions > 0 {
+				what = "no payout was recorded (its lookup-table steps were, and stay: the next export finds the table extended)"
+			}
+			return s.report, fmt.Errorf("settlement: the export's blockhash expired (block height %d > last valid %d); %s: export again and sign faster", h, m.LastValidBlockHeight, what)
 		}
 		if _, err := s.j.Append(ctx, Stream(m.Epoch), evs); err != nil {
 			return nil, fmt.Errorf("settlement: record the signed transactions: %w; nothing was sent", err)

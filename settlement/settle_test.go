@@ -686,7 +686,7 @@ func TestSettleExportSignImport(t *testing.T) {
 	p := w.plan(1)
 	dir := t.TempDir()
 	head := w.head()
-	cfg := fastConfig(l, 1)
+	cfg := legacy(fastConfig(l, 1)) // v0 exports: TestSettleV0DryRunAndOfflineRoundTrip
 	cfg.Signer = nil
 	cfg.Authority = l.Treasury.PublicKey()
 	m, err := settlement.NewSettler(dial(l), w.j, cfg).Export(ctx, dir)

@@ -144,6 +144,7 @@ type Settler struct {
 	wallets  map[string]Transfer // wallet → owner and ATA
 	report   *Report
 	feeLeft  uint64 // of MaxFeeLamports, in the current round
+	estimate bool   // a dry run for Estimate: a shortfall is reported, not refused
 }
 
 // NewSettler returns a settler of cfg.Epoch.
@@ -424,6 +425,11 @@ func (s *Settler) checkFunds(ctx context.Context, transfers []Transfer, txs int)
 			return err
 		}
 	}
+	return s.checkCost(ctx, c)
+}
+
+// checkCost is checkFunds' test of a computed Cost against the treasury.
+func (s *Settler) checkCost(ctx context.Context, c Cost) error {
 	ta, err := s.chain.TokenAccountInfo(ctx, s.treasury.Source)
 	if err != nil {
 		return err

@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"strings"
 	"testing"
 )
 
@@ -31,6 +32,16 @@ func TestBenchSettleLegacyAgainstV0(t *testing.T) {
 	}
 	if num("v0_max_transfers_with_ata_creation") != 10 || num("v0_max_transfers_without_ata_creation") != 47 {
 		t.Fatalf("v0 limits: %s", out)
+	}
+	// The first transaction of a batch carries the anchor (65 bytes more
+	// memo); a full one is built within 1,232 bytes, one more past them;
+	// the VM takes the limit and refuses one transfer more.
+	if num("v0_max_transfers_without_ata_creation_anchored") != 43 || num("v0_max_transfers_with_ata_creation_anchored") != 10 ||
+		num("v0_tx_bytes_full_without_ata_creation") > 1232 || num("v0_tx_bytes_one_more_without_ata_creation") <= 1232 {
+		t.Fatalf("v0 anchored limits and bytes: %s", out)
+	}
+	if s, _ := r["v0_limit_checked_on_vm"].(string); !strings.HasPrefix(s, "ok: 47 transfers") {
+		t.Fatalf("v0 limit on the VM: %q", s)
 	}
 	// 60 new accounts: 6 v0 transactions of 10 (legacy 7); 60 existing: 2 of ≤ 47 (legacy 4).
 	if num("v0_achieved_transfers_per_tx_new_accounts") != 10 || num("v0_achieved_transfers_per_tx_existing_accounts") != 30 ||

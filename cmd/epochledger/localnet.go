@@ -53,14 +53,14 @@ chain. Point settle submit at it with --localnet DIR.`)
 		return err
 	}
 	defer l.Close()
-	info := localnetState{RPC: l.RPC, Mint: l.Mint.String(), TreasuryKeypair: l.TreasuryKeypairPath, TreasuryTokenAccount: l.TreasuryTokenAccount.String()}
+	info := l.State()
 	if *asJSON {
 		if err := writeJSON(e.stdout, info); err != nil {
 			return err
 		}
 	} else {
 		fmt.Fprintf(e.stdout, "rpc                     %s\nmint                    %s (8 decimals)\ntreasury                %s\ntreasury token account  %s (%s RENDER)\ntreasury keypair        %s\nstate                   %s\n\nsettle with: epochledger settle submit --epoch N --localnet %s\nCtrl-C stops it (the chain is in memory and is gone with it).\n",
-			l.RPC, l.Mint, l.Treasury.PublicKey(), l.TreasuryTokenAccount, fmtRender(l.TreasuryAmount), l.TreasuryKeypairPath, filepath.Join(dir, "localnet.json"), dir)
+			l.RPC, l.Mint, l.Treasury.PublicKey(), l.TreasuryTokenAccount, fmtRender(l.TreasuryAmount), l.TreasuryKeypairPath, filepath.Join(dir, localnet.StateFile), dir)
 	}
 	if f, ok := e.stdout.(*os.File); ok {
 		_ = f.Sync()

@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
-	"path/filepath"
 	"runtime/debug"
 	"sort"
 	"strconv"
@@ -21,6 +20,7 @@ import (
 	"github.com/epochledger/epochledger/eventstore"
 	"github.com/epochledger/epochledger/projections"
 	"github.com/epochledger/epochledger/settlement"
+	"github.com/epochledger/epochledger/settlement/localnet"
 )
 
 func init() {
@@ -125,6 +125,60 @@ type planDoc struct {
 	// LogHead is the log's chain hash when the plan was made (the plan's
 	// log_head), anchored by the memo of the first v0 transaction.
 	LogHead string `json:"log_head,omitempty"`
+	// Cost is, when a chain is given (--rpc or --localnet), what paying
+	// the plan would take now, as settle submit --dry-run builds it;
+	// CostError says why it could not be estimated (the plan stands).
+	Cost      *planCost `json:"cost,omitempty"`
+	CostError string    `json:"cost_error,omitempty"`
+}
+
+// planCost is settle plan's estimate of paying the plan: transactions,
+// compute units and lamports (signatures, priority fees, rent of new
+// token accounts and lookup-table space).
+type planCost struct {
+	TxVersion         string `json:"tx_version"`
+	Transactions      int    `json:"transactions"`
+	TableTransactions int    `json:"table_transactions"`
+	NewTokenAccounts  int    `json:"new_token_accounts"`
+	ComputeUnits      uint64 `json:"compute_units"`
+	// ComputeUnitLimit sums the transactions' SetComputeUnitLimit (v0).
+	ComputeUnitLimit uint64 `json:"compute_unit_limit"`
+	// UnitsEstimated: some transactions' units come from their transfers
+	// simulated as legacy (the lookup table lacks their accounts yet).
+	UnitsEstimated    bool   `json:"units_estimated,omitempty"`
+	PriorityFee       uint64 `json:"priority_fee_micro_lamports"`
+	SignatureLamports uint64 `json:"signature_lamports"`
+	PriorityLamports  uint64 `json:"priority_lamports"`
+	RentLamports      uint64 `json:"rent_lamports"`
+	TotalLamports     uint64 `json:"total_lamports"`
+	// Shortfall: the treasury lacks this to pay (submit would refuse).
+	Shortfall string `json:"shortfall,omitempty"`
+}
+
+// estimatePlan is the plan's cost on chain: the dry run of a submit.
+func estimatePlan(ctx context.Context, e *env, s eventstore.Store, l *projections.Ledger, cf *chainFlags, cfg settlement.Config) (*planCost, error) {
+	if err := cf.resolve(); err != nil {
+		return nil, err
+	}
+	if err := cf.treasury("settle plan", &cfg, true); err != nil {
+		return nil, err
+	}
+	chain := cf.dial()
+	defer chain.Close()
+	dr, err := settlement.NewSettler(chain, settlement.NewJournal(s, l), cfg).Estimate(ctx)
+	if err != nil {
+		return nil, err
+	}
+	c := &planCost{TxVersion: dr.TxVersion, Transactions: len(dr.Transactions), TableTransactions: len(dr.TableSteps), ComputeUnits: dr.ComputeUnits,
+		PriorityFee: dr.PriorityFee, Shortfall: dr.Shortfall}
+	for _, tx := range dr.Transactions {
+		c.ComputeUnitLimit += uint64(tx.ComputeUnitLimit)
+		c.UnitsEstimated = c.UnitsEstimated || tx.UnitsEstimated
+	}
+	if k := dr.Cost; k != nil {
+		c.NewTokenAccounts, c.SignatureLamports, c.PriorityLamports, c.RentLamports, c.TotalLamports = k.Creates, k.SignatureLamports, k.PriorityLamports, k.RentLamports, k.TotalLamports
+	}
+	return c, nil
 }
 
 func runSettlePlan(ctx context.Context, e *env, args []string) error {
@@ -139,15 +193,37 @@ event's 1 MiB). Operators owed but without a wallet are carried forward to
 the first plan after they set one. Planning an epoch again prints the
 recorded plan; --replan replaces it with one derived from the ledger as it
 is now (say an operator set a new wallet), as long as nothing of it was
-sent: once a payout transaction is recorded, the plan is fixed.`)
+sent: once a payout transaction is recorded, the plan is fixed.
+
+With a chain (--rpc URL or --localnet DIR, and the treasury: --mint and
+--keypair or --authority, which --localnet gives), it also reports what
+paying the plan would take now ("cost" in --json): the transactions of
+--tx-version and the lookup-table transactions before them, compute units,
+and lamports for signatures, priority fees and rent (new token accounts,
+table space), as settle submit --dry-run builds and simulates them;
+nothing is sent. A treasury too poor is named there (shortfall), and a
+chain that cannot be asked is reported (cost_error): the plan stands.`)
 	sf.register(fs, e)
 	epoch := fs.Uint64("epoch", 0, "closed epoch to plan (required)")
 	replan := fs.Bool("replan", false, "replace the epoch's recorded plan with one derived from the ledger as it is now (an operator's new wallet), while nothing of it is sent")
+	var cf chainFlags
+	fs.StringVar(&cf.rpc, "rpc", e.getenv("EPOCHLEDGER_RPC"), "Solana JSON-RPC URL, to estimate the plan's cost (env EPOCHLEDGER_RPC)")
+	fs.StringVar(&cf.localnet, "localnet", e.getenv("EPOCHLEDGER_LOCALNET"), "take --rpc, --mint and --keypair from a localnet state DIR, to estimate the plan's cost (env EPOCHLEDGER_LOCALNET)")
+	fs.StringVar(&cf.keypair, "keypair", e.getenv("EPOCHLEDGER_KEYPAIR"), "treasury authority keypair, for the estimate (env EPOCHLEDGER_KEYPAIR)")
+	fs.StringVar(&cf.mint, "mint", e.getenv("EPOCHLEDGER_MINT"), "RENDER SPL mint address, for the estimate (env EPOCHLEDGER_MINT)")
+	fs.StringVar(&cf.authority, "authority", "", "treasury authority address, for the estimate without the keypair")
+	fs.StringVar(&cf.source, "token-account", "", "treasury token account (default: the authority's associated token account of the mint)")
+	var bf budgetFlags
+	bf.register(fs)
 	pos, err := parseArgs(fs, args)
 	if err != nil {
 		return err
 	}
 	if err := epochArgs("settle plan", pos, *epoch); err != nil {
+		return err
+	}
+	costCfg := settlement.Config{Epoch: *epoch, Log: settleLogger(e, true)}
+	if err := bf.check("settle plan", &costCfg); err != nil {
 		return err
 	}
 	s, l, err := settleStore(ctx, e, &sf)
@@ -187,6 +263,12 @@ sent: once a payout transaction is recorded, the plan is fixed.`)
 		settleCrashHook(e)("after-plan", 1)
 	}
 	doc.Memo = settlement.Memo(doc.Epoch, doc.Root)
+	if cf.rpc != "" || cf.localnet != "" {
+		if doc.Cost, err = estimatePlan(ctx, e, s, l, &cf, costCfg); err != nil {
+			doc.CostError = err.Error()
+			fmt.Fprintf(e.stderr, "warning: settle plan: the plan is recorded, its cost could not be estimated: %v\n", err)
+		}
+	}
 	if doc.Payouts == nil {
 		doc.Payouts = []domain.Payout{}
 	}
@@ -207,6 +289,17 @@ sent: once a payout transaction is recorded, the plan is fixed.`)
 	}
 	if len(doc.CarriedForward) > 0 {
 		fmt.Fprintf(e.stdout, "carried forward (owed, no wallet): %s\n", strings.Join(doc.CarriedForward, ", "))
+	}
+	if c := doc.Cost; c != nil {
+		est := ""
+		if c.UnitsEstimated {
+			est = " (some from the transfers simulated as legacy: the lookup table lacks their accounts yet)"
+		}
+		fmt.Fprintf(e.stdout, "cost    %d %s transactions after %d lookup-table transactions; %d compute units%s, limit %d; %d lamports (signatures %d, priority %d at %d micro-lamports per unit, rent of %d new token accounts and table space %d)\n",
+			c.Transactions, c.TxVersion, c.TableTransactions, c.ComputeUnits, est, c.ComputeUnitLimit, c.TotalLamports, c.SignatureLamports, c.PriorityLamports, c.PriorityFee, c.NewTokenAccounts, c.RentLamports)
+		if c.Shortfall != "" {
+			fmt.Fprintf(e.stdout, "warning: %s\n", c.Shortfall)
+		}
 	}
 	const maxRows = 100
 	if len(doc.Payouts) == 0 {
@@ -274,27 +367,11 @@ func (c *chainFlags) register(fs *flag.FlagSet, e *env, withKey bool) {
 	fs.DurationVar(&c.maxWait, "max-wait", 3*time.Minute, "stop waiting for in-flight transactions after this long (they stay recorded for the next run)")
 }
 
-// localnetState is DIR/localnet.json.
-type localnetState struct {
-	RPC                  string `json:"rpc"`
-	Mint                 string `json:"mint"`
-	TreasuryKeypair      string `json:"treasury_keypair"`
-	TreasuryTokenAccount string `json:"treasury_token_account"`
-}
-
 func (c *chainFlags) resolve() error {
 	if c.localnet != "" {
-		path := c.localnet
-		if st, err := os.Stat(path); err == nil && st.IsDir() {
-			path = filepath.Join(path, "localnet.json")
-		}
-		b, err := os.ReadFile(path)
+		s, err := localnet.ReadState(c.localnet)
 		if err != nil {
-			return fmt.Errorf("--localnet: %w (is 'epochledger localnet --state DIR' running?)", err)
-		}
-		var s localnetState
-		if err := json.Unmarshal(b, &s); err != nil {
-			return fmt.Errorf("--localnet %s: %w", path, err)
+			return fmt.Errorf("--localnet: %w", err)
 		}
 		if c.rpc == "" {
 			c.rpc = s.RPC
@@ -309,6 +386,74 @@ func (c *chainFlags) resolve() error {
 	}
 	if c.rpc == "" {
 		return usagef("--rpc URL is required (or --localnet DIR, or EPOCHLEDGER_RPC)")
+	}
+	return nil
+}
+
+// treasury sets cfg's mint, treasury token account and signer from the
+// flags; withAuthority accepts --authority ADDR instead of the keypair
+// (for what signs nothing).
+func (c *chainFlags) treasury(what string, cfg *settlement.Config, withAuthority bool) error {
+	var err error
+	if c.mint == "" {
+		return usagef("%s: --mint ADDR is required (or EPOCHLEDGER_MINT)", what)
+	}
+	if cfg.Mint, err = solana.PublicKeyFromBase58(c.mint); err != nil {
+		return usagef("%s: --mint %q: %v", what, c.mint, err)
+	}
+	if c.source != "" {
+		if cfg.Source, err = solana.PublicKeyFromBase58(c.source); err != nil {
+			return usagef("%s: --token-account %q: %v", what, c.source, err)
+		}
+	}
+	switch {
+	case c.keypair != "":
+		if cfg.Signer, err = settlement.ReadKeypair(c.keypair); err != nil {
+			return fmt.Errorf("%s: %w", what, err)
+		}
+	case withAuthority && c.authority != "":
+		if cfg.Authority, err = solana.PublicKeyFromBase58(c.authority); err != nil {
+			return usagef("%s: --authority %q: %v", what, c.authority, err)
+		}
+	case withAuthority && what == "settle submit":
+		return usagef("settle submit: --export-unsigned needs --authority ADDR or --keypair FILE")
+	case withAuthority:
+		return usagef("%s: --authority ADDR or --keypair FILE is required", what)
+	default:
+		return usagef("%s: --keypair FILE is required (or EPOCHLEDGER_KEYPAIR)", what)
+	}
+	return nil
+}
+
+// budgetFlags are the v0 compute-budget flags of submit and plan.
+type budgetFlags struct {
+	txVersion     *string
+	priorityFee   *int64
+	feePercentile *int
+	maxFee        *uint64
+}
+
+func (b *budgetFlags) register(fs *flag.FlagSet) {
+	b.txVersion = fs.String("tx-version", settlement.TxV0, "payout transactions: v0 (the treasury's address lookup table and a compute budget) or legacy (v1's transactions, unchanged); --dry-run and --export-unsigned build the same")
+	b.priorityFee = fs.Int64("priority-fee", -1, "compute-unit price in micro-lamports per unit (v0); default: the --fee-percentile of getRecentPrioritizationFees over the treasury's accounts")
+	b.feePercentile = fs.Int("fee-percentile", 50, "percentile (1-100) of the recent prioritization fees used as the compute-unit price (v0)")
+	b.maxFee = fs.Uint64("max-fee-lamports", 0, "cap on the priority fees of one round of payout transactions, in lamports; the price is lowered to fit (v0; 0: no cap)")
+}
+
+// check refuses bad values (exit 2) and sets them in cfg.
+func (b *budgetFlags) check(what string, cfg *settlement.Config) error {
+	if *b.txVersion != settlement.TxV0 && *b.txVersion != settlement.TxLegacy {
+		return usagef("%s: --tx-version %q: want %s or %s", what, *b.txVersion, settlement.TxV0, settlement.TxLegacy)
+	}
+	if *b.feePercentile < 1 || *b.feePercentile > 100 {
+		return usagef("%s: --fee-percentile %d: want 1 to 100", what, *b.feePercentile)
+	}
+	if *b.priorityFee < -1 {
+		return usagef("%s: --priority-fee %d: want a price ≥ 0 (micro-lamports per compute unit)", what, *b.priorityFee)
+	}
+	cfg.TxVersion, cfg.FeePercentile, cfg.MaxFeeLamports = *b.txVersion, *b.feePercentile, *b.maxFee
+	if *b.priorityFee >= 0 {
+		cfg.PriorityFee, cfg.FixedPriorityFee = uint64(*b.priorityFee), true
 	}
 	return nil
 }
@@ -379,6 +524,17 @@ before it is sent, resumed after a crash, and used only once active.
 --tx-version legacy packs v1's legacy transactions (9 with creation, 18
 without, memo epochledger:<epoch>:<root>), exactly as before.
 
+--dry-run and --export-unsigned build the same transactions as submit, of
+--tx-version. For v0 against the lookup table as it will be once the
+token accounts missing from it are added: the dry run lists those table
+transactions (table_steps) and counts their signatures and rent in its
+cost, with each payout's compute budget and priority fee; a transaction
+whose accounts are not in the table yet cannot be simulated as it is, so
+its units are those of the same transfers simulated in legacy transactions
+(units_estimated). The export writes the table steps, unsigned, with the
+payouts; settle sign checks and signs them all, and import-signed records
+and sends the steps first (like submit's), then the payouts.
+
 Each transaction is signed and recorded (PayoutSubmitted, with its signed
 bytes) before it is sent; it is then polled (getSignatureStatuses) until
 finalized (PayoutConfirmed), or until the block height passes its last valid
@@ -408,10 +564,8 @@ is sent.`)
 	epoch := fs.Uint64("epoch", 0, "epoch to pay (required; planned with settle plan)")
 	dryRun := fs.Bool("dry-run", false, "build and simulate the transactions; record and send nothing")
 	export := fs.String("export-unsigned", "", "write unsigned transactions and a manifest to `DIR` for an offline or multisig signer; record and send nothing")
-	txVersion := fs.String("tx-version", settlement.TxV0, "payout transactions: v0 (the treasury's address lookup table and a compute budget) or legacy (v1's transactions, unchanged); --dry-run and --export-unsigned build legacy ones")
-	priorityFee := fs.Int64("priority-fee", -1, "compute-unit price in micro-lamports per unit (v0); default: the --fee-percentile of getRecentPrioritizationFees over the treasury's accounts")
-	feePercentile := fs.Int("fee-percentile", 50, "percentile (1-100) of the recent prioritization fees used as the compute-unit price (v0)")
-	maxFee := fs.Uint64("max-fee-lamports", 0, "cap on the priority fees of one round of payout transactions, in lamports; the price is lowered to fit (v0; 0: no cap)")
+	var bf budgetFlags
+	bf.register(fs)
 	pos, err := parseArgs(fs, args)
 	if err != nil {
 		return err
@@ -419,14 +573,10 @@ is sent.`)
 	if err := epochArgs("settle submit", pos, *epoch); err != nil {
 		return err
 	}
-	if *txVersion != settlement.TxV0 && *txVersion != settlement.TxLegacy {
-		return usagef("settle submit: --tx-version %q: want %s or %s", *txVersion, settlement.TxV0, settlement.TxLegacy)
-	}
-	if *feePercentile < 1 || *feePercentile > 100 {
-		return usagef("settle submit: --fee-percentile %d: want 1 to 100", *feePercentile)
-	}
-	if *priorityFee < -1 {
-		return usagef("settle submit: --priority-fee %d: want a price ≥ 0 (micro-lamports per compute unit)", *priorityFee)
+	cfg := settlement.Config{Epoch: *epoch, Batch: cf.batch, Poll: cf.poll, Rebroadcast: cf.rebroadcast, MaxWait: cf.maxWait,
+		Log: settleLogger(e, sf.json), Hook: settleCrashHook(e)}
+	if err := bf.check("settle submit", &cfg); err != nil {
+		return err
 	}
 	if *dryRun && *export != "" {
 		return usagef("settle submit: --dry-run and --export-unsigned exclude each other")
@@ -434,36 +584,8 @@ is sent.`)
 	if err := cf.resolve(); err != nil {
 		return err
 	}
-	cfg := settlement.Config{Epoch: *epoch, Batch: cf.batch, Poll: cf.poll, Rebroadcast: cf.rebroadcast, MaxWait: cf.maxWait,
-		Log: settleLogger(e, sf.json), Hook: settleCrashHook(e),
-		TxVersion: *txVersion, FeePercentile: *feePercentile, MaxFeeLamports: *maxFee}
-	if *priorityFee >= 0 {
-		cfg.PriorityFee, cfg.FixedPriorityFee = uint64(*priorityFee), true
-	}
-	if cf.mint == "" {
-		return usagef("settle submit: --mint ADDR is required (or EPOCHLEDGER_MINT)")
-	}
-	if cfg.Mint, err = solana.PublicKeyFromBase58(cf.mint); err != nil {
-		return usagef("settle submit: --mint %q: %v", cf.mint, err)
-	}
-	if cf.source != "" {
-		if cfg.Source, err = solana.PublicKeyFromBase58(cf.source); err != nil {
-			return usagef("settle submit: --token-account %q: %v", cf.source, err)
-		}
-	}
-	switch {
-	case cf.keypair != "":
-		if cfg.Signer, err = settlement.ReadKeypair(cf.keypair); err != nil {
-			return fmt.Errorf("settle submit: %w", err)
-		}
-	case *export != "" && cf.authority != "":
-		if cfg.Authority, err = solana.PublicKeyFromBase58(cf.authority); err != nil {
-			return usagef("settle submit: --authority %q: %v", cf.authority, err)
-		}
-	case *export != "":
-		return usagef("settle submit: --export-unsigned needs --authority ADDR or --keypair FILE")
-	default:
-		return usagef("settle submit: --keypair FILE is required (or EPOCHLEDGER_KEYPAIR)")
+	if err := cf.treasury("settle submit", &cfg, *export != ""); err != nil {
+		return err
 	}
 	s, l, err := settleStore(ctx, e, &sf)
 	if err != nil {
@@ -485,24 +607,41 @@ is sent.`)
 				return err
 			}
 		} else {
-			fmt.Fprintf(e.stdout, "dry run of epoch %d (nothing recorded or sent): %d recipients, %s RENDER in %d transactions; %d recorded earlier still in flight\nmemo %s\n",
-				dr.Epoch, dr.Recipients, renderText(dr.Total), len(dr.Transactions), dr.InFlight, dr.Memo)
+			fmt.Fprintf(e.stdout, "dry run of epoch %d (nothing recorded or sent): %d recipients, %s RENDER in %d %s transactions; %d recorded earlier still in flight\nmemo %s\n",
+				dr.Epoch, dr.Recipients, renderText(dr.Total), len(dr.Transactions), dr.TxVersion, dr.InFlight, dr.Memo)
+			if len(dr.LookupTables) > 0 {
+				fmt.Fprintf(e.stdout, "lookup table(s) %s; %d lookup-table transactions first; compute-unit price %d micro-lamports\n", strings.Join(dr.LookupTables, ", "), len(dr.TableSteps), dr.PriorityFee)
+			}
 			if c := dr.Cost; c != nil {
-				fmt.Fprintf(e.stdout, "cost %d lamports (signatures %d, priority %d, rent of %d new token accounts %d); %d compute units\n",
+				fmt.Fprintf(e.stdout, "cost %d lamports (signatures %d, priority %d, rent of %d new token accounts and table space %d); %d compute units\n",
 					c.TotalLamports, c.SignatureLamports, c.PriorityLamports, c.Creates, c.RentLamports, dr.ComputeUnits)
 			}
 			fmt.Fprintln(e.stdout)
-			t := newTable(e.stdout, "TX", "RECIPIENTS", "NEW_ACCOUNTS", "BYTES", "COMPUTE_UNITS", "RESULT")
+			t := newTable(e.stdout, "TX", "RECIPIENTS", "NEW_ACCOUNTS", "BYTES", "COMPUTE_UNITS", "CU_LIMIT", "PRIORITY_LAMPORTS", "RESULT")
 			for i, tx := range dr.Transactions {
 				res := "ok"
 				if tx.Err != nil {
 					b, _ := json.Marshal(tx.Err)
 					res = "fails: " + string(b)
 				}
-				t.row(strconv.Itoa(i+1), strconv.Itoa(tx.Recipients), strconv.Itoa(tx.Creates), strconv.Itoa(tx.Bytes), strconv.FormatUint(tx.Units, 10), res)
+				units := strconv.FormatUint(tx.Units, 10)
+				if tx.UnitsEstimated {
+					units += "*"
+				}
+				limit, prio := "-", "-"
+				if tx.Version == settlement.TxV0 {
+					limit, prio = strconv.FormatUint(uint64(tx.ComputeUnitLimit), 10), strconv.FormatUint(tx.PriorityLamports, 10)
+				}
+				t.row(strconv.Itoa(i+1), strconv.Itoa(tx.Recipients), strconv.Itoa(tx.Creates), strconv.Itoa(tx.Bytes), units, limit, prio, res)
 			}
 			if err := t.flush(); err != nil {
 				return err
+			}
+			for _, tx := range dr.Transactions {
+				if tx.UnitsEstimated {
+					fmt.Fprintln(e.stdout, "* the lookup table does not hold these token accounts yet, so the chain cannot simulate the v0 transaction: its units are the same transfers' simulated in legacy transactions")
+					break
+				}
 			}
 		}
 		if dr.Failures > 0 {
@@ -518,12 +657,28 @@ is sent.`)
 		if sf.json {
 			return writeJSON(e.stdout, m)
 		}
-		fmt.Fprintf(e.stdout, "exported %d unsigned transactions of epoch %d to %s (nothing recorded or sent)\nsigner %s; blockhash %s valid through block height %d\nsign them (epochledger settle sign %s --keypair FILE, or any signer writing the signed_file of the manifest), then: epochledger settle import-signed %s --rpc URL\n",
-			len(m.Transactions), m.Epoch, *export, m.Authority, m.Blockhash, m.LastValidBlockHeight, *export, *export)
+		fmt.Fprintf(e.stdout, "exported %d unsigned transactions of epoch %d to %s (nothing recorded or sent)\nsigner %s; blockhash %s valid through block height %d\n",
+			len(m.Transactions), m.Epoch, *export, m.Authority, m.Blockhash, m.LastValidBlockHeight)
+		if m.TxVersion == settlement.TxV0 {
+			fmt.Fprintf(e.stdout, "v0 transactions loading lookup table(s) %s", lookupTableNames(m.Tables))
+			if len(m.TableSteps) > 0 {
+				fmt.Fprintf(e.stdout, ", after %d lookup-table steps (in the export too: import-signed sends them first)", len(m.TableSteps))
+			}
+			fmt.Fprintln(e.stdout)
+		}
+		fmt.Fprintf(e.stdout, "sign them (epochledger settle sign %s --keypair FILE, or any signer writing the signed_file of the manifest), then: epochledger settle import-signed %s --rpc URL\n", *export, *export)
 		return nil
 	}
 	rep, err := st.Submit(ctx)
 	return printSettleReport(e, sf.json, "settle submit", rep, err)
+}
+
+func lookupTableNames(ts []settlement.ManifestTable) string {
+	names := make([]string, len(ts))
+	for i, t := range ts {
+		names[i] = t.Table
+	}
+	return strings.Join(names, ", ")
 }
 
 func printSettleReport(e *env, asJSON bool, what string, rep *settlement.Report, err error) error {
@@ -610,6 +765,14 @@ files next to the unsigned ones.`)
 	n, err := settlement.SignExport(pos[0], key)
 	if err != nil {
 		return settleError("settle sign", err)
+	}
+	m, err := settlement.ReadManifest(pos[0])
+	if err != nil {
+		return settleError("settle sign", err)
+	}
+	if steps := len(m.TableSteps); steps > 0 {
+		fmt.Fprintf(e.stdout, "signed %d transactions and %d lookup-table steps in %s\n", n-steps, steps, pos[0])
+		return nil
 	}
 	fmt.Fprintf(e.stdout, "signed %d transactions in %s\n", n, pos[0])
 	return nil

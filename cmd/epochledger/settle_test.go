@@ -415,7 +415,12 @@ func TestSettleCLIExportSignImport(t *testing.T) {
 	if code != 0 || !strings.Contains(out, "exported 2 unsigned transactions") {
 		t.Fatalf("export: %d %s %s", code, out, errs)
 	}
-	if code, out, errs := cliEnv(t, noKey, "", "settle", "sign", dir, "--keypair", filepath.Join(state, "treasury.json")); code != 0 || !strings.Contains(out, "signed 2") {
+	// v0 (the default): the export carries the table's creation and
+	// extension, signed offline with the payouts.
+	if !strings.Contains(out, "after 2 lookup-table steps") {
+		t.Fatalf("export: %s", out)
+	}
+	if code, out, errs := cliEnv(t, noKey, "", "settle", "sign", dir, "--keypair", filepath.Join(state, "treasury.json")); code != 0 || !strings.Contains(out, "signed 2 transactions and 2 lookup-table steps") {
 		t.Fatalf("sign: %d %s %s", code, out, errs)
 	}
 	code, out, errs = cliEnv(t, env, "", "settle", "import-signed", dir, "--poll", "5ms", "--json")
@@ -438,11 +443,11 @@ func TestLocalnetCommandStartsAndStops(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer cmd.Process.Kill()
-	var info localnetState
+	var info *localnet.State
 	deadline := time.Now().Add(2 * time.Minute)
 	for {
-		b, err := os.ReadFile(filepath.Join(state, "localnet.json"))
-		if err == nil && json.Unmarshal(b, &info) == nil {
+		var err error
+		if info, err = localnet.ReadState(state); err == nil {
 			break
 		}
 		if time.Now().After(deadline) {
@@ -474,5 +479,91 @@ func TestLocalnetCommandStartsAndStops(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join(state, "localnet.json")); !os.IsNotExist(err) {
 		t.Fatal("localnet.json outlives the server")
+	}
+}
+
+// TestSettlePlanReportsCost (issue #21 item 3): with a chain, settle plan
+// --json reports what paying the plan takes — transactions (v0 and the
+// lookup-table transactions before them), compute units and lamports
+// (signatures, priority fees, rent of new token accounts and table space)
+// — the same figures settle submit --dry-run --json prints, sending
+// nothing; --tx-version legacy reports legacy packing; without a chain
+// the plan prints no cost. A treasury too poor is named, not refused.
+func TestSettlePlanReportsCost(t *testing.T) {
+	l, state := startLocalnetState(t)
+	if err := l.SetPrioritizationFees(context.Background(), []uint64{2000}); err != nil {
+		t.Fatal(err)
+	}
+	data := filepath.Join(t.TempDir(), "data")
+	env := map[string]string{"EPOCHLEDGER_DATA": data, "EPOCHLEDGER_LOCALNET": state}
+	if code, _, errs := cliEnv(t, env, "", "import", writeFile(t, settleNetwork(12, nil))); code != 0 {
+		t.Fatal(errs)
+	}
+	// No chain: no cost.
+	code, out, errs := cliEnv(t, map[string]string{"EPOCHLEDGER_DATA": data}, "", "settle", "plan", "--epoch", "1", "--json")
+	if code != 0 || strings.Contains(out, `"cost"`) {
+		t.Fatalf("plan without a chain: %d %s %s", code, out, errs)
+	}
+	code, out, errs = cliEnv(t, env, "", "settle", "plan", "--epoch", "1", "--json")
+	var plan planDoc
+	if code != 0 || json.Unmarshal([]byte(out), &plan) != nil || plan.Cost == nil {
+		t.Fatalf("plan: %d %s %s", code, out, errs)
+	}
+	c := plan.Cost
+	// 12 new token accounts: 2 v0 transactions (10 with creation each);
+	// the table's creation and one extension (14 addresses).
+	if c.TxVersion != "v0" || c.Transactions != 2 || c.TableTransactions != 2 || c.NewTokenAccounts != 12 || c.ComputeUnits == 0 ||
+		c.ComputeUnitLimit <= c.ComputeUnits || !c.UnitsEstimated || c.PriorityFee != 2000 || c.SignatureLamports != 4*settlement.SignatureFee ||
+		c.PriorityLamports == 0 || c.RentLamports == 0 || c.TotalLamports != c.SignatureLamports+c.PriorityLamports+c.RentLamports || c.Shortfall != "" {
+		t.Fatalf("plan cost %+v", c)
+	}
+	// The dry run prints the same figures.
+	code, out, errs = cliEnv(t, env, "", "settle", "submit", "--epoch", "1", "--dry-run", "--json")
+	var dr settlement.DryRun
+	if code != 0 || json.Unmarshal([]byte(out), &dr) != nil || dr.Cost == nil {
+		t.Fatalf("dry run: %d %s %s", code, out, errs)
+	}
+	if len(dr.Transactions) != c.Transactions || len(dr.TableSteps) != c.TableTransactions || dr.Cost.TotalLamports != c.TotalLamports || dr.ComputeUnits != c.ComputeUnits {
+		t.Fatalf("dry run %+v %+v, plan's cost %+v", dr, dr.Cost, c)
+	}
+	var priority uint64
+	for _, tx := range dr.Transactions {
+		// The priority fee is price × limit, rounded up, per transaction.
+		if tx.Version != "v0" || tx.ComputeUnitLimit == 0 || tx.PriorityLamports != (uint64(tx.ComputeUnitLimit)*2000+999_999)/1_000_000 {
+			t.Fatalf("dry run tx %+v", tx)
+		}
+		priority += tx.PriorityLamports
+	}
+	if priority != c.PriorityLamports {
+		t.Fatalf("priority fees %d in the dry run's transactions, %d in the plan's cost", priority, c.PriorityLamports)
+	}
+	code, out, _ = cliEnv(t, env, "", "settle", "submit", "--epoch", "1", "--dry-run")
+	if code != 0 || !strings.Contains(out, "in 2 v0 transactions") || !strings.Contains(out, "2 lookup-table transactions first") || !strings.Contains(out, "CU_LIMIT") {
+		t.Fatalf("dry run text: %d %s", code, out)
+	}
+	// Legacy: 9 transfers with creation per transaction, no table.
+	code, out, errs = cliEnv(t, env, "", "settle", "plan", "--epoch", "1", "--json", "--tx-version", "legacy")
+	if code != 0 || json.Unmarshal([]byte(out), &plan) != nil || plan.Cost == nil {
+		t.Fatalf("plan legacy: %d %s %s", code, out, errs)
+	}
+	if c := plan.Cost; c.TxVersion != "legacy" || c.Transactions != 2 || c.TableTransactions != 0 || c.PriorityLamports != 0 || c.SignatureLamports != 2*settlement.SignatureFee {
+		t.Fatalf("legacy cost %+v", c)
+	}
+	// Nothing was sent.
+	if bal, err := l.TokenBalance(context.Background(), l.Treasury.PublicKey(), l.Mint); err != nil || bal != l.TreasuryAmount {
+		t.Fatalf("treasury %d %v", bal, err)
+	}
+	// A treasury without the tokens: the plan names the shortfall.
+	poor := solana.NewWallet()
+	if _, err := l.MintTo(context.Background(), l.Mint, poor.PublicKey(), 1); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.Airdrop(context.Background(), poor.PublicKey(), 1_000_000_000); err != nil {
+		t.Fatal(err)
+	}
+	code, out, errs = cliEnv(t, map[string]string{"EPOCHLEDGER_DATA": data}, "", "settle", "plan", "--epoch", "1", "--json",
+		"--rpc", l.RPC, "--mint", l.Mint.String(), "--authority", poor.PublicKey().String())
+	if code != 0 || json.Unmarshal([]byte(out), &plan) != nil || plan.Cost == nil || !strings.Contains(plan.Cost.Shortfall, "short by") {
+		t.Fatalf("poor treasury: %d %s %s", code, out, errs)
 	}
 }

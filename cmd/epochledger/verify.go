@@ -72,7 +72,10 @@ account's history on chain (--token-account, the localnet's, or learned
 from a landed payout), so a log cut before an anchored position, or
 rewritten with recomputed chain hashes, fails against the chain. Exit 1
 naming the epoch and what differs. Epochs planned before anchoring, or
-settled as legacy, are listed as unanchored.`)
+settled as legacy, are listed as unanchored. It works on every store: the
+embedded log's frame chain, or with --store the content chain PostgreSQL
+stores (recomputed from the rows read); EventStoreDB keeps no chain hash
+per event, so its plans record no log_head and list as unanchored.`)
 	sf.register(fs, e)
 	fs.StringVar(&head, "head", "", "chain hash (64 hex digits) the log must hold, at its head or earlier")
 	var cf chainFlags
@@ -95,17 +98,18 @@ settled as legacy, are listed as unanchored.`)
 		}
 		want = (*[32]byte)(b)
 	}
-	if *anchors && sf.store != "" {
-		return usagef("verify: --anchors checks the embedded log (--data)")
-	}
 	if want != nil && sf.store != "" {
 		return usagef("verify: --head checks the embedded log (--data); with --store, compare the head_hash printed")
 	}
-	if isPostgresURL(sf.store) {
-		return verifyPostgres(ctx, e, &sf)
-	}
 	if sf.store != "" {
-		return verifyESDB(ctx, e, &sf)
+		check := verifyESDB
+		if isPostgresURL(sf.store) {
+			check = verifyPostgres
+		}
+		if *anchors {
+			return verifyStoreAnchors(ctx, e, &sf, &cf, check)
+		}
+		return check(ctx, e, &sf)
 	}
 	if !dirExists(sf.data) {
 		return fmt.Errorf("verify: no event log at %s; pass --data", sf.data)
@@ -115,14 +119,8 @@ settled as legacy, are listed as unanchored.`)
 		if err := cf.resolve(); err != nil {
 			return err
 		}
-		src := cf.source
-		if src == "" {
-			src = cf.localnetSource
-		}
-		if src != "" {
-			if treasury, err = solana.PublicKeyFromBase58(src); err != nil {
-				return usagef("verify: --token-account %q: %v", src, err)
-			}
+		if treasury, err = cf.anchorTreasury(); err != nil {
+			return err
 		}
 	}
 	bar := newProgress(e, "verify", sf.json)
@@ -185,14 +183,7 @@ settled as legacy, are listed as unanchored.`)
 		if h := rep.HeadCheck; h != nil && h.Position > 0 {
 			fmt.Fprintf(e.stdout, "ok: the log holds the kept hash %s at position %d\n", h.Hash, h.Position)
 		}
-		for _, c := range checks {
-			switch c.Status {
-			case "ok":
-				fmt.Fprintf(e.stdout, "ok: epoch %d's anchor (transaction %s) holds: the log has log head %s at position %d, before the plan at %d\n", c.Epoch, c.Signature, c.LogHead, c.Position, c.PlannedAt)
-			case "unanchored":
-				fmt.Fprintf(e.stdout, "note: epoch %d is unanchored: %s\n", c.Epoch, c.Reason)
-			}
-		}
+		printAnchors(e, checks)
 	}
 	if !intact {
 		p := rep.Problem
@@ -200,12 +191,7 @@ settled as legacy, are listed as unanchored.`)
 		return &silentError{code: 1}
 	}
 	if anchorsFailed {
-		for _, c := range checks {
-			if c.Status == "failed" {
-				fmt.Fprintf(e.stderr, "verify FAILED: epoch %d's anchor on chain: %s\n", c.Epoch, c.Reason)
-			}
-		}
-		return &silentError{code: 1}
+		return anchorFailures(e, checks)
 	}
 	if headMissing {
 		fmt.Fprintf(e.stderr, "verify FAILED: the log holds no event with chain hash %s (it ends at position %d, head hash %s): it was cut before that event, rewritten up to it, or is not the log the hash was kept from\n", rep.HeadCheck.Hash, rep.Events, rep.HeadHash)

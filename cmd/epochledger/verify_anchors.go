@@ -1,13 +1,16 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/hex"
+	"encoding/json"
 	"fmt"
 	"slices"
 
 	"github.com/gagliardetto/solana-go"
 
+	"github.com/epochledger/epochledger/eventstore"
 	"github.com/epochledger/epochledger/eventstore/filestore"
 	"github.com/epochledger/epochledger/projections"
 	"github.com/epochledger/epochledger/settlement"
@@ -36,17 +39,23 @@ type chainAnchor struct {
 	status          string
 }
 
-// checkAnchors holds the embedded log at dir against every settled epoch's
+// checkAnchors holds the log (any store) against every settled epoch's
 // anchor on chain: the memo of the epoch's landed 1/n transaction must
 // carry the plan's log_head, and the log must still hold that chain hash
-// before the plan's position. The frame chain commits to positions, so
-// holding the hash means every event up to it is as it was at plan time:
-// a log rewritten (chain hashes recomputed) fails. The anchors are found
+// before the plan's position. Both chains commit to every event before
+// (the embedded store's frame chain to positions too, the networked
+// stores' content chain to the order), so holding the hash means every
+// event up to it is as it was at plan time: a log rewritten (chain hashes
+// recomputed) fails. The anchors are found
 // from the log's payout transactions and, where the treasury's token
 // account is known (treasury non-zero), from its history on chain, so a
 // log cut before an anchored position, plan and payouts gone with it,
 // fails too. The log is read from scratch (no checkpoint).
 func checkAnchors(ctx context.Context, e *env, sf *storeFlags, chain *settlement.Chain, treasury solana.PublicKey) ([]anchorCheck, error) {
+	locate := locateFrames
+	if sf.store != "" {
+		locate = locateContent
+	}
 	s, err := openStore(ctx, sf, true)
 	if err != nil {
 		return nil, err
@@ -161,16 +170,15 @@ func checkAnchors(ctx context.Context, e *env, sf *storeFlags, chain *settlement
 			out = append(out, c)
 			continue
 		}
-		rep, err := filestore.VerifyHead(sf.data, nil, nil, *(*[32]byte)(b))
+		found, err := locate(ctx, sf, *(*[32]byte)(b))
 		if err != nil {
 			return nil, fmt.Errorf("verify: %w", err)
 		}
-		if rep.HeadCheck != nil {
-			c.Position = rep.HeadCheck.Position
-		}
+		c.Position = found.position
+		rep := found
 		switch {
 		case c.Position == 0:
-			c.Status, c.Reason = "failed", joinReason(c.Reason, fmt.Sprintf("the log holds no event with the chain hash %s anchored for epoch %d (it ends at position %d, head hash %s): it was cut before the position it had when the epoch was planned, or rewritten up to it", a.head, epoch, rep.Events, rep.HeadHash))
+			c.Status, c.Reason = "failed", joinReason(c.Reason, fmt.Sprintf("the log holds no event with the chain hash %s anchored for epoch %d (it ends at position %d, head hash %s): it was cut before the position it had when the epoch was planned, or rewritten up to it", a.head, epoch, rep.events, rep.headHash))
 		case st != nil && c.Position >= st.PlannedAt:
 			c.Status, c.Reason = "failed", joinReason(c.Reason, fmt.Sprintf("the log holds the anchored chain hash at position %d, not before the plan at position %d", c.Position, st.PlannedAt))
 		case c.Status != "failed":
@@ -179,6 +187,146 @@ func checkAnchors(ctx context.Context, e *env, sf *storeFlags, chain *settlement
 		out = append(out, c)
 	}
 	return out, nil
+}
+
+// located is where a log holds a chain hash.
+type located struct {
+	position uint64 // 0: nowhere
+	events   uint64 // the log's events
+	headHash string // the head's chain hash, hex
+}
+
+// locateFrames finds hash in the embedded log's frame chain (what verify
+// prints and an embedded plan records as log_head).
+func locateFrames(_ context.Context, sf *storeFlags, hash [32]byte) (located, error) {
+	rep, err := filestore.VerifyHead(sf.data, nil, nil, hash)
+	if err != nil {
+		return located{}, err
+	}
+	l := located{events: rep.Events, headHash: rep.HeadHash}
+	if rep.HeadCheck != nil {
+		l.position = rep.HeadCheck.Position
+	}
+	return l, nil
+}
+
+// locateContent finds hash in a networked store's content chain
+// (eventstore.ChainHash over every event in log order: PostgreSQL's stored
+// chain, which a PostgreSQL plan records as log_head), recomputed from the
+// events read, not taken from the stored column: verify has just checked
+// the two agree.
+func locateContent(ctx context.Context, sf *storeFlags, hash [32]byte) (located, error) {
+	s, err := openStore(ctx, sf, true)
+	if err != nil {
+		return located{}, err
+	}
+	defer s.Close()
+	var l located
+	var h [32]byte
+	err = s.ReadAll(ctx, 1, func(ev *eventstore.RecordedEvent) error {
+		h = eventstore.ChainHash(h, ev)
+		l.events++
+		if h == hash && l.position == 0 {
+			l.position = ev.Position
+		}
+		return nil
+	})
+	l.headHash = hex.EncodeToString(h[:])
+	return l, err
+}
+
+// verifyStoreAnchors is verify --store URL --anchors: the backend's own
+// check (verify, printing as it does without --anchors), then, when the
+// log is intact, its anchors on chain; --json prints the backend's
+// document with "anchors" added and "ok" false when an anchor fails.
+func verifyStoreAnchors(ctx context.Context, e *env, sf *storeFlags, cf *chainFlags, verify func(context.Context, *env, *storeFlags) error) error {
+	if err := cf.resolve(); err != nil {
+		return err
+	}
+	treasury, err := cf.anchorTreasury()
+	if err != nil {
+		return err
+	}
+	var buf bytes.Buffer
+	sub := *e
+	sub.stdout = &buf
+	if err := verify(ctx, &sub, sf); err != nil {
+		_, _ = e.stdout.Write(buf.Bytes())
+		return err // the log itself fails: its anchors are beside the point
+	}
+	chain := cf.dial()
+	checks, err := checkAnchors(ctx, e, sf, chain, treasury)
+	chain.Close()
+	if err != nil {
+		return fmt.Errorf("verify --anchors: %w", err)
+	}
+	failed := false
+	for _, c := range checks {
+		failed = failed || c.Status == "failed"
+	}
+	if sf.json {
+		var doc map[string]json.RawMessage
+		if err := json.Unmarshal(buf.Bytes(), &doc); err != nil {
+			return fmt.Errorf("verify --anchors: the store's report: %w", err)
+		}
+		b, _ := json.Marshal(checks)
+		doc["anchors"] = b
+		if failed {
+			doc["ok"] = json.RawMessage("false")
+		}
+		if err := writeJSON(e.stdout, doc); err != nil {
+			return err
+		}
+	} else {
+		_, _ = e.stdout.Write(buf.Bytes())
+		printAnchors(e, checks)
+	}
+	return anchorFailures(e, checks)
+}
+
+// anchorTreasury is the token account whose history holds the anchors:
+// --token-account, else the localnet's, else none (learned from a landed
+// payout).
+func (c *chainFlags) anchorTreasury() (solana.PublicKey, error) {
+	src := c.source
+	if src == "" {
+		src = c.localnetSource
+	}
+	if src == "" {
+		return solana.PublicKey{}, nil
+	}
+	k, err := solana.PublicKeyFromBase58(src)
+	if err != nil {
+		return k, usagef("verify: --token-account %q: %v", src, err)
+	}
+	return k, nil
+}
+
+// printAnchors prints the epochs that hold and those unanchored.
+func printAnchors(e *env, checks []anchorCheck) {
+	for _, c := range checks {
+		switch c.Status {
+		case "ok":
+			fmt.Fprintf(e.stdout, "ok: epoch %d's anchor (transaction %s) holds: the log has log head %s at position %d, before the plan at %d\n", c.Epoch, c.Signature, c.LogHead, c.Position, c.PlannedAt)
+		case "unanchored":
+			fmt.Fprintf(e.stdout, "note: epoch %d is unanchored: %s\n", c.Epoch, c.Reason)
+		}
+	}
+}
+
+// anchorFailures names every failed anchor on stderr and exits 1 if any.
+func anchorFailures(e *env, checks []anchorCheck) error {
+	failed := false
+	for _, c := range checks {
+		if c.Status == "failed" {
+			failed = true
+			fmt.Fprintf(e.stderr, "verify FAILED: epoch %d's anchor on chain: %s\n", c.Epoch, c.Reason)
+		}
+	}
+	if failed {
+		return &silentError{code: 1}
+	}
+	return nil
 }
 
 func joinReason(a, b string) string {

@@ -10,6 +10,7 @@ import (
 
 	"github.com/gagliardetto/solana-go"
 
+	"github.com/epochledger/epochledger/internal/pgcluster"
 	"github.com/epochledger/epochledger/settlement"
 )
 
@@ -160,5 +161,94 @@ func TestVerifyAnchors(t *testing.T) {
 	code, doc, errs = runAnchors(t, env, rewritten)
 	if code != 1 || doc.OK || doc.Anchors[0].Status != "failed" || !strings.Contains(doc.Anchors[0].Reason, "holds no event with the chain hash "+plan.LogHead) {
 		t.Fatalf("rewritten: exit %d %+v %s", code, doc, errs)
+	}
+}
+
+// TestPostgresVerifyAnchors: verify --anchors --rpc on a PostgreSQL log
+// (issue #21 item 10 on every store). The plan there records the content
+// chain's head as log_head; the v0 settlement anchors it on the local VM;
+// verify --store … --anchors finds it in the log (positions checked); a
+// log rewritten before the plan with its chain recomputed (a modified
+// export imported into a fresh schema), and one cut before the plan, both
+// verify row by row but fail against the chain.
+func TestPostgresVerifyAnchors(t *testing.T) {
+	c := pgcluster.Start(t, false)
+	_, state := startLocalnetState(t)
+	store := pgStore(c)
+	env := map[string]string{"EPOCHLEDGER_LOCALNET": state}
+	if code, _, errs := cliEnv(t, env, "", "import", writeFile(t, settleNetwork(12, nil)), "--store", store); code != 0 {
+		t.Fatal(errs)
+	}
+	code, out, errs := cliEnv(t, env, "", "settle", "plan", "--epoch", "1", "--json", "--store", store)
+	var plan planDoc
+	if code != 0 || json.Unmarshal([]byte(out), &plan) != nil || len(plan.LogHead) != 64 {
+		t.Fatalf("plan: exit %d %s %s", code, out, errs)
+	}
+	if code, out, errs := cliEnv(t, env, "", "settle", "submit", "--epoch", "1", "--poll", "5ms", "--json", "--store", store); code != 0 {
+		t.Fatalf("submit: exit %d %s %s", code, out, errs)
+	}
+	anchors := func(store string) (int, anchorsDoc, string) {
+		t.Helper()
+		code, out, errs := cliEnv(t, env, "", "verify", "--store", store, "--anchors", "--json")
+		var doc anchorsDoc
+		if err := json.Unmarshal([]byte(out), &doc); err != nil {
+			t.Fatalf("verify --store --anchors --json: exit %d: %v\n%s%s", code, err, out, errs)
+		}
+		return code, doc, errs
+	}
+	code, doc, errs := anchors(store)
+	if code != 0 || !doc.OK || len(doc.Anchors) != 1 {
+		t.Fatalf("settled: exit %d %+v %s", code, doc, errs)
+	}
+	if a := doc.Anchors[0]; a.Status != "ok" || a.MemoHead != plan.LogHead || a.Position != plan.PlannedAt-1 {
+		t.Fatalf("anchor %+v, plan at %d with log_head %s", a, plan.PlannedAt, plan.LogHead)
+	}
+	// The text form adds the anchor's line to the backend's own.
+	code, out, _ = cliEnv(t, env, "", "verify", "--store", store, "--anchors")
+	if code != 0 || !strings.Contains(out, "every row's chain hash verified") || !strings.Contains(out, "epoch 1's anchor") {
+		t.Fatalf("verify --store --anchors: %d %s", code, out)
+	}
+
+	copyTo := func(to uint64, edit func(string) string) string {
+		t.Helper()
+		code, out, errs := cliEnv(t, env, "", "export", "--store", store, "--to", fmt.Sprint(to))
+		if code != 0 {
+			t.Fatalf("export: %s", errs)
+		}
+		lines := strings.Split(strings.TrimSuffix(out, "\n"), "\n")
+		for i := range lines {
+			lines[i] = edit(lines[i])
+		}
+		fresh := pgStore(c)
+		if code, _, errs := cliEnv(t, env, strings.Join(lines, "\n")+"\n", "import", "-", "--store", fresh); code != 0 {
+			t.Fatalf("import: %s", errs)
+		}
+		if code, out, errs := cliEnv(t, env, "", "verify", "--store", fresh); code != 0 {
+			t.Fatalf("the copy verifies row by row: exit %d %s %s", code, out, errs)
+		}
+		return fresh
+	}
+	if code, doc, errs := anchors(copyTo(0, func(s string) string { return s })); code != 0 || !doc.OK || doc.Anchors[0].Status != "ok" {
+		t.Fatalf("faithful copy: exit %d %+v %s", code, doc, errs)
+	}
+	edited := false
+	rewritten := copyTo(0, func(s string) string {
+		if !edited && strings.Contains(s, `"NodeRegistered"`) && strings.Contains(s, `RTX 4090`) {
+			edited = true
+			return strings.Replace(s, `RTX 4090`, `RTX 4080`, 1)
+		}
+		return s
+	})
+	if !edited {
+		t.Fatal("no event to rewrite")
+	}
+	code, doc, errs = anchors(rewritten)
+	if code != 1 || doc.OK || doc.Anchors[0].Status != "failed" || !strings.Contains(doc.Anchors[0].Reason, "holds no event with the chain hash "+plan.LogHead) ||
+		!strings.Contains(errs, "epoch 1's anchor on chain") {
+		t.Fatalf("rewritten: exit %d %+v %s", code, doc, errs)
+	}
+	code, doc, errs = anchors(copyTo(plan.PlannedAt-2, func(s string) string { return s }))
+	if code != 1 || doc.OK || len(doc.Anchors) != 1 || doc.Anchors[0].Status != "failed" || !strings.Contains(doc.Anchors[0].Reason, "holds no plan") {
+		t.Fatalf("cut: exit %d %+v %s", code, doc, errs)
 	}
 }

@@ -721,6 +721,17 @@ func TestStateDir(t *testing.T) {
 		doc.TreasuryKeypair != filepath.Join(dir, "treasury.json") || l.TreasuryKeypairPath != doc.TreasuryKeypair {
 		t.Fatalf("localnet.json %+v does not match %+v", doc, l)
 	}
+	// ReadState, what every reader uses, reads the same document from the
+	// directory or the file, and it is the running server's State.
+	for _, p := range []string{dir, filepath.Join(dir, localnet.StateFile)} {
+		st, err := localnet.ReadState(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if *st != l.State() || st.RPC != doc.RPC || st.Mint != doc.Mint || st.TreasuryKeypair != doc.TreasuryKeypair || st.TreasuryTokenAccount != doc.TreasuryTokenAccount {
+			t.Fatalf("ReadState(%s) = %+v, the file holds %+v, the server is %+v", p, *st, doc, l.State())
+		}
+	}
 	key, err := solana.PrivateKeyFromSolanaKeygenFile(doc.TreasuryKeypair)
 	if err != nil {
 		t.Fatal(err)
@@ -750,6 +761,9 @@ func TestStateDir(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join(dir, "localnet.json")); !errors.Is(err, os.ErrNotExist) {
 		t.Fatalf("localnet.json outlives the server: %v", err)
+	}
+	if _, err := localnet.ReadState(dir); !errors.Is(err, localnet.ErrNoState) {
+		t.Fatalf("ReadState of a stopped server's directory: %v, want ErrNoState", err)
 	}
 }
 

@@ -1,7 +1,8 @@
 'use strict';
 // Wire-level helpers with no dependency beyond Node's standard library:
-// base58, Ed25519 keys and signatures, program-derived addresses, and the
-// Solana transaction wire format (legacy and v0 messages).
+// base58, Ed25519 keys and signatures, program-derived addresses, the
+// Solana transaction wire format (legacy and v0 messages), and the JSON
+// encodings of accounts and transactions in RPC answers.
 
 const crypto = require('node:crypto');
 
@@ -332,6 +333,165 @@ function parseMessageBytes(bytes) {
   return message;
 }
 
+// ---------------------------------------------------------------- JSON-RPC answers
+// How accounts, transactions and their statuses are written in answers,
+// in the shapes of a real node (solana-account-decoder, the transaction
+// status encoders).
+
+// ParamError is a request an encoder cannot answer (an encoding it does
+// not support); the transport answers it as invalid params (-32602).
+class ParamError extends Error {}
+
+// encodeAccount writes an account as getAccountInfo does in config's
+// encoding; mintInfo(mint) gives a mint's decimals for jsonParsed token
+// accounts.
+function encodeAccount(acct, config, mintInfo) {
+  const encoding = config.encoding || 'binary';
+  let data = acct.data();
+  const owner = b58encode(acct.owner());
+  const base = { executable: acct.executable(), lamports: acct.lamports(), owner, rentEpoch: acct.rentEpoch(), space: data.length };
+  if (encoding === 'jsonParsed') {
+    const parsed = parseAccountData(acct, mintInfo);
+    if (parsed) return { ...base, data: parsed };
+  }
+  if (config.dataSlice) {
+    const { offset = 0, length = data.length } = config.dataSlice;
+    data = data.slice(offset, offset + length);
+  }
+  switch (encoding) {
+    case 'binary':
+      return { ...base, data: b58encode(data) };
+    case 'base58':
+      return { ...base, data: [b58encode(data), 'base58'] };
+    case 'base64':
+    case 'jsonParsed':
+      return { ...base, data: [Buffer.from(data).toString('base64'), 'base64'] };
+    default:
+      throw new ParamError(`unsupported encoding: ${encoding}. Supported encodings: base58, base64, jsonParsed (base64+zstd is not supported by localnet)`);
+  }
+}
+
+function parseAccountData(acct, mintInfo) {
+  // Required here, not at the top: spl.js and ledger.js build on this file.
+  const spl = require('./spl');
+  const { ALT_PROGRAM, decodeLookupTable } = require('./ledger');
+  if (Buffer.from(acct.owner()).equals(Buffer.from(ALT_PROGRAM))) {
+    // The shape of solana-account-decoder's parse_address_lookup_table.
+    const t = decodeLookupTable(acct.data());
+    if (!t) return null;
+    return {
+      program: 'address-lookup-table',
+      parsed: {
+        type: 'lookupTable',
+        info: {
+          deactivationSlot: t.deactivationSlot.toString(),
+          lastExtendedSlot: t.lastExtendedSlot.toString(),
+          lastExtendedSlotStartIndex: t.lastExtendedSlotStartIndex,
+          ...(t.authority ? { authority: t.authority } : {}),
+          addresses: t.addresses.map(b58encode),
+        },
+      },
+      space: acct.data().length,
+    };
+  }
+  if (!spl.isTokenProgram(acct.owner())) return null;
+  const data = acct.data();
+  const program = b58encode(acct.owner()) === b58encode(spl.TOKEN_PROGRAM) ? 'spl-token' : 'spl-token-2022';
+  const mint = spl.decodeMint(data);
+  if (mint) {
+    return {
+      program,
+      parsed: {
+        type: 'mint',
+        info: {
+          decimals: mint.decimals,
+          freezeAuthority: mint.freezeAuthority,
+          isInitialized: true,
+          mintAuthority: mint.mintAuthority,
+          supply: mint.supply.toString(),
+        },
+      },
+      space: data.length,
+    };
+  }
+  const ta = spl.decodeTokenAccount(data);
+  if (ta) {
+    const m = mintInfo(ta.mint);
+    const decimals = m ? m.decimals : 0;
+    const info = {
+      isNative: ta.isNative,
+      mint: ta.mint,
+      owner: ta.owner,
+      state: ta.state,
+      tokenAmount: spl.uiTokenAmount(ta.amount, decimals),
+    };
+    if (ta.delegate) {
+      info.delegate = ta.delegate;
+      info.delegatedAmount = spl.uiTokenAmount(ta.delegatedAmount, decimals);
+    }
+    if (ta.closeAuthority) info.closeAuthority = ta.closeAuthority;
+    return { program, parsed: { type: 'account', info }, space: data.length };
+  }
+  return null;
+}
+
+function encodeTransaction(record, encoding) {
+  const tx = record.tx;
+  switch (encoding) {
+    case 'base64':
+      return [Buffer.from(tx.wire).toString('base64'), 'base64'];
+    case 'base58':
+      return [b58encode(tx.wire), 'base58'];
+    case 'json': {
+      const m = tx.message;
+      const message = {
+        accountKeys: m.accountKeys.map(b58encode),
+        header: m.header,
+        instructions: m.instructions.map((ix) => ({
+          accounts: ix.accounts,
+          data: b58encode(ix.data),
+          programIdIndex: ix.programIdIndex,
+          stackHeight: null,
+        })),
+        recentBlockhash: b58encode(m.recentBlockhash),
+      };
+      if (m.version !== 'legacy') {
+        message.addressTableLookups = m.addressTableLookups.map((l) => ({
+          accountKey: b58encode(l.accountKey),
+          readonlyIndexes: l.readonlyIndexes,
+          writableIndexes: l.writableIndexes,
+        }));
+      }
+      return { message, signatures: tx.signatures.map(b58encode) };
+    }
+    default:
+      throw new ParamError(`unsupported encoding: ${encoding}. localnet's getTransaction supports json, base64 and base58`);
+  }
+}
+
+function status(record) {
+  return {
+    slot: record.slot,
+    confirmations: null,
+    err: record.err ? record.err.json : null,
+    status: record.err ? { Err: record.err.json } : { Ok: null },
+    confirmationStatus: 'finalized',
+  };
+}
+
+function memoText(record) {
+  const spl = require('./spl');
+  const m = record.tx.message;
+  const memos = [];
+  for (const ix of m.instructions) {
+    const pid = b58encode(m.accountKeys[ix.programIdIndex]);
+    if (pid === b58encode(spl.MEMO_PROGRAM) || pid === 'Memo1UhkJRfHyvLMcVucJwxXeuD728EqVDDwQDxFMNo') {
+      memos.push(`[${ix.data.length}] ${Buffer.from(ix.data).toString('utf8')}`);
+    }
+  }
+  return memos.length ? memos.join('; ') : null;
+}
+
 module.exports = {
   PACKET_DATA_SIZE,
   parseMessageBytes,
@@ -346,4 +506,9 @@ module.exports = {
   parseTransaction,
   isWritable,
   compileLegacy,
+  ParamError,
+  encodeAccount,
+  encodeTransaction,
+  status,
+  memoText,
 };
