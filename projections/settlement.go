@@ -44,6 +44,16 @@ type Settlement struct {
 // with the leaves hashed in parallel: a plan of a million payouts is
 // checked in a fraction of the time.
 func planRoot(epoch uint64, a, b []domain.Payout) ([32]byte, error) {
+	leaves, err := planLeaves(epoch, a, b)
+	if err != nil {
+		return [32]byte{}, err
+	}
+	return domain.MerkleRoot(leaves), nil
+}
+
+// planLeaves returns the payout leaves of the concatenation of two payout
+// lists, hashed in parallel for long lists.
+func planLeaves(epoch uint64, a, b []domain.Payout) ([][32]byte, error) {
 	n := len(a) + len(b)
 	leaves := make([][32]byte, n)
 	at := func(i int) *domain.Payout {
@@ -76,9 +86,9 @@ func planRoot(epoch uint64, a, b []domain.Payout) ([32]byte, error) {
 	}
 	wg.Wait()
 	if err := errors.Join(errs...); err != nil {
-		return [32]byte{}, err
+		return nil, err
 	}
-	return domain.MerkleRoot(leaves), nil
+	return leaves, nil
 }
 
 // Replaceable reports whether a new plan of root may replace this one (a
