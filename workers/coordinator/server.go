@@ -211,7 +211,7 @@ var errStopFold = errors.New("stop")
 // applyOne folds one stored event into the ledger, the scheduler and the
 // key table. Called with mu held for writing (or before the server runs).
 func (s *Server) applyOne(pos uint64, id, t string, ev domain.Event) {
-	s.ledger.Apply(pos, ev)
+	s.ledger.ApplyStored(pos, id, ev)
 	s.sched.apply(pos, id, t, ev)
 	s.avail.apply(t, ev)
 	if e, ok := ev.(*domain.NodeRegistered); ok {
