@@ -270,6 +270,18 @@ func (l *Ledger) PlanPayouts(n uint64) (payouts []domain.Payout, carried []strin
 	return payouts, carried
 }
 
+// ReplanPayouts is PlanPayouts of epoch n as if its recorded plan did not
+// exist: what a plan replacing it would pay (it takes over the recorded
+// plan's reservations). The ledger is left as it was.
+func (l *Ledger) ReplanPayouts(n uint64) (payouts []domain.Payout, carried []string) {
+	if ep := l.Epoch(n); ep != nil && ep.Settlement != nil {
+		s := ep.Settlement
+		ep.Settlement = nil
+		defer func() { ep.Settlement = s }()
+	}
+	return l.PlanPayouts(n)
+}
+
 func (l *Ledger) checkSettlement(ev domain.Event) error {
 	switch e := ev.(type) {
 	case *domain.SettlementPlanned:

@@ -68,7 +68,8 @@ func Derive(l *projections.Ledger, n uint64) (*Plan, error) {
 	if s := ep.Settlement; s != nil {
 		return nil, fmt.Errorf("%w: epoch %d was planned at position %d (root %s)", ErrAlreadyPlanned, n, s.PlannedAt, s.Root)
 	}
-	return derive(l, n)
+	payouts, carried := l.PlanPayouts(n)
+	return derive(n, payouts, carried)
 }
 
 // ErrCannotReplan refuses a re-plan of an epoch part of whose plan was sent.
@@ -94,18 +95,17 @@ func Replan(l *projections.Ledger, n uint64) (*Plan, error) {
 	case s.Incomplete():
 		return nil, fmt.Errorf("%w: epoch %d's plan is incomplete", ErrCannotReplan, n)
 	}
-	ep.Settlement = nil
-	defer func() { ep.Settlement = s }()
-	p, err := derive(l, n)
+	payouts, carried := l.ReplanPayouts(n)
+	p, err := derive(n, payouts, carried)
 	if err == nil && p.RootHex() == s.Root {
 		return nil, fmt.Errorf("%w: a new plan of epoch %d would be the recorded one (root %s): nothing changed since", ErrAlreadyPlanned, n, s.Root)
 	}
 	return p, err
 }
 
-func derive(l *projections.Ledger, n uint64) (*Plan, error) {
+// derive makes the plan of epoch n paying payouts.
+func derive(n uint64, payouts []domain.Payout, carried []string) (*Plan, error) {
 	var err error
-	payouts, carried := l.PlanPayouts(n)
 	p := &Plan{Epoch: n, Payouts: payouts, Carried: carried}
 	for i := range payouts {
 		var ok bool
