@@ -283,7 +283,7 @@ func appendLines(ctx context.Context, s eventstore.Store, lines []importLine) (f
 	for i, l := range lines {
 		evs[i] = eventstore.StreamEvent{Stream: l.env.Stream, Event: eventstore.EventData{ID: l.env.ID, Type: l.env.Type, Time: l.env.Time, Data: l.env.Data}}
 	}
-	results, err := eventstore.AppendInOrder(ctx, s, evs)
+	results, _, err := eventstore.AppendInOrder(ctx, s, evs)
 	if err != nil {
 		return 0, 0, err
 	}
