@@ -44,6 +44,16 @@ type Settlement struct {
 // with the leaves hashed in parallel: a plan of a million payouts is
 // checked in a fraction of the time.
 func planRoot(epoch uint64, a, b []domain.Payout) ([32]byte, error) {
+	leaves, err := planLeaves(epoch, a, b)
+	if err != nil {
+		return [32]byte{}, err
+	}
+	return domain.MerkleRoot(leaves), nil
+}
+
+// planLeaves returns the payout leaves of the concatenation of two payout
+// lists, hashed in parallel for long lists.
+func planLeaves(epoch uint64, a, b []domain.Payout) ([][32]byte, error) {
 	n := len(a) + len(b)
 	leaves := make([][32]byte, n)
 	at := func(i int) *domain.Payout {
@@ -76,9 +86,9 @@ func planRoot(epoch uint64, a, b []domain.Payout) ([32]byte, error) {
 	}
 	wg.Wait()
 	if err := errors.Join(errs...); err != nil {
-		return [32]byte{}, err
+		return nil, err
 	}
-	return domain.MerkleRoot(leaves), nil
+	return leaves, nil
 }
 
 // Replaceable reports whether a new plan of root may replace this one (a
@@ -258,6 +268,18 @@ func (l *Ledger) PlanPayouts(n uint64) (payouts []domain.Payout, carried []strin
 		payouts = append(payouts, domain.Payout{OperatorID: o.ID, Wallet: o.Wallet, Amount: amt, Epochs: slices.Clip(epochs)})
 	}
 	return payouts, carried
+}
+
+// ReplanPayouts is PlanPayouts of epoch n as if its recorded plan did not
+// exist: what a plan replacing it would pay (it takes over the recorded
+// plan's reservations). The ledger is left as it was.
+func (l *Ledger) ReplanPayouts(n uint64) (payouts []domain.Payout, carried []string) {
+	if ep := l.Epoch(n); ep != nil && ep.Settlement != nil {
+		s := ep.Settlement
+		ep.Settlement = nil
+		defer func() { ep.Settlement = s }()
+	}
+	return l.PlanPayouts(n)
 }
 
 func (l *Ledger) checkSettlement(ev domain.Event) error {

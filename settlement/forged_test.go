@@ -462,9 +462,9 @@ func TestProofVerifyOnChain(t *testing.T) {
 	}
 	c := dial(l)
 	defer c.Close()
-	proof := func(epoch uint64, op string) *settlement.Proof {
+	proof := func(epoch uint64, op string) *projections.Proof {
 		t.Helper()
-		p, err := settlement.BuildProof(w.ledger().Epoch(epoch).Settlement, op)
+		p, err := projections.BuildProof(w.ledger().Epoch(epoch).Settlement, op)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -125,27 +125,24 @@ func (j *Journal) Append(ctx context.Context, stream string, evs []domain.Event)
 	}
 	// Check each event with the ones before it folded. Folding changes the
 	// in-memory ledger before the store has the events, so from here on a
-	// failure leaves the journal unusable (sticky error); the caller stops.
-	pos, events := j.ledger.Position, j.ledger.Events
-	for i, ev := range evs {
-		if err := j.ledger.Check(t, ev); err != nil {
-			if i > 0 {
+	// failure that leaves the fold dirty makes the journal unusable (sticky
+	// error); the caller stops.
+	batch := j.ledger.Speculate()
+	for _, ev := range evs {
+		if err := batch.Add(t, ev); err != nil {
+			if batch.Dirty() {
 				j.err = fmt.Errorf("settlement: journal abandoned after a refused event: %w", err)
 			}
 			return eventstore.AppendResult{}, err
 		}
-		if len(evs) > 1 {
-			j.ledger.Apply(pos, ev)
-		}
 	}
-	j.ledger.Events = events
 	expected := eventstore.NoStream()
 	if next > 0 {
 		expected = eventstore.Exact(next - 1)
 	}
 	res, err := j.store.Append(ctx, stream, expected, data...)
 	if err != nil {
-		if len(evs) > 1 {
+		if batch.Dirty() {
 			j.err = fmt.Errorf("settlement: append to %s failed: %w", stream, err)
 		}
 		if errors.Is(err, eventstore.ErrWrongRevision) {
@@ -154,28 +151,19 @@ func (j *Journal) Append(ctx context.Context, stream string, evs []domain.Event)
 		return res, fmt.Errorf("settlement: append to %s: %w", stream, err)
 	}
 	j.next[stream] = res.NextRevision
-	if len(evs) > 1 && !res.Duplicate && res.FirstPosition == pos+1 && res.LastPosition == pos+uint64(len(evs)) {
-		// The store put the batch right after what the ledger had folded:
-		// the speculative fold is the fold of these positions, and reading
-		// them back (a large plan is 100 MB of JSON) would change nothing.
-		j.ledger.Position = res.LastPosition
-		j.ledger.LastID = data[len(data)-1].ID
-		j.ledger.Events += uint64(len(evs))
-		at := make(map[string]uint64, len(data))
-		for i := range data {
-			at[data[i].ID] = pos + 1 + uint64(i)
-			if j.ledger.IDs != nil && len(j.ledger.IDs) > 0 { // tracked (Config.TrackIDs)
-				j.ledger.IDs[data[i].ID] = pos + 1 + uint64(i)
-			}
+	ids := make([]string, len(data))
+	positions := make([]uint64, len(data))
+	for i := range data {
+		ids[i] = data[i].ID
+	}
+	if !res.Duplicate && res.LastPosition-res.FirstPosition == uint64(len(data)-1) {
+		for i := range positions {
+			positions[i] = res.FirstPosition + uint64(i)
 		}
-		j.fixPositions(evs, data, at)
-		return res, nil
-	}
-	if err := j.ledger.CatchUp(ctx, j.store, nil); err != nil {
-		j.err = err
-		return res, err
-	}
-	if len(evs) > 1 {
+	} else if len(evs) > 1 {
+		// Where the store put each event (a retried append reports the
+		// first storing's positions), for the positions the speculative
+		// fold recorded.
 		at := make(map[string]uint64, len(data))
 		err := j.store.ReadStream(ctx, stream, next, func(e *eventstore.RecordedEvent) error {
 			at[e.ID] = e.Position
@@ -185,29 +173,19 @@ func (j *Journal) Append(ctx context.Context, stream string, evs []domain.Event)
 			j.err = fmt.Errorf("settlement: read back %s: %w", stream, err)
 			return res, j.err
 		}
-		j.fixPositions(evs, data, at)
-	}
-	return res, nil
-}
-
-// fixPositions sets the positions the speculative fold could not know
-// (PlannedAt, SubmittedAt), given each stored event's position by id.
-func (j *Journal) fixPositions(evs []domain.Event, data []eventstore.EventData, at map[string]uint64) {
-	for i, ev := range evs {
-		pos := at[data[i].ID]
-		switch e := ev.(type) {
-		case *domain.SettlementPlanned:
-			if ep := j.ledger.Epoch(e.Epoch); ep != nil && ep.Settlement != nil && e.Part <= 1 {
-				ep.Settlement.PlannedAt = pos
-			}
-		case *domain.PayoutSubmitted:
-			if ep := j.ledger.Epoch(e.Epoch); ep != nil && ep.Settlement != nil {
-				if tx := ep.Settlement.Tx(e.Signature); tx != nil {
-					tx.SubmittedAt = pos
-				}
-			}
+		for i := range data {
+			positions[i] = at[data[i].ID]
 		}
 	}
+	// Right after what the ledger had folded, the speculative fold is
+	// kept; else the ledger catches up from the store (folding settlement
+	// events again is a no-op, so the batch is not counted twice in its
+	// state).
+	if err := batch.Stored(ctx, j.store, positions, ids); err != nil {
+		j.err = err
+		return res, err
+	}
+	return res, nil
 }
 
 // revision returns the stream's next revision, reading it once.

@@ -160,7 +160,7 @@ var ErrNotPaidOnChain = errors.New("settlement: the chain does not show the payo
 // mint into the operator's associated token account of it (mint zero:
 // the mint the transaction moved). The proof itself is checked with
 // Proof.Verify first.
-func VerifyOnChain(ctx context.Context, c *Chain, p *Proof, mint solana.PublicKey) error {
+func VerifyOnChain(ctx context.Context, c *Chain, p *projections.Proof, mint solana.PublicKey) error {
 	if err := p.Verify(p.Root); err != nil {
 		return err
 	}
@@ -169,14 +169,14 @@ func VerifyOnChain(ctx context.Context, c *Chain, p *Proof, mint solana.PublicKe
 	}
 	owner, err := solana.PublicKeyFromBase58(p.Wallet)
 	if err != nil {
-		return fmt.Errorf("%w: wallet %q: %v", ErrBadProof, p.Wallet, err)
+		return fmt.Errorf("%w: wallet %q: %v", projections.ErrBadProof, p.Wallet, err)
 	}
 	memo := Memo(p.Epoch, p.Root)
 	var received uint64
 	for _, s := range p.Signatures {
 		sig, err := solana.SignatureFromBase58(s)
 		if err != nil {
-			return fmt.Errorf("%w: signature %q: %v", ErrBadProof, s, err)
+			return fmt.Errorf("%w: signature %q: %v", projections.ErrBadProof, s, err)
 		}
 		t, err := c.ReadTx(ctx, sig)
 		if err != nil {

@@ -55,12 +55,16 @@ func TestSettlePlanProofsAndCarryForward(t *testing.T) {
 		t.Fatalf("settlement after reload: %+v", st)
 	}
 	for _, po := range p.Payouts {
-		pr, err := settlement.BuildProof(st, po.OperatorID)
+		pr, err := projections.BuildProof(st, po.OperatorID)
 		if err != nil {
 			t.Fatal(err)
 		}
 		if err := pr.Verify(p.RootHex()); err != nil {
 			t.Fatalf("%s: %v", po.OperatorID, err)
+		}
+		// The proof's memo is the one the payout transactions carry.
+		if want := settlement.Memo(p.Epoch, p.RootHex()); pr.Memo != want {
+			t.Fatalf("%s: proof memo %q, transactions carry %q", po.OperatorID, pr.Memo, want)
 		}
 		bad := *pr
 		bad.Amount++
@@ -74,7 +78,7 @@ func TestSettlePlanProofsAndCarryForward(t *testing.T) {
 			t.Fatal("a proof verified at another index")
 		}
 	}
-	if _, err := settlement.BuildProof(st, "op-003"); !errors.Is(err, settlement.ErrNotInPlan) {
+	if _, err := projections.BuildProof(st, "op-003"); !errors.Is(err, projections.ErrNotInPlan) {
 		t.Fatalf("proof of a carried operator: %v", err)
 	}
 
@@ -156,7 +160,7 @@ func TestSettlePlanSplitIntoParts(t *testing.T) {
 	if st == nil || st.Incomplete() || st.Root != p.RootHex() || len(st.Payouts) != len(p.Payouts) || st.PlannedAt != inMemory.PlannedAt || st.PlannedAt != head+1 {
 		t.Fatalf("folded split plan: %v payouts, root %s (want %s), planned at %d/%d", len(st.Payouts), st.Root, p.RootHex(), st.PlannedAt, inMemory.PlannedAt)
 	}
-	pr, err := settlement.BuildProof(st, "op-11999")
+	pr, err := projections.BuildProof(st, "op-11999")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -389,7 +393,7 @@ func verifyMemos(t *testing.T, ctx context.Context, l *localnet.Localnet, led *p
 			// A v0 memo goes on with :<i>/<n>.
 			root, _, _ := strings.Cut(strings.TrimPrefix(memo, prefix), ":")
 			for _, r := range tx.Recipients {
-				pr, err := settlement.BuildProof(st, r.OperatorID)
+				pr, err := projections.BuildProof(st, r.OperatorID)
 				if err != nil {
 					t.Fatal(err)
 				}

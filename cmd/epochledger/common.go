@@ -8,7 +8,6 @@ import (
 	"github.com/epochledger/epochledger/domain"
 	"io"
 	"os"
-	"path/filepath"
 	"strings"
 	"text/tabwriter"
 
@@ -32,52 +31,27 @@ func writeJSON(w io.Writer, v any) error {
 	return err
 }
 
-// checkpointEvery is how far a query's fold must get past the last
-// checkpoint before it saves a new one.
-const checkpointEvery = 50_000
-
 // loadLedger folds the log into projections, resuming from the embedded
-// store's checkpoint (DATA/checkpoints/) when it belongs to this log, with a
-// progress bar on a terminal. fromScratch ignores checkpoints (replay).
+// store's checkpoint (projections.Cache, DATA/checkpoints/) when it
+// belongs to this log, with a progress bar on a terminal. fromScratch
+// ignores checkpoints (replay).
 func loadLedger(ctx context.Context, e *env, s eventstore.Store, sf *storeFlags, trackIDs, fromScratch bool) (*projections.Ledger, error) {
 	bar := newProgress(e, "replay", sf.json)
 	defer bar.done()
 	progress := func(pos, head uint64) { bar.update(int64(pos), int64(head)) }
 	cfg := projections.Config{TrackIDs: trackIDs}
-	path := ""
-	if sf.store == "" {
-		name := "projections.ckpt"
-		if trackIDs {
-			name = "projections-ids.ckpt"
-		}
-		path = filepath.Join(sf.data, "checkpoints", name)
+	if sf.store != "" {
+		return projections.Build(ctx, s, cfg, progress)
 	}
-	var l *projections.Ledger
-	var start uint64
-	var err error
-	if fromScratch || path == "" {
-		l, err = projections.Build(ctx, s, cfg, progress)
-	} else {
-		l, start, err = projections.Resume(ctx, s, path, cfg, progress)
-	}
+	l, saveErr, err := projections.CacheOf(sf.data).Load(ctx, s, cfg, fromScratch, progress)
 	if err != nil {
 		return nil, err
 	}
-	if path != "" && l.Position >= checkpointEvery && l.Position-start >= checkpointEvery && !checkpointCurrent(path, l.Position) {
+	if saveErr != nil {
 		// A cache, not the log: failing to save it only costs the next query time.
-		if err := l.WriteCheckpoint(path); err != nil {
-			fmt.Fprintf(e.stderr, "note: could not save the projections checkpoint: %v\n", err)
-		}
+		fmt.Fprintf(e.stderr, "note: could not save the projections checkpoint: %v\n", saveErr)
 	}
 	return l, nil
-}
-
-// checkpointCurrent reports whether the checkpoint at path is already at
-// pos (a replay of an unchanged log need not write it again; should it be
-// another log's, Resume sees that and rebuilds).
-func checkpointCurrent(path string, pos uint64) bool {
-	p, ok := projections.CheckpointPosition(path)
-	return ok && p == pos
 }
 
 // readLedger opens the log read-only and folds it (resuming from its

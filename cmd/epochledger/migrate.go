@@ -1,8 +1,8 @@
 package main
 
 import (
-	"bytes"
 	"context"
+	"errors"
 	"fmt"
 
 	"github.com/epochledger/epochledger/eventstore"
@@ -55,78 +55,21 @@ verified. Exit 1 names the first event that differs.`)
 		return err
 	}
 	defer dst.Close()
-	head, err := src.Head(ctx)
-	if err != nil {
-		return err
-	}
 	bar := newProgress(e, "migrate", sf.json)
-	var pending []eventstore.StreamEvent
-	var copied, skipped uint64
-	flush := func() error {
-		res, err := eventstore.AppendInOrder(ctx, dst, pending)
-		if err != nil {
-			return err
-		}
-		for _, r := range res {
-			n := r.LastPosition - r.FirstPosition + 1
-			if r.Duplicate {
-				skipped += n
-			}
-		}
-		copied += uint64(len(pending))
-		pending = pending[:0]
-		bar.update(int64(copied), int64(head))
-		return nil
-	}
-	err = src.ReadAll(ctx, 1, func(r *eventstore.RecordedEvent) error {
-		pending = append(pending, eventstore.StreamEvent{Stream: r.Stream, Event: eventstore.EventData{ID: r.ID, Type: r.Type, Time: r.Time, Data: bytes.Clone(r.Data)}})
-		if len(pending) >= *batch {
-			return flush()
-		}
-		return nil
-	})
-	if err == nil && len(pending) > 0 {
-		err = flush()
-	}
+	copied, err := eventstore.Copy(ctx, dst, src, max(*batch, 1), func(n, head uint64) { bar.update(int64(n), int64(head)) })
 	bar.done()
 	if err != nil {
-		return fmt.Errorf("migrate: copy stopped after %d events: %w (run it again to resume)", copied, err)
+		return fmt.Errorf("migrate: copy stopped after %d events: %w (run it again to resume)", copied.Events, err)
 	}
 	// Verify event by event: every source stream read back from the server.
-	streams := map[string]uint64{}
-	var checked uint64
-	var diff error
-	err = src.ReadAll(ctx, 1, func(r *eventstore.RecordedEvent) error {
-		streams[r.Stream]++
-		return nil
-	})
-	if err != nil {
-		return err
-	}
-	err = src.ReadAll(ctx, 1, func(r *eventstore.RecordedEvent) error {
-		var got *eventstore.RecordedEvent
-		rerr := dst.ReadStream(ctx, r.Stream, r.Revision, func(d *eventstore.RecordedEvent) error {
-			c := *d
-			c.Data = bytes.Clone(d.Data)
-			got = &c
-			return errStopRead
-		})
-		if rerr != nil && rerr != errStopRead {
-			return fmt.Errorf("read back %s@%d: %w", r.Stream, r.Revision, rerr)
-		}
-		if got == nil || got.ID != r.ID || got.Type != r.Type || got.Time != r.Time || got.Revision != r.Revision || !bytes.Equal(got.Data, r.Data) {
-			diff = fmt.Errorf("position %d (%s, stream %s revision %d) differs on the server", r.Position, r.ID, r.Stream, r.Revision)
-			return errStopRead
-		}
-		checked++
-		return nil
-	})
-	if err != nil && err != errStopRead {
-		return fmt.Errorf("migrate: verify: %w", err)
-	}
-	if diff != nil {
-		fmt.Fprintf(e.stderr, "migrate: verification FAILED: %v\n", diff)
+	checked, err := eventstore.Compare(ctx, src, dst)
+	var diff *eventstore.Difference
+	if errors.As(err, &diff) {
+		fmt.Fprintf(e.stderr, "migrate: verification FAILED: position %d (%s, stream %s revision %d) differs on the server\n", diff.Position, diff.ID, diff.Stream, diff.Revision)
 		return &silentError{code: 1}
+	}
+	if err != nil {
+		return fmt.Errorf("migrate: verify: %w", err)
 	}
 	chain, err := sealMigration(ctx, dst)
 	if err != nil {
@@ -138,10 +81,10 @@ verified. Exit 1 names the first event that differs.`)
 		Verified     uint64 `json:"verified"`
 		Streams      int    `json:"streams"`
 		ChainHash    string `json:"chain_hash"`
-	}{copied, skipped, checked, len(streams), chain}
+	}{copied.Events, copied.AlreadyThere, checked.Events, checked.Streams, chain}
 	if sf.json {
 		return writeJSON(e.stdout, out)
 	}
-	fmt.Fprintf(e.stdout, "migrated %d events in %d streams (%d were already there); all %d verified on the destination; chain hash at the head %s\n", copied, len(streams), skipped, checked, chain)
+	fmt.Fprintf(e.stdout, "migrated %d events in %d streams (%d were already there); all %d verified on the destination; chain hash at the head %s\n", copied.Events, checked.Streams, copied.AlreadyThere, checked.Events, chain)
 	return nil
 }

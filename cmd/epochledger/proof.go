@@ -12,6 +12,7 @@ import (
 
 	"github.com/gagliardetto/solana-go"
 
+	"github.com/epochledger/epochledger/projections"
 	"github.com/epochledger/epochledger/settlement"
 )
 
@@ -59,7 +60,7 @@ valid, 1 when not.`)
 	if ep.Settlement == nil {
 		return fmt.Errorf("proof: %w: epoch %d has no settlement plan yet", settlement.ErrNotPlanned, *epoch)
 	}
-	p, err := settlement.BuildProof(ep.Settlement, *operator)
+	p, err := projections.BuildProof(ep.Settlement, *operator)
 	if err != nil {
 		return fmt.Errorf("proof: %w", err)
 	}
@@ -128,7 +129,7 @@ memo must carry).`)
 	if err != nil {
 		return fmt.Errorf("proof verify: read %s: %w", name, err)
 	}
-	var p settlement.Proof
+	var p projections.Proof
 	dec := json.NewDecoder(bytes.NewReader(b))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&p); err != nil {
@@ -141,7 +142,7 @@ memo must carry).`)
 	verr := p.Verify(want)
 	if verr == nil && *rpcURL != "" {
 		if want != p.Root {
-			verr = fmt.Errorf("%w: the proof is of root %s, not %s", settlement.ErrBadProof, p.Root, want)
+			verr = fmt.Errorf("%w: the proof is of root %s, not %s", projections.ErrBadProof, p.Root, want)
 		} else {
 			chain := settlement.Dial(*rpcURL)
 			defer chain.Close()
@@ -165,7 +166,7 @@ memo must carry).`)
 		return nil
 	}
 	if verr != nil {
-		if errors.Is(verr, settlement.ErrBadProof) || errors.Is(verr, settlement.ErrNotPaidOnChain) {
+		if errors.Is(verr, projections.ErrBadProof) || errors.Is(verr, settlement.ErrNotPaidOnChain) {
 			fmt.Fprintf(e.stdout, "INVALID: %v\n", verr)
 			return &silentError{code: 1}
 		}

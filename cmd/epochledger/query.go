@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"fmt"
-	"path/filepath"
 	"strconv"
 
 	"github.com/epochledger/epochledger/domain"
@@ -55,14 +54,10 @@ func queryCmd(ctx context.Context, e *env, name, argsUsage, about string, args [
 	if err != nil {
 		return nil, nil, nil, err
 	}
-	if sf.store == "" && l.ClosedEpochs() > 0 {
-		// Keep the epoch archive current: closed epochs never change.
-		path := archivePath(&sf)
-		if a, err := projections.ReadArchive(path); err != nil || uint64(len(a.Epochs)) < l.ClosedEpochs() || a.UsesChannels != l.UsesChannels() || staleArchive(a, l) {
-			if a, err := l.Archive(ctx, s); err == nil {
-				_ = a.Write(path) // a cache: failing to save it costs only time
-			}
-		}
+	if sf.store == "" {
+		// Keep the epoch archive current; a cache: failing to save it
+		// costs only time.
+		_ = projections.CacheOf(sf.data).KeepArchive(ctx, l, s)
 	}
 	return l, &sf, pos, nil
 }
@@ -134,7 +129,7 @@ the default emission) and a note says so on standard error.`, args, func(fs *fla
 		if sf.store != "" {
 			return false, nil
 		}
-		a, err := projections.ReadArchive(archivePath(sf))
+		a, err := projections.CacheOf(sf.data).Archive()
 		if err != nil {
 			return false, nil
 		}
@@ -155,17 +150,6 @@ the default emission) and a note says so on standard error.`, args, func(fs *fla
 		return fmt.Errorf("shares: operator %q is unknown to the log", operator)
 	}
 	return printShares(e, sf, doc, operator, provisional)
-}
-
-// staleArchive: an archive without channels is checked against the log
-// after its position at every use, so it is made again once it has no
-// position (an older file) or lags far behind the log.
-func staleArchive(a *projections.Archive, l *projections.Ledger) bool {
-	return !a.UsesChannels && (a.Position == 0 || l.Position-a.Position > 1<<16)
-}
-
-func archivePath(sf *storeFlags) string {
-	return filepath.Join(sf.data, "checkpoints", "epochs.json")
 }
 
 func hasOperator(doc *projections.SharesDoc, id string) bool {

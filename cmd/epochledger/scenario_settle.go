@@ -120,7 +120,7 @@ func settleEpoch(ctx context.Context, j *settlement.Journal, chain *settlement.C
 		return fmt.Errorf("reconcile: %d of %d lines differ from the chain", rec.Differences, len(rec.Lines))
 	}
 	r.ProofOperator = p.Payouts[0].OperatorID
-	proof, err := settlement.BuildProof(j.Ledger().Epoch(r.Epoch).Settlement, r.ProofOperator)
+	proof, err := projections.BuildProof(j.Ledger().Epoch(r.Epoch).Settlement, r.ProofOperator)
 	if err != nil {
 		return err
 	}

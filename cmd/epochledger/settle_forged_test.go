@@ -16,6 +16,7 @@ import (
 	"github.com/gagliardetto/solana-go/rpc"
 
 	"github.com/epochledger/epochledger/domain"
+	"github.com/epochledger/epochledger/projections"
 	"github.com/epochledger/epochledger/scenarios/simlog"
 	"github.com/epochledger/epochledger/settlement"
 )
@@ -182,7 +183,7 @@ func TestSettleCLIForgedImportsAndWalletChange(t *testing.T) {
 	if code, out, errOut := cli(t, "", "proof", "verify", pf, "--rpc", l.RPC, "--mint", l.Mint.String()); code != 0 || !strings.Contains(out, "valid on chain") || !strings.Contains(out, newWallet) {
 		t.Fatalf("proof verify --rpc: %d\n%s\n%s", code, out, errOut)
 	}
-	var doc settlement.Proof
+	var doc projections.Proof
 	if err := json.Unmarshal([]byte(out), &doc); err != nil {
 		t.Fatal(err)
 	}

@@ -44,6 +44,12 @@ func verifyESDB(ctx context.Context, e *env, sf *storeFlags) error {
 	if err != nil {
 		return fmt.Errorf("verify: %w", err)
 	}
+	var ledger *ledgerCheck
+	if rep.OK() {
+		if ledger, err = checkLedger(ctx, e, sf, s); err != nil {
+			return err
+		}
+	}
 	if sf.json {
 		type mismatch struct {
 			AfterPosition uint64 `json:"after_position"`
@@ -52,14 +58,15 @@ func verifyESDB(ctx context.Context, e *env, sf *storeFlags) error {
 			Reason        string `json:"reason"`
 		}
 		out := struct {
-			OK          bool       `json:"ok"`
-			Events      uint64     `json:"events"`
-			Head        uint64     `json:"head"`
-			HeadHash    string     `json:"head_hash"`
-			Checkpoints int        `json:"checkpoints"`
-			Unanchored  uint64     `json:"unanchored"`
-			Mismatches  []mismatch `json:"mismatches,omitempty"`
-		}{OK: rep.OK(), Events: rep.Events, Head: rep.Head, HeadHash: hex.EncodeToString(rep.ChainHash[:]), Checkpoints: rep.Checkpoints, Unanchored: rep.Unanchored}
+			OK          bool         `json:"ok"`
+			Events      uint64       `json:"events"`
+			Head        uint64       `json:"head"`
+			HeadHash    string       `json:"head_hash"`
+			Checkpoints int          `json:"checkpoints"`
+			Unanchored  uint64       `json:"unanchored"`
+			Mismatches  []mismatch   `json:"mismatches,omitempty"`
+			Ledger      *ledgerCheck `json:"ledger,omitempty"`
+		}{OK: rep.OK() && ledger.OK, Ledger: ledger, Events: rep.Events, Head: rep.Head, HeadHash: hex.EncodeToString(rep.ChainHash[:]), Checkpoints: rep.Checkpoints, Unanchored: rep.Unanchored}
 		for _, m := range rep.Mismatches {
 			out.Mismatches = append(out.Mismatches, mismatch{m.AfterPosition, m.FirstPosition, m.UptoPosition, m.Reason})
 		}
@@ -74,5 +81,5 @@ func verifyESDB(ctx context.Context, e *env, sf *storeFlags) error {
 		fmt.Fprintf(e.stderr, "verify FAILED: the log was altered between positions %d and %d (first event after the last good checkpoint: %d): %s\n", m.AfterPosition, m.UptoPosition, m.FirstPosition, m.Reason)
 		return &silentError{code: 1}
 	}
-	return nil
+	return printLedgerCheck(e, sf, ledger)
 }

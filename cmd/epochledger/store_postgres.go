@@ -45,13 +45,20 @@ func verifyPostgres(ctx context.Context, e *env, sf *storeFlags) error {
 	if err != nil {
 		return fmt.Errorf("verify: %w", err)
 	}
+	var ledger *ledgerCheck
+	if rep.OK() {
+		if ledger, err = checkLedger(ctx, e, sf, s); err != nil {
+			return err
+		}
+	}
 	if sf.json {
-		// The embedded store's shape: ok, report, problem.position.
+		// The embedded store's shape: ok, report, problem.position, ledger.
 		if err := writeJSON(e.stdout, struct {
 			OK      bool                   `json:"ok"`
 			Report  *postgres.VerifyReport `json:"report"`
 			Problem *postgres.Problem      `json:"problem,omitempty"`
-		}{rep.OK(), &rep, rep.Problem}); err != nil {
+			Ledger  *ledgerCheck           `json:"ledger,omitempty"`
+		}{rep.OK() && ledger.OK, &rep, rep.Problem, ledger}); err != nil {
 			return err
 		}
 	} else if rep.OK() {
@@ -62,7 +69,7 @@ func verifyPostgres(ctx context.Context, e *env, sf *storeFlags) error {
 		fmt.Fprintf(e.stderr, "verify FAILED: first bad position %d (stream %q revision %d, id %s): %s (%d events before it verified)\n", p.Position, p.Stream, p.Revision, p.ID, p.Reason, rep.Events)
 		return &silentError{code: 1}
 	}
-	return nil
+	return printLedgerCheck(e, sf, ledger)
 }
 
 // sealMigration finishes a migration into the destination's chain: for

@@ -9,6 +9,7 @@ import (
 	"github.com/gagliardetto/solana-go"
 
 	"github.com/epochledger/epochledger/eventstore/filestore"
+	"github.com/epochledger/epochledger/projections"
 )
 
 func init() {
@@ -23,6 +24,8 @@ type verifyOutput struct {
 	// TornTail is what a crash left at the end of the log (ok stays true):
 	// the same as report.torn_tail.
 	TornTail *filestore.TornTail `json:"torn_tail,omitempty"`
+	// Ledger is the fold of an intact log and its invariant check.
+	Ledger *ledgerCheck `json:"ledger,omitempty"`
 }
 
 // anchorsOutput is verify --anchors --json: the log's check and each
@@ -158,6 +161,18 @@ per event, so its plans record no log_head and list as unanchored.`)
 		}
 		out.OK = out.OK && !anchorsFailed
 	}
+	if intact {
+		s, err := openStore(ctx, &sf, true)
+		if err != nil {
+			return err
+		}
+		out.Ledger, err = checkLedger(ctx, e, &sf, s)
+		s.Close()
+		if err != nil {
+			return err
+		}
+		out.OK = out.OK && out.Ledger.OK
+	}
 	if sf.json {
 		var doc any = out
 		if *anchors {
@@ -197,5 +212,54 @@ per event, so its plans record no log_head and list as unanchored.`)
 		fmt.Fprintf(e.stderr, "verify FAILED: the log holds no event with chain hash %s (it ends at position %d, head hash %s): it was cut before that event, rewritten up to it, or is not the log the hash was kept from\n", rep.HeadCheck.Hash, rep.Events, rep.HeadHash)
 		return &silentError{code: 1}
 	}
-	return nil
+	return printLedgerCheck(e, &sf, out.Ledger)
+}
+
+// ledgerCheck is verify's fold of the log and the ledger's invariant
+// check (--json: "ledger").
+type ledgerCheck struct {
+	OK       bool   `json:"ok"`
+	Position uint64 `json:"position"`
+	Events   uint64 `json:"events"`
+	// Broken is the first broken invariant (Ledger.Audit), naming the
+	// epoch, channel or operator.
+	Broken string `json:"broken,omitempty"`
+}
+
+// verifyFold is the fold verify audits: the whole log from position 1, no
+// checkpoint (a check trusts no cache). A variable for the test of the
+// reporting path: a log of valid events never folds into a ledger that
+// breaks an invariant (Ledger.Audit's contract), so the test breaks the
+// folded ledger itself.
+var verifyFold = func(ctx context.Context, r projections.Reader, progress func(pos, head uint64)) (*projections.Ledger, error) {
+	return projections.Build(ctx, r, projections.Config{}, progress)
+}
+
+// checkLedger folds the log and audits the ledger: every event may be
+// sound and the log intact, and still the money must add up.
+func checkLedger(ctx context.Context, e *env, sf *storeFlags, r projections.Reader) (*ledgerCheck, error) {
+	bar := newProgress(e, "audit", sf.json)
+	l, err := verifyFold(ctx, r, func(pos, head uint64) { bar.update(int64(pos), int64(head)) })
+	bar.done()
+	if err != nil {
+		return nil, fmt.Errorf("verify: fold the log: %w", err)
+	}
+	c := &ledgerCheck{OK: true, Position: l.Position, Events: l.Events}
+	if err := l.Audit(); err != nil {
+		c.OK, c.Broken = false, err.Error()
+	}
+	return c, nil
+}
+
+// printLedgerCheck prints the audit's line (text mode) and reports a
+// broken invariant as verify's failure.
+func printLedgerCheck(e *env, sf *storeFlags, c *ledgerCheck) error {
+	if c.OK {
+		if !sf.json {
+			fmt.Fprintf(e.stdout, "ok: the log folds into a ledger whose invariants hold (%d events, position %d)\n", c.Events, c.Position)
+		}
+		return nil
+	}
+	fmt.Fprintf(e.stderr, "verify FAILED: the ledger folded from the log (%d events, position %d) breaks an invariant: %s\n", c.Events, c.Position, c.Broken)
+	return &silentError{code: 1}
 }

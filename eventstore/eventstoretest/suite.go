@@ -49,6 +49,8 @@ func Run(t *testing.T, h Harness) {
 		{"MultiAppendAtomic", testMultiAppend},
 		{"Reopen", testReopen},
 		{"ContextCanceled", testContextCanceled},
+		{"AppendInOrder", testAppendInOrder},
+		{"CopyCompare", testCopyCompare},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) { tc.fn(t, h) })
@@ -601,5 +603,141 @@ func testContextCanceled(t *testing.T, h Harness) {
 		}
 	} else if !errors.Is(err, context.Canceled) {
 		t.Fatalf("canceled append: %v", err)
+	}
+}
+
+// sliceLog is a log in memory, positions from 1: the source of the copy
+// tests, so that they copy only their own events into a shared server.
+type sliceLog []eventstore.RecordedEvent
+
+func (l sliceLog) Head(context.Context) (uint64, error) { return uint64(len(l)), nil }
+
+func (l sliceLog) ReadAll(ctx context.Context, from uint64, fn func(*eventstore.RecordedEvent) error) error {
+	for i := range l {
+		if l[i].Position < from {
+			continue
+		}
+		e := l[i]
+		if err := fn(&e); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// newSliceLog lays events out round-robin over streams.
+func newSliceLog(streams []string, evs []eventstore.EventData) sliceLog {
+	l := make(sliceLog, len(evs))
+	revs := map[string]uint64{}
+	for i, e := range evs {
+		st := streams[i%len(streams)]
+		l[i] = eventstore.RecordedEvent{Position: uint64(i + 1), Stream: st, Revision: revs[st], ID: e.ID, Type: e.Type, Time: e.Time, Data: e.Data}
+		revs[st]++
+	}
+	return l
+}
+
+// appendOnly hides a store's MultiAppender: AppendInOrder then appends
+// run by run. It reads streams (AppendInOrder reads positions with gaps
+// back).
+type appendOnly struct{ s eventstore.Store }
+
+func (a appendOnly) ReadStream(ctx context.Context, stream string, from uint64, fn func(*eventstore.RecordedEvent) error) error {
+	return a.s.ReadStream(ctx, stream, from, fn)
+}
+
+func (a appendOnly) Append(ctx context.Context, stream string, expected eventstore.ExpectedRevision, events ...eventstore.EventData) (eventstore.AppendResult, error) {
+	return a.s.Append(ctx, stream, expected, events...)
+}
+
+// testAppendInOrder: the positions AppendInOrder returns are where each
+// event is stored, in the order given, across streams; a retry of the
+// same events reports them all as already stored (0).
+func testAppendInOrder(t *testing.T, h Harness) {
+	s := open(t, h)
+	ctx := context.Background()
+	for _, w := range []struct {
+		name string
+		a    eventstore.Appender
+	}{{"store", s}, {"run by run", appendOnly{s}}} {
+		a, b := stream("inorder-a"), stream("inorder-b")
+		evs := Events(5)
+		in := make([]eventstore.StreamEvent, len(evs))
+		for i, st := range []string{a, a, b, a, b} {
+			in[i] = eventstore.StreamEvent{Stream: st, Event: evs[i]}
+		}
+		res, pos, err := eventstore.AppendInOrder(ctx, w.a, in)
+		if err != nil {
+			t.Fatalf("%s: %v", w.name, err)
+		}
+		if len(res) != 4 || len(pos) != len(in) {
+			t.Fatalf("%s: %d results, %d positions for 4 runs of %d events", w.name, len(res), len(pos), len(in))
+		}
+		for i := range pos {
+			if pos[i] == 0 || (i > 0 && pos[i] <= pos[i-1]) {
+				t.Fatalf("%s: positions %v: want increasing, none 0", w.name, pos)
+			}
+			got := readAll(t, s, pos[i])
+			if len(got) == 0 || got[0].Position != pos[i] {
+				t.Fatalf("%s: nothing stored at position %d", w.name, pos[i])
+			}
+			sameEvent(t, got[0], in[i].Event, in[i].Stream)
+		}
+		_, again, err := eventstore.AppendInOrder(ctx, w.a, in)
+		if err != nil {
+			t.Fatalf("%s: retry: %v", w.name, err)
+		}
+		for i, p := range again {
+			if p != 0 {
+				t.Fatalf("%s: retried event %d reported at position %d, want 0 (already stored)", w.name, i, p)
+			}
+		}
+	}
+}
+
+// testCopyCompare: Copy appends a log's events stream by stream, ids and
+// revisions kept, idempotently; Compare finds them, and names the first
+// event that differs or is missing.
+func testCopyCompare(t *testing.T, h Harness) {
+	dst := open(t, h)
+	ctx := context.Background()
+	streams := []string{stream("copy-a"), stream("copy-b"), stream("copy-c")}
+	src := newSliceLog(streams, Events(10))
+	var calls int
+	c, err := eventstore.Copy(ctx, dst, src, 4, func(copied, head uint64) {
+		calls++
+		if head != 10 || copied > head {
+			t.Errorf("progress %d of %d", copied, head)
+		}
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Events != 10 || c.AlreadyThere != 0 || calls != 3 {
+		t.Fatalf("copy: %+v after %d batches, want 10 events, none there, 3 batches", c, calls)
+	}
+	for _, st := range streams {
+		got, err := readStream(t, dst, st, 0)
+		if err != nil || len(got) == 0 {
+			t.Fatalf("stream %s not copied: %v", st, err)
+		}
+	}
+	if c, err = eventstore.Copy(ctx, dst, src, 3, nil); err != nil || c.Events != 10 || c.AlreadyThere != 10 {
+		t.Fatalf("second copy: %+v, %v; want all 10 already there", c, err)
+	}
+	cmp, err := eventstore.Compare(ctx, src, dst)
+	if err != nil || cmp.Events != 10 || cmp.Streams != 3 {
+		t.Fatalf("compare: %+v, %v; want 10 events in 3 streams", cmp, err)
+	}
+	changed := append(sliceLog(nil), src...)
+	changed[6].Data = []byte(`{"changed":true}`)
+	var d *eventstore.Difference
+	if _, err := eventstore.Compare(ctx, changed, dst); !errors.As(err, &d) || d.Position != 7 || d.ID != src[6].ID || d.Missing {
+		t.Fatalf("compare with event 7 changed: %v", err)
+	}
+	longer := append(append(sliceLog(nil), src...), newSliceLog([]string{stream("copy-d")}, Events(1))[0])
+	longer[10].Position = 11
+	if cmp, err := eventstore.Compare(ctx, longer, dst); !errors.As(err, &d) || d.Position != 11 || !d.Missing || cmp.Events != 10 {
+		t.Fatalf("compare with an event the store lacks: %+v, %v", cmp, err)
 	}
 }

@@ -259,7 +259,7 @@ func AppendBatch(ctx context.Context, s eventstore.Store, envs []*domain.Envelop
 	for i, e := range envs {
 		evs[i] = eventstore.StreamEvent{Stream: e.Stream, Event: eventstore.EventData{ID: e.ID, Type: e.Type, Time: e.Time, Data: e.Data}}
 	}
-	_, err := eventstore.AppendInOrder(ctx, s, evs)
+	_, _, err := eventstore.AppendInOrder(ctx, s, evs)
 	return err
 }
 

@@ -278,49 +278,25 @@ func (s *Server) runRound(txns []txn, keys map[string]uint64) []txn {
 }
 
 // appendRound stores the round's events, one AppendRequest per run of
-// events of one stream, atomically when the store can, and fills r.pos.
+// events of one stream, atomically when the store can
+// (eventstore.AppendInOrder), and fills r.pos (0: already stored, an
+// idempotent retry).
 func (s *Server) appendRound(r *round) error {
-	var reqs []eventstore.AppendRequest
-	for _, env := range r.envs {
-		ed := eventstore.EventData{ID: env.ID, Type: env.Type, Time: env.Time, Data: env.Data}
-		if n := len(reqs); n > 0 && reqs[n-1].Stream == env.Stream {
-			reqs[n-1].Events = append(reqs[n-1].Events, ed)
-			continue
-		}
-		reqs = append(reqs, eventstore.AppendRequest{Stream: env.Stream, Expected: eventstore.Any(), Events: []eventstore.EventData{ed}})
+	evs := make([]eventstore.StreamEvent, len(r.envs))
+	for i, env := range r.envs {
+		evs[i] = eventstore.StreamEvent{Stream: env.Stream, Event: eventstore.EventData{ID: env.ID, Type: env.Type, Time: env.Time, Data: env.Data}}
 	}
-	ctx := context.Background()
-	var res []eventstore.AppendResult
-	if s.multi != nil {
-		var err error
-		if res, err = s.multi.AppendMulti(ctx, reqs); err != nil {
-			return err
-		}
-	} else {
-		for i, q := range reqs {
-			rr, err := s.store.Append(ctx, q.Stream, q.Expected, q.Events...)
-			if err != nil && i > 0 {
-				// Part of the round is stored: whatever the store says of
-				// this append, the round's outcome is not "nothing
-				// stored" nor a clean refusal.
-				return fmt.Errorf("coordinator: %d of the round's %d appends stored, then: %v", i, len(reqs), err)
-			}
-			if err != nil {
-				return err
-			}
-			res = append(res, rr)
-		}
+	res, pos, err := eventstore.AppendInOrder(context.Background(), s.store, evs)
+	if err != nil && len(res) > 0 {
+		// Part of the round is stored (a store without multi-stream
+		// appends): whatever the store says of the failed append, the
+		// round's outcome is not "nothing stored" nor a clean refusal.
+		return fmt.Errorf("coordinator: the round's first %d appends (one per run of a stream's events) stored, then: %v", len(res), err)
 	}
-	r.pos = make([]uint64, 0, len(r.envs))
-	for i, q := range reqs {
-		for k := range q.Events {
-			if res[i].Duplicate {
-				r.pos = append(r.pos, 0)
-				continue
-			}
-			r.pos = append(r.pos, res[i].FirstPosition+uint64(k))
-		}
+	if err != nil {
+		return err
 	}
+	r.pos = pos
 	return nil
 }
 

@@ -223,8 +223,8 @@ func (h *harness) checkReplay() {
 		h.t.Fatal(err)
 	}
 	h.srv.Ledger(func(live *projections.Ledger) {
-		if live.Position != fresh.Position {
-			h.t.Fatalf("live ledger at %d, log at %d", live.Position, fresh.Position)
+		if live.Position != fresh.Position || live.LastID != fresh.LastID || live.Events != fresh.Events {
+			h.t.Fatalf("live ledger at %d (id %s, %d events), log at %d (id %s, %d events)", live.Position, live.LastID, live.Events, fresh.Position, fresh.LastID, fresh.Events)
 		}
 		for n := uint64(1); n <= uint64(len(live.Epochs)); n++ {
 			a, _, _ := live.Shares(n)

@@ -22,10 +22,13 @@ import (
 
 // Store is what the coordinator needs of the event log: appends (atomic
 // across streams when the store is an eventstore.MultiAppender, as the
-// embedded store is), reads to fold the log at start, and the head.
+// embedded store is), reads to fold the log at start, the head, and
+// stream reads (where positions have gaps, as on EventStoreDB, a round's
+// positions are read back: eventstore.AppendInOrder).
 type Store interface {
 	Append(ctx context.Context, stream string, expected eventstore.ExpectedRevision, events ...eventstore.EventData) (eventstore.AppendResult, error)
 	ReadAll(ctx context.Context, from uint64, fn func(*eventstore.RecordedEvent) error) error
+	ReadStream(ctx context.Context, stream string, from uint64, fn func(*eventstore.RecordedEvent) error) error
 	Head(ctx context.Context) (uint64, error)
 }
 
@@ -46,7 +49,6 @@ type nodeKey struct {
 type Server struct {
 	opts  Options
 	store Store
-	multi eventstore.MultiAppender // nil: append stream by stream
 	log   *slog.Logger
 
 	// mu guards ledger and sched. The commit loop takes it for writing
@@ -109,7 +111,6 @@ func New(ctx context.Context, store Store, opts *Options) (*Server, error) {
 			s.m.unregister()
 		}
 	}()
-	s.multi, _ = store.(eventstore.MultiAppender)
 	s.nonces.window = 2 * o.RequestWindow
 	if s.replay, err = loadReplayFloor(o.ReplayFloorPath, s.started.UnixMilli()); err != nil {
 		return nil, err
@@ -211,7 +212,7 @@ var errStopFold = errors.New("stop")
 // applyOne folds one stored event into the ledger, the scheduler and the
 // key table. Called with mu held for writing (or before the server runs).
 func (s *Server) applyOne(pos uint64, id, t string, ev domain.Event) {
-	s.ledger.Apply(pos, ev)
+	s.ledger.ApplyStored(pos, id, ev)
 	s.sched.apply(pos, id, t, ev)
 	s.avail.apply(t, ev)
 	if e, ok := ev.(*domain.NodeRegistered); ok {

@@ -17,7 +17,6 @@ import (
 
 	"github.com/epochledger/epochledger/domain"
 	"github.com/epochledger/epochledger/projections"
-	"github.com/epochledger/epochledger/settlement"
 )
 
 // Options configure the API.
@@ -591,7 +590,7 @@ func (a *API) getProof(w http.ResponseWriter, r *http.Request) {
 		}
 		// The document of `epochledger proof --json`, checked before it
 		// is handed out.
-		p, err := settlement.BuildProof(s, id)
+		p, err := projections.BuildProof(s, id)
 		if err != nil {
 			return nil, err
 		}

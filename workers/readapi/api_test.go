@@ -11,7 +11,6 @@ import (
 	"github.com/epochledger/epochledger/domain"
 	"github.com/epochledger/epochledger/projections"
 	"github.com/epochledger/epochledger/scenarios/simlog"
-	"github.com/epochledger/epochledger/settlement"
 )
 
 // TestReadEndpoints checks every document against the projections it comes
@@ -148,7 +147,7 @@ func TestReadEndpoints(t *testing.T) {
 		}{{"op-a", 1}, {"op-c", 1}, {"op-a", 2}} {
 			r := s.get(t, "/v1/operators/"+c.op+"/proof?epoch="+strconv.FormatUint(c.epoch, 10))
 			st := l.Epoch(c.epoch).Settlement
-			want, err := settlement.BuildProof(st, c.op)
+			want, err := projections.BuildProof(st, c.op)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -156,7 +155,7 @@ func TestReadEndpoints(t *testing.T) {
 			if got := string(r.body); r.code != 200 || got != mustJSON(t, want) {
 				t.Fatalf("%s epoch %d: %d\n got %s\nwant %s", c.op, c.epoch, r.code, got, mustJSON(t, want))
 			}
-			var p settlement.Proof
+			var p projections.Proof
 			r.json(t, &p)
 			ps := st.Operator(c.op)
 			if p.Epoch != c.epoch || p.OperatorID != c.op || p.Wallet != simlog.Wallet(c.op) ||
