@@ -15,12 +15,12 @@ import (
 // segment of an empty log.
 func (s *Store) openActive() error {
 	if len(s.segs) == 0 {
-		seg, err := s.createSegment(s.next, s.lastHash)
+		seg, err := s.createSegment(s.staging.next, s.staging.lastHash)
 		if err != nil {
 			return err
 		}
 		s.segs = append(s.segs, seg)
-		s.lastCRC = seg.headerCRC
+		s.staging.lastCRC = seg.headerCRC
 	}
 	seg := s.segs[len(s.segs)-1]
 	f, err := s.fs.OpenFile(s.path(seg.name), os.O_WRONLY, 0)
@@ -36,7 +36,7 @@ func (s *Store) openActive() error {
 		return fmt.Errorf("filestore: open %s for append: %w", seg.name, err)
 	}
 	// Recovery left any zeros past the frames (a zero tail): reuse them.
-	s.wfile, s.wend, s.zeroEnd = f, seg.size, size
+	s.flusher.file, s.flusher.end, s.flusher.zeroEnd = f, seg.size, size
 	return nil
 }
 
@@ -47,8 +47,8 @@ func (s *Store) openActive() error {
 // cleanly: left so, a crash would make every torn tail look like damage.
 func (s *Store) openCommitRecord() error {
 	seg := s.segs[len(s.segs)-1]
-	s.wfirst, s.durHash, s.durCRC = seg.first, s.lastHash, s.lastCRC
-	r := commitRecord{segFirst: seg.first, end: seg.size, head: s.next - 1, headHash: s.lastHash}
+	s.flusher.first, s.flusher.durHash, s.flusher.durCRC = seg.first, s.staging.lastHash, s.staging.lastCRC
+	r := commitRecord{segFirst: seg.first, end: seg.size, head: s.staging.next - 1, headHash: s.staging.lastHash}
 	cw, err := openCommitWriter(s.fs, s.dir, s.path(commitRecordName), s.rec, r)
 	if err != nil {
 		if s.rec != nil && s.rec.clean {
@@ -57,7 +57,7 @@ func (s *Store) openCommitRecord() error {
 		s.opts.Logger.Warn("filestore: commit record not written; recovery after a crash will judge torn tails by the frames alone", "err", err)
 		return nil
 	}
-	s.cw = cw
+	s.flusher.cw = cw
 	return nil
 }
 
@@ -87,36 +87,36 @@ func noSpace(err error) bool {
 	return errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EDQUOT) || errors.Is(err, syscall.EFBIG)
 }
 
-// ready reports whether the flusher should take the queue now (stageMu
-// held), with the pending appends it stages first. A small flush waits
+// ready reports whether the flusher should take the queue now (staging
+// locked), with the pending appends it stages first. A small flush waits
 // for the appends already on their way and those the previous flush's
 // writers will send; a large one, a segment roll or Close does not.
 func (s *Store) ready() bool {
-	if s.closing {
+	if s.staging.closing {
 		return true
 	}
-	pending := s.deferredN.Load()
-	if len(s.queue) == 0 && pending <= 0 {
+	pending := s.staging.deferredN.Load()
+	if len(s.staging.queue) == 0 && pending <= 0 {
 		return false
 	}
-	if s.queueLen >= lingerMaxBytes || s.queueOps.Load()+pending >= max(s.inflight.Load(), s.want.Load()) {
+	if s.staging.queueLen >= lingerMaxBytes || s.staging.queueOps.Load()+pending >= max(s.staging.inflight.Load(), s.staging.want.Load()) {
 		return true
 	}
-	for i := 1; i < len(s.queue); i++ { // the queue may be empty, the appends pending
-		if s.queue[i].newSeg != nil {
+	for i := 1; i < len(s.staging.queue); i++ { // the queue may be empty, the appends pending
+		if s.staging.queue[i].newSeg != nil {
 			return true
 		}
 	}
 	return false
 }
 
-// kick wakes the flusher if it sleeps and the queue is now ready (stageMu
-// held).
+// kick wakes the flusher if it sleeps and the queue is now ready (staging
+// locked).
 func (s *Store) kick() {
-	if s.asleep && s.ready() {
-		s.asleep = false
+	if s.staging.asleep && s.ready() {
+		s.staging.asleep = false
 		select {
-		case s.wake <- struct{}{}:
+		case s.staging.wake <- struct{}{}:
 		default:
 		}
 	}
@@ -148,15 +148,15 @@ const lingerMaxBytes = 128 << 10
 // not come back. The small appends pushed meanwhile (deferOp) are staged
 // just before the queue is taken.
 func (s *Store) flushLoop() {
-	defer close(s.done)
+	defer close(s.flusher.done)
 	backstop := time.NewTimer(time.Hour)
 	backstop.Stop()
 	var batch []*group // reused: the groups of one flush
 	for {
-		s.stageMu.Lock()
+		s.staging.Lock()
 		armed := false
 		for !s.ready() {
-			if len(s.queue) == 0 && s.deferredN.Load() <= 0 && s.want.Load() == 0 {
+			if len(s.staging.queue) == 0 && s.staging.deferredN.Load() <= 0 && s.staging.want.Load() == 0 {
 				// Idle: the next append wakes the flusher (it is ready at
 				// once unless others are on their way, and the last of those
 				// wakes it).
@@ -169,10 +169,10 @@ func (s *Store) flushLoop() {
 			}
 			if s.sleep(backstop.C) {
 				armed = false
-				if len(s.queue) > 0 || s.deferredN.Load() > 0 {
+				if len(s.staging.queue) > 0 || s.staging.deferredN.Load() > 0 {
 					break // flush what came
 				}
-				s.want.Store(0) // the writers did not come back
+				s.staging.want.Store(0) // the writers did not come back
 			}
 		}
 		if armed {
@@ -181,22 +181,22 @@ func (s *Store) flushLoop() {
 		s.stageDeferred()
 		// Take the queue, up to the next group that starts a segment (a
 		// new segment starts with its own write).
-		n := min(1, len(s.queue))
-		for n < len(s.queue) && s.queue[n].newSeg == nil {
+		n := min(1, len(s.staging.queue))
+		for n < len(s.staging.queue) && s.staging.queue[n].newSeg == nil {
 			n++
 		}
-		batch = append(batch[:0], s.queue[:n]...)
+		batch = append(batch[:0], s.staging.queue[:n]...)
 		ops := 0
 		for _, g := range batch {
 			ops += g.ops
-			s.queueLen -= g.size
+			s.staging.queueLen -= g.size
 		}
-		s.queueOps.Add(-int64(ops))
-		rest := copy(s.queue, s.queue[n:])
-		clear(s.queue[rest:])
-		s.queue = s.queue[:rest]
-		stop := s.closing && len(s.queue) == 0
-		s.stageMu.Unlock()
+		s.staging.queueOps.Add(-int64(ops))
+		rest := copy(s.staging.queue, s.staging.queue[n:])
+		clear(s.staging.queue[rest:])
+		s.staging.queue = s.staging.queue[:rest]
+		stop := s.staging.closing && len(s.staging.queue) == 0
+		s.staging.Unlock()
 
 		if len(batch) > 0 {
 			s.commit(batch, ops)
@@ -209,18 +209,18 @@ func (s *Store) flushLoop() {
 	}
 }
 
-// sleep releases stageMu until kick, Close or the timer c (nil: none)
+// sleep releases the staging lock until kick, Close or the timer c (nil: none)
 // wakes the flusher, and reports whether the timer did.
 func (s *Store) sleep(c <-chan time.Time) (timedOut bool) {
-	s.asleep = true
-	s.stageMu.Unlock()
+	s.staging.asleep = true
+	s.staging.Unlock()
 	select {
-	case <-s.wake:
+	case <-s.staging.wake:
 	case <-c:
 		timedOut = true
 	}
-	s.stageMu.Lock()
-	s.asleep = false
+	s.staging.Lock()
+	s.staging.asleep = false
 	return timedOut
 }
 
@@ -228,7 +228,7 @@ func (s *Store) sleep(c <-chan time.Time) (timedOut bool) {
 // publishes its events and answers its ops (the appends in batch).
 func (s *Store) commit(batch []*group, ops int) {
 	var err error
-	if p := s.werr.Load(); p != nil {
+	if p := s.flusher.werr.Load(); p != nil {
 		err = *p
 	} else {
 		err = s.flush(batch)
@@ -245,16 +245,16 @@ func (s *Store) commit(batch []*group, ops int) {
 			err = fmt.Errorf("%w: %w", ErrNotStored, nw.err)
 		default:
 			err = fmt.Errorf("%w: %w", ErrWriteFailed, err)
-			s.werr.Store(&err)
+			s.flusher.werr.Store(&err)
 		}
 	}
 	if err == nil {
 		lg := batch[len(batch)-1]
-		s.durHash, s.durCRC = lg.hash, lg.crc
-		if s.cw != nil {
-			r := commitRecord{segFirst: s.wfirst, end: s.wend, head: lg.last, headHash: lg.hash}
-			if werr := s.cw.write(r); werr != nil && !s.cwWarned {
-				s.cwWarned = true
+		s.flusher.durHash, s.flusher.durCRC = lg.hash, lg.crc
+		if s.flusher.cw != nil {
+			r := commitRecord{segFirst: s.flusher.first, end: s.flusher.end, head: lg.last, headHash: lg.hash}
+			if werr := s.flusher.cw.write(r); werr != nil && !s.flusher.cwWarned {
+				s.flusher.cwWarned = true
 				s.opts.Logger.Warn("filestore: commit record not updated; recovery after a crash will trust less of the log", "err", werr)
 			}
 		}
@@ -268,11 +268,11 @@ func (s *Store) commit(batch []*group, ops int) {
 	}
 	// Everyone waiting now will be back soon: expect them in the next
 	// flush.
-	want := s.inflight.Load()
-	s.stageMu.Lock()
-	s.want.Store(want)
-	s.stageMu.Unlock()
-	s.inflight.Add(-int64(ops))
+	want := s.staging.inflight.Load()
+	s.staging.Lock()
+	s.staging.want.Store(want)
+	s.staging.Unlock()
+	s.staging.inflight.Add(-int64(ops))
 	for _, g := range batch {
 		g.release()
 		g.err = err
@@ -298,17 +298,17 @@ func (s *Store) flush(batch []*group) error {
 		if err != nil {
 			return err
 		}
-		if err := s.wfile.Close(); err != nil {
+		if err := s.flusher.file.Close(); err != nil {
 			f.Close()
 			return err
 		}
-		s.wfile, s.wend, s.zeroEnd, s.wfirst = f, headerSize, headerSize, g.newSeg.first
-		s.durCRC = g.newSeg.headerCRC
-		s.zeroOff = false
+		s.flusher.file, s.flusher.end, s.flusher.zeroEnd, s.flusher.first = f, headerSize, headerSize, g.newSeg.first
+		s.flusher.durCRC = g.newSeg.headerCRC
+		s.flusher.zeroOff = false
 	}
 	// Staging placed every group right after the one before it.
-	begin := s.wend
-	at := s.wend
+	begin := s.flusher.end
+	at := s.flusher.end
 	for _, g := range batch {
 		if g.base != at {
 			return fmt.Errorf("internal error: group encoded for offset %d, the segment is written to %d", g.base, at)
@@ -320,12 +320,12 @@ func (s *Store) flush(batch []*group) error {
 	// than copying a few KiB. Large ones are written as they are.
 	wrote := 0
 	write := func(c []byte) error {
-		n, err := s.wfile.WriteAt(c, s.wend)
+		n, err := s.flusher.file.WriteAt(c, s.flusher.end)
 		if err == nil && n < len(c) {
 			err = io.ErrShortWrite
 		}
 		if err != nil {
-			err = fmt.Errorf("write %d bytes at offset %d: %w", len(c), s.wend, err)
+			err = fmt.Errorf("write %d bytes at offset %d: %w", len(c), s.flusher.end, err)
 			if noSpace(err) {
 				// The file system wrote what it reported and no more: cut
 				// it back, so that the log holds nothing of this flush.
@@ -336,16 +336,16 @@ func (s *Store) flush(batch []*group) error {
 			}
 			return err
 		}
-		s.wend += int64(n)
+		s.flusher.end += int64(n)
 		wrote += n
 		return nil
 	}
 	// The flusher's own buffer: a pooled one is often gone after a GC,
 	// and then 64 KiB are allocated and cleared once per commit.
-	if s.gather == nil {
-		s.gather = make([]byte, 0, gatherMax)
+	if s.flusher.gather == nil {
+		s.flusher.gather = make([]byte, 0, gatherMax)
 	}
-	gather := s.gather[:0]
+	gather := s.flusher.gather[:0]
 	for _, g := range batch {
 		for _, c := range g.chunks {
 			switch {
@@ -379,21 +379,21 @@ func (s *Store) flush(batch []*group) error {
 	if wrote == 0 {
 		return nil
 	}
-	s.zeroEnd = max(s.zeroEnd, s.wend)
+	s.flusher.zeroEnd = max(s.flusher.zeroEnd, s.flusher.end)
 	if err := s.zeroAhead(wrote); err != nil {
 		// The frames are written: zeroing ahead is only an optimisation,
 		// and its failure (no space, most likely) must not fail them. It
 		// stops until the next segment.
-		s.zeroOff = true
+		s.flusher.zeroOff = true
 		s.opts.Logger.Warn("filestore: zeroing ahead failed; stopped until the next segment", "err", err)
 	}
 	start := time.Now()
-	if err := s.wfile.Datasync(); err != nil {
+	if err := s.flusher.file.Datasync(); err != nil {
 		return fmt.Errorf("fdatasync: %w", err)
 	}
-	s.stats.syncNanos.Add(uint64(time.Since(start)))
-	s.stats.fsyncs.Add(1)
-	s.stats.bytes.Add(uint64(wrote))
+	s.flusher.stats.syncNanos.Add(uint64(time.Since(start)))
+	s.flusher.stats.fsyncs.Add(1)
+	s.flusher.stats.bytes.Add(uint64(wrote))
 	return nil
 }
 
@@ -401,13 +401,13 @@ func (s *Store) flush(batch []*group) error {
 // durable commit, after a write that failed for want of space, and makes
 // the cut durable.
 func (s *Store) cutBack(start int64) error {
-	if err := s.wfile.Truncate(start); err != nil {
+	if err := s.flusher.file.Truncate(start); err != nil {
 		return err
 	}
-	if err := s.wfile.Sync(); err != nil {
+	if err := s.flusher.file.Sync(); err != nil {
 		return err
 	}
-	s.wend, s.zeroEnd = start, start
+	s.flusher.end, s.flusher.zeroEnd = start, start
 	return nil
 }
 
@@ -422,8 +422,8 @@ type Stats struct {
 // size of a group commit, SyncTime / Fsyncs its mean fdatasync.
 func (s *Store) Stats() Stats {
 	return Stats{
-		Fsyncs:       s.stats.fsyncs.Load(),
-		BytesWritten: s.stats.bytes.Load(),
-		SyncTime:     time.Duration(s.stats.syncNanos.Load()),
+		Fsyncs:       s.flusher.stats.fsyncs.Load(),
+		BytesWritten: s.flusher.stats.bytes.Load(),
+		SyncTime:     time.Duration(s.flusher.stats.syncNanos.Load()),
 	}
 }

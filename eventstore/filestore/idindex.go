@@ -5,7 +5,7 @@ import (
 )
 
 // idIndex maps event ids to their positions: the idempotency check of every
-// append. It is guarded by the store's stageMu (staging is its only user
+// append. It is guarded by the staging lock (staging is its only user
 // once recovery is done), so it takes no lock of its own.
 //
 // Ids in UUID form, which is what every epochledger producer writes, live

@@ -47,8 +47,8 @@ func (s *Store) recover() error {
 	}
 	for i, name := range names {
 		last := i == len(names)-1
-		if firsts[i] != s.next {
-			return &eventstore.CorruptError{Segment: name, Reason: fmt.Sprintf("segment starts at position %d, want %d (a segment is missing or out of place)", firsts[i], s.next)}
+		if firsts[i] != s.staging.next {
+			return &eventstore.CorruptError{Segment: name, Reason: fmt.Sprintf("segment starts at position %d, want %d (a segment is missing or out of place)", firsts[i], s.staging.next)}
 		}
 		if err := s.recoverSegment(name, last); err != nil {
 			return err
@@ -62,7 +62,7 @@ func (s *Store) recover() error {
 			s.streams[st.name] = st.positions
 		}
 	}
-	s.head = s.next - 1
+	s.head = s.staging.next - 1
 	return nil
 }
 
@@ -75,16 +75,16 @@ func (s *Store) checkCommitRecord() error {
 		return nil
 	}
 	newest := s.segs[len(s.segs)-1]
-	head := s.next - 1
+	head := s.staging.next - 1
 	if head < r.head {
-		return &eventstore.CorruptError{Segment: segmentName(r.segFirst), Offset: r.end, Position: s.next,
+		return &eventstore.CorruptError{Segment: segmentName(r.segFirst), Offset: r.end, Position: s.staging.next,
 			Reason: fmt.Sprintf("the log ends at position %d, but its commit record shows events through position %d were durable (the end of the log is missing)", head, r.head)}
 	}
 	if !r.clean {
 		return nil
 	}
 	if newest.first != r.segFirst || head != r.head || newest.size != r.end {
-		return &eventstore.CorruptError{Segment: newest.name, Offset: newest.size, Position: s.next,
+		return &eventstore.CorruptError{Segment: newest.name, Offset: newest.size, Position: s.staging.next,
 			Reason: fmt.Sprintf("the log was closed cleanly with events through position %d ending at offset %d of %s, and now holds events through %d ending at offset %d of %s", r.head, r.end, segmentName(r.segFirst), head, newest.size, newest.name)}
 	}
 	return nil
@@ -123,11 +123,11 @@ func (s *Store) recoverLazy(names []string, firsts []uint64) error {
 	for i := range last {
 		s.segs = append(s.segs, &segment{name: names[i], first: firsts[i], prevHash: headers[i].prevHash, headerCRC: crcs[i], lazy: true})
 	}
-	s.next, s.lastHash = firsts[last], headers[last].prevHash
+	s.staging.next, s.staging.lastHash = firsts[last], headers[last].prevHash
 	if err := s.recoverSegment(names[last], true); err != nil {
 		return err
 	}
-	s.head = s.next - 1
+	s.head = s.staging.next - 1
 	return nil
 }
 
@@ -203,7 +203,8 @@ func (s *Store) loadStreams() error {
 	if !s.lazy {
 		return nil
 	}
-	full := &Store{dir: s.dir, opts: s.opts, fs: s.fs, ids: newIDIndex(), streams: make(map[string][]uint64), next: 1, hasher: newChainDigest(), noIDIndex: true}
+	full := newStore(s.dir, s.opts)
+	full.lazy = false
 	if err := full.recover(); err != nil {
 		return err
 	}
@@ -256,15 +257,15 @@ func (s *Store) recoverSegment(name string, last bool) error {
 	if err != nil {
 		return &eventstore.CorruptError{Segment: name, Offset: 0, Reason: err.Error()}
 	}
-	if h.first != s.next {
-		return &eventstore.CorruptError{Segment: name, Reason: fmt.Sprintf("header says first position %d, want %d", h.first, s.next)}
+	if h.first != s.staging.next {
+		return &eventstore.CorruptError{Segment: name, Reason: fmt.Sprintf("header says first position %d, want %d", h.first, s.staging.next)}
 	}
-	if h.prevHash != s.lastHash {
+	if h.prevHash != s.staging.lastHash {
 		return &eventstore.CorruptError{Segment: name, Reason: "header's previous chain hash does not match the last event of the previous segment"}
 	}
 	seg := &segment{name: name, first: h.first, prevHash: h.prevHash, headerCRC: hcrc, size: headerSize}
 	s.segs = append(s.segs, seg)
-	s.lastCRC = hcrc
+	s.staging.lastCRC = hcrc
 
 	sc := newFrameScanner(f, size, headerSize, hcrc)
 	pending := s.pending[:0]
@@ -276,13 +277,13 @@ func (s *Store) recoverSegment(name string, last bool) error {
 				e.st.positions = e.st.positions[:len(e.st.positions)-1]
 			}
 			if !s.noIDIndex {
-				s.ids.remove(e.key)
+				s.staging.ids.remove(e.key)
 			}
 		}
-		seg.offsets = seg.offsets[:s.next-seg.first]
+		seg.offsets = seg.offsets[:s.staging.next-seg.first]
 	}
 	defer func() { s.pending = pending[:0] }()
-	prevHash := s.lastHash
+	prevHash := s.staging.lastHash
 	var batchHash [32]byte // chain hash of the batch's latest event
 	committedEnd := int64(headerSize)
 	committedCRC := hcrc
@@ -296,14 +297,14 @@ func (s *Store) recoverSegment(name string, last bool) error {
 			if !errors.As(err, &fe) {
 				return fmt.Errorf("filestore: read %s: %w", name, err)
 			}
-			pos := s.next + uint64(len(pending))
+			pos := s.staging.next + uint64(len(pending))
 			if !last {
 				return &eventstore.CorruptError{Segment: name, Offset: off, Position: pos, Reason: fe.reason}
 			}
 			if s.liveTail(f, off, sc.seed, false) {
 				undo()
 				pending = pending[:0]
-				seg.size, s.lastCRC = committedEnd, committedCRC
+				seg.size, s.staging.lastCRC = committedEnd, committedCRC
 				return nil
 			}
 			live, err := s.judgeTail(f, seg, size, committedEnd, off, sc.seed, pos, fe.reason)
@@ -313,7 +314,7 @@ func (s *Store) recoverSegment(name string, last bool) error {
 			if live {
 				undo()
 				pending = pending[:0]
-				seg.size, s.lastCRC = committedEnd, committedCRC
+				seg.size, s.staging.lastCRC = committedEnd, committedCRC
 				return nil
 			}
 			undo()
@@ -321,7 +322,7 @@ func (s *Store) recoverSegment(name string, last bool) error {
 			return s.endTail(f, seg, committedEnd, committedCRC, size, fe.reason, off, sc.seed)
 		}
 		d, err := decodePayload(p)
-		pos := s.next + uint64(len(pending))
+		pos := s.staging.next + uint64(len(pending))
 		if err == nil && d.position != pos {
 			err = fmt.Errorf("frame holds position %d, want %d", d.position, pos)
 		}
@@ -333,7 +334,7 @@ func (s *Store) recoverSegment(name string, last bool) error {
 			s.matchPos = pos
 		}
 		if s.verifyChain {
-			if want := chainHashWith(s.hasher, &prevHash, p); want != batchHash {
+			if want := chainHashWith(s.staging.hasher, &prevHash, p); want != batchHash {
 				return &eventstore.CorruptError{Segment: name, Offset: off, Position: pos, Reason: fmt.Sprintf("chain hash mismatch: stored %x, recomputed %x (the event or one before it was altered)", batchHash[:8], want[:8])}
 			}
 			prevHash = batchHash
@@ -356,40 +357,40 @@ func (s *Store) recoverSegment(name string, last bool) error {
 		}
 		if !s.noIDIndex {
 			pe.key = keyOfBytes(d.id)
-			if _, inserted := s.ids.lookupOrInsert(pe.key, pos); !inserted {
+			if _, inserted := s.staging.ids.lookupOrInsert(pe.key, pos); !inserted {
 				return &eventstore.CorruptError{Segment: name, Offset: off, Position: pos, Reason: fmt.Sprintf("event id %s is stored twice", d.id)}
 			}
 		}
 		seg.offsets = append(seg.offsets, uint32(off))
 		pending = append(pending, pe)
 		if kind == kindCommit {
-			s.lastHash = batchHash
-			s.next += uint64(len(pending))
-			if r := s.rec; r != nil && r.head == s.next-1 && r.headHash != batchHash {
-				return &eventstore.CorruptError{Segment: name, Offset: off, Position: s.next - 1,
+			s.staging.lastHash = batchHash
+			s.staging.next += uint64(len(pending))
+			if r := s.rec; r != nil && r.head == s.staging.next-1 && r.headHash != batchHash {
+				return &eventstore.CorruptError{Segment: name, Offset: off, Position: s.staging.next - 1,
 					Reason: fmt.Sprintf("chain hash %x differs from the one the commit record holds for this position (%x): the log was rewritten", batchHash[:8], r.headHash[:8])}
 			}
 			pending = pending[:0]
 			committedEnd = sc.offset()
 			committedCRC = sc.seed
 			seg.size = committedEnd
-			s.lastCRC = committedCRC
+			s.staging.lastCRC = committedCRC
 		}
 	}
 	s.scanned += size
 	if len(pending) > 0 {
 		if !last {
-			return &eventstore.CorruptError{Segment: name, Offset: committedEnd, Position: s.next, Reason: "batch without its commit frame before the end of an older segment"}
+			return &eventstore.CorruptError{Segment: name, Offset: committedEnd, Position: s.staging.next, Reason: "batch without its commit frame before the end of an older segment"}
 		}
 		const why = "batch without its commit frame"
-		live, err := s.judgeTail(f, seg, size, committedEnd, sc.offset(), sc.seed, s.next+uint64(len(pending)), why)
+		live, err := s.judgeTail(f, seg, size, committedEnd, sc.offset(), sc.seed, s.staging.next+uint64(len(pending)), why)
 		if err != nil {
 			return err
 		}
 		undo()
 		if live {
 			pending = pending[:0]
-			seg.size, s.lastCRC = committedEnd, committedCRC
+			seg.size, s.staging.lastCRC = committedEnd, committedCRC
 			return nil
 		}
 		pending = pending[:0]
@@ -483,7 +484,7 @@ func (s *Store) liveTail(f File, off int64, seed uint32, patience bool) bool {
 // there).
 func (s *Store) endTail(f File, seg *segment, end int64, crc uint32, size int64, why string, stop int64, stopSeed uint32) error {
 	seg.size = end
-	s.lastCRC = crc
+	s.staging.lastCRC = crc
 	dataEnd, err := nonZeroEnd(f, end, size)
 	if err != nil {
 		return fmt.Errorf("filestore: read tail of %s: %w", seg.name, err)
@@ -502,7 +503,7 @@ func (s *Store) endTail(f File, seg *segment, end int64, crc uint32, size int64,
 	if s.strictTail {
 		// Verify: the tail is reported (Problem) and described, for the
 		// caller to tell what a crash leaves from damage.
-		s.torn = &TornTail{Segment: seg.name, Offset: end, Bytes: dataEnd - end, Position: s.next, Reason: why}
+		s.torn = &TornTail{Segment: seg.name, Offset: end, Bytes: dataEnd - end, Position: s.staging.next, Reason: why}
 		return nil
 	}
 	if s.opts.ReadOnly {

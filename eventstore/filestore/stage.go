@@ -25,7 +25,7 @@ type appendOp struct {
 
 	// A deferred append (see deferOp): err is why staging refused it;
 	// done receives one value when it has its outcome (refused, or its
-	// group committed or failed); pnext links it on Store.deferred, gnext
+	// group committed or failed); pnext links it on staging.deferred, gnext
 	// to the next deferred append of its group, which it wakes in turn.
 	err          error
 	done         chan struct{}
@@ -187,14 +187,14 @@ func (s *Store) appendOp(ctx context.Context, op *appendOp, reqs []eventstore.Ap
 	if total <= maxDeferredEvents {
 		return s.deferOp(op)
 	}
-	s.inflight.Add(1)
-	s.stageMu.Lock()
+	s.staging.inflight.Add(1)
+	s.staging.Lock()
 	err := s.enqueue(op)
 	if err != nil {
-		s.inflight.Add(-1)
+		s.staging.inflight.Add(-1)
 	}
 	s.kick()
-	s.stageMu.Unlock()
+	s.staging.Unlock()
 	if op.frames != nil {
 		putBuf(op.frames) // copied into the group, or refused
 		op.frames = nil
@@ -215,7 +215,7 @@ func (s *Store) appendOp(ctx context.Context, op *appendOp, reqs []eventstore.Ap
 // staged by the flusher (deferOp) rather than by its appender.
 const maxDeferredEvents = 4
 
-// closedStack marks Store.deferred once the flusher has stopped: a push
+// closedStack marks staging.deferred once the flusher has stopped: a push
 // finds it and fails with ErrClosed.
 var closedStack = new(appendOp)
 
@@ -235,25 +235,25 @@ var closedStack = new(appendOp)
 // themselves, so that their staging overlaps the previous flush's
 // fdatasync.
 func (s *Store) deferOp(op *appendOp) ([]eventstore.AppendResult, error) {
-	in := s.inflight.Add(1)
+	in := s.staging.inflight.Add(1)
 	for {
-		top := s.deferred.Load()
+		top := s.staging.deferred.Load()
 		if top == closedStack {
-			s.inflight.Add(-1)
+			s.staging.inflight.Add(-1)
 			putBuf(op.frames)
 			op.frames = nil
 			return nil, eventstore.ErrClosed
 		}
 		op.pnext = top
-		if s.deferred.CompareAndSwap(top, op) {
+		if s.staging.deferred.CompareAndSwap(top, op) {
 			break
 		}
 	}
 	// The append that completes the flush the flusher waits for (see
 	// ready) wakes it; a lone append always does.
-	if n := s.deferredN.Add(1) + s.queueOps.Load(); n >= max(in, s.want.Load()) {
+	if n := s.staging.deferredN.Add(1) + s.staging.queueOps.Load(); n >= max(in, s.staging.want.Load()) {
 		select {
-		case s.wake <- struct{}{}:
+		case s.staging.wake <- struct{}{}:
 		default:
 		}
 	}
@@ -272,10 +272,10 @@ func (s *Store) deferOp(op *appendOp) ([]eventstore.AppendResult, error) {
 	return op.results, nil
 }
 
-// stageDeferred stages the deferred appends, oldest first (stageMu held, by
+// stageDeferred stages the deferred appends, oldest first (staging locked, by
 // the flusher), and answers those it refuses at once.
 func (s *Store) stageDeferred() {
-	top := s.deferred.Swap(nil)
+	top := s.staging.deferred.Swap(nil)
 	var first *appendOp
 	n := int64(0)
 	for op := top; op != nil; n++ { // reverse: the stack's bottom was pushed first
@@ -284,7 +284,7 @@ func (s *Store) stageDeferred() {
 		first = op
 		op = next
 	}
-	s.deferredN.Add(-n)
+	s.staging.deferredN.Add(-n)
 	for op := first; op != nil; {
 		next := op.pnext
 		op.pnext = nil
@@ -294,7 +294,7 @@ func (s *Store) stageDeferred() {
 			op.frames = nil
 		}
 		if err != nil {
-			s.inflight.Add(-1)
+			s.staging.inflight.Add(-1)
 			op.err = err
 			op.done <- struct{}{}
 		} else if g := op.g; g.lastOp == nil {
@@ -309,10 +309,10 @@ func (s *Store) stageDeferred() {
 // closeDeferred marks the stack closed once the flusher stops and refuses
 // what was pushed after its last flush.
 func (s *Store) closeDeferred() {
-	for op := s.deferred.Swap(closedStack); op != nil; {
+	for op := s.staging.deferred.Swap(closedStack); op != nil; {
 		next := op.pnext
-		s.deferredN.Add(-1)
-		s.inflight.Add(-1)
+		s.staging.deferredN.Add(-1)
+		s.staging.inflight.Add(-1)
 		putBuf(op.frames)
 		op.frames = nil
 		op.err = eventstore.ErrClosed
@@ -321,17 +321,17 @@ func (s *Store) closeDeferred() {
 	}
 }
 
-// enqueue stages op (stageMu held): checks it against the indexes, seals
+// enqueue stages op (staging locked): checks it against the indexes, seals
 // its frames into the hash chain and queues them for the flusher, in the
 // group at the end of the queue when it has room. An append of more than
 // maxDeferredEvents stages itself, in its own goroutine, so that its
 // staging overlaps the flush before it; smaller ones are staged by the
 // flusher (stageDeferred).
 func (s *Store) enqueue(op *appendOp) error {
-	if s.closing {
+	if s.staging.closing {
 		return eventstore.ErrClosed
 	}
-	if p := s.werr.Load(); p != nil {
+	if p := s.flusher.werr.Load(); p != nil {
 		return *p
 	}
 	if err := op.ctx.Err(); err != nil {
@@ -339,38 +339,38 @@ func (s *Store) enqueue(op *appendOp) error {
 	}
 	active := s.segs[len(s.segs)-1]
 	var g *group
-	switch n := len(s.queue); {
+	switch n := len(s.staging.queue); {
 	case active.size >= s.opts.SegmentSize && len(active.offsets) > 0:
 		// A segment is rolled only between groups, so a batch never spans
 		// segments; the flusher starts the new file with this group.
-		h := header{first: s.next, prevHash: s.lastHash}
+		h := header{first: s.staging.next, prevHash: s.staging.lastHash}
 		_, crc, _ := decodeHeader(h.encode())
-		seg := &segment{name: segmentName(s.next), first: s.next, prevHash: s.lastHash, headerCRC: crc, size: headerSize}
+		seg := &segment{name: segmentName(s.staging.next), first: s.staging.next, prevHash: s.staging.lastHash, headerCRC: crc, size: headerSize}
 		s.mu.Lock()
 		s.segs = append(s.segs, seg)
 		s.mu.Unlock()
-		s.lastCRC = crc
+		s.staging.lastCRC = crc
 		active = seg
 		g = s.newQueued(op.size, active)
 		g.newSeg = seg
-	case n > 0 && s.queue[n-1].size < s.opts.MaxGroupBytes:
-		g = s.queue[n-1]
+	case n > 0 && s.staging.queue[n-1].size < s.opts.MaxGroupBytes:
+		g = s.staging.queue[n-1]
 	default:
 		g = s.newQueued(op.size, active)
 	}
 	before := g.size
 	if err := s.stage(op, active, g); err != nil {
 		if g.ops == 0 && g.newSeg == nil {
-			s.queue = s.queue[:len(s.queue)-1] // the group was made for op
+			s.staging.queue = s.staging.queue[:len(s.staging.queue)-1] // the group was made for op
 		}
 		return err
 	}
 	g.ops++
 	op.g = g
 	active.size = g.base + int64(g.size)
-	g.last, g.hash, g.crc = s.next-1, s.lastHash, s.lastCRC
-	s.queueOps.Add(1)
-	s.queueLen += g.size - before
+	g.last, g.hash, g.crc = s.staging.next-1, s.staging.lastHash, s.staging.lastCRC
+	s.staging.queueOps.Add(1)
+	s.staging.queueLen += g.size - before
 	return nil
 }
 
@@ -381,9 +381,9 @@ func (s *Store) newQueued(hint int, seg *segment) *group {
 	// An empty group (one kept for its segment roll after its append was
 	// refused) still ends at the head: its hash and CRC are the head's, as
 	// the commit record it may end is.
-	g.base, g.from, g.last = seg.size, s.next, s.next-1
-	g.hash, g.crc = s.lastHash, s.lastCRC
-	s.queue = append(s.queue, g)
+	g.base, g.from, g.last = seg.size, s.staging.next, s.staging.next-1
+	g.hash, g.crc = s.staging.lastHash, s.staging.lastCRC
+	s.staging.queue = append(s.staging.queue, g)
 	return g
 }
 
@@ -398,7 +398,7 @@ func inStream(positions []uint64, pos uint64) bool {
 //
 // The id check inserts each new id into the id index at once, with the
 // position it will get (one probe for the lookup and the insert); a refusal
-// takes those inserts back. Positions >= s.next in the index therefore
+// takes those inserts back. Positions >= s.staging.next in the index therefore
 // belong to this op, which is how an id repeated inside it is caught.
 func (s *Store) stage(op *appendOp, seg *segment, g *group) error {
 	results := op.resultArr[:]
@@ -419,18 +419,18 @@ func (s *Store) stage(op *appendOp, seg *segment, g *group) error {
 		dup = make([]bool, n)
 	}
 	newEvents := 0
-	next := s.next // position of this op's next new event
-	ki := 0        // keys checked so far
+	next := s.staging.next // position of this op's next new event
+	ki := 0                // keys checked so far
 	rollback := func(err error) error {
 		for _, k := range op.keys[:ki] {
-			if p, ok := s.ids.lookup(k); ok && p >= s.next {
-				s.ids.remove(k)
+			if p, ok := s.staging.ids.lookup(k); ok && p >= s.staging.next {
+				s.staging.ids.remove(k)
 			}
 		}
 		return err
 	}
 	if len(op.keys) > 1 {
-		s.ids.warm(op.keys)
+		s.staging.ids.warm(op.keys)
 	}
 	for i, r := range op.reqs {
 		positions := s.streams[r.Stream]
@@ -439,11 +439,11 @@ func (s *Store) stage(op *appendOp, seg *segment, g *group) error {
 		for j, e := range r.Events {
 			k := op.keys[ki]
 			ki++
-			p, inserted := s.ids.lookupOrInsert(k, next+uint64(j))
+			p, inserted := s.staging.ids.lookupOrInsert(k, next+uint64(j))
 			if inserted {
 				continue
 			}
-			if p >= s.next {
+			if p >= s.staging.next {
 				return rollback(fmt.Errorf("%w: id %s appears twice in one append", eventstore.ErrDuplicateID, e.ID))
 			}
 			if !inStream(positions, p) {
@@ -482,7 +482,7 @@ func (s *Store) stage(op *appendOp, seg *segment, g *group) error {
 		op.results = results
 		return nil
 	}
-	offs := s.stageOffs[:0] // the new events' offsets in seg, indexed once all are sealed
+	offs := s.staging.offs[:0] // the new events' offsets in seg, indexed once all are sealed
 	var revs map[string]uint64
 	if len(op.reqs) > 1 {
 		revs = map[string]uint64{}
@@ -506,7 +506,7 @@ func (s *Store) stage(op *appendOp, seg *segment, g *group) error {
 		if !ok {
 			rev = uint64(len(s.streams[r.Stream]))
 		}
-		results[i].FirstPosition = s.next
+		results[i].FirstPosition = s.staging.next
 		for range r.Events {
 			remaining--
 			kind := byte(kindContinue)
@@ -524,15 +524,15 @@ func (s *Store) stage(op *appendOp, seg *segment, g *group) error {
 				f = g.appendCopy(src[:fl])
 			}
 			src = src[fl:]
-			s.lastHash, s.lastCRC = sealFrame(f, kind, s.next, rev, &s.lastHash, s.lastCRC, s.hasher)
+			s.staging.lastHash, s.staging.lastCRC = sealFrame(f, kind, s.staging.next, rev, &s.staging.lastHash, s.staging.lastCRC, s.staging.hasher)
 			offs = append(offs, uint32(off))
-			s.next++
+			s.staging.next++
 			rev++
 		}
 		if revs != nil {
 			revs[r.Stream] = rev
 		}
-		results[i].LastPosition = s.next - 1
+		results[i].LastPosition = s.staging.next - 1
 		results[i].NextRevision = rev
 	}
 	if inPlace {
@@ -555,7 +555,7 @@ func (s *Store) stage(op *appendOp, seg *segment, g *group) error {
 	seg.offsets = append(growFaulted(seg.offsets, len(offs)), offs...)
 	s.mu.Unlock()
 	if cap(offs) <= maxStageOffs {
-		s.stageOffs = offs[:0]
+		s.staging.offs = offs[:0]
 	}
 	op.results = results
 	return nil
@@ -571,16 +571,16 @@ const maxStageOffs = 64 << 10
 // ids, stream positions and segment offsets of all their events are
 // dropped, and staging resumes at the last durable commit.
 func (s *Store) unstage(batch []*group) (extra []*group, extraOps int) {
-	s.stageMu.Lock()
-	defer s.stageMu.Unlock()
-	extra = append(extra, s.queue...)
+	s.staging.Lock()
+	defer s.staging.Unlock()
+	extra = append(extra, s.staging.queue...)
 	for _, g := range extra {
 		extraOps += g.ops
-		s.queueLen -= g.size
+		s.staging.queueLen -= g.size
 	}
-	s.queueOps.Add(-int64(extraOps))
-	clear(s.queue)
-	s.queue = s.queue[:0]
+	s.staging.queueOps.Add(-int64(extraOps))
+	clear(s.staging.queue)
+	s.staging.queue = s.staging.queue[:0]
 	from := batch[0].from
 	streams := map[string]bool{}
 	for _, gs := range [][]*group{batch, extra} {
@@ -590,8 +590,8 @@ func (s *Store) unstage(batch []*group) (extra []*group, extraOps int) {
 					n := int(binary.LittleEndian.Uint32(c))
 					if d, err := decodePayload(c[5 : 5+n]); err == nil {
 						k := keyOfBytes(d.id)
-						if p, ok := s.ids.lookup(k); ok && p >= from {
-							s.ids.remove(k)
+						if p, ok := s.staging.ids.lookup(k); ok && p >= from {
+							s.staging.ids.remove(k)
 						}
 						streams[string(d.stream)] = true
 					}
@@ -613,13 +613,13 @@ func (s *Store) unstage(batch []*group) (extra []*group, extraOps int) {
 	// Segments staging started that are not on disk go; the one the
 	// flusher now writes (it may be the batch's new one) stays, cut to
 	// what it durably holds.
-	for len(s.segs) > 1 && s.segs[len(s.segs)-1].first > s.wfirst {
+	for len(s.segs) > 1 && s.segs[len(s.segs)-1].first > s.flusher.first {
 		s.segs = s.segs[:len(s.segs)-1]
 	}
 	active := s.segs[len(s.segs)-1]
 	active.offsets = active.offsets[:from-active.first]
-	active.size = s.wend
+	active.size = s.flusher.end
 	s.mu.Unlock()
-	s.next, s.lastHash, s.lastCRC = from, s.durHash, s.durCRC
+	s.staging.next, s.staging.lastHash, s.staging.lastCRC = from, s.flusher.durHash, s.flusher.durCRC
 	return extra, extraOps
 }

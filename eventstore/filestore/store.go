@@ -91,8 +91,8 @@ type Store struct {
 	lock io.Closer
 
 	// mu guards the indexes and the published head. Appenders write the
-	// indexes while staging (holding stageMu too); readers see positions
-	// <= head.
+	// indexes while staging (holding the staging lock too); readers see
+	// positions <= head.
 	mu      sync.RWMutex
 	segs    []*segment
 	streams map[string][]uint64 // stream -> positions, index = revision
@@ -100,52 +100,12 @@ type Store struct {
 	headCh  chan struct{} // closed and replaced when head moves
 	closed  bool
 
-	// stageMu serializes staging: each appender in turn checks its append
-	// against the indexes, seals its frames into the hash chain and puts
-	// them in the queue the flusher takes (see enqueue). It guards the
-	// staging state (set by Open before the flusher starts) and the
-	// flusher's queue below.
-	stageMu  sync.Mutex
-	next     uint64   // position the next event gets
-	ids      *idIndex // event id -> position, of every stored or staged event
-	lastHash [32]byte
-	lastCRC  uint32
-	hasher   *chainDigest // staging's reusable SHA-256
-	// stageOffs is staging's scratch for an append's frame offsets.
-	stageOffs []uint32
-	closing   bool     // no more appends
-	queue     []*group // staged groups in log order, not yet taken by the flusher
-	queueLen  int      // bytes in queue
-	// queueOps counts the appends in queue, and want how many appends the
-	// flusher expects in its next flush: those waiting when the last one
-	// ended (its writers come back). Both change under stageMu; they are
-	// atomic for the deferred appends, which read them without it to
-	// decide whether theirs completes the flush (deferOp).
-	queueOps, want atomic.Int64
-	// asleep: the flusher waits on wake until the queue is ready; whoever
-	// makes it so (an appender, Close) sends the one wake-up.
-	asleep bool
-	wake   chan struct{} // capacity 1
-
-	// Small appends are not staged by their appenders but pushed here for
-	// the flusher to stage, all of a commit's at once (see deferOp).
-	// deferred is a lock-free stack (newest first; closedStack once the
-	// flusher has stopped); deferredN counts the appends on it.
-	deferred  atomic.Pointer[appendOp]
-	deferredN atomic.Int64
-
-	done chan struct{} // closed when the flusher has stopped
-	werr atomic.Pointer[error]
-	// inflight counts appends past their own checks and not yet answered:
-	// the flusher waits (up to CommitLinger) for those on their way.
-	inflight atomic.Int64
-	stats    struct{ fsyncs, bytes, syncNanos atomic.Uint64 }
-	wfile    File // active segment, owned by the flusher
-	// wend is the end of the frames written to wfile; zeroEnd (>= wend) is
-	// wfile's size, the bytes past wend being zeros (see Options.ZeroAhead).
-	// Owned by the flusher.
-	wend, zeroEnd int64
-	gather        []byte // the flusher's buffer for gathering small chunks
+	// staging is what appenders check and seal their appends against, one
+	// at a time, and the queue they hand the flusher (stage.go).
+	staging staging
+	// flusher is what only the flusher goroutine writes: the active
+	// segment and the commit record (flush.go).
+	flusher flusher
 
 	// noIDIndex: a read-only open does not build the id index (it is for
 	// appends; Verify builds it to find ids stored twice), which is most of
@@ -154,11 +114,8 @@ type Store struct {
 
 	// Repaired describes a torn tail cut by Open ("" when none).
 	Repaired string
-	// rec is the commit record recovery read (nil: none, or ignored);
-	// cw keeps it up to date while the writer runs (nil: read-only, or
-	// the record could not be written).
+	// rec is the commit record recovery read (nil: none, or ignored).
 	rec *commitRecord
-	cw  *commitWriter
 	// torn is the torn or uncommitted tail Verify found at the end of the
 	// newest segment of a log that was not closed cleanly.
 	torn *TornTail
@@ -166,17 +123,6 @@ type Store struct {
 	// events' chain hashes; matchPos is the position that has it.
 	matchHash *[32]byte
 	matchPos  uint64
-	// wfirst is the first position of the segment wfile is; durHash and
-	// durCRC are the chain hash and CRC of the last durable frame (the
-	// staging state to go back to when a commit fails before anything of
-	// it reached the log; see unstage). Owned by the flusher.
-	wfirst  uint64
-	durHash [32]byte
-	durCRC  uint32
-	// zeroOff stops zeroing ahead after it failed, until the next segment.
-	zeroOff bool
-	// cwWarned: a failed update of the commit record was logged.
-	cwWarned bool
 	// zeroTail is how many zero bytes recovery found past the newest
 	// segment's last committed frame (Options.ZeroAhead).
 	zeroTail int64
@@ -201,6 +147,78 @@ type Store struct {
 	lazyMu sync.Mutex
 }
 
+// staging is the state appends are staged against, in log order, and the
+// queue of staged groups the flusher takes. Its mutex serializes staging:
+// each appender in turn (or the flusher, for the small appends it stages;
+// see deferOp) checks its append against the indexes, seals its frames
+// into the hash chain and puts them in the queue (see enqueue). Recovery
+// sets it before the flusher starts; the flusher resets it after a commit
+// that failed before anything reached the log (unstage).
+type staging struct {
+	sync.Mutex
+	next     uint64   // position the next event gets
+	ids      *idIndex // event id -> position, of every stored or staged event
+	lastHash [32]byte
+	lastCRC  uint32
+	hasher   *chainDigest // staging's reusable SHA-256
+	// offs is staging's scratch for an append's frame offsets.
+	offs     []uint32
+	closing  bool     // no more appends
+	queue    []*group // staged groups in log order, not yet taken by the flusher
+	queueLen int      // bytes in queue
+	// queueOps counts the appends in queue, and want how many appends the
+	// flusher expects in its next flush: those waiting when the last one
+	// ended (its writers come back). Both change under the lock; they are
+	// atomic for the deferred appends, which read them without it to
+	// decide whether theirs completes the flush (deferOp).
+	queueOps, want atomic.Int64
+	// asleep: the flusher waits on wake until the queue is ready; whoever
+	// makes it so (an appender, Close) sends the one wake-up.
+	asleep bool
+	wake   chan struct{} // capacity 1
+
+	// The rest is used without the lock.
+	//
+	// Small appends are not staged by their appenders but pushed here for
+	// the flusher to stage, all of a commit's at once (see deferOp).
+	// deferred is a lock-free stack (newest first; closedStack once the
+	// flusher has stopped); deferredN counts the appends on it.
+	deferred  atomic.Pointer[appendOp]
+	deferredN atomic.Int64
+	// inflight counts appends past their own checks and not yet answered:
+	// the flusher waits (up to CommitLinger) for those on their way.
+	inflight atomic.Int64
+}
+
+// flusher is the state of the flusher goroutine (flushLoop), which alone
+// writes the log: it is set by Open before the goroutine starts and read
+// by Close after it stopped. Only werr and stats are read by others.
+type flusher struct {
+	done chan struct{} // closed when the flusher has stopped
+	// werr is the sticky write error (ErrWriteFailed): staging refuses
+	// every append once it is set.
+	werr  atomic.Pointer[error]
+	stats struct{ fsyncs, bytes, syncNanos atomic.Uint64 }
+	file  File // the active segment
+	// first is the first position of the segment in file; end is the end
+	// of the frames written to it; zeroEnd (>= end) is file's size, the
+	// bytes past end being zeros (see Options.ZeroAhead).
+	first        uint64
+	end, zeroEnd int64
+	// durHash and durCRC are the chain hash and CRC of the last durable
+	// frame (the staging state to go back to when a commit fails before
+	// anything of it reached the log; see unstage).
+	durHash [32]byte
+	durCRC  uint32
+	gather  []byte // buffer for gathering small chunks into one write
+	// zeroOff stops zeroing ahead after it failed, until the next segment.
+	zeroOff bool
+	// cw keeps the commit record up to date (nil: read-only, or the
+	// record could not be written); cwWarned: a failed update was logged.
+	cw       *commitWriter
+	cwWarned bool
+}
+
 // Open opens (creating if needed) the log in dir and recovers it.
 func Open(dir string, opts *Options) (*Store, error) {
 	var o Options
@@ -212,16 +230,7 @@ func Open(dir string, opts *Options) (*Store, error) {
 	if err := o.Validate(); err != nil {
 		return nil, err
 	}
-	s := &Store{
-		dir: dir, opts: o, fs: o.FS,
-		ids:       newIDIndex(),
-		streams:   make(map[string][]uint64),
-		headCh:    make(chan struct{}),
-		next:      1,
-		hasher:    newChainDigest(),
-		noIDIndex: o.ReadOnly,
-		lazy:      o.ReadOnly,
-	}
+	s := newStore(dir, o)
 	if !o.ReadOnly {
 		if err := s.fs.MkdirAll(dir, 0o755); err != nil {
 			return nil, fmt.Errorf("filestore: create %s: %w", dir, err)
@@ -244,14 +253,31 @@ func Open(dir string, opts *Options) (*Store, error) {
 		return nil, err
 	}
 	if err := s.openCommitRecord(); err != nil {
-		s.wfile.Close()
+		s.flusher.file.Close()
 		s.releaseLock()
 		return nil, err
 	}
-	s.wake = make(chan struct{}, 1)
-	s.done = make(chan struct{})
+	s.staging.wake = make(chan struct{}, 1)
+	s.flusher.done = make(chan struct{})
 	go s.flushLoop()
 	return s, nil
+}
+
+// newStore returns the empty Store of the log in dir that recovery fills,
+// for Open, Verify and the full scan of a lazily opened store
+// (loadStreams). A read-only one is lazy and builds no id index.
+func newStore(dir string, o Options) *Store {
+	s := &Store{
+		dir: dir, opts: o, fs: o.FS,
+		streams:   make(map[string][]uint64),
+		headCh:    make(chan struct{}),
+		noIDIndex: o.ReadOnly,
+		lazy:      o.ReadOnly,
+	}
+	s.staging.next = 1
+	s.staging.ids = newIDIndex()
+	s.staging.hasher = newChainDigest()
+	return s
 }
 
 func (s *Store) releaseLock() {
@@ -296,33 +322,33 @@ func (s *Store) HeadHash(ctx context.Context) (uint64, [32]byte, error) {
 // Close stops the writer after the appends already queued and releases
 // the log.
 func (s *Store) Close() error {
-	s.stageMu.Lock()
-	if s.closing {
-		s.stageMu.Unlock()
+	s.staging.Lock()
+	if s.staging.closing {
+		s.staging.Unlock()
 		return nil
 	}
-	s.closing = true
+	s.staging.closing = true
 	s.kick()
-	s.stageMu.Unlock()
+	s.staging.Unlock()
 	var err error
-	if s.done != nil {
-		<-s.done
-		if s.wfile != nil {
-			if s.werr.Load() == nil {
+	if s.flusher.done != nil {
+		<-s.flusher.done
+		if s.flusher.file != nil {
+			if s.flusher.werr.Load() == nil {
 				err = s.trimZeros()
-				if err == nil && s.cw != nil {
+				if err == nil && s.flusher.cw != nil {
 					s.mu.RLock()
 					head := s.head
 					s.mu.RUnlock()
-					err = s.cw.closeClean(commitRecord{segFirst: s.wfirst, end: s.wend, head: head, headHash: s.durHash})
+					err = s.flusher.cw.closeClean(commitRecord{segFirst: s.flusher.first, end: s.flusher.end, head: head, headHash: s.flusher.durHash})
 				}
 			}
-			if cerr := s.wfile.Close(); err == nil {
+			if cerr := s.flusher.file.Close(); err == nil {
 				err = cerr
 			}
 		}
-		if s.cw != nil {
-			s.cw.f.Close()
+		if s.flusher.cw != nil {
+			s.flusher.cw.f.Close()
 		}
 	}
 	s.mu.Lock()

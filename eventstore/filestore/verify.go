@@ -135,25 +135,17 @@ func verify(dir string, opts *Options, progress func(done, total int64), want *[
 	default:
 		return nil, lerr
 	}
-	s := &Store{
-		dir: dir, opts: o, fs: o.FS,
-		ids:         newIDIndex(),
-		streams:     make(map[string][]uint64),
-		headCh:      make(chan struct{}),
-		next:        1,
-		hasher:      newChainDigest(),
-		verifyChain: true,
-		strictTail:  !rep.Live,
-		matchHash:   want,
-	}
+	s := newStore(dir, o)
+	s.noIDIndex, s.lazy = false, false
+	s.verifyChain, s.strictTail, s.matchHash = true, !rep.Live, want
 	if progress != nil {
 		s.progress = func(done int64) { progress(done, total) }
 	}
 	err = s.recover()
 	rep.Segments = len(s.segs)
-	rep.Events = s.next - 1
+	rep.Events = s.staging.next - 1
 	rep.Bytes = total
-	rep.HeadHash = hex.EncodeToString(s.lastHash[:])
+	rep.HeadHash = hex.EncodeToString(s.staging.lastHash[:])
 	rep.Tail = s.Repaired
 	rep.ZeroTailBytes = s.zeroTail
 	rep.ClosedCleanly = s.rec != nil && s.rec.clean
@@ -163,7 +155,7 @@ func verify(dir string, opts *Options, progress func(done, total int64), want *[
 			return nil, err
 		}
 		if ce.Position == 0 {
-			ce.Position = s.next
+			ce.Position = s.staging.next
 		}
 		rep.Problem = ce
 	} else if t := s.torn; t != nil {
@@ -173,7 +165,7 @@ func verify(dir string, opts *Options, progress func(done, total int64), want *[
 	}
 	if want != nil {
 		rep.HeadCheck = &HeadCheck{Hash: hex.EncodeToString(want[:])}
-		if s.matchPos > 0 && s.matchPos < s.next {
+		if s.matchPos > 0 && s.matchPos < s.staging.next {
 			rep.HeadCheck.Position = s.matchPos
 		}
 	}

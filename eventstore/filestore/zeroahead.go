@@ -20,17 +20,17 @@ var zeroBlock [256 << 10]byte
 // same fdatasync as the flush's frames; that one commits the new size.
 func (s *Store) zeroAhead(wrote int) error {
 	za := s.opts.ZeroAhead
-	if za <= 0 || s.zeroOff || wrote >= zeroAheadMaxFlush || s.zeroEnd-s.wend >= za/4 {
+	if za <= 0 || s.flusher.zeroOff || wrote >= zeroAheadMaxFlush || s.flusher.zeroEnd-s.flusher.end >= za/4 {
 		return nil
 	}
-	for end := s.wend + za; s.zeroEnd < end; {
-		off := s.zeroEnd
+	for end := s.flusher.end + za; s.flusher.zeroEnd < end; {
+		off := s.flusher.zeroEnd
 		b := zeroBlock[:min(int64(len(zeroBlock)), end-off)]
-		n, err := s.wfile.WriteAt(b, off)
+		n, err := s.flusher.file.WriteAt(b, off)
 		if err == nil && n < len(b) {
 			err = io.ErrShortWrite
 		}
-		s.zeroEnd += int64(n)
+		s.flusher.zeroEnd += int64(n)
 		if err != nil {
 			return fmt.Errorf("write %d zero bytes ahead at offset %d: %w", len(b), off, err)
 		}
@@ -41,15 +41,15 @@ func (s *Store) zeroAhead(wrote int) error {
 // trimZeros cuts the zeros written ahead off the active segment and makes
 // the cut durable: when the segment is left for a new one, and on Close.
 func (s *Store) trimZeros() error {
-	if s.zeroEnd <= s.wend {
+	if s.flusher.zeroEnd <= s.flusher.end {
 		return nil
 	}
-	if err := s.wfile.Truncate(s.wend); err != nil {
-		return fmt.Errorf("trim zeros past offset %d: %w", s.wend, err)
+	if err := s.flusher.file.Truncate(s.flusher.end); err != nil {
+		return fmt.Errorf("trim zeros past offset %d: %w", s.flusher.end, err)
 	}
-	if err := s.wfile.Sync(); err != nil {
+	if err := s.flusher.file.Sync(); err != nil {
 		return fmt.Errorf("fsync after trimming zeros: %w", err)
 	}
-	s.zeroEnd = s.wend
+	s.flusher.zeroEnd = s.flusher.end
 	return nil
 }
