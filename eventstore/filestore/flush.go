@@ -45,13 +45,14 @@ func (s *Store) openActive() error {
 // for a clean close. A record that cannot be written is only a loss of
 // evidence for a later recovery, unless it says the log was closed
 // cleanly: left so, a crash would make every torn tail look like damage.
-func (s *Store) openCommitRecord() error {
+// prev is the record recovery read (nil: none).
+func (s *Store) openCommitRecord(prev *commitRecord) error {
 	seg := s.segs[len(s.segs)-1]
 	s.flusher.first, s.flusher.durHash, s.flusher.durCRC = seg.first, s.staging.lastHash, s.staging.lastCRC
 	r := commitRecord{segFirst: seg.first, end: seg.size, head: s.staging.next - 1, headHash: s.staging.lastHash}
-	cw, err := openCommitWriter(s.fs, s.dir, s.path(commitRecordName), s.rec, r)
+	cw, err := openCommitWriter(s.fs, s.dir, s.path(commitRecordName), prev, r)
 	if err != nil {
-		if s.rec != nil && s.rec.clean {
+		if prev != nil && prev.clean {
 			return fmt.Errorf("%w (it says the log was closed cleanly, and must be updated before the log is written)", err)
 		}
 		s.opts.Logger.Warn("filestore: commit record not written; recovery after a crash will judge torn tails by the frames alone", "err", err)

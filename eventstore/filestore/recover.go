@@ -12,9 +12,54 @@ import (
 	"github.com/epochledger/epochledger/eventstore"
 )
 
-// recover scans every segment, rebuilds the indexes and, unless read-only,
+// recovery rebuilds a Store's indexes, head and staging state (the
+// position, hash chain and CRC the next append continues) from its
+// segments, and judges the end of the newest one: a clean end, zeros
+// ahead, a torn tail (cut, unless read-only) or damage. Open runs one,
+// Verify runs one with its checks turned on (verifyChain, strictTail,
+// matchHash), and a lazily opened store's first stream read runs one for
+// the stream index (loadStreams); each reads what it found from it.
+type recovery struct {
+	s *Store // the store it fills, not yet in use by anyone else
+
+	// noIDIndex: do not build the id index (a read-only store does not
+	// append; Verify builds it to find ids stored twice).
+	noIDIndex bool
+	// Set by Verify: recompute every chain hash, report a torn tail
+	// (torn) instead of cutting it, report the bytes scanned, and look for
+	// matchHash among the events' chain hashes.
+	verifyChain bool
+	strictTail  bool
+	progress    func(done int64)
+	matchHash   *[32]byte
+
+	// What it found.
+	//
+	// rec is the commit record it held the log against (nil: none, or a
+	// read-only open beside a live writer, which judges by the frames).
+	rec *commitRecord
+	// repaired describes a torn tail cut, or left alone by a read-only
+	// open ("" when none): Store.Repaired.
+	repaired string
+	// torn is the torn or uncommitted tail a strict recovery (Verify)
+	// found at the end of the newest segment of a log not closed cleanly.
+	torn *TornTail
+	// zeroTail is how many zero bytes it found past the newest segment's
+	// last committed frame (Options.ZeroAhead).
+	zeroTail int64
+	// matchPos is the position whose chain hash is matchHash (0: none).
+	matchPos uint64
+	scanned  int64 // bytes of the segments scanned so far
+
+	// Scratch while it runs.
+	streams map[string]*streamRec
+	pending []pendingEvent
+}
+
+// run scans every segment, rebuilds the indexes and, unless read-only,
 // repairs a torn tail of the newest segment.
-func (s *Store) recover() error {
+func (r *recovery) run() error {
+	s := r.s
 	if !s.opts.ReadOnly {
 		// Leftovers of a segment creation that crashed before its rename.
 		if names, err := s.fs.List(s.dir); err == nil {
@@ -29,35 +74,35 @@ func (s *Store) recover() error {
 	if err != nil {
 		return err
 	}
-	s.recStreams = make(map[string]*streamRec)
-	defer func() { s.recStreams, s.pending = nil, nil }()
+	r.streams = make(map[string]*streamRec)
+	defer func() { r.streams, r.pending = nil, nil }()
 	if s.lazy && len(names) > 0 {
-		return s.recoverLazy(names, firsts)
+		return r.recoverLazy(names, firsts)
 	}
 	// A read-only open beside a live writer judges by the frames alone:
 	// the writer updates the record as it goes.
-	if !s.opts.ReadOnly || s.strictTail {
-		if s.rec, err = readCommitRecord(s.fs, s.path(commitRecordName)); err != nil {
+	if !s.opts.ReadOnly || r.strictTail {
+		if r.rec, err = readCommitRecord(s.fs, s.path(commitRecordName)); err != nil {
 			return err
 		}
 	}
-	if r := s.rec; r != nil && r.head > 0 && (len(names) == 0 || firsts[len(firsts)-1] < r.segFirst) {
-		return &eventstore.CorruptError{Segment: segmentName(r.segFirst), Offset: r.end, Position: r.head,
-			Reason: fmt.Sprintf("segment missing: the commit record shows events through position %d were durable in it", r.head)}
+	if cr := r.rec; cr != nil && cr.head > 0 && (len(names) == 0 || firsts[len(firsts)-1] < cr.segFirst) {
+		return &eventstore.CorruptError{Segment: segmentName(cr.segFirst), Offset: cr.end, Position: cr.head,
+			Reason: fmt.Sprintf("segment missing: the commit record shows events through position %d were durable in it", cr.head)}
 	}
 	for i, name := range names {
 		last := i == len(names)-1
 		if firsts[i] != s.staging.next {
 			return &eventstore.CorruptError{Segment: name, Reason: fmt.Sprintf("segment starts at position %d, want %d (a segment is missing or out of place)", firsts[i], s.staging.next)}
 		}
-		if err := s.recoverSegment(name, last); err != nil {
+		if err := r.recoverSegment(name, last); err != nil {
 			return err
 		}
 	}
-	if err := s.checkCommitRecord(); err != nil {
+	if err := r.checkCommitRecord(); err != nil {
 		return err
 	}
-	for _, st := range s.recStreams {
+	for _, st := range r.streams {
 		if len(st.positions) > 0 {
 			s.streams[st.name] = st.positions
 		}
@@ -69,23 +114,24 @@ func (s *Store) recover() error {
 // checkCommitRecord holds the recovered log against its commit record:
 // nothing the record shows durable may be missing, and a cleanly closed
 // log must end exactly where its writer left it.
-func (s *Store) checkCommitRecord() error {
-	r := s.rec
-	if r == nil || len(s.segs) == 0 {
+func (r *recovery) checkCommitRecord() error {
+	s := r.s
+	cr := r.rec
+	if cr == nil || len(s.segs) == 0 {
 		return nil
 	}
 	newest := s.segs[len(s.segs)-1]
 	head := s.staging.next - 1
-	if head < r.head {
-		return &eventstore.CorruptError{Segment: segmentName(r.segFirst), Offset: r.end, Position: s.staging.next,
-			Reason: fmt.Sprintf("the log ends at position %d, but its commit record shows events through position %d were durable (the end of the log is missing)", head, r.head)}
+	if head < cr.head {
+		return &eventstore.CorruptError{Segment: segmentName(cr.segFirst), Offset: cr.end, Position: s.staging.next,
+			Reason: fmt.Sprintf("the log ends at position %d, but its commit record shows events through position %d were durable (the end of the log is missing)", head, cr.head)}
 	}
-	if !r.clean {
+	if !cr.clean {
 		return nil
 	}
-	if newest.first != r.segFirst || head != r.head || newest.size != r.end {
+	if newest.first != cr.segFirst || head != cr.head || newest.size != cr.end {
 		return &eventstore.CorruptError{Segment: newest.name, Offset: newest.size, Position: s.staging.next,
-			Reason: fmt.Sprintf("the log was closed cleanly with events through position %d ending at offset %d of %s, and now holds events through %d ending at offset %d of %s", r.head, r.end, segmentName(r.segFirst), head, newest.size, newest.name)}
+			Reason: fmt.Sprintf("the log was closed cleanly with events through position %d ending at offset %d of %s, and now holds events through %d ending at offset %d of %s", cr.head, cr.end, segmentName(cr.segFirst), head, newest.size, newest.name)}
 	}
 	return nil
 }
@@ -96,7 +142,8 @@ func (s *Store) checkCommitRecord() error {
 // next segment's; a missing or misplaced segment, or damage inside one, is
 // reported with its position by the read that reaches it (every frame's
 // CRC and position are checked as it is read), and Verify checks it all.
-func (s *Store) recoverLazy(names []string, firsts []uint64) error {
+func (r *recovery) recoverLazy(names []string, firsts []uint64) error {
+	s := r.s
 	headers := make([]header, len(names))
 	crcs := make([]uint32, len(names))
 	hb := make([]byte, headerSize)
@@ -124,7 +171,7 @@ func (s *Store) recoverLazy(names []string, firsts []uint64) error {
 		s.segs = append(s.segs, &segment{name: names[i], first: firsts[i], prevHash: headers[i].prevHash, headerCRC: crcs[i], lazy: true})
 	}
 	s.staging.next, s.staging.lastHash = firsts[last], headers[last].prevHash
-	if err := s.recoverSegment(names[last], true); err != nil {
+	if err := r.recoverSegment(names[last], true); err != nil {
 		return err
 	}
 	s.head = s.staging.next - 1
@@ -203,9 +250,8 @@ func (s *Store) loadStreams() error {
 	if !s.lazy {
 		return nil
 	}
-	full := newStore(s.dir, s.opts)
-	full.lazy = false
-	if err := full.recover(); err != nil {
+	full := newStore(s.dir, s.opts, false)
+	if err := (&recovery{s: full, noIDIndex: true}).run(); err != nil {
 		return err
 	}
 	s.mu.Lock()
@@ -232,14 +278,18 @@ type pendingEvent struct {
 
 // streamRec is one stream's positions while recovery rebuilds the stream
 // index. Recovery looks streams up by the frame's bytes, so a stream's name
-// is allocated once, not once per event; recover moves the positions into
+// is allocated once, not once per event; run moves the positions into
 // Store.streams at the end.
 type streamRec struct {
 	name      string
 	positions []uint64
 }
 
-func (s *Store) recoverSegment(name string, last bool) error {
+// recoverSegment scans segment name, which must continue the log where
+// recovery has it (position, chain hash), indexes its committed batches
+// and, for the newest segment (last), judges what follows its last one.
+func (r *recovery) recoverSegment(name string, last bool) error {
+	s := r.s
 	f, err := s.fs.OpenFile(s.path(name), os.O_RDONLY, 0)
 	if err != nil {
 		return fmt.Errorf("filestore: open %s: %w", name, err)
@@ -268,7 +318,7 @@ func (s *Store) recoverSegment(name string, last bool) error {
 	s.staging.lastCRC = hcrc
 
 	sc := newFrameScanner(f, size, headerSize, hcrc)
-	pending := s.pending[:0]
+	pending := r.pending[:0]
 	// undo takes the uncommitted batch back out of the indexes.
 	undo := func() {
 		for i := len(pending) - 1; i >= 0; i-- {
@@ -276,13 +326,13 @@ func (s *Store) recoverSegment(name string, last bool) error {
 			if e.st != nil {
 				e.st.positions = e.st.positions[:len(e.st.positions)-1]
 			}
-			if !s.noIDIndex {
+			if !r.noIDIndex {
 				s.staging.ids.remove(e.key)
 			}
 		}
 		seg.offsets = seg.offsets[:s.staging.next-seg.first]
 	}
-	defer func() { s.pending = pending[:0] }()
+	defer func() { r.pending = pending[:0] }()
 	prevHash := s.staging.lastHash
 	var batchHash [32]byte // chain hash of the batch's latest event
 	committedEnd := int64(headerSize)
@@ -301,13 +351,13 @@ func (s *Store) recoverSegment(name string, last bool) error {
 			if !last {
 				return &eventstore.CorruptError{Segment: name, Offset: off, Position: pos, Reason: fe.reason}
 			}
-			if s.liveTail(f, off, sc.seed, false) {
+			if r.liveTail(f, off, sc.seed, false) {
 				undo()
 				pending = pending[:0]
 				seg.size, s.staging.lastCRC = committedEnd, committedCRC
 				return nil
 			}
-			live, err := s.judgeTail(f, seg, size, committedEnd, off, sc.seed, pos, fe.reason)
+			live, err := r.judgeTail(f, seg, size, committedEnd, off, sc.seed, pos, fe.reason)
 			if err != nil {
 				return err
 			}
@@ -319,7 +369,7 @@ func (s *Store) recoverSegment(name string, last bool) error {
 			}
 			undo()
 			pending = pending[:0]
-			return s.endTail(f, seg, committedEnd, committedCRC, size, fe.reason, off, sc.seed)
+			return r.endTail(f, seg, committedEnd, committedCRC, size, fe.reason, off, sc.seed)
 		}
 		d, err := decodePayload(p)
 		pos := s.staging.next + uint64(len(pending))
@@ -330,24 +380,24 @@ func (s *Store) recoverSegment(name string, last bool) error {
 			return &eventstore.CorruptError{Segment: name, Offset: off, Position: pos, Reason: err.Error()}
 		}
 		copy(batchHash[:], d.hash)
-		if s.matchHash != nil && s.matchPos == 0 && batchHash == *s.matchHash {
-			s.matchPos = pos
+		if r.matchHash != nil && r.matchPos == 0 && batchHash == *r.matchHash {
+			r.matchPos = pos
 		}
-		if s.verifyChain {
+		if r.verifyChain {
 			if want := chainHashWith(s.staging.hasher, &prevHash, p); want != batchHash {
 				return &eventstore.CorruptError{Segment: name, Offset: off, Position: pos, Reason: fmt.Sprintf("chain hash mismatch: stored %x, recomputed %x (the event or one before it was altered)", batchHash[:8], want[:8])}
 			}
 			prevHash = batchHash
-			if s.progress != nil && pos&4095 == 0 {
-				s.progress(s.scanned + off)
+			if r.progress != nil && pos&4095 == 0 {
+				r.progress(r.scanned + off)
 			}
 		}
 		var pe pendingEvent
 		if !s.lazy {
-			st := s.recStreams[string(d.stream)]
+			st := r.streams[string(d.stream)]
 			if st == nil {
 				st = &streamRec{name: string(d.stream)}
-				s.recStreams[st.name] = st
+				r.streams[st.name] = st
 			}
 			if want := uint64(len(st.positions)); d.revision != want {
 				return &eventstore.CorruptError{Segment: name, Offset: off, Position: pos, Reason: fmt.Sprintf("event of stream %q has revision %d, want %d", st.name, d.revision, want)}
@@ -355,7 +405,7 @@ func (s *Store) recoverSegment(name string, last bool) error {
 			st.positions = append(st.positions, pos)
 			pe.st = st
 		}
-		if !s.noIDIndex {
+		if !r.noIDIndex {
 			pe.key = keyOfBytes(d.id)
 			if _, inserted := s.staging.ids.lookupOrInsert(pe.key, pos); !inserted {
 				return &eventstore.CorruptError{Segment: name, Offset: off, Position: pos, Reason: fmt.Sprintf("event id %s is stored twice", d.id)}
@@ -366,9 +416,9 @@ func (s *Store) recoverSegment(name string, last bool) error {
 		if kind == kindCommit {
 			s.staging.lastHash = batchHash
 			s.staging.next += uint64(len(pending))
-			if r := s.rec; r != nil && r.head == s.staging.next-1 && r.headHash != batchHash {
+			if cr := r.rec; cr != nil && cr.head == s.staging.next-1 && cr.headHash != batchHash {
 				return &eventstore.CorruptError{Segment: name, Offset: off, Position: s.staging.next - 1,
-					Reason: fmt.Sprintf("chain hash %x differs from the one the commit record holds for this position (%x): the log was rewritten", batchHash[:8], r.headHash[:8])}
+					Reason: fmt.Sprintf("chain hash %x differs from the one the commit record holds for this position (%x): the log was rewritten", batchHash[:8], cr.headHash[:8])}
 			}
 			pending = pending[:0]
 			committedEnd = sc.offset()
@@ -377,13 +427,13 @@ func (s *Store) recoverSegment(name string, last bool) error {
 			s.staging.lastCRC = committedCRC
 		}
 	}
-	s.scanned += size
+	r.scanned += size
 	if len(pending) > 0 {
 		if !last {
 			return &eventstore.CorruptError{Segment: name, Offset: committedEnd, Position: s.staging.next, Reason: "batch without its commit frame before the end of an older segment"}
 		}
 		const why = "batch without its commit frame"
-		live, err := s.judgeTail(f, seg, size, committedEnd, sc.offset(), sc.seed, s.staging.next+uint64(len(pending)), why)
+		live, err := r.judgeTail(f, seg, size, committedEnd, sc.offset(), sc.seed, s.staging.next+uint64(len(pending)), why)
 		if err != nil {
 			return err
 		}
@@ -394,7 +444,7 @@ func (s *Store) recoverSegment(name string, last bool) error {
 			return nil
 		}
 		pending = pending[:0]
-		return s.endTail(f, seg, committedEnd, committedCRC, size, why, sc.offset(), sc.seed)
+		return r.endTail(f, seg, committedEnd, committedCRC, size, why, sc.offset(), sc.seed)
 	}
 	return nil
 }
@@ -415,7 +465,7 @@ func (s *Store) recoverSegment(name string, last bool) error {
 // inside the log. Beside a live writer (read-only opens) frames after a
 // half-written one are its write landing: live is then true, and the
 // store simply ends at its last committed batch.
-func (s *Store) judgeTail(f File, seg *segment, size, committedEnd, stop int64, seed uint32, pos uint64, why string) (live bool, err error) {
+func (r *recovery) judgeTail(f File, seg *segment, size, committedEnd, stop int64, seed uint32, pos uint64, why string) (live bool, err error) {
 	corrupt := func(how string) error {
 		return &eventstore.CorruptError{Segment: seg.name, Offset: stop, Position: pos, Reason: why + "; " + how}
 	}
@@ -428,12 +478,12 @@ func (s *Store) judgeTail(f File, seg *segment, size, committedEnd, stop int64, 
 	} else if dataEnd == committedEnd {
 		return false, nil
 	}
-	if r := s.rec; r != nil {
-		if r.clean {
+	if cr := r.rec; cr != nil {
+		if cr.clean {
 			return false, corrupt("the log was closed cleanly, so this is damage, not a torn write")
 		}
-		if r.segFirst == seg.first && committedEnd < r.end {
-			return false, corrupt(fmt.Sprintf("the commit record shows the frames up to offset %d were durable, so this is damage, not a torn write", r.end))
+		if cr.segFirst == seg.first && committedEnd < cr.end {
+			return false, corrupt(fmt.Sprintf("the commit record shows the frames up to offset %d were durable, so this is damage, not a torn write", cr.end))
 		}
 		return false, nil
 	}
@@ -442,7 +492,7 @@ func (s *Store) judgeTail(f File, seg *segment, size, committedEnd, stop int64, 
 		return false, fmt.Errorf("filestore: read %s: %w", seg.name, err)
 	}
 	if v >= 0 {
-		if s.liveTail(f, stop, seed, true) {
+		if r.liveTail(f, stop, seed, true) {
 			return true, nil
 		}
 		return false, corrupt(fmt.Sprintf("a valid frame follows at offset %d, so this is damage inside the log, not a torn tail", v))
@@ -458,8 +508,9 @@ func (s *Store) judgeTail(f File, seg *segment, size, committedEnd, stop int64, 
 // tail or damage does not become valid by itself. With patience it looks
 // again for a few milliseconds, the time a write in progress takes to
 // land, before it answers no.
-func (s *Store) liveTail(f File, off int64, seed uint32, patience bool) bool {
-	if !s.opts.ReadOnly || s.strictTail {
+func (r *recovery) liveTail(f File, off int64, seed uint32, patience bool) bool {
+	s := r.s
+	if !s.opts.ReadOnly || r.strictTail {
 		return false
 	}
 	for wait := time.Millisecond; ; wait *= 2 {
@@ -482,7 +533,8 @@ func (s *Store) liveTail(f File, off int64, seed uint32, patience bool) bool {
 // it, see liveTail): the bytes up to the last nonzero one are copied aside
 // into DIR/torn and the segment is cut at end (read-only stores just stop
 // there).
-func (s *Store) endTail(f File, seg *segment, end int64, crc uint32, size int64, why string, stop int64, stopSeed uint32) error {
+func (r *recovery) endTail(f File, seg *segment, end int64, crc uint32, size int64, why string, stop int64, stopSeed uint32) error {
+	s := r.s
 	seg.size = end
 	s.staging.lastCRC = crc
 	dataEnd, err := nonZeroEnd(f, end, size)
@@ -490,27 +542,27 @@ func (s *Store) endTail(f File, seg *segment, end int64, crc uint32, size int64,
 		return fmt.Errorf("filestore: read tail of %s: %w", seg.name, err)
 	}
 	if dataEnd == end {
-		s.zeroTail = size - end
+		r.zeroTail = size - end
 		return nil
 	}
 	// Beside a live writer those bytes may be its latest commit, half
 	// written when the scan read it: then the frame the scan stopped at
 	// is whole by now.
-	if s.liveTail(f, stop, stopSeed, true) {
+	if r.liveTail(f, stop, stopSeed, true) {
 		return nil
 	}
 	msg := fmt.Sprintf("torn tail in %s: %d bytes from offset %d (%s)", seg.name, dataEnd-end, end, why)
-	if s.strictTail {
+	if r.strictTail {
 		// Verify: the tail is reported (Problem) and described, for the
 		// caller to tell what a crash leaves from damage.
-		s.torn = &TornTail{Segment: seg.name, Offset: end, Bytes: dataEnd - end, Position: s.staging.next, Reason: why}
+		r.torn = &TornTail{Segment: seg.name, Offset: end, Bytes: dataEnd - end, Position: s.staging.next, Reason: why}
 		return nil
 	}
 	if s.opts.ReadOnly {
-		s.Repaired = msg + "; left alone (read-only)"
+		r.repaired = msg + "; left alone (read-only)"
 		return nil
 	}
-	kept := s.keepTornTail(f, seg.name, end, dataEnd)
+	kept := r.keepTornTail(f, seg.name, end, dataEnd)
 	wf, err := s.fs.OpenFile(s.path(seg.name), os.O_WRONLY, 0)
 	if err != nil {
 		return fmt.Errorf("filestore: repair %s: %w", seg.name, err)
@@ -522,7 +574,7 @@ func (s *Store) endTail(f File, seg *segment, end int64, crc uint32, size int64,
 	if err := wf.Sync(); err != nil {
 		return fmt.Errorf("filestore: sync %s: %w", seg.name, err)
 	}
-	s.Repaired = msg + "; " + kept
+	r.repaired = msg + "; " + kept
 	s.opts.Logger.Warn("filestore: repaired torn tail", "segment", seg.name, "offset", end, "bytes", dataEnd-end, "reason", why, "kept", kept)
 	return nil
 }
@@ -532,7 +584,8 @@ func (s *Store) endTail(f File, seg *segment, end int64, crc uint32, size int64,
 // data (nothing in it was committed): when it cannot be made, a full
 // disk most likely, recovery goes on without it (it must work on a full
 // disk, and cutting the tail frees space) and says so.
-func (s *Store) keepTornTail(f File, name string, end, dataEnd int64) string {
+func (r *recovery) keepTornTail(f File, name string, end, dataEnd int64) string {
+	s := r.s
 	tornDir := s.path("torn")
 	aside := filepath.Join(tornDir, fmt.Sprintf("%s.%d.torn", name, end))
 	err := func() error {

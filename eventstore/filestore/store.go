@@ -107,36 +107,8 @@ type Store struct {
 	// segment and the commit record (flush.go).
 	flusher flusher
 
-	// noIDIndex: a read-only open does not build the id index (it is for
-	// appends; Verify builds it to find ids stored twice), which is most of
-	// the cost of opening a large log.
-	noIDIndex bool
-
 	// Repaired describes a torn tail cut by Open ("" when none).
 	Repaired string
-	// rec is the commit record recovery read (nil: none, or ignored).
-	rec *commitRecord
-	// torn is the torn or uncommitted tail Verify found at the end of the
-	// newest segment of a log that was not closed cleanly.
-	torn *TornTail
-	// matchHash, when set (Verify's WantHash), is looked for among the
-	// events' chain hashes; matchPos is the position that has it.
-	matchHash *[32]byte
-	matchPos  uint64
-	// zeroTail is how many zero bytes recovery found past the newest
-	// segment's last committed frame (Options.ZeroAhead).
-	zeroTail int64
-
-	// Set by Verify: recompute every chain hash, treat a torn tail as
-	// damage, and report scanned bytes.
-	verifyChain bool
-	strictTail  bool
-	progress    func(done int64)
-	scanned     int64
-
-	// Used by recovery only.
-	recStreams map[string]*streamRec
-	pending    []pendingEvent
 
 	// lazy: a read-only open that scanned only the newest segment. Older
 	// segments' offsets are loaded when a read starts inside one, and the
@@ -230,7 +202,7 @@ func Open(dir string, opts *Options) (*Store, error) {
 	if err := o.Validate(); err != nil {
 		return nil, err
 	}
-	s := newStore(dir, o)
+	s := newStore(dir, o, o.ReadOnly)
 	if !o.ReadOnly {
 		if err := s.fs.MkdirAll(dir, 0o755); err != nil {
 			return nil, fmt.Errorf("filestore: create %s: %w", dir, err)
@@ -241,10 +213,12 @@ func Open(dir string, opts *Options) (*Store, error) {
 		}
 		s.lock = l
 	}
-	if err := s.recover(); err != nil {
+	r := &recovery{s: s, noIDIndex: o.ReadOnly}
+	if err := r.run(); err != nil {
 		s.releaseLock()
 		return nil, err
 	}
+	s.Repaired = r.repaired
 	if o.ReadOnly {
 		return s, nil
 	}
@@ -252,7 +226,7 @@ func Open(dir string, opts *Options) (*Store, error) {
 		s.releaseLock()
 		return nil, err
 	}
-	if err := s.openCommitRecord(); err != nil {
+	if err := s.openCommitRecord(r.rec); err != nil {
 		s.flusher.file.Close()
 		s.releaseLock()
 		return nil, err
@@ -263,16 +237,15 @@ func Open(dir string, opts *Options) (*Store, error) {
 	return s, nil
 }
 
-// newStore returns the empty Store of the log in dir that recovery fills,
-// for Open, Verify and the full scan of a lazily opened store
-// (loadStreams). A read-only one is lazy and builds no id index.
-func newStore(dir string, o Options) *Store {
+// newStore returns the empty Store of the log in dir that a recovery
+// fills: for Open, Verify and the full scan of a lazily opened store
+// (loadStreams).
+func newStore(dir string, o Options, lazy bool) *Store {
 	s := &Store{
 		dir: dir, opts: o, fs: o.FS,
-		streams:   make(map[string][]uint64),
-		headCh:    make(chan struct{}),
-		noIDIndex: o.ReadOnly,
-		lazy:      o.ReadOnly,
+		streams: make(map[string][]uint64),
+		headCh:  make(chan struct{}),
+		lazy:    lazy,
 	}
 	s.staging.next = 1
 	s.staging.ids = newIDIndex()
