@@ -50,6 +50,15 @@ func listSegments(fs FS, dir string) ([]string, []uint64, error) {
 	return segs, firsts, nil
 }
 
+// writeFileSync writes data to a new file name on fs and fsyncs it; the
+// caller renames it into place (createSegment) or syncs its directory
+// (keepTornTail). It is internal/durable's WriteFile done through the FS:
+// durable writes to the operating system's file system, and every file
+// the store makes must go through FS, where the tests inject short
+// writes, failed fsyncs, ENOSPC, EMFILE and crashes at any byte (memfs,
+// fault and nospace tests). A segment's temporary file is also not
+// removed here on failure: startSegment's unmake removes it, and syncs
+// the directory, so that a failed creation is known to leave nothing.
 func writeFileSync(fs FS, name string, data []byte) error {
 	f, err := fs.OpenFile(name, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)
 	if err != nil {
