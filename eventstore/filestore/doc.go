@@ -185,4 +185,23 @@
 // first time a stream is read. Each frame's CRC and position are checked
 // as it is read, so damage anywhere is still reported, with its segment,
 // offset and position, by the read that reaches it.
+//
+// # Source files
+//
+//	store.go      Store, Open, Close, Options; Store's state by owner
+//	format.go     segment header, frame and payload encoding, chain hash
+//	commitrec.go  the commit record
+//	segment.go    segment files: listed, created, the one holding a position
+//	idindex.go    the id index and the id keys appenders parse
+//	stage.go      Append: an append's checks and sealing (staging state)
+//	flush.go      the flusher goroutine: group commit (flusher state)
+//	zeroahead.go  the zeros written ahead and their trimming
+//	pool.go       the pools of appends and buffers
+//	recover.go    the recovery Open, Verify and lazy reads drive
+//	scan.go       the frame scanner recovery and reads share
+//	read.go       ReadAll, ReadStream, Subscribe
+//	verify.go     Verify and VerifyHead
+//	vfs*.go       the file system (FS) the store runs on; tests inject faults
+//	lock_*.go     the LOCK file
+//	prefault*.go  index slices grown with their pages faulted in
 package filestore

@@ -5,7 +5,7 @@ import (
 )
 
 // idIndex maps event ids to their positions: the idempotency check of every
-// append. It is guarded by the store's stageMu (staging is its only user
+// append. It is guarded by the staging lock (staging is its only user
 // once recovery is done), so it takes no lock of its own.
 //
 // Ids in UUID form, which is what every epochledger producer writes, live
@@ -192,4 +192,69 @@ func (t *uuidTable) grow() {
 		}
 		t.slots[i] = s
 	}
+}
+
+// parseUUID returns the 16 bytes of a canonical UUID string.
+func parseUUID[T string | []byte](id T) ([16]byte, bool) {
+	var u [16]byte
+	if len(id) != 36 || id[8] != '-' || id[13] != '-' || id[18] != '-' || id[23] != '-' {
+		return u, false
+	}
+	j := 0
+	for i := 0; i < 36; i += 2 {
+		if i == 8 || i == 13 || i == 18 || i == 23 {
+			i-- // skip the dash: the next pair starts one byte later
+			continue
+		}
+		// Only lowercase keys are compact: another case of the same UUID
+		// is a different id string and must stay distinct.
+		hi, lo := lowerHex[id[i]], lowerHex[id[i+1]]
+		if hi|lo == 0xff {
+			return u, false
+		}
+		u[j] = hi<<4 | lo
+		j++
+	}
+	return u, true
+}
+
+// lowerHex maps '0'-'9' and 'a'-'f' to their value and every other byte to
+// 0xff.
+var lowerHex = func() (t [256]byte) {
+	for i := range t {
+		t[i] = 0xff
+	}
+	for i := byte(0); i < 10; i++ {
+		t['0'+i] = i
+	}
+	for i := byte(0); i < 6; i++ {
+		t['a'+i] = 10 + i
+	}
+	return t
+}()
+
+// idKey is an event id parsed once: the 16 bytes of a lowercase canonical
+// UUID (the compact index) and their hash, or the string itself. Appenders
+// make their keys before staging, so parsing and hashing are not part of
+// the serial work.
+type idKey struct {
+	u    [16]byte
+	h    uint64 // hashUUID(&u), when uuid
+	uuid bool
+	s    string // only when !uuid
+}
+
+func keyOf(id string) idKey {
+	if u, ok := parseUUID(id); ok {
+		return idKey{u: u, h: hashUUID(&u), uuid: true}
+	}
+	return idKey{s: id}
+}
+
+// keyOfBytes is keyOf for an id still in a frame: a UUID needs no string.
+func keyOfBytes(id []byte) idKey {
+	if u, ok := parseUUID(id); ok {
+		return idKey{u: u, h: hashUUID(&u), uuid: true}
+	}
+	return idKey{s: string(id)}
 }

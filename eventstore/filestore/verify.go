@@ -135,46 +135,40 @@ func verify(dir string, opts *Options, progress func(done, total int64), want *[
 	default:
 		return nil, lerr
 	}
-	s := &Store{
-		dir: dir, opts: o, fs: o.FS,
-		ids:         newIDIndex(),
-		streams:     make(map[string][]uint64),
-		headCh:      make(chan struct{}),
-		next:        1,
-		hasher:      newChainDigest(),
-		verifyChain: true,
-		strictTail:  !rep.Live,
-		matchHash:   want,
-	}
+	// Every segment scanned (not lazily), the id index built to find ids
+	// stored twice, every chain hash recomputed; a torn tail is reported,
+	// never cut.
+	s := newStore(dir, o, false)
+	r := &recovery{s: s, verifyChain: true, strictTail: !rep.Live, matchHash: want}
 	if progress != nil {
-		s.progress = func(done int64) { progress(done, total) }
+		r.progress = func(done int64) { progress(done, total) }
 	}
-	err = s.recover()
+	err = r.run()
 	rep.Segments = len(s.segs)
-	rep.Events = s.next - 1
+	rep.Events = s.staging.next - 1
 	rep.Bytes = total
-	rep.HeadHash = hex.EncodeToString(s.lastHash[:])
-	rep.Tail = s.Repaired
-	rep.ZeroTailBytes = s.zeroTail
-	rep.ClosedCleanly = s.rec != nil && s.rec.clean
+	rep.HeadHash = hex.EncodeToString(s.staging.lastHash[:])
+	rep.Tail = r.repaired
+	rep.ZeroTailBytes = r.zeroTail
+	rep.ClosedCleanly = r.rec != nil && r.rec.clean
 	if err != nil {
 		var ce *eventstore.CorruptError
 		if !errors.As(err, &ce) {
 			return nil, err
 		}
 		if ce.Position == 0 {
-			ce.Position = s.next
+			ce.Position = s.staging.next
 		}
 		rep.Problem = ce
-	} else if t := s.torn; t != nil {
+	} else if t := r.torn; t != nil {
 		rep.TornTail = t
 		rep.Problem = &eventstore.CorruptError{Segment: t.Segment, Offset: t.Offset, Position: t.Position,
 			Reason: fmt.Sprintf("torn or uncommitted tail (%s) of %d bytes; opening the log for writing copies it aside and cuts it", t.Reason, t.Bytes)}
 	}
 	if want != nil {
 		rep.HeadCheck = &HeadCheck{Hash: hex.EncodeToString(want[:])}
-		if s.matchPos > 0 && s.matchPos < s.next {
-			rep.HeadCheck.Position = s.matchPos
+		if r.matchPos > 0 && r.matchPos < s.staging.next {
+			rep.HeadCheck.Position = r.matchPos
 		}
 	}
 	if progress != nil {
