@@ -15,8 +15,6 @@ import (
 	"github.com/epochledger/epochledger/workers/coordinator"
 )
 
-func init() { benchmarks["coordinator"] = benchCoordinator }
-
 func benchCoordinator(ctx context.Context, e *env, args []string) error {
 	fs := newFlagSet(e, "bench coordinator", "[--workers N] [--batch B] [--duration D] [--dir DIR] [--json]", `
 Drive an in-process coordinator on the embedded store over loopback HTTP

@@ -24,8 +24,6 @@ import (
 	"github.com/epochledger/epochledger/settlement/localnet"
 )
 
-func init() { benchmarks["settle"] = benchSettle }
-
 // settleBench is what `bench settle --json` prints.
 type settleBench struct {
 	// Packing: transfers per legacy transaction, the byte-limit maximum
