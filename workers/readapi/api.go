@@ -20,6 +20,25 @@ import (
 	"github.com/epochledger/epochledger/settlement"
 )
 
+// LedgerSource is what the API reads: a ledger behind a read lock, the log
+// position it reflects and whether it has caught up with the log. serve's
+// is the coordinator's own live ledger (coordinator.Server).
+type LedgerSource interface {
+	// View calls fn with the ledger under a read lock; fn must not keep
+	// the ledger or anything it points to after it returns.
+	View(fn func(*projections.Ledger))
+	// Position is the log position of the ledger View shows.
+	Position() uint64
+	// Ready reports whether the ledger has caught up with the log.
+	Ready() bool
+}
+
+// HeadSource is an optional capability of a LedgerSource: the newest log
+// position it knows of, for the projection lag metric.
+type HeadSource interface {
+	Head() uint64
+}
+
 // Options configure the API.
 type Options struct {
 	// Logger receives request errors and panics (nil: discard).
@@ -43,8 +62,7 @@ type Options struct {
 	ClientKey func(*http.Request) string
 	// Log is the event log the ledger is folded from, read for what the
 	// ledger does not keep: the EpochClosed times of payouts.csv's
-	// closed_at. nil: the store of a Live source; a source without one
-	// answers payouts.csv with 501.
+	// closed_at. nil: payouts.csv answers 501.
 	Log projections.Reader
 }
 
@@ -110,9 +128,6 @@ func New(src LedgerSource, opts Options) *API {
 	if opts.Metrics == nil {
 		opts.Metrics = NewMetrics()
 	}
-	if lv, ok := src.(*Live); ok && opts.Log == nil {
-		opts.Log = lv.store
-	}
 	a := &API{src: src, opts: opts, log: opts.Logger.With("component", "readapi"), metrics: opts.Metrics}
 	if opts.RateLimit > 0 {
 		a.limiter = NewRateLimiter(opts.RateLimit, opts.Burst)
@@ -128,10 +143,6 @@ func New(src LedgerSource, opts Options) *API {
 
 // Metrics returns the registry the API records into.
 func (a *API) Metrics() *Metrics { return a.metrics }
-
-// RateLimiter returns the read endpoints' limiter (nil when off), for
-// routes mounted elsewhere that should share its budget.
-func (a *API) RateLimiter() *RateLimiter { return a.limiter }
 
 // Handler returns a new mux holding the API's routes.
 func (a *API) Handler() http.Handler {

@@ -371,7 +371,8 @@ func TestRefusals(t *testing.T) {
 	// server drains the refused body and the client never sees a reset.)
 	o := openOptions()
 	o.MaxBodyBytes = 1024
-	small := httptest.NewServer(New(s.live, o).Handler())
+	o.Log = w.store
+	small := httptest.NewServer(New(s.src, o).Handler())
 	defer small.Close()
 	big := strings.NewReader(strings.Repeat("x", 4096))
 	wantError(t, do(t, http.MethodGet, small.URL+"/v1/supply", nil, big), http.StatusRequestEntityTooLarge, "exceeds the limit of 1024 bytes")
@@ -417,16 +418,14 @@ func TestETag(t *testing.T) {
 	}
 }
 
-// waitPosition waits until the server reflects position pos.
+// waitPosition brings the server's ledger up to the store and checks it
+// reflects position pos.
 func waitPosition(t *testing.T, s *server, pos uint64) {
 	t.Helper()
-	for range 500 {
-		if s.live.Position() >= pos {
-			return
-		}
-		sleepMS(10)
+	s.src.refresh()
+	if got := s.src.Position(); got < pos {
+		t.Fatalf("server at position %d, want %d", got, pos)
 	}
-	t.Fatalf("server stuck at position %d, want %d", s.live.Position(), pos)
 }
 
 func TestReadiness(t *testing.T) {

@@ -1,12 +1,10 @@
 // Package readapi is the public face of `epochledger serve`: the read API
 // (JSON) that operators and auditors query, the operator and auditor web
-// page, Prometheus metrics, health and readiness, and the access-control
-// pieces the coordinator's write routes reuse (per-client rate limiting,
-// request body limits, the admin bearer token).
+// page, Prometheus metrics, health and readiness, behind a per-client rate
+// limit and a request body limit.
 //
-// Reads are served from a projections.Ledger kept live by a catch-up
-// subscription to the event store (Live), or from any other LedgerSource
-// such as the coordinator's own live ledger. Every response names the log
+// Reads are served from a LedgerSource: in `serve`, the coordinator's own
+// live ledger, which applies every event it appends. Every response names the log
 // position it reflects in X-Log-Position; a handler reads the position and
 // builds its document under one read lock, so the two always agree.
 //
