@@ -98,7 +98,7 @@ func (rl *RateLimiter) Wrap(next http.Handler) http.Handler {
 				secs = 1
 			}
 			w.Header().Set("Retry-After", strconv.Itoa(secs))
-			WriteError(w, http.StatusTooManyRequests, fmt.Sprintf("rate limit exceeded: at most %g requests per second per client (bursts of %g); retry after %d s", rl.rate, rl.burst, secs))
+			writeError(w, http.StatusTooManyRequests, fmt.Sprintf("rate limit exceeded: at most %g requests per second per client (bursts of %g); retry after %d s", rl.rate, rl.burst, secs))
 			return
 		}
 		next.ServeHTTP(w, r)
@@ -134,7 +134,7 @@ func ClientIP(r *http.Request) string {
 func LimitBody(max int64, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.ContentLength > max {
-			WriteError(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("request body of %d bytes exceeds the limit of %d bytes", r.ContentLength, max))
+			writeError(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("request body of %d bytes exceeds the limit of %d bytes", r.ContentLength, max))
 			return
 		}
 		if r.Body != nil && r.Body != http.NoBody {

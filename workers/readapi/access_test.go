@@ -24,10 +24,10 @@ func TestBodyLimits(t *testing.T) {
 		b, err := io.ReadAll(r.Body)
 		if err != nil {
 			readErr.Store(err)
-			WriteError(w, http.StatusRequestEntityTooLarge, "read failed")
+			writeError(w, http.StatusRequestEntityTooLarge, "read failed")
 			return
 		}
-		WriteJSON(w, 200, map[string]int{"bytes": len(b)})
+		writeJSON(w, 200, map[string]int{"bytes": len(b)})
 	}))
 	ts := httptest.NewServer(h)
 	defer ts.Close()

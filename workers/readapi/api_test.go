@@ -12,6 +12,7 @@ import (
 	"github.com/epochledger/epochledger/projections"
 	"github.com/epochledger/epochledger/scenarios/simlog"
 	"github.com/epochledger/epochledger/settlement"
+	"github.com/epochledger/epochledger/workers/api"
 )
 
 // TestReadEndpoints checks every document against the projections it comes
@@ -24,8 +25,8 @@ func TestReadEndpoints(t *testing.T) {
 
 	t.Run("epochs", func(t *testing.T) {
 		r := s.get(t, "/v1/epochs")
-		if r.code != 200 || r.header.Get(HeaderLogPosition) != pos {
-			t.Fatalf("status %d position %q (want %s)", r.code, r.header.Get(HeaderLogPosition), pos)
+		if r.code != 200 || r.header.Get(api.HeaderLogPosition) != pos {
+			t.Fatalf("status %d position %q (want %s)", r.code, r.header.Get(api.HeaderLogPosition), pos)
 		}
 		if got, want := string(r.body), mustJSON(t, EpochList{Epochs: l.Summaries()}); got != want {
 			t.Fatalf("epochs\n got %s\nwant %s", got, want)
@@ -357,8 +358,8 @@ func TestRefusals(t *testing.T) {
 	for _, c := range cases {
 		r := s.get(t, c.path)
 		wantError(t, r, c.status, c.want)
-		if c.path[:4] == "/v1/" && r.header.Get(HeaderLogPosition) == "" {
-			t.Errorf("%s: no %s on an error", c.path, HeaderLogPosition)
+		if c.path[:4] == "/v1/" && r.header.Get(api.HeaderLogPosition) == "" {
+			t.Errorf("%s: no %s on an error", c.path, api.HeaderLogPosition)
 		}
 	}
 	// Writes to read routes: 405 from the mux, nothing appended.
@@ -391,7 +392,7 @@ func TestETag(t *testing.T) {
 		t.Fatalf("status %d etag %q", r.code, etag)
 	}
 	r2 := do(t, http.MethodGet, s.URL+"/v1/epochs/1/shares", map[string]string{"If-None-Match": etag}, nil)
-	if r2.code != http.StatusNotModified || len(r2.body) != 0 || r2.header.Get("ETag") != etag || r2.header.Get(HeaderLogPosition) == "" {
+	if r2.code != http.StatusNotModified || len(r2.body) != 0 || r2.header.Get("ETag") != etag || r2.header.Get(api.HeaderLogPosition) == "" {
 		t.Fatalf("revalidation: %d %q %q", r2.code, r2.body, r2.header)
 	}
 	if r3 := do(t, http.MethodGet, s.URL+"/v1/epochs/1/shares", map[string]string{"If-None-Match": `"other", W/` + etag}, nil); r3.code != http.StatusNotModified {
@@ -404,12 +405,12 @@ func TestETag(t *testing.T) {
 	// New events in the open epoch: epoch 1's shares are unchanged (304 at
 	// a newer position); the open epoch's changed (200, new tag).
 	open := s.get(t, "/v1/epochs/3/shares")
-	pos0, _ := strconv.ParseUint(r.header.Get(HeaderLogPosition), 10, 64)
+	pos0, _ := strconv.ParseUint(r.header.Get(api.HeaderLogPosition), 10, 64)
 	w.b.Frame("j5", 1, "n2", 100_000)
 	w.flush()
 	waitPosition(t, s, pos0+3)
 	r5 := do(t, http.MethodGet, s.URL+"/v1/epochs/1/shares", map[string]string{"If-None-Match": etag}, nil)
-	if p, _ := strconv.ParseUint(r5.header.Get(HeaderLogPosition), 10, 64); r5.code != http.StatusNotModified || p != pos0+3 {
+	if p, _ := strconv.ParseUint(r5.header.Get(api.HeaderLogPosition), 10, 64); r5.code != http.StatusNotModified || p != pos0+3 {
 		t.Errorf("unchanged document at a newer position: %d at %d", r5.code, p)
 	}
 	r6 := do(t, http.MethodGet, s.URL+"/v1/epochs/3/shares", map[string]string{"If-None-Match": open.header.Get("ETag")}, nil)

@@ -12,7 +12,8 @@
 // sends If-None-Match gets 304 Not Modified while nothing it asked for
 // changed, even as the log grows. Lists are paged with ?limit= (1..1000,
 // default 100) and ?cursor= (the next_cursor of the previous page). Errors
-// are JSON objects {"error": "...", "status": N} that say what was wrong
-// with the request and never carry stack traces, file paths or internal
-// error text. docs/api.md is the reference.
+// are serve's one error body, api.Error ({"code": "...", "error": "...",
+// "status": N}), that says what was wrong with the request and never
+// carries stack traces, file paths or internal error text. docs/api.md is
+// the reference.
 package readapi

@@ -1,6 +1,7 @@
 package readapi
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"crypto/sha512"
@@ -22,6 +23,7 @@ import (
 	"github.com/epochledger/epochledger/eventstore/filestore"
 	"github.com/epochledger/epochledger/projections"
 	"github.com/epochledger/epochledger/scenarios/simlog"
+	"github.com/epochledger/epochledger/workers/api"
 )
 
 var t0 = time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC)
@@ -304,13 +306,15 @@ func wantError(t *testing.T, r *response, status int, want string) {
 	if ct := r.header.Get("Content-Type"); ct != "application/json" {
 		t.Errorf("error Content-Type %q", ct)
 	}
-	var e struct {
-		Error  string `json:"error"`
-		Status int    `json:"status"`
+	// serve's one error body, nothing else in it.
+	var e api.Error
+	dec := json.NewDecoder(bytes.NewReader(r.body))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&e); err != nil {
+		t.Fatalf("error body is not an api.Error: %v\n%s", err, r.body)
 	}
-	r.json(t, &e)
-	if e.Status != status || !strings.Contains(e.Error, want) {
-		t.Errorf("error body %s: want status %d and a message containing %q", r.body, status, want)
+	if e.Status != status || e.Code != codeOf(status) || !strings.Contains(e.Message, want) {
+		t.Errorf("error body %s: want status %d, code %q and a message containing %q", r.body, status, codeOf(status), want)
 	}
 	for _, leak := range []string{"goroutine", ".go:", "/work/", "/tmp/", "panic", "runtime."} {
 		if strings.Contains(string(r.body), leak) {
