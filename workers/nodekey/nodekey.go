@@ -17,11 +17,13 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
-	"path/filepath"
 	"strconv"
 
 	"github.com/mr-tron/base58"
+
+	"github.com/epochledger/epochledger/internal/durable"
 )
 
 // ErrExists is returned by Save when the file exists and overwrite is false.
@@ -96,54 +98,27 @@ func Load(path string) (ed25519.PrivateKey, error) {
 	return k, nil
 }
 
-// Save writes key to path with mode 0600: to a temporary file in the same
-// directory, fsynced, then renamed, so a crash never leaves a half-written
-// key. An existing file is replaced only when overwrite is true.
+// Save writes key to path with mode 0600, durably (internal/durable: a
+// temporary file, fsynced, then put in place, so a crash never leaves a
+// half-written key). An existing file is replaced only when overwrite is
+// true; otherwise Save fails with ErrExists, also when the file appears
+// while the key is written.
 func Save(path string, key ed25519.PrivateKey, overwrite bool) error {
 	if len(key) != ed25519.PrivateKeySize {
 		return errors.New("nodekey: key must be 64 bytes")
 	}
-	if !overwrite {
-		if _, err := os.Lstat(path); err == nil {
-			return fmt.Errorf("%w: %s", ErrExists, path)
-		}
-	}
-	dir := filepath.Dir(path)
-	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*")
-	if err != nil {
-		return fmt.Errorf("nodekey: %w", err)
-	}
-	tmp := f.Name()
-	defer os.Remove(tmp) // no-op after the rename
-	if err := f.Chmod(0o600); err != nil {
-		f.Close()
-		return fmt.Errorf("nodekey: %w", err)
-	}
-	if _, err := f.Write(append(Marshal(key), '\n')); err != nil {
-		f.Close()
-		return fmt.Errorf("nodekey: %w", err)
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return fmt.Errorf("nodekey: %w", err)
-	}
-	if err := f.Close(); err != nil {
-		return fmt.Errorf("nodekey: %w", err)
-	}
-	if !overwrite {
-		// Link fails if path appeared meanwhile, where Rename would replace it.
-		if err := os.Link(tmp, path); err != nil {
-			if errors.Is(err, os.ErrExist) {
-				return fmt.Errorf("%w: %s", ErrExists, path)
-			}
+	data := append(Marshal(key), '\n')
+	if overwrite {
+		if err := durable.WriteFilePerm(path, data, 0o600); err != nil {
 			return fmt.Errorf("nodekey: %w", err)
 		}
-	} else if err := os.Rename(tmp, path); err != nil {
-		return fmt.Errorf("nodekey: %w", err)
+		return nil
 	}
-	if d, err := os.Open(dir); err == nil {
-		_ = d.Sync()
-		d.Close()
+	if err := durable.CreateFile(path, data, 0o600); err != nil {
+		if errors.Is(err, fs.ErrExist) {
+			return fmt.Errorf("%w: %s", ErrExists, path)
+		}
+		return fmt.Errorf("nodekey: %w", err)
 	}
 	return nil
 }
