@@ -11,14 +11,6 @@ import (
 	"github.com/epochledger/epochledger/scenarios/bench"
 )
 
-func init() {
-	register(&command{name: "bench", summary: "benchmarks with same-run baselines: bench store|replay|settle", run: runBench})
-}
-
-var benchmarks = map[string]func(ctx context.Context, e *env, args []string) error{
-	"store": benchStore,
-}
-
 func runBench(ctx context.Context, e *env, args []string) error {
 	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" {
 		fmt.Fprint(e.stdout, `Usage: epochledger bench <store|replay|settle|coordinator> [flags]
@@ -38,11 +30,17 @@ func runBench(ctx context.Context, e *env, args []string) error {
 		}
 		return nil
 	}
-	b, ok := benchmarks[args[0]]
-	if !ok {
-		return usagef("bench: unknown benchmark %q (store, replay, settle, coordinator)", args[0])
+	switch args[0] {
+	case "store":
+		return benchStore(ctx, e, args[1:])
+	case "replay":
+		return benchReplay(ctx, e, args[1:])
+	case "settle":
+		return benchSettle(ctx, e, args[1:])
+	case "coordinator":
+		return benchCoordinator(ctx, e, args[1:])
 	}
-	return b(ctx, e, args[1:])
+	return usagef("bench: unknown benchmark %q (store, replay, settle, coordinator)", args[0])
 }
 
 // cpuProfileFlag adds --cpuprofile to a benchmark's flags; start begins

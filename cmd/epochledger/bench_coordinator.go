@@ -3,19 +3,13 @@ package main
 import (
 	"context"
 	"fmt"
-	"net"
-	"net/http"
 	"os"
 	"path/filepath"
-	"runtime"
 	"time"
 
-	"github.com/epochledger/epochledger/eventstore/filestore"
+	"github.com/epochledger/epochledger/scenarios/bench"
 	"github.com/epochledger/epochledger/scenarios/loadgen"
-	"github.com/epochledger/epochledger/workers/coordinator"
 )
-
-func init() { benchmarks["coordinator"] = benchCoordinator }
 
 func benchCoordinator(ctx context.Context, e *env, args []string) error {
 	fs := newFlagSet(e, "bench coordinator", "[--workers N] [--batch B] [--duration D] [--dir DIR] [--json]", `
@@ -49,42 +43,14 @@ CPU-second" count both, so figures on a shared machine stay comparable.`)
 	}
 	defer os.RemoveAll(*dir)
 	quiet := *asJSON || !isTerminal(e.stderr)
-	step := func(s string) {
+	res, err := bench.RunCoordinator(ctx, bench.CoordinatorOptions{Dir: *dir, Workers: *workers, Batch: *batch, Duration: *dur, Progress: func(s string) {
 		if !quiet {
 			fmt.Fprintf(e.stderr, "bench coordinator: %s…\n", s)
 		}
-	}
-	type result struct {
-		Coordinator       *loadgen.Report `json:"coordinator"`
-		CoordinatorBatch1 *loadgen.Report `json:"coordinator_batch1"`
-		Baseline          *loadgen.Report `json:"baseline_signatures_only"`
-		// Ratio compares results per CPU-second (a figure that does not
-		// depend on what else the machine runs); RatioWall the wall rates.
-		Ratio     float64 `json:"ratio_to_baseline"`
-		RatioWall float64 `json:"ratio_to_baseline_wall"`
-		Cores     int     `json:"cores"`
-	}
-	var res result
-	var err error
-	step(fmt.Sprintf("coordinator, %d workers, batch %d", *workers, *batch))
-	if res.Coordinator, err = benchCoordinatorRun(ctx, filepath.Join(*dir, "a"), *workers, *batch, *dur); err != nil {
+	}})
+	if err != nil {
 		return err
 	}
-	step(fmt.Sprintf("coordinator, %d workers, batch 1", *workers))
-	if res.CoordinatorBatch1, err = benchCoordinatorRun(ctx, filepath.Join(*dir, "b"), *workers, 1, *dur); err != nil {
-		return err
-	}
-	step("baseline: signatures only")
-	if res.Baseline, err = benchBaselineRun(ctx, *workers, *batch, *dur); err != nil {
-		return err
-	}
-	if res.Baseline.ResultsPerSec > 0 {
-		res.RatioWall = res.Coordinator.ResultsPerSec / res.Baseline.ResultsPerSec
-	}
-	if res.Baseline.ResultsPerCPUSecond > 0 {
-		res.Ratio = res.Coordinator.ResultsPerCPUSecond / res.Baseline.ResultsPerCPUSecond
-	}
-	res.Cores = runtime.GOMAXPROCS(0)
 	if *asJSON {
 		return writeJSON(e.stdout, res)
 	}
@@ -99,40 +65,4 @@ CPU-second" count both, so figures on a shared machine stay comparable.`)
 	fmt.Fprintf(e.stdout, "ratio to baseline per CPU-second %.2f (wall %.2f); %d cores: %.0f results/s if the process had them all\n",
 		res.Ratio, res.RatioWall, res.Cores, float64(res.Cores)*res.Coordinator.ResultsPerCPUSecond)
 	return nil
-}
-
-// benchCoordinatorRun serves a fresh log in dir and loads it.
-func benchCoordinatorRun(ctx context.Context, dir string, workers, batch int, dur time.Duration) (*loadgen.Report, error) {
-	store, err := filestore.Open(dir, nil)
-	if err != nil {
-		return nil, err
-	}
-	defer store.Close()
-	o := coordinator.DefaultOptions()
-	o.AdminToken = "bench"
-	o.VerifyRate = 0
-	o.EpochClock = false
-	o.MaxLeaseFrames = max(batch, 1)
-	srv, err := coordinator.New(ctx, store, o)
-	if err != nil {
-		return nil, err
-	}
-	defer srv.Close()
-	return benchServe(ctx, srv.Handler(), loadgen.Options{AdminToken: "bench", Workers: workers, Batch: batch, Warmup: time.Second, Duration: dur})
-}
-
-func benchBaselineRun(ctx context.Context, workers, batch int, dur time.Duration) (*loadgen.Report, error) {
-	return benchServe(ctx, loadgen.NewBaseline("bench"), loadgen.Options{AdminToken: "bench", Workers: workers, Batch: batch, Warmup: time.Second, Duration: dur})
-}
-
-func benchServe(ctx context.Context, h http.Handler, o loadgen.Options) (*loadgen.Report, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return nil, err
-	}
-	hs := &http.Server{Handler: h}
-	go hs.Serve(ln)
-	defer hs.Close()
-	o.URL = "http://" + ln.Addr().String()
-	return loadgen.Run(ctx, o)
 }

@@ -8,8 +8,6 @@ import (
 	"github.com/epochledger/epochledger/scenarios/bench"
 )
 
-func init() { benchmarks["replay"] = benchReplay }
-
 func benchReplay(ctx context.Context, e *env, args []string) error {
 	fs := newFlagSet(e, "bench replay", "[--events N] [--dir DIR] [--json] [--cpuprofile FILE]", `
 Generate a log of N events once (kept in --dir for later runs: a realistic

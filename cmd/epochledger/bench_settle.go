@@ -9,8 +9,6 @@ import (
 	"github.com/epochledger/epochledger/scenarios/bench"
 )
 
-func init() { benchmarks["settle"] = benchSettle }
-
 func benchSettle(ctx context.Context, e *env, args []string) error {
 	fs := newFlagSet(e, "bench settle", "[--plan-operators N] [--e2e-operators N] [--json]", `
 Measure settlement: the transfers a legacy transaction can hold (the

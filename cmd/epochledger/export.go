@@ -10,10 +10,6 @@ import (
 	"github.com/epochledger/epochledger/projections"
 )
 
-func init() {
-	register(&command{name: "export", summary: "print the log as JSON Lines (what import reads)", run: runExport})
-}
-
 func runExport(ctx context.Context, e *env, args []string) error {
 	if len(args) > 0 && args[0] == "payouts" {
 		return runExportPayouts(ctx, e, args[1:])

@@ -14,10 +14,6 @@ import (
 	"github.com/epochledger/epochledger/projections"
 )
 
-func init() {
-	register(&command{name: "import", summary: "validate a JSON Lines file of events and append it atomically", run: runImport})
-}
-
 // importLine is one parsed line of an import file.
 type importLine struct {
 	n   int

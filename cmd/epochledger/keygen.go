@@ -8,10 +8,6 @@ import (
 	"github.com/epochledger/epochledger/workers/nodekey"
 )
 
-func init() {
-	register(&command{name: "keygen", summary: "create a node key (Solana CLI keypair JSON) and print its public key", run: runKeygen})
-}
-
 func runKeygen(ctx context.Context, e *env, args []string) error {
 	fs := newFlagSet(e, "keygen", "[--out FILE] [--force] [--json]", `
 Create an ed25519 node key and write it in the Solana CLI keypair format (a

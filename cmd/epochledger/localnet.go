@@ -10,10 +10,6 @@ import (
 	"github.com/epochledger/epochledger/settlement/localnet"
 )
 
-func init() {
-	register(&command{name: "localnet", summary: "run a local Solana VM (LiteSVM) with an 8-decimal mint and a funded treasury", run: runLocalnet})
-}
-
 func runLocalnet(ctx context.Context, e *env, args []string) error {
 	fs := newFlagSet(e, "localnet", "[--port 8899] [--state DIR]", `
 Run a local Solana VM (LiteSVM behind a JSON-RPC server; needs Node.js ≥ 20,

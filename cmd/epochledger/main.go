@@ -13,21 +13,51 @@ import (
 	"io"
 	"os"
 	"os/signal"
-	"sort"
-	"strings"
 	"syscall"
 )
 
-// command is one subcommand; each lives in its own file.
+// command is one subcommand: its flags and printing live in its own file.
 type command struct {
 	name    string
 	summary string
 	run     func(ctx context.Context, env *env, args []string) error
 }
 
-var commands = map[string]*command{}
+// commands is every subcommand, in the order --help lists them. It is a
+// function, not a variable, because commands that run others (scenario)
+// reach run, which reads this table.
+func commands() []command {
+	return []command{
+		{"balances", "allocated, paid, in flight and owed RENDER per operator", runBalances},
+		{"bench", "benchmarks with same-run baselines: bench store|replay|settle", runBench},
+		{"export", "print the log as JSON Lines (what import reads)", runExport},
+		{"import", "validate a JSON Lines file of events and append it atomically", runImport},
+		{"job", "a job's status, frames, burn and Proof-of-Render provenance root", runJob},
+		{"keygen", "create a node key (Solana CLI keypair JSON) and print its public key", runKeygen},
+		{"localnet", "run a local Solana VM (LiteSVM) with an 8-decimal mint and a funded treasury", runLocalnet},
+		{"migrate", "copy the embedded log into EventStoreDB or PostgreSQL idempotently and verify the copy", runMigrate},
+		{"proof", "Merkle inclusion proof of a payout; proof verify checks one against a root", runProof},
+		{"reconcile", "every planned payout of an epoch against the chain; exit 1 on any difference", runReconcile},
+		{"replay", "rebuild all projections from position 1 and print epoch summaries", runReplay},
+		{"scenario", "play a scripted network week with real worker processes: scenario run FILE", runScenario},
+		{"serve", "the coordinator: HTTP API for workers, artists and admin, and the epoch clock", runServe},
+		{"settle", "settlement batch on Solana: settle plan|submit|status|import-signed|sign", runSettle},
+		{"shares", "work per operator in an epoch (OBh, USD value) and allocated base units", runShares},
+		{"supply", "BME supply: minted vs burned, bridge conversions", runSupply},
+		{"verify", "check framing, CRCs and the hash chain of the whole log", runVerify},
+		{"worker", "a GPU worker process: lease, render, sign, report (worker register: register its node)", runWorker},
+	}
+}
 
-func register(c *command) { commands[c.name] = c }
+// lookup returns the command called name, or nil.
+func lookup(name string) *command {
+	for _, c := range commands() {
+		if c.name == name {
+			return &c
+		}
+	}
+	return nil
+}
 
 // env is what every command gets: its streams and the environment.
 type env struct {
@@ -59,7 +89,7 @@ func main() {
 func run(ctx context.Context, args []string, e *env) int {
 	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
 		if len(args) > 1 {
-			if c, ok := commands[args[1]]; ok {
+			if c := lookup(args[1]); c != nil {
 				return exitCode(e, c.run(ctx, e, []string{"--help"}))
 			}
 		}
@@ -73,8 +103,8 @@ func run(ctx context.Context, args []string, e *env) int {
 		fmt.Fprintln(e.stdout, "epochledger", version)
 		return 0
 	}
-	c, ok := commands[args[0]]
-	if !ok {
+	c := lookup(args[0])
+	if c == nil {
 		fmt.Fprintf(e.stderr, "epochledger: unknown command %q\n\n", args[0])
 		printUsage(e.stderr)
 		return 2
@@ -111,13 +141,8 @@ Usage: epochledger <command> [flags] [args]
 
 Commands:
 `)
-	names := make([]string, 0, len(commands))
-	for n := range commands {
-		names = append(names, n)
-	}
-	sort.Strings(names)
-	for _, n := range names {
-		fmt.Fprintf(w, "  %-10s %s\n", n, commands[n].summary)
+	for _, c := range commands() {
+		fmt.Fprintf(w, "  %-10s %s\n", c.name, c.summary)
 	}
 	fmt.Fprint(w, `
 Every command takes --data DIR (embedded store, default ./data; env EPOCHLEDGER_DATA)
@@ -125,5 +150,4 @@ or --store URL (esdb://… or postgres://…; env EPOCHLEDGER_STORE), and --json
 Exit status: 0 success, 1 refused input or failed check, 2 usage error.
 Run 'epochledger <command> --help' for a command's flags.
 `)
-	_ = strings.TrimSpace
 }

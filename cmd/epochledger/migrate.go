@@ -8,10 +8,6 @@ import (
 	"github.com/epochledger/epochledger/eventstore"
 )
 
-func init() {
-	register(&command{name: "migrate", summary: "copy the embedded log into EventStoreDB or PostgreSQL idempotently and verify the copy", run: runMigrate})
-}
-
 func runMigrate(ctx context.Context, e *env, args []string) error {
 	var sf storeFlags
 	fs := newFlagSet(e, "migrate", "--to esdb://…|postgres://… [--data DIR]", `

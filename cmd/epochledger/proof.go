@@ -16,10 +16,6 @@ import (
 	"github.com/epochledger/epochledger/settlement"
 )
 
-func init() {
-	register(&command{name: "proof", summary: "Merkle inclusion proof of a payout; proof verify checks one against a root", run: runProof})
-}
-
 func runProof(ctx context.Context, e *env, args []string) error {
 	if len(args) > 0 && args[0] == "verify" {
 		return runProofVerify(ctx, e, args[1:])

@@ -10,14 +10,6 @@ import (
 	"github.com/epochledger/epochledger/projections"
 )
 
-func init() {
-	register(&command{name: "replay", summary: "rebuild all projections from position 1 and print epoch summaries", run: runReplay})
-	register(&command{name: "shares", summary: "work per operator in an epoch (OBh, USD value) and allocated base units", run: runShares})
-	register(&command{name: "balances", summary: "allocated, paid, in flight and owed RENDER per operator", run: runBalances})
-	register(&command{name: "supply", summary: "BME supply: minted vs burned, bridge conversions", run: runSupply})
-	register(&command{name: "job", summary: "a job's status, frames, burn and Proof-of-Render provenance root", run: runJob})
-}
-
 // queryCmd parses the common flags of a read-only query and folds the log.
 // validate checks the arguments before the log is opened (usage errors
 // come first).

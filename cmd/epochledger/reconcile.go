@@ -12,10 +12,6 @@ import (
 	"github.com/epochledger/epochledger/settlement"
 )
 
-func init() {
-	register(&command{name: "reconcile", summary: "every planned payout of an epoch against the chain; exit 1 on any difference", run: runReconcile})
-}
-
 func runReconcile(ctx context.Context, e *env, args []string) error {
 	var sf storeFlags
 	var cf chainFlags

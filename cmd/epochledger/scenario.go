@@ -9,10 +9,6 @@ import (
 	"github.com/epochledger/epochledger/scenarios"
 )
 
-func init() {
-	register(&command{name: "scenario", summary: "play a scripted network week with real worker processes: scenario run FILE", run: runScenario})
-}
-
 func runScenario(ctx context.Context, e *env, args []string) error {
 	if len(args) == 0 || args[0] != "run" {
 		if len(args) > 0 && (args[0] == "-h" || args[0] == "--help") {

@@ -13,28 +13,11 @@ import (
 	"time"
 
 	"github.com/epochledger/epochledger/domain"
-	"github.com/epochledger/epochledger/eventstore"
 	"github.com/epochledger/epochledger/workers/api"
 	"github.com/epochledger/epochledger/workers/coordinator"
+	"github.com/epochledger/epochledger/workers/readapi"
 	"github.com/prometheus/client_golang/prometheus"
 )
-
-func init() {
-	register(&command{name: "serve", summary: "the coordinator: HTTP API for workers, artists and admin, and the epoch clock", run: runServe})
-}
-
-// serveMounts add routes to serve's mux beside the coordinator's (a read
-// API, the web page): files of this package append to it in init().
-var serveMounts []func(mux *http.ServeMux, srv *coordinator.Server)
-
-// serveStores see the store serve opened, before the coordinator starts
-// (e.g. to export the store's own counters).
-var serveStores []func(s eventstore.Store)
-
-// serveSetups adjust the coordinator's options before it starts (e.g. the
-// read API's metrics, registered with o.Metrics, observe the
-// coordinator's appends).
-var serveSetups []func(o *coordinator.Options) error
 
 func runServe(ctx context.Context, e *env, args []string) error {
 	var sf storeFlags
@@ -182,19 +165,19 @@ without one the admin and artist routes answer 403.`)
 	// the tests): the coordinator, the read API and the store register
 	// their collectors with it, and GET /metrics serves it.
 	o.Metrics = prometheus.NewRegistry()
-	for _, setup := range serveSetups {
-		if err := setup(&o); err != nil {
-			return err
-		}
+	// The read API's collectors go into that registry too, and observe
+	// the coordinator's appends.
+	metrics, err := readapi.MetricsOn(o.Metrics)
+	if err != nil {
+		return err
 	}
+	o.Observer = metrics
 	store, err := openStore(ctx, &sf, false)
 	if err != nil {
 		return err
 	}
 	defer store.Close()
-	for _, see := range serveStores {
-		see(store)
-	}
+	storeMetrics(o.Metrics, store)
 	srv, err := coordinator.New(ctx, store, &o)
 	if err != nil {
 		return err
@@ -202,10 +185,8 @@ without one the admin and artist routes answer 403.`)
 	defer srv.Close()
 	mux := http.NewServeMux()
 	srv.Routes(mux)
-	for _, mount := range serveMounts {
-		mount(mux, srv)
-	}
-	srv.OpsRoutes(mux) // health, readiness, metrics (o.Metrics) unless a mount serves them
+	mountReadAPI(mux, srv, metrics, store)
+	srv.OpsRoutes(mux) // health, readiness, metrics (o.Metrics) unless the read API serves them
 	ln, err := net.Listen("tcp", *addr)
 	if err != nil {
 		return err

@@ -10,31 +10,17 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 )
 
-// serve mounts the read API, the operator and auditor web page and the
-// Prometheus metrics beside the coordinator's routes, reading the
-// coordinator's own live ledger (no second fold).
-func init() {
-	var metrics *readapi.Metrics
-	var logStore eventstore.Store
-	serveSetups = append(serveSetups, func(o *coordinator.Options) (err error) {
-		// The read API's collectors go into serve's registry, beside the
-		// coordinator's and the store's.
-		metrics, err = readapi.MetricsOn(o.Metrics)
-		o.Observer = metrics
-		return err
-	})
-	serveStores = append(serveStores, func(s eventstore.Store) {
-		logStore = s // payouts.csv reads the EpochClosed times from it
-		storeMetrics(metrics.Registry(), s)
-	})
-	serveMounts = append(serveMounts, func(mux *http.ServeMux, srv *coordinator.Server) {
-		opts := readapi.DefaultOptions()
-		opts.Metrics = metrics
-		opts.Log = logStore
-		// The read API serves GET /metrics (OpsRoutes then skips its
-		// own): the whole registry, the coordinator's families included.
-		readapi.New(srv, opts).Register(mux)
-	})
+// mountReadAPI mounts the read API, the operator and auditor web page and
+// the Prometheus metrics beside the coordinator's routes, reading the
+// coordinator's own live ledger (no second fold); payouts.csv reads the
+// EpochClosed times from the log. The read API serves GET /metrics
+// (OpsRoutes then skips its own): the whole registry, the coordinator's
+// families included.
+func mountReadAPI(mux *http.ServeMux, srv *coordinator.Server, metrics *readapi.Metrics, log eventstore.Store) {
+	opts := readapi.DefaultOptions()
+	opts.Metrics = metrics
+	opts.Log = log
+	readapi.New(srv, opts).Register(mux)
 }
 
 // storeMetrics registers the embedded store's group-commit counters with

@@ -23,10 +23,6 @@ import (
 	"github.com/epochledger/epochledger/settlement/localnet"
 )
 
-func init() {
-	register(&command{name: "settle", summary: "settlement batch on Solana: settle plan|submit|status|import-signed|sign", run: runSettle})
-}
-
 const settleUsage = `Usage: epochledger settle <plan|submit|status|import-signed|sign> [flags]
 
   plan --epoch N               derive the payout list and Merkle root of a closed

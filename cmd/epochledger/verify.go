@@ -12,10 +12,6 @@ import (
 	"github.com/epochledger/epochledger/projections"
 )
 
-func init() {
-	register(&command{name: "verify", summary: "check framing, CRCs and the hash chain of the whole log", run: runVerify})
-}
-
 type verifyOutput struct {
 	OK       bool                    `json:"ok"`
 	Report   *filestore.VerifyReport `json:"report"`

@@ -14,10 +14,6 @@ import (
 	"github.com/epochledger/epochledger/workers/worker"
 )
 
-func init() {
-	register(&command{name: "worker", summary: "a GPU worker process: lease, render, sign, report (worker register: register its node)", run: runWorker})
-}
-
 func runWorker(ctx context.Context, e *env, args []string) error {
 	if len(args) > 0 && args[0] == "register" {
 		return runWorkerRegister(ctx, e, args[1:])

@@ -39,10 +39,11 @@
 //
 // # Errors
 //
-// Every refusal is a JSON body {"code":"…","error":"…","status":N} with a
-// 4xx status (5xx for the coordinator's own failures); see the Code…
-// constants. "error" and "status" are those of the read API's errors.
-// Nothing is appended for a refused request. Every response carries
+// Every refusal `serve` answers, on the coordinator's routes and the read
+// API's, is one JSON body, Error: {"code":"…","error":"…","status":N} (and
+// "server_time_ms" with stale_timestamp and sign_again) with a 4xx status
+// (5xx for the server's own failures), written by WriteError; see the
+// Code… constants. Nothing is appended for a refused request. Every response carries
 // X-Log-Position, the log position its answer reflects.
 package api
 
@@ -53,6 +54,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"net/http"
 	"strconv"
 )
 
@@ -155,6 +157,11 @@ const (
 	// (a replay, or a request in flight across the restart): sign it again
 	// (the body has server_time_ms; Client.Call retries once).
 	CodeSignAgain = "sign_again"
+
+	// Codes of the read API's refusals (workers/readapi).
+	CodeBadRequest     = "bad_request"     // 400: a query or path parameter breaks its rule
+	CodeRateLimited    = "rate_limited"    // 429: over the client's rate limit (Retry-After)
+	CodeNotImplemented = "not_implemented" // 501: the server lacks what the route needs
 )
 
 // Error is a refusal: the JSON body of every 4xx and 5xx response.
@@ -167,6 +174,37 @@ type Error struct {
 
 func (e *Error) Error() string {
 	return fmt.Sprintf("%d %s: %s", e.Status, e.Code, e.Message)
+}
+
+// HeaderRequestID names a request's id, set by serve's middleware
+// (coordinator.Guard) on every answer; a 5xx body names it, so that the log
+// line with the cause can be found.
+const HeaderRequestID = "X-Request-Id"
+
+// WriteError answers e as the JSON error body of everything `serve`
+// answers, the coordinator's routes and the read API's alike. A 5xx message
+// gets the request id (from w's X-Request-Id) appended; the caller logs the
+// cause under it and keeps the detail out of e.Message. The answer is never
+// cached and carries no ETag.
+func WriteError(w http.ResponseWriter, e *Error) {
+	out := *e
+	if out.Status == 0 {
+		out.Status = http.StatusInternalServerError
+	}
+	if id := w.Header().Get(HeaderRequestID); out.Status >= 500 && id != "" {
+		out.Message += " (request id " + id + ")"
+	}
+	b, err := json.Marshal(&out)
+	if err != nil { // a struct of strings and ints: cannot happen
+		b = []byte(`{"code":"internal","error":"internal error","status":500}`)
+	}
+	h := w.Header()
+	h.Set("Content-Type", "application/json")
+	h.Set("Cache-Control", "no-store")
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Del("ETag")
+	w.WriteHeader(out.Status)
+	_, _ = w.Write(append(b, '\n'))
 }
 
 // RenderSpec is what the built-in renderer draws for a frame: the scene

@@ -3,10 +3,8 @@ package coordinator
 import (
 	"crypto/rand"
 	"encoding/hex"
-	"encoding/json"
 	"net"
 	"net/http"
-	"strconv"
 	"sync"
 	"time"
 
@@ -35,9 +33,8 @@ import (
 // connection open with a slow body for longer than it takes to send the
 // headers.
 
-// HeaderRequestID is the response header that names a request's id (the
-// read API's readapi.HeaderRequestID is the same header).
-const HeaderRequestID = "X-Request-Id"
+// HeaderRequestID is the response header that names a request's id.
+const HeaderRequestID = api.HeaderRequestID
 
 // HTTPOptions are the deadlines and the connection cap of serve's HTTP
 // server. Start from DefaultHTTPOptions.
@@ -109,16 +106,12 @@ func (m *muxErrorWriter) WriteHeader(code int) {
 		e.Code = api.CodeMethod
 		e.Message = "method " + m.r.Method + " is not allowed on " + m.r.URL.Path + "; allowed: " + m.Header().Get("Allow")
 	}
-	b, _ := json.Marshal(e)
 	h := m.Header()
-	h.Set("Content-Type", "application/json")
-	h.Set("Content-Length", strconv.Itoa(len(b)+1))
-	h.Set("X-Content-Type-Options", "nosniff")
+	h.Del("Content-Length") // the mux's, of its text body
 	if h.Get(api.HeaderLogPosition) == "" {
 		h.Set(api.HeaderLogPosition, "0")
 	}
-	m.ResponseWriter.WriteHeader(code)
-	_, _ = m.ResponseWriter.Write(append(b, '\n'))
+	api.WriteError(m.ResponseWriter, e)
 }
 
 func (m *muxErrorWriter) Write(b []byte) (int, error) {

@@ -106,15 +106,15 @@ func (s *Server) writeError(w http.ResponseWriter, err error) {
 	}
 	if ae.Status >= 500 {
 		// The detail (file paths, the store's error) goes to the log, the
-		// client gets a generic message and the id to quote.
-		id := w.Header().Get(HeaderRequestID)
-		s.log.Error("request failed", "status", ae.Status, "request_id", id, "err", err)
-		ae = &api.Error{Status: ae.Status, Code: ae.Code, Message: ae.Message + " (request id " + id + ")", ServerTimeMS: ae.ServerTimeMS}
+		// client gets a generic message and the id to quote (WriteError
+		// appends it).
+		s.log.Error("request failed", "status", ae.Status, "request_id", w.Header().Get(HeaderRequestID), "err", err)
 	}
 	if ae.Status == http.StatusUnauthorized && (ae.Code == api.CodeBadToken || ae.Code == api.CodeMissingAuth) {
 		w.Header().Set("WWW-Authenticate", "Bearer")
 	}
-	s.writeJSON(w, ae.Status, ae, 0)
+	w.Header().Set(api.HeaderLogPosition, strconv.FormatUint(s.Position(), 10))
+	api.WriteError(w, ae)
 }
 
 // readBody reads the request body up to the limit.

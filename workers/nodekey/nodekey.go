@@ -1,7 +1,7 @@
 // Package nodekey reads and writes node keys in the Solana CLI keypair
-// format, the file `solana-keygen new` writes: a JSON array of the 64 bytes
-// of an ed25519 private key, the 32-byte seed followed by the 32-byte public
-// key,
+// format (internal/keyfile), the file `solana-keygen new` writes: a JSON
+// array of the 64 bytes of an ed25519 private key, the 32-byte seed
+// followed by the 32-byte public key,
 //
 //	[12,201,7,…,88]
 //
@@ -11,17 +11,17 @@
 package nodekey
 
 import (
-	"bytes"
 	"crypto/ed25519"
 	"crypto/rand"
-	"encoding/json"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
-	"path/filepath"
-	"strconv"
 
 	"github.com/mr-tron/base58"
+
+	"github.com/epochledger/epochledger/internal/durable"
+	"github.com/epochledger/epochledger/internal/keyfile"
 )
 
 // ErrExists is returned by Save when the file exists and overwrite is false.
@@ -39,48 +39,18 @@ func Pubkey(key ed25519.PrivateKey) string {
 }
 
 // Marshal returns the keypair file's bytes: a JSON array of 64 integers.
-func Marshal(key ed25519.PrivateKey) []byte {
-	b := make([]byte, 0, 64*4+2)
-	b = append(b, '[')
-	for i, c := range key {
-		if i > 0 {
-			b = append(b, ',')
-		}
-		b = strconv.AppendUint(b, uint64(c), 10)
-	}
-	return append(b, ']')
-}
+func Marshal(key ed25519.PrivateKey) []byte { return keyfile.Marshal(key) }
 
-// Parse reads a keypair file's bytes. It refuses anything but an array of
-// 64 integers 0..255 whose last 32 are the public key of the first 32 (a
-// truncated or edited file would otherwise sign with a key nobody
+// Parse reads a keypair file's bytes with keyfile.Parse's rules: an array
+// of 64 integers 0..255 whose last 32 are the public key of the first 32
+// (a truncated or edited file would otherwise sign with a key nobody
 // registered).
 func Parse(b []byte) (ed25519.PrivateKey, error) {
-	var nums []json.Number
-	dec := json.NewDecoder(bytes.NewReader(b))
-	dec.UseNumber()
-	if err := dec.Decode(&nums); err != nil {
-		return nil, fmt.Errorf("nodekey: not a Solana CLI keypair (a JSON array of 64 numbers): %v", err)
+	k, err := keyfile.Parse(b)
+	if err != nil {
+		return nil, fmt.Errorf("nodekey: %w", err)
 	}
-	if dec.More() {
-		return nil, errors.New("nodekey: not a Solana CLI keypair: data after the JSON array")
-	}
-	if len(nums) != ed25519.PrivateKeySize {
-		return nil, fmt.Errorf("nodekey: a Solana CLI keypair holds 64 bytes, this one %d", len(nums))
-	}
-	key := make(ed25519.PrivateKey, ed25519.PrivateKeySize)
-	for i, n := range nums {
-		v, err := strconv.ParseUint(n.String(), 10, 8)
-		if err != nil {
-			return nil, fmt.Errorf("nodekey: byte %d of the keypair is %s, not an integer 0..255", i, n)
-		}
-		key[i] = byte(v)
-	}
-	want := ed25519.NewKeyFromSeed(key[:ed25519.SeedSize])
-	if !bytes.Equal(want[ed25519.SeedSize:], key[ed25519.SeedSize:]) {
-		return nil, errors.New("nodekey: the keypair's last 32 bytes are not the public key of its first 32 (damaged file?)")
-	}
-	return key, nil
+	return k, nil
 }
 
 // Load reads the keypair file at path.
@@ -96,54 +66,27 @@ func Load(path string) (ed25519.PrivateKey, error) {
 	return k, nil
 }
 
-// Save writes key to path with mode 0600: to a temporary file in the same
-// directory, fsynced, then renamed, so a crash never leaves a half-written
-// key. An existing file is replaced only when overwrite is true.
+// Save writes key to path with mode 0600, durably (internal/durable: a
+// temporary file, fsynced, then put in place, so a crash never leaves a
+// half-written key). An existing file is replaced only when overwrite is
+// true; otherwise Save fails with ErrExists, also when the file appears
+// while the key is written.
 func Save(path string, key ed25519.PrivateKey, overwrite bool) error {
 	if len(key) != ed25519.PrivateKeySize {
 		return errors.New("nodekey: key must be 64 bytes")
 	}
-	if !overwrite {
-		if _, err := os.Lstat(path); err == nil {
-			return fmt.Errorf("%w: %s", ErrExists, path)
-		}
-	}
-	dir := filepath.Dir(path)
-	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*")
-	if err != nil {
-		return fmt.Errorf("nodekey: %w", err)
-	}
-	tmp := f.Name()
-	defer os.Remove(tmp) // no-op after the rename
-	if err := f.Chmod(0o600); err != nil {
-		f.Close()
-		return fmt.Errorf("nodekey: %w", err)
-	}
-	if _, err := f.Write(append(Marshal(key), '\n')); err != nil {
-		f.Close()
-		return fmt.Errorf("nodekey: %w", err)
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return fmt.Errorf("nodekey: %w", err)
-	}
-	if err := f.Close(); err != nil {
-		return fmt.Errorf("nodekey: %w", err)
-	}
-	if !overwrite {
-		// Link fails if path appeared meanwhile, where Rename would replace it.
-		if err := os.Link(tmp, path); err != nil {
-			if errors.Is(err, os.ErrExist) {
-				return fmt.Errorf("%w: %s", ErrExists, path)
-			}
+	data := append(Marshal(key), '\n')
+	if overwrite {
+		if err := durable.WriteFilePerm(path, data, 0o600); err != nil {
 			return fmt.Errorf("nodekey: %w", err)
 		}
-	} else if err := os.Rename(tmp, path); err != nil {
-		return fmt.Errorf("nodekey: %w", err)
+		return nil
 	}
-	if d, err := os.Open(dir); err == nil {
-		_ = d.Sync()
-		d.Close()
+	if err := durable.CreateFile(path, data, 0o600); err != nil {
+		if errors.Is(err, fs.ErrExist) {
+			return fmt.Errorf("%w: %s", ErrExists, path)
+		}
+		return fmt.Errorf("nodekey: %w", err)
 	}
 	return nil
 }

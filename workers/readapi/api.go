@@ -17,7 +17,27 @@ import (
 
 	"github.com/epochledger/epochledger/domain"
 	"github.com/epochledger/epochledger/projections"
+	"github.com/epochledger/epochledger/workers/api"
 )
+
+// LedgerSource is what the API reads: a ledger behind a read lock, the log
+// position it reflects and whether it has caught up with the log. serve's
+// is the coordinator's own live ledger (coordinator.Server).
+type LedgerSource interface {
+	// View calls fn with the ledger under a read lock; fn must not keep
+	// the ledger or anything it points to after it returns.
+	View(fn func(*projections.Ledger))
+	// Position is the log position of the ledger View shows.
+	Position() uint64
+	// Ready reports whether the ledger has caught up with the log.
+	Ready() bool
+}
+
+// HeadSource is an optional capability of a LedgerSource: the newest log
+// position it knows of, for the projection lag metric.
+type HeadSource interface {
+	Head() uint64
+}
 
 // Options configure the API.
 type Options struct {
@@ -42,8 +62,7 @@ type Options struct {
 	ClientKey func(*http.Request) string
 	// Log is the event log the ledger is folded from, read for what the
 	// ledger does not keep: the EpochClosed times of payouts.csv's
-	// closed_at. nil: the store of a Live source; a source without one
-	// answers payouts.csv with 501.
+	// closed_at. nil: payouts.csv answers 501.
 	Log projections.Reader
 }
 
@@ -109,9 +128,6 @@ func New(src LedgerSource, opts Options) *API {
 	if opts.Metrics == nil {
 		opts.Metrics = NewMetrics()
 	}
-	if lv, ok := src.(*Live); ok && opts.Log == nil {
-		opts.Log = lv.store
-	}
 	a := &API{src: src, opts: opts, log: opts.Logger.With("component", "readapi"), metrics: opts.Metrics}
 	if opts.RateLimit > 0 {
 		a.limiter = NewRateLimiter(opts.RateLimit, opts.Burst)
@@ -127,10 +143,6 @@ func New(src LedgerSource, opts Options) *API {
 
 // Metrics returns the registry the API records into.
 func (a *API) Metrics() *Metrics { return a.metrics }
-
-// RateLimiter returns the read endpoints' limiter (nil when off), for
-// routes mounted elsewhere that should share its budget.
-func (a *API) RateLimiter() *RateLimiter { return a.limiter }
 
 // Handler returns a new mux holding the API's routes.
 func (a *API) Handler() http.Handler {
@@ -184,8 +196,8 @@ func (a *API) route(mux *http.ServeMux, pattern string, kind routeKind, h http.H
 		next = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			if !a.src.Ready() {
 				w.Header().Set("Retry-After", "1")
-				w.Header().Set(HeaderLogPosition, strconv.FormatUint(a.src.Position(), 10))
-				WriteError(w, http.StatusServiceUnavailable, "projections are catching up with the log; retry shortly")
+				w.Header().Set(api.HeaderLogPosition, strconv.FormatUint(a.src.Position(), 10))
+				writeError(w, http.StatusServiceUnavailable, "projections are catching up with the log; retry shortly")
 				return
 			}
 			inner.ServeHTTP(w, r)
@@ -231,9 +243,9 @@ func (a *API) instrument(route string, next http.Handler) http.Handler {
 				if p == http.ErrAbortHandler {
 					panic(p)
 				}
-				a.log.Error("panic serving request", "route", route, "request_id", w.Header().Get(HeaderRequestID), "panic", fmt.Sprint(p), "stack", string(debug.Stack()))
+				a.log.Error("panic serving request", "route", route, "request_id", w.Header().Get(api.HeaderRequestID), "panic", fmt.Sprint(p), "stack", string(debug.Stack()))
 				if sw.code == 0 {
-					WriteError(sw, http.StatusInternalServerError, "internal error")
+					writeError(sw, http.StatusInternalServerError, "internal error")
 				}
 			}
 			code := sw.code
@@ -252,7 +264,7 @@ func (a *API) instrument(route string, next http.Handler) http.Handler {
 
 // query parses the query string, refusing malformed ones, parameters the
 // endpoint does not take and repeated parameters.
-func query(r *http.Request, allowed ...string) (url.Values, *Error) {
+func query(r *http.Request, allowed ...string) (url.Values, *api.Error) {
 	q, err := url.ParseQuery(r.URL.RawQuery)
 	if err != nil {
 		return nil, errorf(http.StatusBadRequest, "malformed query string")
@@ -276,7 +288,7 @@ func query(r *http.Request, allowed ...string) (url.Values, *Error) {
 }
 
 // page returns the limit and cursor of a list request.
-func page(q url.Values) (int, string, *Error) {
+func page(q url.Values) (int, string, *api.Error) {
 	limit := DefaultPageLimit
 	if s, ok := q["limit"]; ok {
 		n, err := strconv.Atoi(s[0])
@@ -289,7 +301,7 @@ func page(q url.Values) (int, string, *Error) {
 }
 
 // uintCursor parses a cursor that is a number (an epoch or a frame).
-func uintCursor(s string) (uint64, *Error) {
+func uintCursor(s string) (uint64, *api.Error) {
 	if s == "" {
 		return 0, nil
 	}
@@ -301,7 +313,7 @@ func uintCursor(s string) (uint64, *Error) {
 }
 
 // epochParam parses an epoch number (from 1) of the path or the query.
-func epochParam(name, s string) (uint64, *Error) {
+func epochParam(name, s string) (uint64, *api.Error) {
 	n, err := strconv.ParseUint(s, 10, 64)
 	if err != nil || n == 0 {
 		return 0, errorf(http.StatusBadRequest, "%s must be an epoch number (an integer from 1), got %s", name, quoteShort(s))
@@ -312,7 +324,7 @@ func epochParam(name, s string) (uint64, *Error) {
 // idParam checks an id of the path: the ids of the log are 1 to 128
 // printable bytes without whitespace, so anything else cannot name one.
 // pagedID reads the {id} of a paged route and its limit and cursor.
-func pagedID(r *http.Request, kind string) (id string, limit int, cursor string, e *Error) {
+func pagedID(r *http.Request, kind string) (id string, limit int, cursor string, e *api.Error) {
 	id = r.PathValue("id")
 	if e = idParam(kind, id); e != nil {
 		return id, 0, "", e
@@ -325,7 +337,7 @@ func pagedID(r *http.Request, kind string) (id string, limit int, cursor string,
 	return id, limit, cursor, e
 }
 
-func idParam(kind, s string) *Error {
+func idParam(kind, s string) *api.Error {
 	if len(s) == 0 || len(s) > domain.MaxIDLen || !utf8.ValidString(s) ||
 		strings.IndexFunc(s, func(r rune) bool { return !unicode.IsPrint(r) || unicode.IsSpace(r) }) >= 0 {
 		return errorf(http.StatusBadRequest, "%s id must be 1 to %d printable bytes without whitespace", kind, domain.MaxIDLen)
@@ -365,20 +377,20 @@ func (a *API) read(w http.ResponseWriter, r *http.Request, build func(*projectio
 }
 
 func (a *API) fail(w http.ResponseWriter, r *http.Request, pos uint64, err error) {
-	w.Header().Set(HeaderLogPosition, strconv.FormatUint(pos, 10))
-	var e *Error
+	w.Header().Set(api.HeaderLogPosition, strconv.FormatUint(pos, 10))
+	var e *api.Error
 	if errors.As(err, &e) {
-		WriteError(w, e.Status, e.Message)
+		api.WriteError(w, e)
 		return
 	}
-	a.log.Error("read failed", "path", r.URL.Path, "request_id", w.Header().Get(HeaderRequestID), "err", err)
-	WriteError(w, http.StatusInternalServerError, "internal error")
+	a.log.Error("read failed", "path", r.URL.Path, "request_id", w.Header().Get(api.HeaderRequestID), "err", err)
+	writeError(w, http.StatusInternalServerError, "internal error")
 }
 
 // reject writes a request refusal found before the ledger was read.
-func (a *API) reject(w http.ResponseWriter, e *Error) {
-	w.Header().Set(HeaderLogPosition, strconv.FormatUint(a.src.Position(), 10))
-	WriteError(w, e.Status, e.Message)
+func (a *API) reject(w http.ResponseWriter, e *api.Error) {
+	w.Header().Set(api.HeaderLogPosition, strconv.FormatUint(a.src.Position(), 10))
+	api.WriteError(w, e)
 }
 
 func (a *API) listEpochs(w http.ResponseWriter, r *http.Request) {
@@ -654,7 +666,7 @@ func (a *API) getSupply(w http.ResponseWriter, r *http.Request) {
 
 func (a *API) healthz(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Cache-Control", "no-store")
-	WriteJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 }
 
 // Readiness is the body of GET /readyz.
@@ -684,8 +696,8 @@ func (a *API) readyz(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Retry-After", "1")
 	}
 	w.Header().Set("Cache-Control", "no-store")
-	w.Header().Set(HeaderLogPosition, strconv.FormatUint(rd.Position, 10))
-	WriteJSON(w, code, rd)
+	w.Header().Set(api.HeaderLogPosition, strconv.FormatUint(rd.Position, 10))
+	writeJSON(w, code, rd)
 }
 
 // registerGauges exports the source's log and settlement gauges.

@@ -11,6 +11,7 @@ import (
 	"github.com/epochledger/epochledger/domain"
 	"github.com/epochledger/epochledger/projections"
 	"github.com/epochledger/epochledger/scenarios/simlog"
+	"github.com/epochledger/epochledger/workers/api"
 )
 
 // TestReadEndpoints checks every document against the projections it comes
@@ -23,8 +24,8 @@ func TestReadEndpoints(t *testing.T) {
 
 	t.Run("epochs", func(t *testing.T) {
 		r := s.get(t, "/v1/epochs")
-		if r.code != 200 || r.header.Get(HeaderLogPosition) != pos {
-			t.Fatalf("status %d position %q (want %s)", r.code, r.header.Get(HeaderLogPosition), pos)
+		if r.code != 200 || r.header.Get(api.HeaderLogPosition) != pos {
+			t.Fatalf("status %d position %q (want %s)", r.code, r.header.Get(api.HeaderLogPosition), pos)
 		}
 		if got, want := string(r.body), mustJSON(t, EpochList{Epochs: l.Summaries()}); got != want {
 			t.Fatalf("epochs\n got %s\nwant %s", got, want)
@@ -356,8 +357,8 @@ func TestRefusals(t *testing.T) {
 	for _, c := range cases {
 		r := s.get(t, c.path)
 		wantError(t, r, c.status, c.want)
-		if c.path[:4] == "/v1/" && r.header.Get(HeaderLogPosition) == "" {
-			t.Errorf("%s: no %s on an error", c.path, HeaderLogPosition)
+		if c.path[:4] == "/v1/" && r.header.Get(api.HeaderLogPosition) == "" {
+			t.Errorf("%s: no %s on an error", c.path, api.HeaderLogPosition)
 		}
 	}
 	// Writes to read routes: 405 from the mux, nothing appended.
@@ -370,7 +371,8 @@ func TestRefusals(t *testing.T) {
 	// server drains the refused body and the client never sees a reset.)
 	o := openOptions()
 	o.MaxBodyBytes = 1024
-	small := httptest.NewServer(New(s.live, o).Handler())
+	o.Log = w.store
+	small := httptest.NewServer(New(s.src, o).Handler())
 	defer small.Close()
 	big := strings.NewReader(strings.Repeat("x", 4096))
 	wantError(t, do(t, http.MethodGet, small.URL+"/v1/supply", nil, big), http.StatusRequestEntityTooLarge, "exceeds the limit of 1024 bytes")
@@ -389,7 +391,7 @@ func TestETag(t *testing.T) {
 		t.Fatalf("status %d etag %q", r.code, etag)
 	}
 	r2 := do(t, http.MethodGet, s.URL+"/v1/epochs/1/shares", map[string]string{"If-None-Match": etag}, nil)
-	if r2.code != http.StatusNotModified || len(r2.body) != 0 || r2.header.Get("ETag") != etag || r2.header.Get(HeaderLogPosition) == "" {
+	if r2.code != http.StatusNotModified || len(r2.body) != 0 || r2.header.Get("ETag") != etag || r2.header.Get(api.HeaderLogPosition) == "" {
 		t.Fatalf("revalidation: %d %q %q", r2.code, r2.body, r2.header)
 	}
 	if r3 := do(t, http.MethodGet, s.URL+"/v1/epochs/1/shares", map[string]string{"If-None-Match": `"other", W/` + etag}, nil); r3.code != http.StatusNotModified {
@@ -402,12 +404,12 @@ func TestETag(t *testing.T) {
 	// New events in the open epoch: epoch 1's shares are unchanged (304 at
 	// a newer position); the open epoch's changed (200, new tag).
 	open := s.get(t, "/v1/epochs/3/shares")
-	pos0, _ := strconv.ParseUint(r.header.Get(HeaderLogPosition), 10, 64)
+	pos0, _ := strconv.ParseUint(r.header.Get(api.HeaderLogPosition), 10, 64)
 	w.b.Frame("j5", 1, "n2", 100_000)
 	w.flush()
 	waitPosition(t, s, pos0+3)
 	r5 := do(t, http.MethodGet, s.URL+"/v1/epochs/1/shares", map[string]string{"If-None-Match": etag}, nil)
-	if p, _ := strconv.ParseUint(r5.header.Get(HeaderLogPosition), 10, 64); r5.code != http.StatusNotModified || p != pos0+3 {
+	if p, _ := strconv.ParseUint(r5.header.Get(api.HeaderLogPosition), 10, 64); r5.code != http.StatusNotModified || p != pos0+3 {
 		t.Errorf("unchanged document at a newer position: %d at %d", r5.code, p)
 	}
 	r6 := do(t, http.MethodGet, s.URL+"/v1/epochs/3/shares", map[string]string{"If-None-Match": open.header.Get("ETag")}, nil)
@@ -416,16 +418,14 @@ func TestETag(t *testing.T) {
 	}
 }
 
-// waitPosition waits until the server reflects position pos.
+// waitPosition brings the server's ledger up to the store and checks it
+// reflects position pos.
 func waitPosition(t *testing.T, s *server, pos uint64) {
 	t.Helper()
-	for range 500 {
-		if s.live.Position() >= pos {
-			return
-		}
-		sleepMS(10)
+	s.src.refresh()
+	if got := s.src.Position(); got < pos {
+		t.Fatalf("server at position %d, want %d", got, pos)
 	}
-	t.Fatalf("server stuck at position %d, want %d", s.live.Position(), pos)
 }
 
 func TestReadiness(t *testing.T) {

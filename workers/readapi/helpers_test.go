@@ -1,6 +1,7 @@
 package readapi
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"crypto/sha512"
@@ -11,6 +12,7 @@ import (
 	"net/http/httptest"
 	"path/filepath"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -21,6 +23,7 @@ import (
 	"github.com/epochledger/epochledger/eventstore/filestore"
 	"github.com/epochledger/epochledger/projections"
 	"github.com/epochledger/epochledger/scenarios/simlog"
+	"github.com/epochledger/epochledger/workers/api"
 )
 
 var t0 = time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC)
@@ -174,35 +177,66 @@ func (f *fakeSource) View(fn func(*projections.Ledger)) { fn(f.l) }
 func (f *fakeSource) Position() uint64                  { return f.l.Position }
 func (f *fakeSource) Ready() bool                       { return f.ready.Load() }
 
-// server serves an API over a Live that follows w's store.
-type server struct {
-	*httptest.Server
-	api  *API
-	live *Live
+// storeSource is a LedgerSource over w's store: the ledger folded when the
+// server starts and again by refresh, after the test appends (serve's
+// source, the coordinator, is the log's only writer and applies what it
+// appends; the tests write the store directly).
+type storeSource struct {
+	w  *world
+	mu sync.RWMutex
+	l  *projections.Ledger
 }
 
-func startLive(t *testing.T, w *world, ckpt string) *Live {
-	t.Helper()
-	lv, err := NewLive(t.Context(), w.store, projections.Config{}, ckpt, nil)
+func (s *storeSource) View(fn func(*projections.Ledger)) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	fn(s.l)
+}
+
+func (s *storeSource) Position() uint64 {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.l.Position
+}
+
+func (s *storeSource) Ready() bool { return true }
+
+// Head is the store's head, for the lag metric (a HeadSource).
+func (s *storeSource) Head() uint64 {
+	h, err := s.w.store.Head(context.Background())
 	if err != nil {
-		t.Fatal(err)
+		s.w.t.Errorf("head: %v", err)
 	}
-	ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
-	defer cancel()
-	if err := lv.WaitReady(ctx); err != nil {
-		t.Fatalf("live ledger never became ready: %v", err)
-	}
-	return lv
+	return h
+}
+
+// refresh folds the store again.
+func (s *storeSource) refresh() {
+	l := s.w.ledger()
+	s.mu.Lock()
+	s.l = l
+	s.mu.Unlock()
+}
+
+// server serves an API over a storeSource of w's store, with w's store as
+// Options.Log unless opts names one.
+type server struct {
+	*httptest.Server
+	api *API
+	src *storeSource
 }
 
 func newServer(t *testing.T, w *world, opts Options) *server {
 	t.Helper()
-	lv := startLive(t, w, "")
-	t.Cleanup(func() { lv.Close() })
-	a := New(lv, opts)
+	src := &storeSource{w: w}
+	src.refresh()
+	if opts.Log == nil {
+		opts.Log = w.store
+	}
+	a := New(src, opts)
 	ts := httptest.NewServer(a.Handler())
 	t.Cleanup(ts.Close)
-	return &server{Server: ts, api: a, live: lv}
+	return &server{Server: ts, api: a, src: src}
 }
 
 // openOptions are options without a rate limit.
@@ -272,13 +306,15 @@ func wantError(t *testing.T, r *response, status int, want string) {
 	if ct := r.header.Get("Content-Type"); ct != "application/json" {
 		t.Errorf("error Content-Type %q", ct)
 	}
-	var e struct {
-		Error  string `json:"error"`
-		Status int    `json:"status"`
+	// serve's one error body, nothing else in it.
+	var e api.Error
+	dec := json.NewDecoder(bytes.NewReader(r.body))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&e); err != nil {
+		t.Fatalf("error body is not an api.Error: %v\n%s", err, r.body)
 	}
-	r.json(t, &e)
-	if e.Status != status || !strings.Contains(e.Error, want) {
-		t.Errorf("error body %s: want status %d and a message containing %q", r.body, status, want)
+	if e.Status != status || e.Code != codeOf(status) || !strings.Contains(e.Message, want) {
+		t.Errorf("error body %s: want status %d, code %q and a message containing %q", r.body, status, codeOf(status), want)
 	}
 	for _, leak := range []string{"goroutine", ".go:", "/work/", "/tmp/", "panic", "runtime."} {
 		if strings.Contains(string(r.body), leak) {

@@ -106,9 +106,6 @@ func MetricsOn(reg *prometheus.Registry) (*Metrics, error) {
 	return m, nil
 }
 
-// Registry is the registry the collectors are registered with.
-func (m *Metrics) Registry() *prometheus.Registry { return m.reg }
-
 // ObserveRequest records one HTTP request of route (a route pattern, never
 // a raw path, so that the label set stays small).
 func (m *Metrics) ObserveRequest(route string, code int, d time.Duration) {

@@ -9,6 +9,7 @@ import (
 
 	"github.com/epochledger/epochledger/projections"
 	"github.com/epochledger/epochledger/scenarios/simlog"
+	"github.com/epochledger/epochledger/workers/api"
 )
 
 // TestPayoutsCSV: /v1/operators/{id}/payouts.csv answers the rows of the
@@ -41,8 +42,8 @@ func TestPayoutsCSV(t *testing.T) {
 	if ct := r.header.Get("Content-Type"); ct != PayoutsCSVContentType {
 		t.Errorf("Content-Type %q", ct)
 	}
-	if p := r.header.Get(HeaderLogPosition); p != itoa(l.Position) {
-		t.Errorf("%s %q, want %d", HeaderLogPosition, p, l.Position)
+	if p := r.header.Get(api.HeaderLogPosition); p != itoa(l.Position) {
+		t.Errorf("%s %q, want %d", api.HeaderLogPosition, p, l.Position)
 	}
 	// op-a: epoch 1 paid by its confirmed transaction, epoch 2 in flight;
 	// closed_at is the RFC 3339 time of each EpochClosed envelope.
@@ -104,8 +105,8 @@ func TestPayoutsCSVErrors(t *testing.T) {
 	} {
 		r := s.get(t, path)
 		wantError(t, r, c.status, c.msg)
-		if r.header.Get(HeaderLogPosition) == "" {
-			t.Errorf("%s: no %s", path, HeaderLogPosition)
+		if r.header.Get(api.HeaderLogPosition) == "" {
+			t.Errorf("%s: no %s", path, api.HeaderLogPosition)
 		}
 	}
 

@@ -8,59 +8,48 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+
+	"github.com/epochledger/epochledger/workers/api"
 )
 
-// HeaderLogPosition is the response header that names the log position a
-// response reflects.
-const HeaderLogPosition = "X-Log-Position"
-
-// Error is a request refusal: an HTTP status and a message for the client.
-// Messages name the parameter and the rule; they never carry internal
-// error text.
-type Error struct {
-	Status  int
-	Message string
+// errorf builds a refusal of the read API: serve's one error body
+// (api.Error), with the code of its status. Messages name the parameter
+// and the rule; they never carry internal error text.
+func errorf(status int, format string, a ...any) *api.Error {
+	return &api.Error{Status: status, Code: codeOf(status), Message: fmt.Sprintf(format, a...)}
 }
 
-func (e *Error) Error() string { return e.Message }
-
-func errorf(status int, format string, a ...any) *Error {
-	return &Error{Status: status, Message: fmt.Sprintf(format, a...)}
-}
-
-// errorBody is the JSON body of every error response.
-type errorBody struct {
-	Error  string `json:"error"`
-	Status int    `json:"status"`
-}
-
-// HeaderRequestID names a request's id, set by serve's middleware
-// (coordinator.Guard) on every answer; a 5xx body names it, so that the
-// log line with the cause can be found.
-const HeaderRequestID = "X-Request-Id"
-
-// WriteError writes a JSON error response {"error": msg, "status": status}.
-// The coordinator's routes use it so that every error of `serve` looks the
-// same.
-func WriteError(w http.ResponseWriter, status int, msg string) {
-	if id := w.Header().Get(HeaderRequestID); status >= 500 && id != "" {
-		msg += " (request id " + id + ")"
+// codeOf is the code of each status the read API answers with.
+func codeOf(status int) string {
+	switch status {
+	case http.StatusBadRequest:
+		return api.CodeBadRequest
+	case http.StatusNotFound:
+		return api.CodeNotFound
+	case http.StatusMethodNotAllowed:
+		return api.CodeMethod
+	case http.StatusRequestEntityTooLarge:
+		return api.CodeTooLarge
+	case http.StatusTooManyRequests:
+		return api.CodeRateLimited
+	case http.StatusNotImplemented:
+		return api.CodeNotImplemented
+	case http.StatusServiceUnavailable:
+		return api.CodeUnavailable
 	}
-	b, _ := json.Marshal(errorBody{Error: msg, Status: status})
-	h := w.Header()
-	h.Set("Content-Type", "application/json")
-	h.Set("Cache-Control", "no-store")
-	h.Set("X-Content-Type-Options", "nosniff")
-	h.Del("ETag")
-	w.WriteHeader(status)
-	w.Write(append(b, '\n'))
+	return api.CodeInternal
 }
 
-// WriteJSON writes v as a JSON response with status.
-func WriteJSON(w http.ResponseWriter, status int, v any) {
+// writeError answers a refusal with api.WriteError.
+func writeError(w http.ResponseWriter, status int, msg string) {
+	api.WriteError(w, errorf(status, "%s", msg))
+}
+
+// writeJSON writes v as a JSON response with status.
+func writeJSON(w http.ResponseWriter, status int, v any) {
 	b, err := json.Marshal(v)
 	if err != nil {
-		WriteError(w, http.StatusInternalServerError, "internal error")
+		writeError(w, http.StatusInternalServerError, "internal error")
 		return
 	}
 	h := w.Header()
@@ -81,7 +70,7 @@ func respondBody(w http.ResponseWriter, r *http.Request, pos uint64, contentType
 	sum := sha256.Sum256(body)
 	etag := `"` + hex.EncodeToString(sum[:16]) + `"`
 	h := w.Header()
-	h.Set(HeaderLogPosition, strconv.FormatUint(pos, 10))
+	h.Set(api.HeaderLogPosition, strconv.FormatUint(pos, 10))
 	h.Set("ETag", etag)
 	h.Set("Cache-Control", "no-cache")
 	h.Set("X-Content-Type-Options", "nosniff")

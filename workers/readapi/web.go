@@ -59,7 +59,7 @@ func (a *API) serveAsset(w http.ResponseWriter, r *http.Request) {
 		b, err = webFS.ReadFile("web/" + name)
 	}
 	if !ok || err != nil {
-		WriteError(w, http.StatusNotFound, "no such asset")
+		writeError(w, http.StatusNotFound, "no such asset")
 		return
 	}
 	setPageHeaders(w.Header())

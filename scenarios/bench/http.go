@@ -1,4 +1,4 @@
-package readapi
+package bench
 
 import (
 	"context"
@@ -11,8 +11,8 @@ import (
 	"time"
 )
 
-// LoadResult is what LoadTest measured.
-type LoadResult struct {
+// HTTPLoadResult is what HTTPLoad measured.
+type HTTPLoadResult struct {
 	Requests    int           // completed with 200 or 304
 	Errors      int           // transport errors and other statuses
 	Duration    time.Duration // wall time of the run
@@ -22,18 +22,20 @@ type LoadResult struct {
 	Concurrency int
 }
 
-func (r LoadResult) String() string {
+func (r HTTPLoadResult) String() string {
 	return fmt.Sprintf("%d clients: %.0f req/s, p50 %v, p99 %v, max %v (%d requests, %d errors in %v)",
 		r.Concurrency, r.ReqPerSec, r.P50, r.P99, r.Max, r.Requests, r.Errors, r.Duration.Round(time.Millisecond))
 }
 
-// LoadTest runs concurrency clients over keep-alive connections, each
-// requesting paths (relative to baseURL) round robin for d, and reports
-// throughput and latency. The server's rate limit must be off for the
-// figures to mean anything (Options.RateLimit = 0).
-func LoadTest(ctx context.Context, baseURL string, paths []string, concurrency int, d time.Duration) (LoadResult, error) {
+// HTTPLoad runs concurrency clients over keep-alive connections, each
+// GETting paths (relative to baseURL) round robin for d, and reports
+// throughput and latency; a 200 or 304 counts as completed. It is the load
+// generator of the read API's loopback benchmark (TestLoadLoopback): the
+// server's rate limit must be off for the figures to mean anything
+// (readapi.Options.RateLimit = 0).
+func HTTPLoad(ctx context.Context, baseURL string, paths []string, concurrency int, d time.Duration) (HTTPLoadResult, error) {
 	if concurrency < 1 || len(paths) == 0 || d <= 0 {
-		return LoadResult{}, errors.New("readapi: LoadTest needs paths, concurrency ≥ 1 and a duration")
+		return HTTPLoadResult{}, errors.New("bench: HTTPLoad needs paths, concurrency ≥ 1 and a duration")
 	}
 	tr := &http.Transport{MaxIdleConns: concurrency, MaxIdleConnsPerHost: concurrency, MaxConnsPerHost: concurrency, DisableCompression: true}
 	defer tr.CloseIdleConnections()
@@ -84,14 +86,14 @@ func LoadTest(ctx context.Context, baseURL string, paths []string, concurrency i
 	wg.Wait()
 	elapsed := time.Since(start)
 	var all []time.Duration
-	res := LoadResult{Duration: elapsed, Concurrency: concurrency}
+	res := HTTPLoadResult{Duration: elapsed, Concurrency: concurrency}
 	for _, w := range ws {
 		all = append(all, w.lat...)
 		res.Errors += w.errors
 	}
 	res.Requests = len(all)
 	if res.Requests == 0 {
-		return res, fmt.Errorf("readapi: load test completed no request (%d errors)", res.Errors)
+		return res, fmt.Errorf("bench: HTTP load completed no request (%d errors)", res.Errors)
 	}
 	slices.Sort(all)
 	q := func(p float64) time.Duration { return all[min(len(all)-1, int(p*float64(len(all))))] }
