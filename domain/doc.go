@@ -81,5 +81,7 @@
 // (EpochClosed events); EpochAt only drives the clock that closes them.
 // MerkleRoot builds settlement roots (leaves PayoutLeaf, sorted by
 // operator_id) and provenance roots (leaves ProvenanceLeaf, frame order)
-// with inner nodes sha256(0x01 || left || right) and odd nodes promoted.
+// with inner nodes sha256(0x01 || left || right) and odd nodes promoted;
+// every payout transaction of a plan carries the plan's root in its memo
+// (Memo, MemoV0, MemoV0Anchor; read back by ParseMemo).
 package domain

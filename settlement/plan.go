@@ -257,7 +257,7 @@ func BuildProof(s *projections.Settlement, operatorID string) (*Proof, error) {
 	p := &Proof{
 		Epoch: s.Epoch, OperatorID: operatorID, Wallet: st.Payout.Wallet, Amount: st.Payout.Amount,
 		LeafIndex: st.Index, LeafCount: len(leaves), Leaf: domain.HashHex(leaves[st.Index]),
-		Proof: make([]string, len(hashes)), Root: s.Root, Memo: Memo(s.Epoch, s.Root),
+		Proof: make([]string, len(hashes)), Root: s.Root, Memo: domain.Memo(s.Epoch, s.Root),
 	}
 	for i, h := range hashes {
 		p.Proof[i] = domain.HashHex(h)

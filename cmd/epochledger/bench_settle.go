@@ -128,12 +128,12 @@ on a fresh VM, in v0 transactions (transactions and lamports of each).`)
 	// Packing maxima.
 	tr := &settlement.Treasury{Authority: solana.NewWallet().PublicKey(), Mint: solana.NewWallet().PublicKey()}
 	tr.Source, _, _ = solana.FindAssociatedTokenAddress(tr.Authority, tr.Mint)
-	memo := settlement.Memo(1_000, fmt.Sprintf("%064x", 0))
+	memo := domain.Memo(1_000, fmt.Sprintf("%064x", 0))
 	r.MaxTransfersWithCreate = settlement.MaxTransfers(tr, true, len(memo))
 	r.MaxTransfersWithoutCreate = settlement.MaxTransfers(tr, false, len(memo))
 	r.TxBytesWithCreate = fullTxBytes(tr, memo, r.MaxTransfersWithCreate, true)
 	r.TxBytesWithoutCreate = fullTxBytes(tr, memo, r.MaxTransfersWithoutCreate, false)
-	memoV0 := settlement.MemoV0(1_000, fmt.Sprintf("%064x", 0), 1, 1)
+	memoV0 := domain.MemoV0(1_000, fmt.Sprintf("%064x", 0), 1, 1)
 	r.V0MaxTransfersWithCreate = settlement.MaxTransfersV0(tr, true, len(memoV0))
 	r.V0MaxTransfersWithoutCreate = settlement.MaxTransfersV0(tr, false, len(memoV0))
 
@@ -461,7 +461,7 @@ func rawSendBaseline(ctx context.Context, ln *localnet.Localnet, n int) (float64
 		return 0, err
 	}
 	tr := &settlement.Treasury{Authority: ln.Treasury.PublicKey(), Source: ln.TreasuryTokenAccount, Mint: ln.Mint}
-	memo := settlement.Memo(1, fmt.Sprintf("%064x", 1))
+	memo := domain.Memo(1, fmt.Sprintf("%064x", 1))
 	raws := make([][]byte, n)
 	sigs := make([]solana.Signature, n)
 	for i := range raws {

@@ -186,7 +186,7 @@ sent: once a payout transaction is recorded, the plan is fixed.`)
 		doc.Events, doc.LogHead = len(p.Events()), p.LogHead
 		settleCrashHook(e)("after-plan", 1)
 	}
-	doc.Memo = settlement.Memo(doc.Epoch, doc.Root)
+	doc.Memo = domain.Memo(doc.Epoch, doc.Root)
 	if doc.Payouts == nil {
 		doc.Payouts = []domain.Payout{}
 	}
@@ -681,7 +681,7 @@ Reads the log only (no RPC).`)
 	if st == nil {
 		return settleError("settle status", fmt.Errorf("%w: epoch %d has no settlement plan yet (settle plan --epoch %d)", settlement.ErrNotPlanned, *epoch, *epoch))
 	}
-	doc := statusDoc{Epoch: st.Epoch, Root: st.Root, Memo: settlement.Memo(st.Epoch, st.Root), PlannedAt: st.PlannedAt, Total: st.Total.String(), Operators: []statusOperator{}, Transactions: []statusTx{}}
+	doc := statusDoc{Epoch: st.Epoch, Root: st.Root, Memo: domain.Memo(st.Epoch, st.Root), PlannedAt: st.PlannedAt, Total: st.Total.String(), Operators: []statusOperator{}, Transactions: []statusTx{}}
 	var unsent, inflight, confirmed domain.BaseUnits
 	for _, p := range st.Payouts {
 		ps := st.Operator(p.OperatorID)
