@@ -359,29 +359,6 @@ type Payout struct {
 	Epochs []uint64 `json:"epochs,omitempty"`
 }
 
-// Leaf returns the payout's Merkle leaf for epoch; the wallet must be valid.
-func (p *Payout) Leaf(epoch uint64) ([32]byte, error) {
-	w, err := ParseWallet(p.Wallet)
-	if err != nil {
-		return [32]byte{}, err
-	}
-	return PayoutLeaf(epoch, p.OperatorID, w, p.Amount), nil
-}
-
-// PlanRoot returns the Merkle root over the leaves of payouts (which must
-// be sorted by operator_id) for epoch.
-func PlanRoot(epoch uint64, payouts []Payout) ([32]byte, error) {
-	leaves := make([][32]byte, len(payouts))
-	for i := range payouts {
-		l, err := payouts[i].Leaf(epoch)
-		if err != nil {
-			return [32]byte{}, err
-		}
-		leaves[i] = l
-	}
-	return MerkleRoot(leaves), nil
-}
-
 // PayoutSubmitted records a payout transaction before it is sent.
 type PayoutSubmitted struct {
 	Epoch                uint64      `json:"epoch"`
