@@ -20,7 +20,8 @@
 //
 // Rules that need state (a node_id registered twice, a frame outside its
 // job, epochs closing out of order, a signature checked against the node's
-// key) belong to the command layer; this package gives it VerifyProof, the
+// key) belong to the command layer; this package gives it VerifySig (and VerifyProof
+// for a base58 key), the
 // canonical messages and the one rule for signing keys
 // (CheckKeyRegistration: on the curve, canonical, not of small order, one
 // holder per key), used by import and serve alike.
