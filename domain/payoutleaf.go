@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"runtime"
+	"slices"
 	"sync"
 )
 
@@ -56,12 +57,24 @@ func PayoutLeaves(epoch uint64, lists ...[]Payout) ([][32]byte, error) {
 	if n >= parallelLeaves {
 		workers = runtime.GOMAXPROCS(0)
 	}
+	var err error
 	if workers == 1 {
-		if err := hashLeaves(epoch, lists, 0, leaves); err != nil {
-			return nil, err
-		}
-		return leaves, nil
+		err = hashLeaves(epoch, lists, 0, leaves)
+	} else {
+		// A copy goes to the goroutines, so that lists (PlanRoot's
+		// variadic slice) stays on the caller's stack.
+		err = hashParallel(epoch, slices.Clone(lists), leaves, workers)
 	}
+	if err != nil {
+		return nil, err
+	}
+	return leaves, nil
+}
+
+// hashParallel is hashLeaves over all of leaves, split among workers
+// goroutines; the error is the first bad payout's.
+func hashParallel(epoch uint64, lists [][]Payout, leaves [][32]byte, workers int) error {
+	n := len(leaves)
 	chunk := (n + workers - 1) / workers
 	errs := make([]error, workers)
 	var wg sync.WaitGroup
@@ -79,10 +92,10 @@ func PayoutLeaves(epoch uint64, lists ...[]Payout) ([][32]byte, error) {
 	wg.Wait()
 	for _, err := range errs { // in index order: the first bad payout's
 		if err != nil {
-			return nil, err
+			return err
 		}
 	}
-	return leaves, nil
+	return nil
 }
 
 // hashLeaves fills out with the leaves of the payouts at indexes from, …,
