@@ -13,7 +13,11 @@
 // UTF-8 and malformed JSON are refused) and keeps data byte for byte;
 // AppendJSON writes the canonical line. DecodeEvent turns data into one of
 // the event structs (*NodeRegistered, *FrameAccepted, …), refusing unknown,
-// repeated and missing fields, then applies the event's Validate rules. A
+// repeated and missing fields, then applies the event's Validate rules.
+// Each event's struct, its field table (each member's name, whether it is
+// optional, and how its value is decoded, built once with fieldsOf) and
+// its Validate sit together; decode.go holds only the machinery that
+// drives the tables. A
 // refusal is a *ValidationError naming the event, the field and the rule:
 //
 //	FrameRendered: field "output_hash": must be 64 lowercase hex characters (sha256)
