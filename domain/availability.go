@@ -38,26 +38,14 @@ func (e *NodeAvailability) Validate() error {
 	return c.result()
 }
 
-var nodeAvailabilityFields = fieldSet{names: []string{"epoch", "node_id", "window_ms", "online_ms", "busy_ms"}}
-
-func decodeNodeAvailability(d *decoder, data []byte) Event {
-	e := new(NodeAvailability)
-	d.fields(data, nodeAvailabilityFields, func(i int, v jsonValue) {
-		switch i {
-		case 0:
-			e.Epoch = d.uint(v)
-		case 1:
-			e.NodeID = d.str(v)
-		case 2:
-			e.WindowMS = d.uint(v)
-		case 3:
-			e.OnlineMS = d.uint(v)
-		case 4:
-			e.BusyMS = d.uint(v)
-		}
-	})
-	return e
-}
+// nodeAvailabilityFields are NodeAvailability's members in catalogue order.
+var nodeAvailabilityFields = fieldsOf(
+	required("epoch", func(d *decoder, e *NodeAvailability, v jsonValue) { e.Epoch = d.uint(v) }),
+	required("node_id", func(d *decoder, e *NodeAvailability, v jsonValue) { e.NodeID = d.str(v) }),
+	required("window_ms", func(d *decoder, e *NodeAvailability, v jsonValue) { e.WindowMS = d.uint(v) }),
+	required("online_ms", func(d *decoder, e *NodeAvailability, v jsonValue) { e.OnlineMS = d.uint(v) }),
+	required("busy_ms", func(d *decoder, e *NodeAvailability, v jsonValue) { e.BusyMS = d.uint(v) }),
+)
 
 // AvailabilityInput is one node's availability record with what the
 // formula needs from its registration.

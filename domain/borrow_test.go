@@ -84,16 +84,16 @@ func TestDecodeEventBorrowedAliases(t *testing.T) {
 }
 
 var fieldSets = map[string]fieldSet{
-	TypeNodeRegistered: nodeRegisteredFields, TypeOperatorWalletSet: operatorWalletSetFields,
-	TypeJobSubmitted: jobSubmittedFields, TypeFrameAssigned: frameAssignedFields,
-	TypeFrameRendered: frameRenderedFields, TypeFrameAccepted: frameAcceptedFields,
-	TypeFrameRejected: frameRejectedFields, TypeComputeWorkCompleted: computeWorkCompletedFields,
-	TypeJobCompleted: jobCompletedFields, TypeBurnRecorded: burnRecordedFields,
-	TypeEpochClosed: epochClosedFields, TypeBridgeConverted: bridgeConvertedFields,
-	TypeSettlementPlanned: settlementPlannedFields, TypePayoutSubmitted: payoutSubmittedFields,
-	TypePayoutConfirmed: payoutConfirmedFields, TypePayoutExpired: payoutExpiredFields,
-	TypeComputeClientRegistered: computeClientRegisteredFields,
-	TypeLookupTableCreated:      lookupTableCreatedFields, TypeLookupTableExtended: lookupTableExtendedFields,
+	TypeNodeRegistered: nodeRegisteredFields.fieldSet, TypeOperatorWalletSet: operatorWalletSetFields.fieldSet,
+	TypeJobSubmitted: jobSubmittedFields.fieldSet, TypeFrameAssigned: frameAssignedFields.fieldSet,
+	TypeFrameRendered: frameRenderedFields.fieldSet, TypeFrameAccepted: frameAcceptedFields.fieldSet,
+	TypeFrameRejected: frameRejectedFields.fieldSet, TypeComputeWorkCompleted: computeWorkCompletedFields.fieldSet,
+	TypeJobCompleted: jobCompletedFields.fieldSet, TypeBurnRecorded: burnRecordedFields.fieldSet,
+	TypeEpochClosed: epochClosedFields.fieldSet, TypeBridgeConverted: bridgeConvertedFields.fieldSet,
+	TypeSettlementPlanned: settlementPlannedFields.fieldSet, TypePayoutSubmitted: payoutSubmittedFields.fieldSet,
+	TypePayoutConfirmed: payoutConfirmedFields.fieldSet, TypePayoutExpired: payoutExpiredFields.fieldSet,
+	TypeComputeClientRegistered: computeClientRegisteredFields.fieldSet,
+	TypeLookupTableCreated:      lookupTableCreatedFields.fieldSet, TypeLookupTableExtended: lookupTableExtendedFields.fieldSet,
 }
 
 // TestCanonicalOptionalTail: data that leaves out trailing optional fields

@@ -49,24 +49,13 @@ func (e *ComputeClientRegistered) Validate() error {
 	return c.result()
 }
 
-var computeClientRegisteredFields = fieldSet{names: []string{"client_id", "client_pubkey", "max_usd_per_task", "max_usd_per_node_epoch"}}
-
-func decodeComputeClientRegistered(d *decoder, data []byte) *ComputeClientRegistered {
-	e := new(ComputeClientRegistered)
-	d.fields(data, computeClientRegisteredFields, func(i int, v jsonValue) {
-		switch i {
-		case 0:
-			e.ClientID = d.str(v)
-		case 1:
-			e.ClientPubkey = d.str(v)
-		case 2:
-			e.MaxUSDPerTask = d.usd(v)
-		case 3:
-			e.MaxUSDPerNodeEpoch = d.usd(v)
-		}
-	})
-	return e
-}
+// computeClientRegisteredFields are ComputeClientRegistered's members in catalogue order.
+var computeClientRegisteredFields = fieldsOf(
+	required("client_id", func(d *decoder, e *ComputeClientRegistered, v jsonValue) { e.ClientID = d.str(v) }),
+	required("client_pubkey", func(d *decoder, e *ComputeClientRegistered, v jsonValue) { e.ClientPubkey = d.str(v) }),
+	required("max_usd_per_task", func(d *decoder, e *ComputeClientRegistered, v jsonValue) { e.MaxUSDPerTask = d.usd(v) }),
+	required("max_usd_per_node_epoch", func(d *decoder, e *ComputeClientRegistered, v jsonValue) { e.MaxUSDPerNodeEpoch = d.usd(v) }),
+)
 
 // ComputeClientMessage returns the canonical message a compute client
 // signs to attest a node's work, the bytes of

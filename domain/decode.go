@@ -5,7 +5,9 @@ import (
 	"encoding/binary"
 	"encoding/json"
 	"errors"
+	"slices"
 	"strconv"
+	"sync"
 	"unicode/utf8"
 )
 
@@ -31,17 +33,19 @@ func DecodeEventBorrowed(typ string, data []byte, arena *FrameArena) (Event, err
 	case TypeFrameAssigned, TypeFrameRendered, TypeFrameAccepted, TypeFrameRejected:
 		return decodeEvent(typ, data, true, arena)
 	}
-	return decodeEvent(typ, data, false, nil)
+	return decodeEvent(typ, data, false, arena)
 }
 
 // FrameArena holds the structs of the frame events a replay decodes into
 // one batch, so that batch after batch reuses them instead of allocating a
-// struct per event. An event decoded into the arena is valid until Reset.
+// struct per event, and the decoder every event of the batch is decoded
+// with. An event decoded into the arena is valid until Reset.
 type FrameArena struct {
 	assigned []FrameAssigned
 	rendered []FrameRendered
 	accepted []FrameAccepted
 	rejected []FrameRejected
+	d        decoder
 }
 
 // Reset makes every struct of the arena free for the next batch.
@@ -98,339 +102,61 @@ func decodeEvent(typ string, data []byte, borrow bool, arena *FrameArena) (Event
 }
 
 // decodeData decodes without Validate; borrow: strings alias data; arena:
-// where frame events' structs come from (nil: new ones).
+// where frame events' structs come from (nil: new ones). Each event type's
+// members are its table (fieldsOf), kept beside its struct and Validate.
 func decodeData(typ string, data []byte, borrow bool, arena *FrameArena) (Event, error) {
-	d := decoder{event: typ, borrow: borrow}
+	var d *decoder
+	if arena != nil {
+		d = &arena.d
+	} else {
+		d = decoders.Get().(*decoder)
+		defer decoders.Put(d)
+	}
+	*d = decoder{event: typ, borrow: borrow}
 	var ev Event
 	switch typ {
 	case TypeNodeRegistered:
-		e := new(NodeRegistered)
-		ev = e
-		d.fields(data, nodeRegisteredFields, func(i int, v jsonValue) {
-			switch i {
-			case 0:
-				e.NodeID = d.str(v)
-			case 1:
-				e.OperatorID = d.str(v)
-			case 2:
-				e.NodePubkey = d.str(v)
-			case 3:
-				e.GPU = d.str(v)
-			case 4:
-				hi, lo := d.decimal(v, OBScoreDecimals)
-				if hi != 0 {
-					d.fail(decRange.rule(0))
-				}
-				e.OBScore = OBScore(lo)
-			case 5:
-				if u := d.uint32(v, MaxVRAMGB, ruleVRAM); u == 0 {
-					d.fail(ruleVRAM)
-				} else {
-					e.VRAMGB = u
-				}
-			}
-		})
+		ev = decodeObject(d, data, nodeRegisteredFields, new(NodeRegistered))
 	case TypeOperatorWalletSet:
-		e := new(OperatorWalletSet)
-		ev = e
-		d.fields(data, operatorWalletSetFields, func(i int, v jsonValue) {
-			switch i {
-			case 0:
-				e.OperatorID = d.str(v)
-			case 1:
-				e.Wallet = d.str(v)
-			case 2:
-				e.EthAddress = d.str(v)
-			}
-		})
+		ev = decodeObject(d, data, operatorWalletSetFields, new(OperatorWalletSet))
 	case TypeJobSubmitted:
-		e := new(JobSubmitted)
-		ev = e
-		d.fields(data, jobSubmittedFields, func(i int, v jsonValue) {
-			switch i {
-			case 0:
-				e.JobID = d.str(v)
-			case 1:
-				e.Artist = d.str(v)
-			case 2:
-				e.SceneHash = d.str(v)
-			case 3:
-				e.Frames = d.uint32(v, MaxFrames, ruleFrames)
-			case 4:
-				e.USDPerOBh = d.usd(v)
-			}
-		})
+		ev = decodeObject(d, data, jobSubmittedFields, new(JobSubmitted))
 	case TypeFrameAssigned:
-		e := arena.newAssigned()
-		ev = e
-		d.fields(data, frameAssignedFields, func(i int, v jsonValue) {
-			switch i {
-			case 0:
-				e.JobID = d.str(v)
-			case 1:
-				e.Frame = d.uint32(v, MaxFrames-1, ruleFrame)
-			case 2:
-				e.NodeID = d.str(v)
-			case 3:
-				e.LeaseUntil = d.str(v)
-			case 4:
-				e.MaxLeases = d.uint32(v, MaxLeases, ruleMaxLeases)
-			}
-		})
+		ev = decodeObject(d, data, frameAssignedFields, arena.newAssigned())
 	case TypeFrameRendered:
-		e := arena.newRendered()
-		ev = e
-		d.fields(data, frameRenderedFields, func(i int, v jsonValue) {
-			switch i {
-			case 0:
-				e.JobID = d.str(v)
-			case 1:
-				e.Frame = d.uint32(v, MaxFrames-1, ruleFrame)
-			case 2:
-				e.NodeID = d.str(v)
-			case 3:
-				e.OutputHash = d.str(v)
-			case 4:
-				e.DurationMS = d.uint(v)
-			case 5:
-				if v.kind != kindObject {
-					d.fail(ruleObject)
-				}
-				if d.borrow {
-					e.Telemetry = v.raw
-				} else {
-					e.Telemetry = bytes.Clone(v.raw)
-				}
-			case 6:
-				e.Signature = d.str(v)
-			}
-		})
+		ev = decodeObject(d, data, frameRenderedFields, arena.newRendered())
 	case TypeFrameAccepted:
-		e := arena.newAccepted()
-		ev = e
-		d.fields(data, frameAcceptedFields, func(i int, v jsonValue) {
-			switch i {
-			case 0:
-				e.JobID = d.str(v)
-			case 1:
-				e.Frame = d.uint32(v, MaxFrames-1, ruleFrame)
-			case 2:
-				e.NodeID = d.str(v)
-			}
-		})
+		ev = decodeObject(d, data, frameAcceptedFields, arena.newAccepted())
 	case TypeFrameRejected:
-		e := arena.newRejected()
-		ev = e
-		d.fields(data, frameRejectedFields, func(i int, v jsonValue) {
-			switch i {
-			case 0:
-				e.JobID = d.str(v)
-			case 1:
-				e.Frame = d.uint32(v, MaxFrames-1, ruleFrame)
-			case 2:
-				e.NodeID = d.str(v)
-			case 3:
-				e.Reason = d.str(v)
-			}
-		})
+		ev = decodeObject(d, data, frameRejectedFields, arena.newRejected())
 	case TypeComputeWorkCompleted:
-		e := new(ComputeWorkCompleted)
-		ev = e
-		d.fields(data, computeWorkCompletedFields, func(i int, v jsonValue) {
-			switch i {
-			case 0:
-				e.TaskID = d.str(v)
-			case 1:
-				e.NodeID = d.str(v)
-			case 2:
-				e.Client = d.str(v)
-			case 3:
-				e.DurationMS = d.uint(v)
-			case 4:
-				e.USD = d.usd(v)
-			case 5:
-				e.OutputHash = d.str(v)
-			case 6:
-				e.Signature = d.str(v)
-			case 7:
-				e.ClientSignature = d.str(v)
-			}
-		})
+		ev = decodeObject(d, data, computeWorkCompletedFields, new(ComputeWorkCompleted))
 	case TypeComputeClientRegistered:
-		ev = decodeComputeClientRegistered(&d, data)
+		ev = decodeObject(d, data, computeClientRegisteredFields, new(ComputeClientRegistered))
 	case TypeJobCompleted:
-		e := new(JobCompleted)
-		ev = e
-		d.fields(data, jobCompletedFields, func(i int, v jsonValue) {
-			switch i {
-			case 0:
-				e.JobID = d.str(v)
-			case 1:
-				e.ProvenanceRoot = d.str(v)
-			}
-		})
+		ev = decodeObject(d, data, jobCompletedFields, new(JobCompleted))
 	case TypeBurnRecorded:
-		e := new(BurnRecorded)
-		ev = e
-		d.fields(data, burnRecordedFields, func(i int, v jsonValue) {
-			switch i {
-			case 0:
-				e.JobID = d.str(v)
-			case 1:
-				e.USD = d.usd(v)
-			case 2:
-				e.RenderUSDPrice = d.usd(v)
-			case 3:
-				e.Burned = d.baseUnits(v)
-			case 4:
-				e.TxSignature = d.str(v)
-			}
-		})
+		ev = decodeObject(d, data, burnRecordedFields, new(BurnRecorded))
 	case TypeEpochClosed:
-		e := new(EpochClosed)
-		ev = e
-		d.fields(data, epochClosedFields, func(i int, v jsonValue) {
-			switch i {
-			case 0:
-				e.Epoch = d.uint(v)
-			case 1:
-				e.Emission = d.baseUnits(v)
-			case 2:
-				e.Channels = d.channels(v, d.baseUnits)
-			}
-		})
+		ev = decodeObject(d, data, epochClosedFields, new(EpochClosed))
 	case TypeBridgeConverted:
-		e := new(BridgeConverted)
-		ev = e
-		d.fields(data, bridgeConvertedFields, func(i int, v jsonValue) {
-			switch i {
-			case 0:
-				e.EthTx = d.str(v)
-			case 1:
-				e.LogIndex = d.uint(v)
-			case 2:
-				e.EthAddress = d.str(v)
-			case 3:
-				switch v.kind {
-				case kindString:
-					e.RNDRWei = stringValue(v)
-				case kindNumber:
-					e.RNDRWei = string(v.raw) // checked by Validate: digits only
-				default:
-					d.fail(ruleWei)
-				}
-			case 4:
-				e.Render = d.baseUnits(v)
-			}
-		})
+		ev = decodeObject(d, data, bridgeConvertedFields, new(BridgeConverted))
 	case TypeSettlementPlanned:
-		e := new(SettlementPlanned)
-		ev = e
-		d.fields(data, settlementPlannedFields, func(i int, v jsonValue) {
-			switch i {
-			case 0:
-				e.Epoch = d.uint(v)
-			case 1:
-				e.Root = d.str(v)
-			case 2:
-				e.Total = d.baseUnits(v)
-			case 3:
-				e.Payouts = []Payout{} // present, possibly empty
-				d.elements(v, func(j int, el jsonValue) {
-					var p Payout
-					d.nested(el, payoutFields, func(k int, f jsonValue) {
-						switch k {
-						case 0:
-							p.OperatorID = d.str(f)
-						case 1:
-							p.Wallet = d.str(f)
-						case 2:
-							p.Amount = d.baseUnits(f)
-						case 3:
-							d.elements(f, func(_ int, x jsonValue) {
-								p.Epochs = append(p.Epochs, d.uint(x))
-							})
-						}
-					})
-					e.Payouts = append(e.Payouts, p)
-				})
-			case 4:
-				e.Part = d.uint(v)
-			case 5:
-				e.Parts = d.uint(v)
-			case 6:
-				e.LogHead = d.str(v)
-			}
-		})
+		ev = decodeObject(d, data, settlementPlannedFields, new(SettlementPlanned))
 	case TypePayoutSubmitted:
-		e := new(PayoutSubmitted)
-		ev = e
-		d.fields(data, payoutSubmittedFields, func(i int, v jsonValue) {
-			switch i {
-			case 0:
-				e.Epoch = d.uint(v)
-			case 1:
-				e.Signature = d.str(v)
-			case 2:
-				e.Recipients = []Recipient{}
-				d.elements(v, func(j int, el jsonValue) {
-					var r Recipient
-					d.nested(el, recipientFields, func(k int, f jsonValue) {
-						switch k {
-						case 0:
-							r.OperatorID = d.str(f)
-						case 1:
-							r.Wallet = d.str(f)
-						case 2:
-							r.Amount = d.baseUnits(f)
-						}
-					})
-					e.Recipients = append(e.Recipients, r)
-				})
-			case 3:
-				e.Blockhash = d.str(v)
-			case 4:
-				e.LastValidBlockHeight = d.uint(v)
-			case 5:
-				e.Transaction = d.str(v)
-			case 6:
-				e.LookupTables = d.strs(v)
-			case 7:
-				e.LoadedAddresses = d.loadedAddresses(v)
-			}
-		})
+		ev = decodeObject(d, data, payoutSubmittedFields, new(PayoutSubmitted))
 	case TypePayoutConfirmed:
-		e := new(PayoutConfirmed)
-		ev = e
-		d.fields(data, payoutConfirmedFields, func(i int, v jsonValue) {
-			switch i {
-			case 0:
-				e.Epoch = d.uint(v)
-			case 1:
-				e.Signature = d.str(v)
-			case 2:
-				e.Slot = d.uint(v)
-			}
-		})
+		ev = decodeObject(d, data, payoutConfirmedFields, new(PayoutConfirmed))
 	case TypePayoutExpired:
-		e := new(PayoutExpired)
-		ev = e
-		d.fields(data, payoutExpiredFields, func(i int, v jsonValue) {
-			switch i {
-			case 0:
-				e.Epoch = d.uint(v)
-			case 1:
-				e.Signature = d.str(v)
-			}
-		})
+		ev = decodeObject(d, data, payoutExpiredFields, new(PayoutExpired))
 	case TypeEmissionScheduleSet:
-		ev = decodeEmissionScheduleSet(&d, data)
+		ev = decodeObject(d, data, emissionScheduleSetFields, new(EmissionScheduleSet))
 	case TypeNodeAvailability:
-		ev = decodeNodeAvailability(&d, data)
+		ev = decodeObject(d, data, nodeAvailabilityFields, new(NodeAvailability))
 	case TypeLookupTableCreated:
-		ev = decodeLookupTableCreated(&d, data)
+		ev = decodeObject(d, data, lookupTableCreatedFields, new(LookupTableCreated))
 	case TypeLookupTableExtended:
-		ev = decodeLookupTableExtended(&d, data)
+		ev = decodeObject(d, data, lookupTableExtendedFields, new(LookupTableExtended))
 	default:
 		return nil, invalid(typ, "type", "unknown event type")
 	}
@@ -440,33 +166,98 @@ func decodeData(typ string, data []byte, borrow bool, arena *FrameArena) (Event,
 	return ev, nil
 }
 
+// decoders holds the decoders of calls without an arena. A decoder's
+// address goes to the field tables' setters (calls through a func value),
+// so it cannot live on the stack; reusing one keeps decoding free of an
+// allocation per event.
+var decoders = sync.Pool{New: func() any { return new(decoder) }}
+
+// field is one JSON member of a T (an event, or an object nested in one):
+// its name, whether it may be left out (or written as null), and set,
+// which decodes its value into the T. set reports a bad value with
+// d.fail; d.field already names the member.
+type field[T any] struct {
+	name     string
+	optional bool
+	set      func(d *decoder, e *T, v jsonValue)
+}
+
+// required and optional are the fields of a table.
+func required[T any](name string, set func(d *decoder, e *T, v jsonValue)) field[T] {
+	return field[T]{name: name, set: set}
+}
+
+func optional[T any](name string, set func(d *decoder, e *T, v jsonValue)) field[T] {
+	return field[T]{name: name, optional: true, set: set}
+}
+
+// fieldTable is the members of a T in catalogue order, the order
+// EncodeEvent writes them (the canonical path relies on it), built once
+// by fieldsOf: the scanner matches names, and set[i] decodes names[i].
+type fieldTable[T any] struct {
+	fieldSet
+	set []func(d *decoder, e *T, v jsonValue)
+}
+
+// fieldsOf builds the table of fields. A table of more than 64 members or
+// with a name twice is a programming error, found when the package loads.
+func fieldsOf[T any](fields ...field[T]) *fieldTable[T] {
+	if len(fields) > 64 {
+		panic("domain: a field table holds at most 64 members")
+	}
+	t := &fieldTable[T]{fieldSet: fieldSet{names: make([]string, len(fields))}, set: make([]func(*decoder, *T, jsonValue), len(fields))}
+	for i, f := range fields {
+		if slices.Contains(t.names[:i], f.name) {
+			panic("domain: field " + strconv.Quote(f.name) + " is listed twice")
+		}
+		t.names[i], t.set[i] = f.name, f.set
+		if f.optional {
+			t.optional |= 1 << i
+		}
+	}
+	return t
+}
+
+// decodeObject decodes data, which must be a JSON object of the members
+// of t, into e and returns e.
+func decodeObject[T any](d *decoder, data []byte, t *fieldTable[T], e *T) *T {
+	var vals [maxCanonical]jsonValue
+	if n := len(t.names); n <= len(vals) && !noCanonicalPath {
+		if m, ok := canonical(data, &t.fieldSet, vals[:n]); ok {
+			// Set directly, without the general path's callback.
+			for i, v := range vals[:m] {
+				if v.kind == kindNull && t.optional&(1<<i) != 0 {
+					continue // an optional field written as null is absent
+				}
+				d.field = t.names[i]
+				t.set[i](d, e, v)
+				if d.err != nil {
+					break
+				}
+			}
+			return e
+		}
+	}
+	d.scanObject(data, &t.fieldSet, func(i int, v jsonValue) { t.set[i](d, e, v) })
+	return e
+}
+
+// decodeNested decodes a member object v (an element of payouts or
+// recipients, loaded_addresses) of the members of t into e.
+func decodeNested[T any](d *decoder, v jsonValue, t *fieldTable[T], e *T) {
+	d.nested(v, &t.fieldSet, func(i int, f jsonValue) { t.set[i](d, e, f) })
+}
+
+// maxCanonical is the most members an object may have for the canonical
+// path (the vals array on the stack); wider ones take the general path.
+const maxCanonical = 8
+
 // fieldSet lists the JSON fields of one object in catalogue order; the bit
 // i of optional marks names[i] optional.
 type fieldSet struct {
 	names    []string
 	optional uint64
 }
-
-var (
-	nodeRegisteredFields       = fieldSet{names: []string{"node_id", "operator_id", "node_pubkey", "gpu", "ob_score", "vram_gb"}, optional: 1 << 5}
-	operatorWalletSetFields    = fieldSet{names: []string{"operator_id", "wallet", "eth_address"}, optional: 1 << 2}
-	jobSubmittedFields         = fieldSet{names: []string{"job_id", "artist", "scene_hash", "frames", "usd_per_obh"}}
-	frameAssignedFields        = fieldSet{names: []string{"job_id", "frame", "node_id", "lease_until", "max_leases"}, optional: 1 << 4}
-	frameRenderedFields        = fieldSet{names: []string{"job_id", "frame", "node_id", "output_hash", "duration_ms", "telemetry", "signature"}}
-	frameAcceptedFields        = fieldSet{names: []string{"job_id", "frame", "node_id"}}
-	frameRejectedFields        = fieldSet{names: []string{"job_id", "frame", "node_id", "reason"}}
-	computeWorkCompletedFields = fieldSet{names: []string{"task_id", "node_id", "client", "duration_ms", "usd", "output_hash", "signature", "client_signature"}, optional: 1 << 7}
-	jobCompletedFields         = fieldSet{names: []string{"job_id", "provenance_root"}}
-	burnRecordedFields         = fieldSet{names: []string{"job_id", "usd", "render_usd_price", "burned", "tx_signature"}}
-	epochClosedFields          = fieldSet{names: []string{"epoch", "emission", "channels"}, optional: 1 << 2}
-	bridgeConvertedFields      = fieldSet{names: []string{"eth_tx", "log_index", "eth_address", "rndr_wei", "render"}}
-	settlementPlannedFields    = fieldSet{names: []string{"epoch", "root", "total", "payouts", "part", "parts", "log_head"}, optional: 1<<4 | 1<<5 | 1<<6}
-	payoutFields               = fieldSet{names: []string{"operator_id", "wallet", "amount", "epochs"}, optional: 1 << 3}
-	payoutSubmittedFields      = fieldSet{names: []string{"epoch", "signature", "recipients", "blockhash", "last_valid_block_height", "transaction", "lookup_tables", "loaded_addresses"}, optional: 1<<5 | 1<<6 | 1<<7}
-	recipientFields            = fieldSet{names: []string{"operator_id", "wallet", "amount"}}
-	payoutConfirmedFields      = fieldSet{names: []string{"epoch", "signature", "slot"}}
-	payoutExpiredFields        = fieldSet{names: []string{"epoch", "signature"}}
-)
 
 // optionalFrom reports whether names[i:] are all optional.
 func (fs *fieldSet) optionalFrom(i int) bool {
@@ -493,16 +284,9 @@ func (d *decoder) fail(rule string) {
 	}
 }
 
-// fields decodes data, which must be a JSON object, calling set for each
-// known member with its index in fs.
-func (d *decoder) fields(data []byte, fs fieldSet, set func(i int, v jsonValue)) {
-	var vals [8]jsonValue
-	if n := len(fs.names); n <= len(vals) && !noCanonicalPath {
-		if m, ok := canonical(data, &fs, vals[:n]); ok {
-			d.setAll(fs, vals[:m], set)
-			return
-		}
-	}
+// scanObject decodes data, which must be a JSON object, with the general
+// scanner, calling set for each known member with its index in fs.
+func (d *decoder) scanObject(data []byte, fs *fieldSet, set func(i int, v jsonValue)) {
 	var seen uint64
 	hint := 0
 	_, err := forEachMember(data, func(key []byte, v jsonValue) error {
@@ -524,20 +308,6 @@ func (d *decoder) fields(data []byte, fs fieldSet, set func(i int, v jsonValue))
 		return
 	}
 	d.missing(fs, seen, "")
-}
-
-// setAll calls set for each value the canonical path matched, in order.
-func (d *decoder) setAll(fs fieldSet, vals []jsonValue, set func(i int, v jsonValue)) {
-	for i, v := range vals {
-		if v.kind == kindNull && fs.optional&(1<<i) != 0 {
-			continue // an optional field written as null is absent
-		}
-		d.field = fs.names[i]
-		set(i, v)
-		if d.err != nil {
-			return
-		}
-	}
 }
 
 // noCanonicalPath (tests only) sends every object through the general
@@ -608,7 +378,7 @@ func canonical(data []byte, fs *fieldSet, vals []jsonValue) (int, bool) {
 }
 
 // nested decodes a member object (an element of payouts or recipients).
-func (d *decoder) nested(v jsonValue, fs fieldSet, set func(i int, v jsonValue)) {
+func (d *decoder) nested(v jsonValue, fs *fieldSet, set func(i int, v jsonValue)) {
 	if d.err != nil {
 		return
 	}
@@ -651,7 +421,7 @@ func (d *decoder) elements(v jsonValue, each func(i int, el jsonValue)) {
 // member decodes one member. hint is the index after the previous
 // member's: canonical JSON lists the fields in catalogue order, so it is
 // tried first.
-func (d *decoder) member(fs fieldSet, seen *uint64, hint *int, prefix string, key []byte, v jsonValue, set func(int, jsonValue)) error {
+func (d *decoder) member(fs *fieldSet, seen *uint64, hint *int, prefix string, key []byte, v jsonValue, set func(int, jsonValue)) error {
 	i := *hint
 	if i >= len(fs.names) || fs.names[i] != string(key) {
 		i = 0
@@ -682,7 +452,7 @@ func (d *decoder) member(fs fieldSet, seen *uint64, hint *int, prefix string, ke
 	return nil
 }
 
-func (d *decoder) missing(fs fieldSet, seen uint64, prefix string) {
+func (d *decoder) missing(fs *fieldSet, seen uint64, prefix string) {
 	for i, name := range fs.names {
 		if seen&(1<<i) == 0 && fs.optional&(1<<i) == 0 {
 			d.field = prefix + name

@@ -13,14 +13,19 @@
 // UTF-8 and malformed JSON are refused) and keeps data byte for byte;
 // AppendJSON writes the canonical line. DecodeEvent turns data into one of
 // the event structs (*NodeRegistered, *FrameAccepted, …), refusing unknown,
-// repeated and missing fields, then applies the event's Validate rules. A
+// repeated and missing fields, then applies the event's Validate rules.
+// Each event's struct, its field table (each member's name, whether it is
+// optional, and how its value is decoded, built once with fieldsOf) and
+// its Validate sit together; decode.go holds only the machinery that
+// drives the tables. A
 // refusal is a *ValidationError naming the event, the field and the rule:
 //
 //	FrameRendered: field "output_hash": must be 64 lowercase hex characters (sha256)
 //
 // Rules that need state (a node_id registered twice, a frame outside its
 // job, epochs closing out of order, a signature checked against the node's
-// key) belong to the command layer; this package gives it VerifyProof, the
+// key) belong to the command layer; this package gives it VerifySig (and VerifyProof
+// for a base58 key), the
 // canonical messages and the one rule for signing keys
 // (CheckKeyRegistration: on the curve, canonical, not of small order, one
 // holder per key), used by import and serve alike.
@@ -81,5 +86,7 @@
 // (EpochClosed events); EpochAt only drives the clock that closes them.
 // MerkleRoot builds settlement roots (leaves PayoutLeaf, sorted by
 // operator_id) and provenance roots (leaves ProvenanceLeaf, frame order)
-// with inner nodes sha256(0x01 || left || right) and odd nodes promoted.
+// with inner nodes sha256(0x01 || left || right) and odd nodes promoted;
+// every payout transaction of a plan carries the plan's root in its memo
+// (Memo, MemoV0, MemoV0Anchor; read back by ParseMemo).
 package domain

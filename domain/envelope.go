@@ -60,7 +60,7 @@ func ParseEnvelope(line []byte) (*Envelope, error) {
 		data []byte
 	)
 	_, err := forEachMember(line, func(key []byte, v jsonValue) error {
-		return d.member(envelopeFields, &seen, &hint, "", key, v, func(i int, v jsonValue) {
+		return d.member(&envelopeFields, &seen, &hint, "", key, v, func(i int, v jsonValue) {
 			switch i {
 			case 0:
 				env.Position = d.uint(v)
@@ -95,7 +95,7 @@ func ParseEnvelope(line []byte) (*Envelope, error) {
 	if err != nil {
 		return nil, invalid(EnvelopeSubject, "", err.Error())
 	}
-	d.missing(envelopeFields, seen, "")
+	d.missing(&envelopeFields, seen, "")
 	if d.err != nil {
 		return nil, d.err
 	}

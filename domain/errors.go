@@ -9,8 +9,8 @@ import (
 // or event that breaks a rule of the design and must be refused.
 var ErrInvalid = errors.New("domain: invalid event")
 
-// ErrBadSignature is returned by VerifyProof when a signature does not
-// verify against the key and message.
+// ErrBadSignature is wrapped by every error of VerifySig and VerifyProof:
+// a signature that does not verify against the key and message.
 var ErrBadSignature = errors.New("domain: signature does not verify")
 
 // EnvelopeSubject is the Event of a *ValidationError about the envelope

@@ -1,6 +1,7 @@
 package domain
 
 import (
+	"bytes"
 	"encoding/base64"
 	"encoding/json"
 	"math/big"
@@ -139,6 +140,46 @@ type Event interface {
 // emission (FrameAccepted, ComputeWorkCompleted).
 func IsWorkEvent(t string) bool { return t == TypeFrameAccepted || t == TypeComputeWorkCompleted }
 
+// checker collects the first broken rule of one event.
+type checker struct {
+	event string
+	err   *ValidationError
+}
+
+func (c *checker) fail(field, rule string) {
+	if c.err == nil {
+		c.err = invalid(c.event, field, rule)
+	}
+}
+
+func (c *checker) check(ok bool, field, rule string) {
+	if !ok {
+		c.fail(field, rule)
+	}
+}
+
+func (c *checker) id(field, v string)   { c.check(validID(v), field, ruleID) }
+func (c *checker) hash(field, v string) { c.check(validHash(v), field, ruleSHA256) }
+func (c *checker) epoch(v uint64)       { c.check(v >= 1, "epoch", ruleEpoch) }
+func (c *checker) frame(v uint32)       { c.check(v < MaxFrames, "frame", ruleFrame) }
+func (c *checker) duration(v uint64) {
+	c.check(v >= 1 && v <= MaxDurationMS, "duration_ms", ruleDuration)
+}
+func (c *checker) wallet(field, v string) { c.check(validBase58N(v, 32), field, ruleWallet) }
+func (c *checker) txsig(field, v string)  { c.check(validBase58N(v, 64), field, ruleTxSignature) }
+
+// elemField names a field of an array element: payouts[3].amount.
+func elemField(array string, i int, field string) string {
+	return array + "[" + strconv.Itoa(i) + "]." + field
+}
+
+func (c *checker) result() error {
+	if c.err == nil {
+		return nil
+	}
+	return c.err
+}
+
 // NodeRegistered registers a rendering node of an operator with its signing
 // key and OctaneBench score, and optionally its GPU memory (a node without
 // vram_gb earns no availability reward).
@@ -151,11 +192,67 @@ type NodeRegistered struct {
 	VRAMGB     uint32  `json:"vram_gb,omitempty"` // 1..4096; 0 = not stated
 }
 
+// EventType implements Event.
+func (*NodeRegistered) EventType() string { return TypeNodeRegistered }
+
+// nodeRegisteredFields are NodeRegistered's members in catalogue order.
+var nodeRegisteredFields = fieldsOf(
+	required("node_id", func(d *decoder, e *NodeRegistered, v jsonValue) { e.NodeID = d.str(v) }),
+	required("operator_id", func(d *decoder, e *NodeRegistered, v jsonValue) { e.OperatorID = d.str(v) }),
+	required("node_pubkey", func(d *decoder, e *NodeRegistered, v jsonValue) { e.NodePubkey = d.str(v) }),
+	required("gpu", func(d *decoder, e *NodeRegistered, v jsonValue) { e.GPU = d.str(v) }),
+	required("ob_score", func(d *decoder, e *NodeRegistered, v jsonValue) {
+		hi, lo := d.decimal(v, OBScoreDecimals)
+		if hi != 0 {
+			d.fail(decRange.rule(0))
+		}
+		e.OBScore = OBScore(lo)
+	}),
+	optional("vram_gb", func(d *decoder, e *NodeRegistered, v jsonValue) {
+		if u := d.uint32(v, MaxVRAMGB, ruleVRAM); u == 0 {
+			d.fail(ruleVRAM)
+		} else {
+			e.VRAMGB = u
+		}
+	}),
+)
+
+// Validate checks the stateless rules of NodeRegistered.
+func (e *NodeRegistered) Validate() error {
+	c := checker{event: TypeNodeRegistered}
+	c.id("node_id", e.NodeID)
+	c.id("operator_id", e.OperatorID)
+	c.check(validBase58N(e.NodePubkey, 32), "node_pubkey", rulePubkey)
+	c.check(validText(e.GPU), "gpu", ruleText)
+	c.check(e.OBScore > 0, "ob_score", rulePositive)
+	c.check(e.VRAMGB <= MaxVRAMGB, "vram_gb", ruleVRAM)
+	return c.result()
+}
+
 // OperatorWalletSet sets the Solana wallet an operator is paid to.
 type OperatorWalletSet struct {
 	OperatorID string `json:"operator_id"`
 	Wallet     string `json:"wallet"`                // base58, 32 bytes, off-curve allowed
 	EthAddress string `json:"eth_address,omitempty"` // optional
+}
+
+// EventType implements Event.
+func (*OperatorWalletSet) EventType() string { return TypeOperatorWalletSet }
+
+// operatorWalletSetFields are OperatorWalletSet's members in catalogue order.
+var operatorWalletSetFields = fieldsOf(
+	required("operator_id", func(d *decoder, e *OperatorWalletSet, v jsonValue) { e.OperatorID = d.str(v) }),
+	required("wallet", func(d *decoder, e *OperatorWalletSet, v jsonValue) { e.Wallet = d.str(v) }),
+	optional("eth_address", func(d *decoder, e *OperatorWalletSet, v jsonValue) { e.EthAddress = d.str(v) }),
+)
+
+// Validate checks the stateless rules of OperatorWalletSet.
+func (e *OperatorWalletSet) Validate() error {
+	c := checker{event: TypeOperatorWalletSet}
+	c.id("operator_id", e.OperatorID)
+	c.wallet("wallet", e.Wallet)
+	c.check(e.EthAddress == "" || validEthHex(e.EthAddress, 40), "eth_address", ruleEthAddress)
+	return c.result()
 }
 
 // JobSubmitted is an artist's render job and the price of its work.
@@ -165,6 +262,29 @@ type JobSubmitted struct {
 	SceneHash string `json:"scene_hash"` // lowercase hex sha256
 	Frames    uint32 `json:"frames"`
 	USDPerOBh USD    `json:"usd_per_obh"`
+}
+
+// EventType implements Event.
+func (*JobSubmitted) EventType() string { return TypeJobSubmitted }
+
+// jobSubmittedFields are JobSubmitted's members in catalogue order.
+var jobSubmittedFields = fieldsOf(
+	required("job_id", func(d *decoder, e *JobSubmitted, v jsonValue) { e.JobID = d.str(v) }),
+	required("artist", func(d *decoder, e *JobSubmitted, v jsonValue) { e.Artist = d.str(v) }),
+	required("scene_hash", func(d *decoder, e *JobSubmitted, v jsonValue) { e.SceneHash = d.str(v) }),
+	required("frames", func(d *decoder, e *JobSubmitted, v jsonValue) { e.Frames = d.uint32(v, MaxFrames, ruleFrames) }),
+	required("usd_per_obh", func(d *decoder, e *JobSubmitted, v jsonValue) { e.USDPerOBh = d.usd(v) }),
+)
+
+// Validate checks the stateless rules of JobSubmitted.
+func (e *JobSubmitted) Validate() error {
+	c := checker{event: TypeJobSubmitted}
+	c.id("job_id", e.JobID)
+	c.id("artist", e.Artist)
+	c.hash("scene_hash", e.SceneHash)
+	c.check(e.Frames >= 1 && e.Frames <= MaxFrames, "frames", ruleFrames)
+	c.check(!e.USDPerOBh.IsZero(), "usd_per_obh", rulePositive)
+	return c.result()
 }
 
 // FrameAssigned leases a frame of a job to a node.
@@ -183,6 +303,30 @@ type FrameAssigned struct {
 	MaxLeases uint32 `json:"max_leases,omitempty"`
 }
 
+// EventType implements Event.
+func (*FrameAssigned) EventType() string { return TypeFrameAssigned }
+
+// frameAssignedFields are FrameAssigned's members in catalogue order.
+var frameAssignedFields = fieldsOf(
+	required("job_id", func(d *decoder, e *FrameAssigned, v jsonValue) { e.JobID = d.str(v) }),
+	required("frame", func(d *decoder, e *FrameAssigned, v jsonValue) { e.Frame = d.uint32(v, MaxFrames-1, ruleFrame) }),
+	required("node_id", func(d *decoder, e *FrameAssigned, v jsonValue) { e.NodeID = d.str(v) }),
+	required("lease_until", func(d *decoder, e *FrameAssigned, v jsonValue) { e.LeaseUntil = d.str(v) }),
+	optional("max_leases", func(d *decoder, e *FrameAssigned, v jsonValue) { e.MaxLeases = d.uint32(v, MaxLeases, ruleMaxLeases) }),
+)
+
+// Validate checks the stateless rules of FrameAssigned. That the frame is
+// in the job's range needs the job: the command layer checks it.
+func (e *FrameAssigned) Validate() error {
+	c := checker{event: TypeFrameAssigned}
+	c.id("job_id", e.JobID)
+	c.frame(e.Frame)
+	c.id("node_id", e.NodeID)
+	c.check(validTime(e.LeaseUntil), "lease_until", ruleTime)
+	c.check(e.MaxLeases <= MaxLeases, "max_leases", ruleMaxLeases)
+	return c.result()
+}
+
 // FrameRendered is a node's report of a rendered frame, signed over
 // ProofMessage.
 type FrameRendered struct {
@@ -193,6 +337,46 @@ type FrameRendered struct {
 	DurationMS uint64          `json:"duration_ms"`
 	Telemetry  json.RawMessage `json:"telemetry"` // any JSON object, kept raw
 	Signature  string          `json:"signature"` // base58 ed25519 over ProofMessage
+}
+
+// EventType implements Event.
+func (*FrameRendered) EventType() string { return TypeFrameRendered }
+
+// frameRenderedFields are FrameRendered's members in catalogue order.
+var frameRenderedFields = fieldsOf(
+	required("job_id", func(d *decoder, e *FrameRendered, v jsonValue) { e.JobID = d.str(v) }),
+	required("frame", func(d *decoder, e *FrameRendered, v jsonValue) { e.Frame = d.uint32(v, MaxFrames-1, ruleFrame) }),
+	required("node_id", func(d *decoder, e *FrameRendered, v jsonValue) { e.NodeID = d.str(v) }),
+	required("output_hash", func(d *decoder, e *FrameRendered, v jsonValue) { e.OutputHash = d.str(v) }),
+	required("duration_ms", func(d *decoder, e *FrameRendered, v jsonValue) { e.DurationMS = d.uint(v) }),
+	required("telemetry", func(d *decoder, e *FrameRendered, v jsonValue) {
+		if v.kind != kindObject {
+			d.fail(ruleObject)
+		}
+		if d.borrow {
+			e.Telemetry = v.raw
+		} else {
+			e.Telemetry = bytes.Clone(v.raw)
+		}
+	}),
+	required("signature", func(d *decoder, e *FrameRendered, v jsonValue) { e.Signature = d.str(v) }),
+)
+
+// Validate checks the stateless rules of FrameRendered; the signature's
+// format only (verifying it needs the node's key).
+func (e *FrameRendered) Validate() error {
+	c := checker{event: TypeFrameRendered}
+	c.id("job_id", e.JobID)
+	c.frame(e.Frame)
+	c.id("node_id", e.NodeID)
+	c.hash("output_hash", e.OutputHash)
+	c.duration(e.DurationMS)
+	if c.err == nil {
+		_, err := forEachMember(e.Telemetry, nil)
+		c.check(err == nil, "telemetry", ruleObject)
+	}
+	c.check(validBase58N(e.Signature, 64), "signature", ruleSignature)
+	return c.result()
 }
 
 // ProofMessage returns the canonical message the node signed.
@@ -207,12 +391,52 @@ type FrameAccepted struct {
 	NodeID string `json:"node_id"`
 }
 
+// EventType implements Event.
+func (*FrameAccepted) EventType() string { return TypeFrameAccepted }
+
+// frameAcceptedFields are FrameAccepted's members in catalogue order.
+var frameAcceptedFields = fieldsOf(
+	required("job_id", func(d *decoder, e *FrameAccepted, v jsonValue) { e.JobID = d.str(v) }),
+	required("frame", func(d *decoder, e *FrameAccepted, v jsonValue) { e.Frame = d.uint32(v, MaxFrames-1, ruleFrame) }),
+	required("node_id", func(d *decoder, e *FrameAccepted, v jsonValue) { e.NodeID = d.str(v) }),
+)
+
+// Validate checks the stateless rules of FrameAccepted.
+func (e *FrameAccepted) Validate() error {
+	c := checker{event: TypeFrameAccepted}
+	c.id("job_id", e.JobID)
+	c.frame(e.Frame)
+	c.id("node_id", e.NodeID)
+	return c.result()
+}
+
 // FrameRejected rejects a rendered frame; it earns nothing.
 type FrameRejected struct {
 	JobID  string `json:"job_id"`
 	Frame  uint32 `json:"frame"`
 	NodeID string `json:"node_id"`
 	Reason string `json:"reason"`
+}
+
+// EventType implements Event.
+func (*FrameRejected) EventType() string { return TypeFrameRejected }
+
+// frameRejectedFields are FrameRejected's members in catalogue order.
+var frameRejectedFields = fieldsOf(
+	required("job_id", func(d *decoder, e *FrameRejected, v jsonValue) { e.JobID = d.str(v) }),
+	required("frame", func(d *decoder, e *FrameRejected, v jsonValue) { e.Frame = d.uint32(v, MaxFrames-1, ruleFrame) }),
+	required("node_id", func(d *decoder, e *FrameRejected, v jsonValue) { e.NodeID = d.str(v) }),
+	required("reason", func(d *decoder, e *FrameRejected, v jsonValue) { e.Reason = d.str(v) }),
+)
+
+// Validate checks the stateless rules of FrameRejected.
+func (e *FrameRejected) Validate() error {
+	c := checker{event: TypeFrameRejected}
+	c.id("job_id", e.JobID)
+	c.frame(e.Frame)
+	c.id("node_id", e.NodeID)
+	c.check(validText(e.Reason), "reason", ruleText)
+	return c.result()
 }
 
 // ComputeWorkCompleted is compute-client (AI) work done by a node, worth
@@ -231,6 +455,34 @@ type ComputeWorkCompleted struct {
 	ClientSignature string `json:"client_signature,omitempty"` // the client's, base58 ed25519 over ComputeClientMessage
 }
 
+// EventType implements Event.
+func (*ComputeWorkCompleted) EventType() string { return TypeComputeWorkCompleted }
+
+// computeWorkCompletedFields are ComputeWorkCompleted's members in catalogue order.
+var computeWorkCompletedFields = fieldsOf(
+	required("task_id", func(d *decoder, e *ComputeWorkCompleted, v jsonValue) { e.TaskID = d.str(v) }),
+	required("node_id", func(d *decoder, e *ComputeWorkCompleted, v jsonValue) { e.NodeID = d.str(v) }),
+	required("client", func(d *decoder, e *ComputeWorkCompleted, v jsonValue) { e.Client = d.str(v) }),
+	required("duration_ms", func(d *decoder, e *ComputeWorkCompleted, v jsonValue) { e.DurationMS = d.uint(v) }),
+	required("usd", func(d *decoder, e *ComputeWorkCompleted, v jsonValue) { e.USD = d.usd(v) }),
+	required("output_hash", func(d *decoder, e *ComputeWorkCompleted, v jsonValue) { e.OutputHash = d.str(v) }),
+	required("signature", func(d *decoder, e *ComputeWorkCompleted, v jsonValue) { e.Signature = d.str(v) }),
+	optional("client_signature", func(d *decoder, e *ComputeWorkCompleted, v jsonValue) { e.ClientSignature = d.str(v) }),
+)
+
+// Validate checks the stateless rules of ComputeWorkCompleted.
+func (e *ComputeWorkCompleted) Validate() error {
+	c := checker{event: TypeComputeWorkCompleted}
+	c.id("task_id", e.TaskID)
+	c.id("node_id", e.NodeID)
+	c.id("client", e.Client)
+	c.duration(e.DurationMS)
+	c.hash("output_hash", e.OutputHash)
+	c.check(validBase58N(e.Signature, 64), "signature", ruleSignature)
+	c.check(e.ClientSignature == "" || validBase58N(e.ClientSignature, 64), "client_signature", ruleSignature)
+	return c.result()
+}
+
 // ProofMessage returns the canonical message the node signed.
 func (e *ComputeWorkCompleted) ProofMessage() []byte {
 	return ComputeProofMessage(e.TaskID, e.NodeID, e.Client, e.OutputHash, e.DurationMS, e.USD)
@@ -243,6 +495,23 @@ type JobCompleted struct {
 	ProvenanceRoot string `json:"provenance_root"`
 }
 
+// EventType implements Event.
+func (*JobCompleted) EventType() string { return TypeJobCompleted }
+
+// jobCompletedFields are JobCompleted's members in catalogue order.
+var jobCompletedFields = fieldsOf(
+	required("job_id", func(d *decoder, e *JobCompleted, v jsonValue) { e.JobID = d.str(v) }),
+	required("provenance_root", func(d *decoder, e *JobCompleted, v jsonValue) { e.ProvenanceRoot = d.str(v) }),
+)
+
+// Validate checks the stateless rules of JobCompleted.
+func (e *JobCompleted) Validate() error {
+	c := checker{event: TypeJobCompleted}
+	c.id("job_id", e.JobID)
+	c.check(validHash(e.ProvenanceRoot), "provenance_root", ruleRoot)
+	return c.result()
+}
+
 // BurnRecorded is the RENDER burned for a job's payment.
 type BurnRecorded struct {
 	JobID          string    `json:"job_id"`
@@ -252,6 +521,37 @@ type BurnRecorded struct {
 	TxSignature    string    `json:"tx_signature"`
 }
 
+// EventType implements Event.
+func (*BurnRecorded) EventType() string { return TypeBurnRecorded }
+
+// burnRecordedFields are BurnRecorded's members in catalogue order.
+var burnRecordedFields = fieldsOf(
+	required("job_id", func(d *decoder, e *BurnRecorded, v jsonValue) { e.JobID = d.str(v) }),
+	required("usd", func(d *decoder, e *BurnRecorded, v jsonValue) { e.USD = d.usd(v) }),
+	required("render_usd_price", func(d *decoder, e *BurnRecorded, v jsonValue) { e.RenderUSDPrice = d.usd(v) }),
+	required("burned", func(d *decoder, e *BurnRecorded, v jsonValue) { e.Burned = d.baseUnits(v) }),
+	required("tx_signature", func(d *decoder, e *BurnRecorded, v jsonValue) { e.TxSignature = d.str(v) }),
+)
+
+// Validate checks the stateless rules of BurnRecorded, burned =
+// ceil(usd × 10^8 / render_usd_price) included.
+func (e *BurnRecorded) Validate() error {
+	c := checker{event: TypeBurnRecorded}
+	c.id("job_id", e.JobID)
+	c.check(!e.RenderUSDPrice.IsZero(), "render_usd_price", rulePositive)
+	if c.err == nil {
+		want, err := BurnedBaseUnits(e.USD, e.RenderUSDPrice)
+		switch {
+		case err != nil:
+			c.fail("burned", "ceil(usd × 10^8 / render_usd_price) exceeds the range of base units")
+		case want != e.Burned:
+			c.fail("burned", "must equal ceil(usd × 10^8 / render_usd_price) = "+want.String()+" base units")
+		}
+	}
+	c.txsig("tx_signature", e.TxSignature)
+	return c.result()
+}
+
 // EpochClosed closes an epoch with its emission and, optionally, the
 // amount of each reward channel (emission = their sum). Without channels
 // the whole emission is the job channel (logs written before channels).
@@ -259,6 +559,27 @@ type EpochClosed struct {
 	Epoch    uint64               `json:"epoch"`
 	Emission BaseUnits            `json:"emission"`
 	Channels map[string]BaseUnits `json:"channels,omitempty"`
+}
+
+// EventType implements Event.
+func (*EpochClosed) EventType() string { return TypeEpochClosed }
+
+// epochClosedFields are EpochClosed's members in catalogue order.
+var epochClosedFields = fieldsOf(
+	required("epoch", func(d *decoder, e *EpochClosed, v jsonValue) { e.Epoch = d.uint(v) }),
+	required("emission", func(d *decoder, e *EpochClosed, v jsonValue) { e.Emission = d.baseUnits(v) }),
+	optional("channels", func(d *decoder, e *EpochClosed, v jsonValue) { e.Channels = d.channels(v, d.baseUnits) }),
+)
+
+// Validate checks the stateless rules of EpochClosed. That epochs close in
+// order needs the log: the command layer checks it.
+func (e *EpochClosed) Validate() error {
+	c := checker{event: TypeEpochClosed}
+	c.epoch(e.Epoch)
+	if c.err == nil {
+		c.epochChannels(e.Emission, e.Channels)
+	}
+	return c.result()
 }
 
 // ChannelAmounts returns the epoch's channels: Channels, or job = emission
@@ -278,6 +599,46 @@ type BridgeConverted struct {
 	EthAddress string    `json:"eth_address"`
 	RNDRWei    string    `json:"rndr_wei"` // decimal integer, may exceed uint64
 	Render     BaseUnits `json:"render"`
+}
+
+// EventType implements Event.
+func (*BridgeConverted) EventType() string { return TypeBridgeConverted }
+
+// bridgeConvertedFields are BridgeConverted's members in catalogue order.
+var bridgeConvertedFields = fieldsOf(
+	required("eth_tx", func(d *decoder, e *BridgeConverted, v jsonValue) { e.EthTx = d.str(v) }),
+	required("log_index", func(d *decoder, e *BridgeConverted, v jsonValue) { e.LogIndex = d.uint(v) }),
+	required("eth_address", func(d *decoder, e *BridgeConverted, v jsonValue) { e.EthAddress = d.str(v) }),
+	required("rndr_wei", func(d *decoder, e *BridgeConverted, v jsonValue) {
+		switch v.kind {
+		case kindString:
+			e.RNDRWei = stringValue(v)
+		case kindNumber:
+			e.RNDRWei = string(v.raw) // checked by Validate: digits only
+		default:
+			d.fail(ruleWei)
+		}
+	}),
+	required("render", func(d *decoder, e *BridgeConverted, v jsonValue) { e.Render = d.baseUnits(v) }),
+)
+
+// Validate checks the stateless rules of BridgeConverted, render =
+// floor(rndr_wei / 10^10) included.
+func (e *BridgeConverted) Validate() error {
+	c := checker{event: TypeBridgeConverted}
+	c.check(validEthHex(e.EthTx, 64), "eth_tx", ruleEthTx)
+	c.check(validEthHex(e.EthAddress, 40), "eth_address", ruleEthAddress)
+	c.check(validWei(e.RNDRWei), "rndr_wei", ruleWei)
+	if c.err == nil {
+		want, ok := BridgeRender(e.Wei())
+		switch {
+		case !ok:
+			c.fail("render", "floor(rndr_wei / 10^10) exceeds the range of base units")
+		case want != e.Render:
+			c.fail("render", "must equal floor(rndr_wei / 10^10) = "+want.String()+" base units")
+		}
+	}
+	return c.result()
 }
 
 var weiPerBaseUnit = big.NewInt(10_000_000_000)
@@ -345,294 +706,25 @@ type SettlementPlanned struct {
 	LogHead string `json:"log_head,omitempty"`
 }
 
-// MultiPart reports whether the event is one part of a plan split over
-// several events.
-func (e *SettlementPlanned) MultiPart() bool { return e.Parts != 0 || e.Part != 0 }
+// EventType implements Event.
+func (*SettlementPlanned) EventType() string { return TypeSettlementPlanned }
 
-// Payout is one operator's line of a settlement plan.
-type Payout struct {
-	OperatorID string    `json:"operator_id"`
-	Wallet     string    `json:"wallet"`
-	Amount     BaseUnits `json:"amount"`
-	// Epochs lists the epochs whose owed amounts this payout covers
-	// (ascending); it may be omitted.
-	Epochs []uint64 `json:"epochs,omitempty"`
-}
-
-// Leaf returns the payout's Merkle leaf for epoch; the wallet must be valid.
-func (p *Payout) Leaf(epoch uint64) ([32]byte, error) {
-	w, err := ParseWallet(p.Wallet)
-	if err != nil {
-		return [32]byte{}, err
-	}
-	return PayoutLeaf(epoch, p.OperatorID, w, p.Amount), nil
-}
-
-// PlanRoot returns the Merkle root over the leaves of payouts (which must
-// be sorted by operator_id) for epoch.
-func PlanRoot(epoch uint64, payouts []Payout) ([32]byte, error) {
-	leaves := make([][32]byte, len(payouts))
-	for i := range payouts {
-		l, err := payouts[i].Leaf(epoch)
-		if err != nil {
-			return [32]byte{}, err
-		}
-		leaves[i] = l
-	}
-	return MerkleRoot(leaves), nil
-}
-
-// PayoutSubmitted records a payout transaction before it is sent.
-type PayoutSubmitted struct {
-	Epoch                uint64      `json:"epoch"`
-	Signature            string      `json:"signature"` // base58 64-byte transaction signature
-	Recipients           []Recipient `json:"recipients"`
-	Blockhash            string      `json:"blockhash"` // base58 32 bytes
-	LastValidBlockHeight uint64      `json:"last_valid_block_height"`
-	// Transaction is the signed transaction in wire format (base64), kept
-	// so that a restarted submit can re-send the very same bytes while the
-	// blockhash is valid; optional. Its first signature is Signature.
-	Transaction string `json:"transaction,omitempty"`
-	// LookupTables names the address lookup tables a v0 transaction
-	// resolves accounts through, and LoadedAddresses the accounts it
-	// resolved from them when it was built: so payees stay verifiable after
-	// a table is extended or closed. Both absent for a legacy transaction.
-	LookupTables    []string         `json:"lookup_tables,omitempty"`
-	LoadedAddresses *LoadedAddresses `json:"loaded_addresses,omitempty"`
-}
-
-// MaxTransactionSize is the byte limit of a Solana transaction (the packet
-// size, 1,232 bytes).
-const MaxTransactionSize = 1232
-
-// Recipient is one transfer of a payout transaction.
-type Recipient struct {
-	OperatorID string    `json:"operator_id"`
-	Wallet     string    `json:"wallet"`
-	Amount     BaseUnits `json:"amount"`
-}
-
-// PayoutConfirmed records a finalized payout transaction.
-type PayoutConfirmed struct {
-	Epoch     uint64 `json:"epoch"`
-	Signature string `json:"signature"`
-	Slot      uint64 `json:"slot"`
-}
-
-// PayoutExpired records a payout transaction whose blockhash expired
-// without the signature landing; its recipients may be planned again.
-type PayoutExpired struct {
-	Epoch     uint64 `json:"epoch"`
-	Signature string `json:"signature"`
-}
-
-// EventType implements Event for every event struct.
-func (*NodeRegistered) EventType() string       { return TypeNodeRegistered }
-func (*OperatorWalletSet) EventType() string    { return TypeOperatorWalletSet }
-func (*JobSubmitted) EventType() string         { return TypeJobSubmitted }
-func (*FrameAssigned) EventType() string        { return TypeFrameAssigned }
-func (*FrameRendered) EventType() string        { return TypeFrameRendered }
-func (*FrameAccepted) EventType() string        { return TypeFrameAccepted }
-func (*FrameRejected) EventType() string        { return TypeFrameRejected }
-func (*ComputeWorkCompleted) EventType() string { return TypeComputeWorkCompleted }
-func (*JobCompleted) EventType() string         { return TypeJobCompleted }
-func (*BurnRecorded) EventType() string         { return TypeBurnRecorded }
-func (*EpochClosed) EventType() string          { return TypeEpochClosed }
-func (*BridgeConverted) EventType() string      { return TypeBridgeConverted }
-func (*SettlementPlanned) EventType() string    { return TypeSettlementPlanned }
-func (*PayoutSubmitted) EventType() string      { return TypePayoutSubmitted }
-func (*PayoutConfirmed) EventType() string      { return TypePayoutConfirmed }
-func (*PayoutExpired) EventType() string        { return TypePayoutExpired }
-
-// checker collects the first broken rule of one event.
-type checker struct {
-	event string
-	err   *ValidationError
-}
-
-func (c *checker) fail(field, rule string) {
-	if c.err == nil {
-		c.err = invalid(c.event, field, rule)
-	}
-}
-
-func (c *checker) check(ok bool, field, rule string) {
-	if !ok {
-		c.fail(field, rule)
-	}
-}
-
-func (c *checker) id(field, v string)   { c.check(validID(v), field, ruleID) }
-func (c *checker) hash(field, v string) { c.check(validHash(v), field, ruleSHA256) }
-func (c *checker) epoch(v uint64)       { c.check(v >= 1, "epoch", ruleEpoch) }
-func (c *checker) frame(v uint32)       { c.check(v < MaxFrames, "frame", ruleFrame) }
-func (c *checker) duration(v uint64) {
-	c.check(v >= 1 && v <= MaxDurationMS, "duration_ms", ruleDuration)
-}
-func (c *checker) wallet(field, v string) { c.check(validBase58N(v, 32), field, ruleWallet) }
-func (c *checker) txsig(field, v string)  { c.check(validBase58N(v, 64), field, ruleTxSignature) }
-
-// elemField names a field of an array element: payouts[3].amount.
-func elemField(array string, i int, field string) string {
-	return array + "[" + strconv.Itoa(i) + "]." + field
-}
-
-func (c *checker) result() error {
-	if c.err == nil {
-		return nil
-	}
-	return c.err
-}
-
-// Validate checks the stateless rules of NodeRegistered.
-func (e *NodeRegistered) Validate() error {
-	c := checker{event: TypeNodeRegistered}
-	c.id("node_id", e.NodeID)
-	c.id("operator_id", e.OperatorID)
-	c.check(validBase58N(e.NodePubkey, 32), "node_pubkey", rulePubkey)
-	c.check(validText(e.GPU), "gpu", ruleText)
-	c.check(e.OBScore > 0, "ob_score", rulePositive)
-	c.check(e.VRAMGB <= MaxVRAMGB, "vram_gb", ruleVRAM)
-	return c.result()
-}
-
-// Validate checks the stateless rules of OperatorWalletSet.
-func (e *OperatorWalletSet) Validate() error {
-	c := checker{event: TypeOperatorWalletSet}
-	c.id("operator_id", e.OperatorID)
-	c.wallet("wallet", e.Wallet)
-	c.check(e.EthAddress == "" || validEthHex(e.EthAddress, 40), "eth_address", ruleEthAddress)
-	return c.result()
-}
-
-// Validate checks the stateless rules of JobSubmitted.
-func (e *JobSubmitted) Validate() error {
-	c := checker{event: TypeJobSubmitted}
-	c.id("job_id", e.JobID)
-	c.id("artist", e.Artist)
-	c.hash("scene_hash", e.SceneHash)
-	c.check(e.Frames >= 1 && e.Frames <= MaxFrames, "frames", ruleFrames)
-	c.check(!e.USDPerOBh.IsZero(), "usd_per_obh", rulePositive)
-	return c.result()
-}
-
-// Validate checks the stateless rules of FrameAssigned. That the frame is
-// in the job's range needs the job: the command layer checks it.
-func (e *FrameAssigned) Validate() error {
-	c := checker{event: TypeFrameAssigned}
-	c.id("job_id", e.JobID)
-	c.frame(e.Frame)
-	c.id("node_id", e.NodeID)
-	c.check(validTime(e.LeaseUntil), "lease_until", ruleTime)
-	c.check(e.MaxLeases <= MaxLeases, "max_leases", ruleMaxLeases)
-	return c.result()
-}
-
-// Validate checks the stateless rules of FrameRendered; the signature's
-// format only (verifying it needs the node's key).
-func (e *FrameRendered) Validate() error {
-	c := checker{event: TypeFrameRendered}
-	c.id("job_id", e.JobID)
-	c.frame(e.Frame)
-	c.id("node_id", e.NodeID)
-	c.hash("output_hash", e.OutputHash)
-	c.duration(e.DurationMS)
-	if c.err == nil {
-		_, err := forEachMember(e.Telemetry, nil)
-		c.check(err == nil, "telemetry", ruleObject)
-	}
-	c.check(validBase58N(e.Signature, 64), "signature", ruleSignature)
-	return c.result()
-}
-
-// Validate checks the stateless rules of FrameAccepted.
-func (e *FrameAccepted) Validate() error {
-	c := checker{event: TypeFrameAccepted}
-	c.id("job_id", e.JobID)
-	c.frame(e.Frame)
-	c.id("node_id", e.NodeID)
-	return c.result()
-}
-
-// Validate checks the stateless rules of FrameRejected.
-func (e *FrameRejected) Validate() error {
-	c := checker{event: TypeFrameRejected}
-	c.id("job_id", e.JobID)
-	c.frame(e.Frame)
-	c.id("node_id", e.NodeID)
-	c.check(validText(e.Reason), "reason", ruleText)
-	return c.result()
-}
-
-// Validate checks the stateless rules of ComputeWorkCompleted.
-func (e *ComputeWorkCompleted) Validate() error {
-	c := checker{event: TypeComputeWorkCompleted}
-	c.id("task_id", e.TaskID)
-	c.id("node_id", e.NodeID)
-	c.id("client", e.Client)
-	c.duration(e.DurationMS)
-	c.hash("output_hash", e.OutputHash)
-	c.check(validBase58N(e.Signature, 64), "signature", ruleSignature)
-	c.check(e.ClientSignature == "" || validBase58N(e.ClientSignature, 64), "client_signature", ruleSignature)
-	return c.result()
-}
-
-// Validate checks the stateless rules of JobCompleted.
-func (e *JobCompleted) Validate() error {
-	c := checker{event: TypeJobCompleted}
-	c.id("job_id", e.JobID)
-	c.check(validHash(e.ProvenanceRoot), "provenance_root", ruleRoot)
-	return c.result()
-}
-
-// Validate checks the stateless rules of BurnRecorded, burned =
-// ceil(usd × 10^8 / render_usd_price) included.
-func (e *BurnRecorded) Validate() error {
-	c := checker{event: TypeBurnRecorded}
-	c.id("job_id", e.JobID)
-	c.check(!e.RenderUSDPrice.IsZero(), "render_usd_price", rulePositive)
-	if c.err == nil {
-		want, err := BurnedBaseUnits(e.USD, e.RenderUSDPrice)
-		switch {
-		case err != nil:
-			c.fail("burned", "ceil(usd × 10^8 / render_usd_price) exceeds the range of base units")
-		case want != e.Burned:
-			c.fail("burned", "must equal ceil(usd × 10^8 / render_usd_price) = "+want.String()+" base units")
-		}
-	}
-	c.txsig("tx_signature", e.TxSignature)
-	return c.result()
-}
-
-// Validate checks the stateless rules of EpochClosed. That epochs close in
-// order needs the log: the command layer checks it.
-func (e *EpochClosed) Validate() error {
-	c := checker{event: TypeEpochClosed}
-	c.epoch(e.Epoch)
-	if c.err == nil {
-		c.epochChannels(e.Emission, e.Channels)
-	}
-	return c.result()
-}
-
-// Validate checks the stateless rules of BridgeConverted, render =
-// floor(rndr_wei / 10^10) included.
-func (e *BridgeConverted) Validate() error {
-	c := checker{event: TypeBridgeConverted}
-	c.check(validEthHex(e.EthTx, 64), "eth_tx", ruleEthTx)
-	c.check(validEthHex(e.EthAddress, 40), "eth_address", ruleEthAddress)
-	c.check(validWei(e.RNDRWei), "rndr_wei", ruleWei)
-	if c.err == nil {
-		want, ok := BridgeRender(e.Wei())
-		switch {
-		case !ok:
-			c.fail("render", "floor(rndr_wei / 10^10) exceeds the range of base units")
-		case want != e.Render:
-			c.fail("render", "must equal floor(rndr_wei / 10^10) = "+want.String()+" base units")
-		}
-	}
-	return c.result()
-}
+// settlementPlannedFields are SettlementPlanned's members in catalogue order.
+var settlementPlannedFields = fieldsOf(
+	required("epoch", func(d *decoder, e *SettlementPlanned, v jsonValue) { e.Epoch = d.uint(v) }),
+	required("root", func(d *decoder, e *SettlementPlanned, v jsonValue) { e.Root = d.str(v) }),
+	required("total", func(d *decoder, e *SettlementPlanned, v jsonValue) { e.Total = d.baseUnits(v) }),
+	required("payouts", func(d *decoder, e *SettlementPlanned, v jsonValue) {
+		e.Payouts = []Payout{} // present, possibly empty
+		d.elements(v, func(_ int, el jsonValue) {
+			e.Payouts = append(e.Payouts, Payout{})
+			decodeNested(d, el, payoutFields, &e.Payouts[len(e.Payouts)-1])
+		})
+	}),
+	optional("part", func(d *decoder, e *SettlementPlanned, v jsonValue) { e.Part = d.uint(v) }),
+	optional("parts", func(d *decoder, e *SettlementPlanned, v jsonValue) { e.Parts = d.uint(v) }),
+	optional("log_head", func(d *decoder, e *SettlementPlanned, v jsonValue) { e.LogHead = d.str(v) }),
+)
 
 // Validate checks the stateless rules of SettlementPlanned: payouts sorted
 // by operator_id without repeats, amounts > 0, total = Σ amount, and root =
@@ -695,6 +787,70 @@ func (e *SettlementPlanned) Validate() error {
 	return c.result()
 }
 
+// MultiPart reports whether the event is one part of a plan split over
+// several events.
+func (e *SettlementPlanned) MultiPart() bool { return e.Parts != 0 || e.Part != 0 }
+
+// Payout is one operator's line of a settlement plan.
+type Payout struct {
+	OperatorID string    `json:"operator_id"`
+	Wallet     string    `json:"wallet"`
+	Amount     BaseUnits `json:"amount"`
+	// Epochs lists the epochs whose owed amounts this payout covers
+	// (ascending); it may be omitted.
+	Epochs []uint64 `json:"epochs,omitempty"`
+}
+
+// payoutFields are Payout's members in catalogue order.
+var payoutFields = fieldsOf(
+	required("operator_id", func(d *decoder, e *Payout, v jsonValue) { e.OperatorID = d.str(v) }),
+	required("wallet", func(d *decoder, e *Payout, v jsonValue) { e.Wallet = d.str(v) }),
+	required("amount", func(d *decoder, e *Payout, v jsonValue) { e.Amount = d.baseUnits(v) }),
+	optional("epochs", func(d *decoder, e *Payout, v jsonValue) {
+		d.elements(v, func(_ int, x jsonValue) { e.Epochs = append(e.Epochs, d.uint(x)) })
+	}),
+)
+
+// PayoutSubmitted records a payout transaction before it is sent.
+type PayoutSubmitted struct {
+	Epoch                uint64      `json:"epoch"`
+	Signature            string      `json:"signature"` // base58 64-byte transaction signature
+	Recipients           []Recipient `json:"recipients"`
+	Blockhash            string      `json:"blockhash"` // base58 32 bytes
+	LastValidBlockHeight uint64      `json:"last_valid_block_height"`
+	// Transaction is the signed transaction in wire format (base64), kept
+	// so that a restarted submit can re-send the very same bytes while the
+	// blockhash is valid; optional. Its first signature is Signature.
+	Transaction string `json:"transaction,omitempty"`
+	// LookupTables names the address lookup tables a v0 transaction
+	// resolves accounts through, and LoadedAddresses the accounts it
+	// resolved from them when it was built: so payees stay verifiable after
+	// a table is extended or closed. Both absent for a legacy transaction.
+	LookupTables    []string         `json:"lookup_tables,omitempty"`
+	LoadedAddresses *LoadedAddresses `json:"loaded_addresses,omitempty"`
+}
+
+// EventType implements Event.
+func (*PayoutSubmitted) EventType() string { return TypePayoutSubmitted }
+
+// payoutSubmittedFields are PayoutSubmitted's members in catalogue order.
+var payoutSubmittedFields = fieldsOf(
+	required("epoch", func(d *decoder, e *PayoutSubmitted, v jsonValue) { e.Epoch = d.uint(v) }),
+	required("signature", func(d *decoder, e *PayoutSubmitted, v jsonValue) { e.Signature = d.str(v) }),
+	required("recipients", func(d *decoder, e *PayoutSubmitted, v jsonValue) {
+		e.Recipients = []Recipient{}
+		d.elements(v, func(_ int, el jsonValue) {
+			e.Recipients = append(e.Recipients, Recipient{})
+			decodeNested(d, el, recipientFields, &e.Recipients[len(e.Recipients)-1])
+		})
+	}),
+	required("blockhash", func(d *decoder, e *PayoutSubmitted, v jsonValue) { e.Blockhash = d.str(v) }),
+	required("last_valid_block_height", func(d *decoder, e *PayoutSubmitted, v jsonValue) { e.LastValidBlockHeight = d.uint(v) }),
+	optional("transaction", func(d *decoder, e *PayoutSubmitted, v jsonValue) { e.Transaction = d.str(v) }),
+	optional("lookup_tables", func(d *decoder, e *PayoutSubmitted, v jsonValue) { e.LookupTables = d.strs(v) }),
+	optional("loaded_addresses", func(d *decoder, e *PayoutSubmitted, v jsonValue) { e.LoadedAddresses = d.loadedAddresses(v) }),
+)
+
 // Validate checks the stateless rules of PayoutSubmitted.
 func (e *PayoutSubmitted) Validate() error {
 	c := checker{event: TypePayoutSubmitted}
@@ -743,6 +899,41 @@ func txFirstSignature(b64 string) string {
 	return base58.Encode(raw[1:65])
 }
 
+// MaxTransactionSize is the byte limit of a Solana transaction (the packet
+// size, 1,232 bytes).
+const MaxTransactionSize = 1232
+
+// Recipient is one transfer of a payout transaction.
+type Recipient struct {
+	OperatorID string    `json:"operator_id"`
+	Wallet     string    `json:"wallet"`
+	Amount     BaseUnits `json:"amount"`
+}
+
+// recipientFields are Recipient's members in catalogue order.
+var recipientFields = fieldsOf(
+	required("operator_id", func(d *decoder, e *Recipient, v jsonValue) { e.OperatorID = d.str(v) }),
+	required("wallet", func(d *decoder, e *Recipient, v jsonValue) { e.Wallet = d.str(v) }),
+	required("amount", func(d *decoder, e *Recipient, v jsonValue) { e.Amount = d.baseUnits(v) }),
+)
+
+// PayoutConfirmed records a finalized payout transaction.
+type PayoutConfirmed struct {
+	Epoch     uint64 `json:"epoch"`
+	Signature string `json:"signature"`
+	Slot      uint64 `json:"slot"`
+}
+
+// EventType implements Event.
+func (*PayoutConfirmed) EventType() string { return TypePayoutConfirmed }
+
+// payoutConfirmedFields are PayoutConfirmed's members in catalogue order.
+var payoutConfirmedFields = fieldsOf(
+	required("epoch", func(d *decoder, e *PayoutConfirmed, v jsonValue) { e.Epoch = d.uint(v) }),
+	required("signature", func(d *decoder, e *PayoutConfirmed, v jsonValue) { e.Signature = d.str(v) }),
+	required("slot", func(d *decoder, e *PayoutConfirmed, v jsonValue) { e.Slot = d.uint(v) }),
+)
+
 // Validate checks the stateless rules of PayoutConfirmed.
 func (e *PayoutConfirmed) Validate() error {
 	c := checker{event: TypePayoutConfirmed}
@@ -750,6 +941,22 @@ func (e *PayoutConfirmed) Validate() error {
 	c.txsig("signature", e.Signature)
 	return c.result()
 }
+
+// PayoutExpired records a payout transaction whose blockhash expired
+// without the signature landing; its recipients may be planned again.
+type PayoutExpired struct {
+	Epoch     uint64 `json:"epoch"`
+	Signature string `json:"signature"`
+}
+
+// EventType implements Event.
+func (*PayoutExpired) EventType() string { return TypePayoutExpired }
+
+// payoutExpiredFields are PayoutExpired's members in catalogue order.
+var payoutExpiredFields = fieldsOf(
+	required("epoch", func(d *decoder, e *PayoutExpired, v jsonValue) { e.Epoch = d.uint(v) }),
+	required("signature", func(d *decoder, e *PayoutExpired, v jsonValue) { e.Signature = d.str(v) }),
+)
 
 // Validate checks the stateless rules of PayoutExpired.
 func (e *PayoutExpired) Validate() error {

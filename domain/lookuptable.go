@@ -52,6 +52,12 @@ type LoadedAddresses struct {
 	Readonly []string `json:"readonly"`
 }
 
+// loadedAddressesFields are LoadedAddresses's members in catalogue order.
+var loadedAddressesFields = fieldsOf(
+	required("writable", func(d *decoder, e *LoadedAddresses, v jsonValue) { e.Writable = d.strs(v) }),
+	required("readonly", func(d *decoder, e *LoadedAddresses, v jsonValue) { e.Readonly = d.strs(v) }),
+)
+
 func (*LookupTableCreated) EventType() string  { return TypeLookupTableCreated }
 func (*LookupTableExtended) EventType() string { return TypeLookupTableExtended }
 
@@ -69,6 +75,17 @@ func (e *LookupTableCreated) Validate() error {
 	return c.result()
 }
 
+// lookupTableCreatedFields are LookupTableCreated's members in catalogue order.
+var lookupTableCreatedFields = fieldsOf(
+	required("authority", func(d *decoder, e *LookupTableCreated, v jsonValue) { e.Authority = d.str(v) }),
+	required("table", func(d *decoder, e *LookupTableCreated, v jsonValue) { e.Table = d.str(v) }),
+	required("recent_slot", func(d *decoder, e *LookupTableCreated, v jsonValue) { e.RecentSlot = d.uint(v) }),
+	required("signature", func(d *decoder, e *LookupTableCreated, v jsonValue) { e.Signature = d.str(v) }),
+	required("blockhash", func(d *decoder, e *LookupTableCreated, v jsonValue) { e.Blockhash = d.str(v) }),
+	required("last_valid_block_height", func(d *decoder, e *LookupTableCreated, v jsonValue) { e.LastValidBlockHeight = d.uint(v) }),
+	required("transaction", func(d *decoder, e *LookupTableCreated, v jsonValue) { e.Transaction = d.str(v) }),
+)
+
 // Validate checks the stateless rules of LookupTableExtended: 1 to 256
 // distinct addresses.
 func (e *LookupTableExtended) Validate() error {
@@ -81,6 +98,17 @@ func (e *LookupTableExtended) Validate() error {
 	c.lookupTx(e.Signature, e.Blockhash, e.Transaction)
 	return c.result()
 }
+
+// lookupTableExtendedFields are LookupTableExtended's members in catalogue order.
+var lookupTableExtendedFields = fieldsOf(
+	required("authority", func(d *decoder, e *LookupTableExtended, v jsonValue) { e.Authority = d.str(v) }),
+	required("table", func(d *decoder, e *LookupTableExtended, v jsonValue) { e.Table = d.str(v) }),
+	required("addresses", func(d *decoder, e *LookupTableExtended, v jsonValue) { e.Addresses = d.strs(v) }),
+	required("signature", func(d *decoder, e *LookupTableExtended, v jsonValue) { e.Signature = d.str(v) }),
+	required("blockhash", func(d *decoder, e *LookupTableExtended, v jsonValue) { e.Blockhash = d.str(v) }),
+	required("last_valid_block_height", func(d *decoder, e *LookupTableExtended, v jsonValue) { e.LastValidBlockHeight = d.uint(v) }),
+	required("transaction", func(d *decoder, e *LookupTableExtended, v jsonValue) { e.Transaction = d.str(v) }),
+)
 
 // addresses checks that every element is an address, each once.
 func (c *checker) addresses(field string, as []string) {
@@ -124,73 +152,16 @@ func (c *checker) checkLookups(tables []string, loaded *LoadedAddresses) {
 	}
 }
 
-var (
-	lookupTableCreatedFields  = fieldSet{names: []string{"authority", "table", "recent_slot", "signature", "blockhash", "last_valid_block_height", "transaction"}}
-	lookupTableExtendedFields = fieldSet{names: []string{"authority", "table", "addresses", "signature", "blockhash", "last_valid_block_height", "transaction"}}
-	loadedAddressesFields     = fieldSet{names: []string{"writable", "readonly"}}
-)
-
 func (d *decoder) strs(v jsonValue) []string {
 	out := []string{}
 	d.elements(v, func(_ int, el jsonValue) { out = append(out, d.str(el)) })
 	return out
 }
 
-func decodeLookupTableCreated(d *decoder, data []byte) Event {
-	e := new(LookupTableCreated)
-	d.fields(data, lookupTableCreatedFields, func(i int, v jsonValue) {
-		switch i {
-		case 0:
-			e.Authority = d.str(v)
-		case 1:
-			e.Table = d.str(v)
-		case 2:
-			e.RecentSlot = d.uint(v)
-		case 3:
-			e.Signature = d.str(v)
-		case 4:
-			e.Blockhash = d.str(v)
-		case 5:
-			e.LastValidBlockHeight = d.uint(v)
-		case 6:
-			e.Transaction = d.str(v)
-		}
-	})
-	return e
-}
-
-func decodeLookupTableExtended(d *decoder, data []byte) Event {
-	e := new(LookupTableExtended)
-	d.fields(data, lookupTableExtendedFields, func(i int, v jsonValue) {
-		switch i {
-		case 0:
-			e.Authority = d.str(v)
-		case 1:
-			e.Table = d.str(v)
-		case 2:
-			e.Addresses = d.strs(v)
-		case 3:
-			e.Signature = d.str(v)
-		case 4:
-			e.Blockhash = d.str(v)
-		case 5:
-			e.LastValidBlockHeight = d.uint(v)
-		case 6:
-			e.Transaction = d.str(v)
-		}
-	})
-	return e
-}
-
+// loadedAddresses decodes a PayoutSubmitted's loaded_addresses; both lists
+// are present ([]) once the member is.
 func (d *decoder) loadedAddresses(v jsonValue) *LoadedAddresses {
 	la := &LoadedAddresses{Writable: []string{}, Readonly: []string{}}
-	d.nested(v, loadedAddressesFields, func(i int, f jsonValue) {
-		switch i {
-		case 0:
-			la.Writable = d.strs(f)
-		case 1:
-			la.Readonly = d.strs(f)
-		}
-	})
+	decodeNested(d, v, loadedAddressesFields, la)
 	return la
 }

@@ -2,7 +2,6 @@ package domain
 
 import (
 	"crypto/sha256"
-	"encoding/binary"
 )
 
 // Merkle trees of epochledger (settlement roots and provenance roots):
@@ -102,23 +101,6 @@ func VerifyMerkleProof(leaf [32]byte, index, count int, proof [][32]byte, root [
 		index /= 2
 	}
 	return len(proof) == 0 && node == root
-}
-
-// PayoutLeaf returns the settlement leaf of one payout:
-//
-//	sha256(0x00 || epoch (u64 BE) || operator_id || 0x00 || wallet (32 bytes) || amount (u64 BE))
-//
-// operator_id cannot hold a NUL (see the id rule), so the encoding is
-// unambiguous; the 0x00 prefix keeps leaves apart from inner nodes (0x01).
-func PayoutLeaf(epoch uint64, operatorID string, wallet [32]byte, amount BaseUnits) [32]byte {
-	b := make([]byte, 0, 1+8+len(operatorID)+1+32+8)
-	b = append(b, 0x00)
-	b = binary.BigEndian.AppendUint64(b, epoch)
-	b = append(b, operatorID...)
-	b = append(b, 0x00)
-	b = append(b, wallet[:]...)
-	b = binary.BigEndian.AppendUint64(b, uint64(amount))
-	return sha256.Sum256(b)
 }
 
 // ProvenanceLeaf returns the provenance leaf of an accepted frame: the 32

@@ -71,19 +71,35 @@ func SignProof(key ed25519.PrivateKey, msg []byte) string {
 	return base58.Encode(ed25519.Sign(key, msg))
 }
 
-// VerifyProof checks a base58 ed25519 signature of msg against a base58
-// public key. Every failure wraps ErrBadSignature.
+// VerifySig checks the base58 ed25519 signature sigB58 of msg against
+// pub, the one signature check of the ledger (proofs, compute clients),
+// the coordinator's request authentication and the load generator. Every
+// failure wraps ErrBadSignature and says which it is: a key that is not
+// 32 bytes, a signature that is not base58 of 64 bytes, or one that does
+// not verify (ErrBadSignature itself). Decoding the signature allocates
+// nothing.
+func VerifySig(pub ed25519.PublicKey, msg []byte, sigB58 string) error {
+	if len(pub) != ed25519.PublicKeySize {
+		return fmt.Errorf("%w: public key is %d bytes, not %d", ErrBadSignature, len(pub), ed25519.PublicKeySize)
+	}
+	var sig [ed25519.SignatureSize]byte
+	if !plausibleBase58Len(sigB58, len(sig)) || !decodeBase58Into(sigB58, sig[:]) {
+		return errSigNotBase58
+	}
+	if !ed25519.Verify(pub, msg, sig[:]) {
+		return ErrBadSignature
+	}
+	return nil
+}
+
+var errSigNotBase58 = fmt.Errorf("%w: signature is not base58 of 64 bytes", ErrBadSignature)
+
+// VerifyProof is VerifySig with the public key in base58 (as a log
+// records it: node_pubkey, client_pubkey).
 func VerifyProof(pubkeyBase58 string, msg []byte, sigBase58 string) error {
 	pub, ok := decodeBase58N(pubkeyBase58, ed25519.PublicKeySize)
 	if !ok {
 		return fmt.Errorf("%w: public key is not base58 of 32 bytes", ErrBadSignature)
 	}
-	sig, ok := decodeBase58N(sigBase58, ed25519.SignatureSize)
-	if !ok {
-		return fmt.Errorf("%w: signature is not base58 of 64 bytes", ErrBadSignature)
-	}
-	if !ed25519.Verify(ed25519.PublicKey(pub), msg, sig) {
-		return ErrBadSignature
-	}
-	return nil
+	return VerifySig(pub, msg, sigBase58)
 }

@@ -125,6 +125,19 @@ func (e *EmissionScheduleSet) Validate() error {
 	return c.result()
 }
 
+// emissionScheduleSetFields are EmissionScheduleSet's members in catalogue order.
+var emissionScheduleSetFields = fieldsOf(
+	required("rnp", func(d *decoder, e *EmissionScheduleSet, v jsonValue) { e.RNP = d.str(v) }),
+	required("effective_epoch", func(d *decoder, e *EmissionScheduleSet, v jsonValue) { e.EffectiveEpoch = d.uint(v) }),
+	required("channels", func(d *decoder, e *EmissionScheduleSet, v jsonValue) {
+		m := d.channels(v, d.render)
+		e.Channels = make(map[string]RenderAmount, len(m))
+		for k, a := range m {
+			e.Channels[k] = RenderAmount(a)
+		}
+	}),
+)
+
 // ChannelsSum returns the sum of channel amounts and false on overflow.
 func ChannelsSum(m map[string]BaseUnits) (BaseUnits, bool) {
 	var sum BaseUnits
@@ -209,25 +222,4 @@ func (d *decoder) render(v jsonValue) BaseUnits {
 		d.fail(decRange.rule(0))
 	}
 	return BaseUnits(lo)
-}
-
-var emissionScheduleSetFields = fieldSet{names: []string{"rnp", "effective_epoch", "channels"}}
-
-func decodeEmissionScheduleSet(d *decoder, data []byte) Event {
-	e := new(EmissionScheduleSet)
-	d.fields(data, emissionScheduleSetFields, func(i int, v jsonValue) {
-		switch i {
-		case 0:
-			e.RNP = d.str(v)
-		case 1:
-			e.EffectiveEpoch = d.uint(v)
-		case 2:
-			m := d.channels(v, d.render)
-			e.Channels = make(map[string]RenderAmount, len(m))
-			for k, a := range m {
-				e.Channels[k] = RenderAmount(a)
-			}
-		}
-	})
-	return e
 }

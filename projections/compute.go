@@ -1,10 +1,7 @@
 package projections
 
 import (
-	"crypto/ed25519"
 	"sort"
-
-	"github.com/mr-tron/base58"
 
 	"github.com/epochledger/epochledger/domain"
 )
@@ -51,9 +48,7 @@ func (l *Ledger) checkComputeClient(e *domain.ComputeWorkCompleted) error {
 	if e.ClientSignature == "" {
 		return refuse(e, "client_signature", "required: compute client %q must sign (task, node, duration, usd, output hash); a node's own word never sets a value", e.Client)
 	}
-	key, _ := base58.Decode(c.Pubkey)
-	sig, err := base58.Decode(e.ClientSignature)
-	if err != nil || len(key) != ed25519.PublicKeySize || len(sig) != ed25519.SignatureSize || !ed25519.Verify(key, e.ClientMessage(), sig) {
+	if domain.VerifyProof(c.Pubkey, e.ClientMessage(), e.ClientSignature) != nil {
 		return refuse(e, "client_signature", "does not verify with compute client %q's registered key over the canonical client message", e.Client)
 	}
 	if e.USD.Cmp(c.MaxUSDPerTask) > 0 {

@@ -542,8 +542,7 @@ func (l *Ledger) verifySignature(ev domain.Event, nodeID string, msg []byte, sig
 		}
 		key = k
 	}
-	s, err := base58.Decode(sig)
-	if err != nil || len(s) != ed25519.SignatureSize || !ed25519.Verify(key, msg, s) {
+	if domain.VerifySig(key, msg, sig) != nil {
 		return refuse(ev, "signature", "does not verify with node %q's registered key over the canonical proof message", nodeID)
 	}
 	return nil

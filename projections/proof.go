@@ -3,7 +3,6 @@ package projections
 import (
 	"errors"
 	"fmt"
-	"strconv"
 
 	"github.com/epochledger/epochledger/domain"
 )
@@ -41,7 +40,7 @@ func BuildProof(s *Settlement, operatorID string) (*Proof, error) {
 	if st == nil {
 		return nil, fmt.Errorf("%w: epoch %d's plan has no payout for operator %q (%d payouts; an operator without a wallet is carried forward)", ErrNotInPlan, s.Epoch, operatorID, len(s.Payouts))
 	}
-	leaves, err := planLeaves(s.Epoch, s.Payouts, nil)
+	leaves, err := domain.PayoutLeaves(s.Epoch, s.Payouts)
 	if err != nil {
 		return nil, fmt.Errorf("settlement: epoch %d's plan: %w", s.Epoch, err)
 	}
@@ -49,7 +48,7 @@ func BuildProof(s *Settlement, operatorID string) (*Proof, error) {
 	p := &Proof{
 		Epoch: s.Epoch, OperatorID: operatorID, Wallet: st.Payout.Wallet, Amount: st.Payout.Amount,
 		LeafIndex: st.Index, LeafCount: len(leaves), Leaf: domain.HashHex(leaves[st.Index]),
-		Proof: make([]string, len(hashes)), Root: s.Root, Memo: planMemo(s.Epoch, s.Root),
+		Proof: make([]string, len(hashes)), Root: s.Root, Memo: domain.Memo(s.Epoch, s.Root),
 	}
 	for i, h := range hashes {
 		p.Proof[i] = domain.HashHex(h)
@@ -60,13 +59,6 @@ func BuildProof(s *Settlement, operatorID string) (*Proof, error) {
 		}
 	}
 	return p, nil
-}
-
-// planMemo is the memo text of an epoch's plan, settlement.Memo's
-// (a test in settlement holds the two equal): projections cannot import
-// settlement, which folds through it.
-func planMemo(epoch uint64, root string) string {
-	return "epochledger:" + strconv.FormatUint(epoch, 10) + ":" + root
 }
 
 // ErrBadProof is returned by Verify.

@@ -1,12 +1,9 @@
 package projections
 
 import (
-	"errors"
 	"fmt"
-	"runtime"
 	"slices"
 	"strings"
-	"sync"
 
 	"github.com/epochledger/epochledger/domain"
 )
@@ -38,57 +35,6 @@ type Settlement struct {
 	// between them and a complete plan needs neither field.
 	nextPart, parts uint64
 	partTotal       domain.BaseUnits // Σ amounts of the parts folded so far
-}
-
-// planRoot is domain.PlanRoot over the concatenation of two payout lists,
-// with the leaves hashed in parallel: a plan of a million payouts is
-// checked in a fraction of the time.
-func planRoot(epoch uint64, a, b []domain.Payout) ([32]byte, error) {
-	leaves, err := planLeaves(epoch, a, b)
-	if err != nil {
-		return [32]byte{}, err
-	}
-	return domain.MerkleRoot(leaves), nil
-}
-
-// planLeaves returns the payout leaves of the concatenation of two payout
-// lists, hashed in parallel for long lists.
-func planLeaves(epoch uint64, a, b []domain.Payout) ([][32]byte, error) {
-	n := len(a) + len(b)
-	leaves := make([][32]byte, n)
-	at := func(i int) *domain.Payout {
-		if i < len(a) {
-			return &a[i]
-		}
-		return &b[i-len(a)]
-	}
-	workers := 1
-	if n >= 8192 {
-		workers = runtime.GOMAXPROCS(0)
-	}
-	errs := make([]error, workers)
-	var wg sync.WaitGroup
-	chunk := (n + workers - 1) / workers
-	for w := range workers {
-		lo, hi := w*chunk, min((w+1)*chunk, n)
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := lo; i < hi; i++ {
-				l, err := at(i).Leaf(epoch)
-				if err != nil {
-					errs[w] = err
-					return
-				}
-				leaves[i] = l
-			}
-		}()
-	}
-	wg.Wait()
-	if err := errors.Join(errs...); err != nil {
-		return nil, err
-	}
-	return leaves, nil
 }
 
 // Replaceable reports whether a new plan of root may replace this one (a
@@ -357,7 +303,7 @@ func (l *Ledger) checkSettlement(ev domain.Event) error {
 		if total != e.Total {
 			return refuse(ev, "total", "must be the sum of the payouts, %s", total)
 		}
-		root, err := planRoot(e.Epoch, prior, e.Payouts)
+		root, err := domain.PlanRoot(e.Epoch, prior, e.Payouts)
 		if err != nil {
 			return refuse(ev, "payouts", "%v", err)
 		}

@@ -47,7 +47,7 @@
 // optional idempotent ATA creation and a TransferChecked, then the memo
 // "epochledger:<epoch>:<root>:<i>/<n>"; on 1/n, when the plan recorded a
 // log_head (the log's chain hash at plan time), it ends in ":<log head>",
-// anchoring the log on chain (MemoV0Anchor; verify --anchors reads it back).
+// anchoring the log on chain (domain.MemoV0Anchor; verify --anchors reads it back).
 // PackV0 packs the first transaction for that longer memo (3 to 4 fewer
 // transfers to existing accounts). The treasury's token account, the
 // mint and every recipient's token account are loaded from the treasury's

@@ -254,7 +254,7 @@ func TestSettleUnrecordedPaymentIsNotRepeated(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	tx, err := settlement.BuildTx(tr, []settlement.Transfer{tf}, settlement.Memo(1, p.RootHex()), bh.Value.Blockhash)
+	tx, err := settlement.BuildTx(tr, []settlement.Transfer{tf}, domain.Memo(1, p.RootHex()), bh.Value.Blockhash)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -386,7 +386,7 @@ func TestReconcile(t *testing.T) {
 	if rec.Matched != 5 || rec.Differences != 0 || !rec.HistoryComplete {
 		t.Fatalf("settled epoch: %+v", rec)
 	}
-	extra := sendDirect(t, ctx, l, domain.Recipient{OperatorID: "op-000", Wallet: p.Payouts[0].Wallet}, 1000, settlement.Memo(1, p.RootHex()))
+	extra := sendDirect(t, ctx, l, domain.Recipient{OperatorID: "op-000", Wallet: p.Payouts[0].Wallet}, 1000, domain.Memo(1, p.RootHex()))
 	rec, err = settlement.Reconcile(ctx, c, w.ledger(), 1, l.Mint, l.TreasuryTokenAccount)
 	if err != nil {
 		t.Fatal(err)
@@ -407,7 +407,7 @@ func TestReconcile(t *testing.T) {
 	p2 := w.plan(2)
 	st := w.ledger().Epoch(2).Settlement
 	rs := reservedRecipients(st, 2) // op-000, op-001
-	half := sendDirect(t, ctx, l, rs[1], rs[1].Amount/2, settlement.Memo(2, p2.RootHex()))
+	half := sendDirect(t, ctx, l, rs[1], rs[1].Amount/2, domain.Memo(2, p2.RootHex()))
 	ghost := inventedSig()
 	forge2 := func(evs ...domain.Event) {
 		for _, ev := range evs {
@@ -487,7 +487,7 @@ func TestProofVerifyOnChain(t *testing.T) {
 	w.add(b)
 	p2 := w.plan(2)
 	rs := reservedRecipients(w.ledger().Epoch(2).Settlement, 4)
-	memo2 := settlement.Memo(2, p2.RootHex())
+	memo2 := domain.Memo(2, p2.RootHex())
 	half := sendDirect(t, ctx, l, rs[0], rs[0].Amount/2, memo2).String()
 	other := sendDirect(t, ctx, l, rs[3], rs[3].Amount, memo2).String() // pays op-003, recorded for op-001
 	ghost := inventedSig()

@@ -190,7 +190,7 @@ func (s *Settler) buildOffline(ctx context.Context, groups [][]Transfer, bh sola
 	out := make([]builtV0, len(groups))
 	s.feeLeft = s.cfg.MaxFeeLamports
 	for i, g := range groups {
-		memo := MemoV0Anchor(s.cfg.Epoch, s.report.Root, i+1, len(groups), s.logHead)
+		memo := domain.MemoV0Anchor(s.cfg.Epoch, s.report.Root, i+1, len(groups), s.logHead)
 		b := &out[i]
 		loadable := true
 		for _, a := range tableAddresses(&s.treasury, g) {

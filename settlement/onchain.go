@@ -6,11 +6,11 @@ import (
 	"fmt"
 	"slices"
 	"strconv"
-	"strings"
 
 	"github.com/gagliardetto/solana-go"
 	"github.com/gagliardetto/solana-go/rpc"
 
+	"github.com/epochledger/epochledger/domain"
 	"github.com/epochledger/epochledger/projections"
 )
 
@@ -171,7 +171,7 @@ func VerifyOnChain(ctx context.Context, c *Chain, p *projections.Proof, mint sol
 	if err != nil {
 		return fmt.Errorf("%w: wallet %q: %v", projections.ErrBadProof, p.Wallet, err)
 	}
-	memo := Memo(p.Epoch, p.Root)
+	memo := domain.Memo(p.Epoch, p.Root)
 	var received uint64
 	for _, s := range p.Signatures {
 		sig, err := solana.SignatureFromBase58(s)
@@ -189,7 +189,7 @@ func VerifyOnChain(ctx context.Context, c *Chain, p *projections.Proof, mint sol
 			return fmt.Errorf("%w: transaction %s is %s, not finalized", ErrNotPaidOnChain, s, t.Status)
 		case t.Err != nil:
 			return fmt.Errorf("%w: transaction %s failed on chain (%v) and moved nothing", ErrNotPaidOnChain, s, t.Err)
-		case !slices.ContainsFunc(t.Memos, func(m string) bool { return m == memo || strings.HasPrefix(m, memo+":") }):
+		case !slices.ContainsFunc(t.Memos, func(m string) bool { return domain.MemoOfPlan(m, p.Epoch, p.Root) }):
 			return fmt.Errorf("%w: transaction %s's memo %q does not carry the proof's plan %q", ErrNotPaidOnChain, s, t.Memos, memo)
 		}
 		for acct, m := range t.Moves {

@@ -4,9 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"runtime"
 	"strconv"
-	"sync"
 
 	"github.com/epochledger/epochledger/domain"
 	"github.com/epochledger/epochledger/projections"
@@ -113,44 +111,11 @@ func derive(n uint64, payouts []domain.Payout, carried []string) (*Plan, error) 
 			return nil, fmt.Errorf("settlement: epoch %d: the plan's total exceeds the range of base units", n)
 		}
 	}
-	if p.Leaves, err = Leaves(n, payouts); err != nil {
-		return nil, err
+	if p.Leaves, err = domain.PayoutLeaves(n, payouts); err != nil {
+		return nil, fmt.Errorf("settlement: epoch %d: %w", n, err)
 	}
 	p.Root = domain.MerkleRoot(p.Leaves)
 	return p, nil
-}
-
-// Leaves computes the payout leaves, in parallel for long lists (decoding
-// a base58 wallet and hashing is most of a plan's time).
-func Leaves(epoch uint64, payouts []domain.Payout) ([][32]byte, error) {
-	leaves := make([][32]byte, len(payouts))
-	workers := runtime.GOMAXPROCS(0)
-	if len(payouts) < 4096 {
-		workers = 1
-	}
-	chunk := (len(payouts) + workers - 1) / max(workers, 1)
-	var wg sync.WaitGroup
-	errs := make([]error, workers)
-	for w := 0; w < workers; w++ {
-		lo, hi := w*chunk, min((w+1)*chunk, len(payouts))
-		if lo >= hi {
-			break
-		}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := lo; i < hi; i++ {
-				l, err := payouts[i].Leaf(epoch)
-				if err != nil {
-					errs[w] = fmt.Errorf("settlement: payout of %s: %w", payouts[i].OperatorID, err)
-					return
-				}
-				leaves[i] = l
-			}
-		}()
-	}
-	wg.Wait()
-	return leaves, errors.Join(errs...)
 }
 
 // partBudget bounds the data of one SettlementPlanned event, below

@@ -69,7 +69,7 @@ func Reconcile(ctx context.Context, c *Chain, l *projections.Ledger, n uint64, m
 	if st == nil {
 		return nil, fmt.Errorf("%w: epoch %d has no settlement plan", ErrNotPlanned, n)
 	}
-	memo := Memo(n, st.Root)
+	memo := domain.Memo(n, st.Root)
 	out := &Reconciliation{Epoch: n, Root: st.Root, Memo: memo, Mint: mint.String(), TokenAccount: source.String(), Lines: []ReconcileLine{}}
 	read := map[string]*ChainTx{}
 	readTx := func(sig string) (*ChainTx, error) {
@@ -88,7 +88,7 @@ func Reconcile(ctx context.Context, c *Chain, l *projections.Ledger, n uint64, m
 	}
 	// paidBy says whether chain tx t is a payout of this plan from source.
 	paidBy := func(t *ChainTx) bool {
-		if !t.Finalized() || !slices.ContainsFunc(t.Memos, func(m string) bool { return strings.HasPrefix(m, memo) }) {
+		if !t.Finalized() || !slices.ContainsFunc(t.Memos, func(m string) bool { return domain.MemoOfPlan(m, n, st.Root) }) {
 			return false
 		}
 		m := t.Moves[source]

@@ -63,7 +63,7 @@ func TestSettlePlanProofsAndCarryForward(t *testing.T) {
 			t.Fatalf("%s: %v", po.OperatorID, err)
 		}
 		// The proof's memo is the one the payout transactions carry.
-		if want := settlement.Memo(p.Epoch, p.RootHex()); pr.Memo != want {
+		if want := domain.Memo(p.Epoch, p.RootHex()); pr.Memo != want {
 			t.Fatalf("%s: proof memo %q, transactions carry %q", po.OperatorID, pr.Memo, want)
 		}
 		bad := *pr
@@ -190,7 +190,7 @@ func TestSettlePlanSplitIntoParts(t *testing.T) {
 func TestSettlePackSizes(t *testing.T) {
 	tr := &settlement.Treasury{Authority: solana.NewWallet().PublicKey(), Mint: solana.NewWallet().PublicKey()}
 	tr.Source, _, _ = solana.FindAssociatedTokenAddress(tr.Authority, tr.Mint)
-	memo := settlement.Memo(12, strings.Repeat("ab", 32))
+	memo := domain.Memo(12, strings.Repeat("ab", 32))
 	if n := settlement.MaxTransfers(tr, true, len(memo)); n != 9 {
 		t.Errorf("max transfers with ATA creation = %d, want 9", n)
 	}
@@ -789,7 +789,7 @@ func TestSettleEventRules(t *testing.T) {
 	key := solana.NewWallet().PrivateKey
 	tr := &settlement.Treasury{Authority: key.PublicKey(), Mint: solana.NewWallet().PublicKey()}
 	tf, _ := settlement.NewTransfer(r, tr.Mint)
-	tx, err := settlement.BuildTx(tr, []settlement.Transfer{tf}, settlement.Memo(1, p.RootHex()), solana.Hash{7})
+	tx, err := settlement.BuildTx(tr, []settlement.Transfer{tf}, domain.Memo(1, p.RootHex()), solana.Hash{7})
 	if err != nil {
 		t.Fatal(err)
 	}

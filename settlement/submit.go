@@ -212,7 +212,7 @@ func (s *Settler) settlement() (*projections.Settlement, error) {
 	if st.Incomplete() {
 		return nil, fmt.Errorf("%w: epoch %d's plan is incomplete (a part is missing)", ErrNotPlanned, s.cfg.Epoch)
 	}
-	s.memo = Memo(st.Epoch, st.Root)
+	s.memo = domain.Memo(st.Epoch, st.Root)
 	s.logHead = st.LogHead
 	return st, nil
 }
@@ -568,7 +568,7 @@ func (s *Settler) sign(ctx context.Context, groups [][]Transfer, first, total in
 	for i, g := range groups {
 		var tx *solana.Transaction
 		if tables != nil {
-			tx, err = s.buildV0(ctx, g, MemoV0Anchor(s.cfg.Epoch, s.report.Root, first+i+1, total, s.logHead), bh, tables, price, total-first-i)
+			tx, err = s.buildV0(ctx, g, domain.MemoV0Anchor(s.cfg.Epoch, s.report.Root, first+i+1, total, s.logHead), bh, tables, price, total-first-i)
 		} else {
 			tx, err = BuildTx(&s.treasury, g, s.memo, bh)
 		}

@@ -5,7 +5,6 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"strconv"
 
 	"github.com/gagliardetto/solana-go"
 
@@ -25,12 +24,6 @@ const (
 	tokenIxTransferChecked = 12
 	ataIxCreateIdempotent  = 1
 )
-
-// Memo returns the memo every payout transaction of a plan carries:
-// epochledger:<epoch>:<root hex>. Operators read the root from it.
-func Memo(epoch uint64, root string) string {
-	return "epochledger:" + strconv.FormatUint(epoch, 10) + ":" + root
-}
 
 // Treasury names the accounts a payout transaction spends from.
 type Treasury struct {
@@ -274,7 +267,7 @@ func VerifyPayoutTx(tx *solana.Transaction, t *Treasury, recipients []Transfer, 
 // VerifyPayoutTxV0 is VerifyPayoutTx for a v0 transaction: its accounts
 // resolved with loaded (the chain's meta.loadedAddresses, or the
 // record's), at most the two compute-budget instructions first, and the
-// memo base:<i>/<n> (base = Memo(epoch, root)).
+// memo base:<i>/<n>[:<log head>] (base = domain.Memo(epoch, root)).
 func VerifyPayoutTxV0(tx *solana.Transaction, loaded *domain.LoadedAddresses, t *Treasury, recipients []Transfer, base string) error {
 	if !tx.Message.IsVersioned() {
 		return fmt.Errorf("%w: %s", errNotPayout, "not a v0 transaction")
@@ -283,7 +276,10 @@ func VerifyPayoutTxV0(tx *solana.Transaction, loaded *domain.LoadedAddresses, t 
 	if err != nil {
 		return err
 	}
-	return verifyPayout(tx, keys, t, recipients, func(m string) bool { return memoOfPlan(m, base, true) }, base+":<i>/<n>", true)
+	return verifyPayout(tx, keys, t, recipients, func(m string) bool {
+		pm, ok := domain.ParseMemo(m)
+		return ok && pm.Parts > 0 && pm.Base() == base
+	}, base+":<i>/<n>", true)
 }
 
 // VerifyPayoutTxAny dispatches on the transaction's version.

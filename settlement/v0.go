@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"sort"
 	"strconv"
-	"strings"
 
 	"github.com/gagliardetto/solana-go"
 	computebudget "github.com/gagliardetto/solana-go/programs/compute-budget"
@@ -42,50 +41,6 @@ const (
 
 // MaxComputeUnits is the most compute units one transaction may ask for.
 const MaxComputeUnits = 1_400_000
-
-// MemoV0 is the memo of transaction i (1-based) of n of a v0 batch:
-// epochledger:<epoch>:<root hex>:<i>/<n>. Memo(epoch, root) is its prefix,
-// so whatever looks for a plan's memo by prefix finds both forms.
-func MemoV0(epoch uint64, root string, i, n int) string {
-	return Memo(epoch, root) + ":" + strconv.Itoa(i) + "/" + strconv.Itoa(n)
-}
-
-// MemoV0Anchor is MemoV0 with the log's anchor: on transaction 1/n, when
-// the plan recorded a log head, the memo ends in :<log head hex>, so the
-// chain holds the log's chain hash at plan time (verify --anchors).
-func MemoV0Anchor(epoch uint64, root string, i, n int, logHead string) string {
-	m := MemoV0(epoch, root, i, n)
-	if i == 1 && logHead != "" {
-		m += ":" + logHead
-	}
-	return m
-}
-
-// ParseAnchor reads any plan's anchored memo,
-// epochledger:<epoch>:<root>:1/<n>:<log head>, as found in a treasury's
-// history on chain: the epoch, the plan's root and the log head.
-func ParseAnchor(text string) (epoch uint64, root, head string, ok bool) {
-	f := strings.Split(text, ":")
-	if len(f) != 5 || f[0] != "epochledger" || !strings.HasPrefix(f[3], "1/") || f[4] == "" {
-		return 0, "", "", false
-	}
-	epoch, err := strconv.ParseUint(f[1], 10, 64)
-	if err != nil || !memoOfPlan(text, Memo(epoch, f[2]), true) {
-		return 0, "", "", false
-	}
-	return epoch, f[2], f[4], true
-}
-
-// AnchorOfMemo returns the log head a v0 memo of the plan carries on 1/n
-// (base:1/<n>:<hash>), and whether it carries one.
-func AnchorOfMemo(text, base string) (string, bool) {
-	rest, ok := strings.CutPrefix(text, base+":1/")
-	if !ok {
-		return "", false
-	}
-	_, h, ok := strings.Cut(rest, ":")
-	return h, ok && h != ""
-}
 
 // Budget is a transaction's compute budget: SetComputeUnitLimit(Units) and
 // SetComputeUnitPrice(Price, micro-lamports per unit).
@@ -318,7 +273,7 @@ func (z *sizer0) fits(t *Treasury, tr *Transfer) bool {
 
 // PackV0 splits transfers, in order, into as few consecutive groups as
 // 1,232 bytes and 64 account locks allow, each one v0 transaction with
-// the memo MemoV0Anchor(…, i, n, logHead). base is Memo(epoch, root); the
+// the memo domain.MemoV0Anchor(…, i, n, logHead). base is domain.Memo(epoch, root); the
 // memo's i/n grows with n, so the packing is redone with wider counters
 // until the widths it assumed hold. The first group's memo also carries
 // ":" and the log head, so it is packed for that longer memo.
@@ -428,26 +383,6 @@ func lenLoaded(l *domain.LoadedAddresses) int {
 		return 0
 	}
 	return len(l.Writable) + len(l.Readonly)
-}
-
-// memoOfPlan reports whether text is the plan's memo base in a legacy
-// transaction, or base:<i>/<n> (with 1 ≤ i ≤ n, optionally followed by
-// :<more>) in a v0 one.
-func memoOfPlan(text, base string, v0 bool) bool {
-	if !v0 {
-		return text == base
-	}
-	rest, ok := strings.CutPrefix(text, base+":")
-	if !ok {
-		return false
-	}
-	if k := strings.IndexByte(rest, ':'); k >= 0 {
-		rest = rest[:k]
-	}
-	is, ns, ok := strings.Cut(rest, "/")
-	i, err1 := strconv.Atoi(is)
-	n, err2 := strconv.Atoi(ns)
-	return ok && err1 == nil && err2 == nil && i >= 1 && i <= n && strconv.Itoa(i) == is && strconv.Itoa(n) == ns
 }
 
 // sortedKeys returns the tables' keys in byte order.

@@ -5,6 +5,8 @@ import (
 	"testing"
 
 	"github.com/gagliardetto/solana-go"
+
+	"github.com/epochledger/epochledger/domain"
 )
 
 // TestV0Limits: the computed v0 limits, and that a transaction built at
@@ -14,9 +16,9 @@ func TestV0Limits(t *testing.T) {
 	tr := &Treasury{Authority: solana.NewWallet().PublicKey(), Source: solana.NewWallet().PublicKey(), Mint: solana.NewWallet().PublicKey()}
 	for _, epoch := range []uint64{1, 1000} {
 		for _, memo := range []string{
-			MemoV0(epoch, fmt.Sprintf("%064x", 7), 1, 1),
+			domain.MemoV0(epoch, fmt.Sprintf("%064x", 7), 1, 1),
 			// 1/n carries the log's anchor: the longest memo a batch has.
-			MemoV0Anchor(epoch, fmt.Sprintf("%064x", 7), 1, 1, fmt.Sprintf("%064x", 9)),
+			domain.MemoV0Anchor(epoch, fmt.Sprintf("%064x", 7), 1, 1, fmt.Sprintf("%064x", 9)),
 		} {
 			for _, create := range []bool{false, true} {
 				n := MaxTransfersV0(tr, create, len(memo))
@@ -56,30 +58,6 @@ func TestV0Limits(t *testing.T) {
 				}
 			}
 		}
-	}
-	if !memoOfPlan("epochledger:3:ab:2/7", "epochledger:3:ab", true) || memoOfPlan("epochledger:3:ab:8/7", "epochledger:3:ab", true) ||
-		memoOfPlan("epochledger:3:ab:02/7", "epochledger:3:ab", true) || memoOfPlan("epochledger:3:ab", "epochledger:3:ab", true) ||
-		!memoOfPlan("epochledger:3:ab:1/7:ff", "epochledger:3:ab", true) || !memoOfPlan("epochledger:3:ab", "epochledger:3:ab", false) {
-		t.Fatal("memoOfPlan")
-	}
-	head := fmt.Sprintf("%064x", 9)
-	if m := MemoV0Anchor(3, "ab", 1, 7, head); m != "epochledger:3:ab:1/7:"+head || !memoOfPlan(m, "epochledger:3:ab", true) {
-		t.Fatalf("anchored memo %q", m)
-	}
-	if m := MemoV0Anchor(3, "ab", 2, 7, head); m != "epochledger:3:ab:2/7" {
-		t.Fatalf("only 1/n carries the anchor: %q", m)
-	}
-	if h, ok := AnchorOfMemo("epochledger:3:ab:1/7:"+head, "epochledger:3:ab"); !ok || h != head {
-		t.Fatal("AnchorOfMemo")
-	}
-	if ep, root, h, ok := ParseAnchor("epochledger:3:ab:1/7:" + head); !ok || ep != 3 || root != "ab" || h != head {
-		t.Fatal("ParseAnchor")
-	}
-	if _, _, _, ok := ParseAnchor("epochledger:3:ab:2/7:" + head); ok {
-		t.Fatal("ParseAnchor of 2/n")
-	}
-	if _, ok := AnchorOfMemo("epochledger:3:ab:1/7", "epochledger:3:ab"); ok {
-		t.Fatal("AnchorOfMemo without an anchor")
 	}
 }
 

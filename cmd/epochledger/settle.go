@@ -258,7 +258,7 @@ chain that cannot be asked is reported (cost_error): the plan stands.`)
 		doc.Events, doc.LogHead = len(p.Events()), p.LogHead
 		settleCrashHook(e)("after-plan", 1)
 	}
-	doc.Memo = settlement.Memo(doc.Epoch, doc.Root)
+	doc.Memo = domain.Memo(doc.Epoch, doc.Root)
 	if cf.rpc != "" || cf.localnet != "" {
 		if doc.Cost, err = estimatePlan(ctx, e, s, l, &cf, costCfg); err != nil {
 			doc.CostError = err.Error()
@@ -840,7 +840,7 @@ Reads the log only (no RPC).`)
 	if st == nil {
 		return settleError("settle status", fmt.Errorf("%w: epoch %d has no settlement plan yet (settle plan --epoch %d)", settlement.ErrNotPlanned, *epoch, *epoch))
 	}
-	doc := statusDoc{Epoch: st.Epoch, Root: st.Root, Memo: settlement.Memo(st.Epoch, st.Root), PlannedAt: st.PlannedAt, Total: st.Total.String(), Operators: []statusOperator{}, Transactions: []statusTx{}}
+	doc := statusDoc{Epoch: st.Epoch, Root: st.Root, Memo: domain.Memo(st.Epoch, st.Root), PlannedAt: st.PlannedAt, Total: st.Total.String(), Operators: []statusOperator{}, Transactions: []statusTx{}}
 	var unsent, inflight, confirmed domain.BaseUnits
 	for _, p := range st.Payouts {
 		ps := st.Operator(p.OperatorID)

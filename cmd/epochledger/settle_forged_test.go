@@ -219,7 +219,7 @@ func TestSettleCLIForgedImportsAndWalletChange(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	tx, err := settlement.BuildTx(tr, []settlement.Transfer{tf}, settlement.Memo(1, st.Root), bh.Value.Blockhash)
+	tx, err := settlement.BuildTx(tr, []settlement.Transfer{tf}, domain.Memo(1, st.Root), bh.Value.Blockhash)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -10,6 +10,7 @@ import (
 
 	"github.com/gagliardetto/solana-go"
 
+	"github.com/epochledger/epochledger/domain"
 	"github.com/epochledger/epochledger/eventstore"
 	"github.com/epochledger/epochledger/eventstore/filestore"
 	"github.com/epochledger/epochledger/projections"
@@ -82,8 +83,8 @@ func checkAnchors(ctx context.Context, e *env, sf *storeFlags, chain *settlement
 			treasury = src
 		}
 		for _, m := range ct.Memos {
-			if ep, root, h, ok := settlement.ParseAnchor(m); ok && anchors[ep] == nil {
-				anchors[ep] = &chainAnchor{sig: sig.String(), root: root, head: h, finalized: ct.Finalized(), status: ct.Status}
+			if pm, ok := domain.ParseMemo(m); ok && pm.LogHead != "" && anchors[pm.Epoch] == nil {
+				anchors[pm.Epoch] = &chainAnchor{sig: sig.String(), root: pm.Root, head: pm.LogHead, finalized: ct.Finalized(), status: ct.Status}
 			}
 		}
 		return nil

@@ -10,6 +10,7 @@ import (
 
 	"github.com/gagliardetto/solana-go"
 
+	"github.com/epochledger/epochledger/domain"
 	"github.com/epochledger/epochledger/internal/pgcluster"
 	"github.com/epochledger/epochledger/settlement"
 )
@@ -107,7 +108,7 @@ func TestVerifyAnchors(t *testing.T) {
 		}
 		memos = append(memos, ct.Memos...)
 	}
-	base := settlement.Memo(1, plan.Root)
+	base := domain.Memo(1, plan.Root)
 	if strings.Join(memos, " ") != base+":1/2:"+plan.LogHead+" "+base+":2/2" {
 		t.Fatalf("memos on chain %q", memos)
 	}

@@ -140,7 +140,7 @@ func RunSettle(ctx context.Context, o SettleOptions) (*SettleResult, error) {
 	tr := &settlement.Treasury{Authority: solana.NewWallet().PublicKey(), Mint: solana.NewWallet().PublicKey()}
 	tr.Source, _, _ = solana.FindAssociatedTokenAddress(tr.Authority, tr.Mint)
 	root := fmt.Sprintf("%064x", 0)
-	memo := settlement.Memo(1_000, root)
+	memo := domain.Memo(1_000, root)
 	r.MaxTransfersWithCreate = settlement.MaxTransfers(tr, true, len(memo))
 	r.MaxTransfersWithoutCreate = settlement.MaxTransfers(tr, false, len(memo))
 	r.TxBytesWithCreate = fullTxBytes(tr, memo, r.MaxTransfersWithCreate, true)
@@ -148,8 +148,8 @@ func RunSettle(ctx context.Context, o SettleOptions) (*SettleResult, error) {
 	// v0: the memo of a transaction past the first (…:<i>/<n>), and of
 	// the first, which also carries the log's anchor (…:1/<n>:<head>), with
 	// i/n as wide as a batch of 10,000 operators makes them.
-	memoV0 := settlement.MemoV0(1_000, root, 213, 213)
-	memoAnchor := settlement.MemoV0Anchor(1_000, root, 1, 213, strings.Repeat("ab", 32))
+	memoV0 := domain.MemoV0(1_000, root, 213, 213)
+	memoAnchor := domain.MemoV0Anchor(1_000, root, 1, 213, strings.Repeat("ab", 32))
 	r.V0MaxTransfersWithCreate = settlement.MaxTransfersV0(tr, true, len(memoV0))
 	r.V0MaxTransfersWithoutCreate = settlement.MaxTransfersV0(tr, false, len(memoV0))
 	r.V0MaxAnchoredWithCreate = settlement.MaxTransfersV0(tr, true, len(memoAnchor))
@@ -490,7 +490,7 @@ func v0LimitOnVM(ctx context.Context, store eventstore.Store, ln *localnet.Local
 	for _, a := range st.Addresses {
 		in[a] = true
 	}
-	max := settlement.MaxTransfersV0(tr, false, len(settlement.MemoV0(2, fmt.Sprintf("%064x", 0), 213, 213)))
+	max := settlement.MaxTransfersV0(tr, false, len(domain.MemoV0(2, fmt.Sprintf("%064x", 0), 213, 213)))
 	var ts []settlement.Transfer
 	for _, o := range l.Operators {
 		t, err := settlement.NewTransfer(domain.Recipient{OperatorID: o.ID, Wallet: o.Wallet, Amount: 1}, ln.Mint)
@@ -508,7 +508,7 @@ func v0LimitOnVM(ctx context.Context, store eventstore.Store, ln *localnet.Local
 	if err != nil {
 		return "", err
 	}
-	memo := settlement.MemoV0(2, fmt.Sprintf("%064x", 0), 213, 213)
+	memo := domain.MemoV0(2, fmt.Sprintf("%064x", 0), 213, 213)
 	try := func(n int) (int, error) {
 		tx, err := settlement.BuildTxV0(tr, ts[:n], memo, bh, settlement.Tables{first: st.Addresses}, settlement.Budget{Units: 200_000, Price: 1})
 		if err != nil {
@@ -553,7 +553,7 @@ func rawSendBaseline(ctx context.Context, ln *localnet.Localnet, n int) (float64
 		return 0, err
 	}
 	tr := &settlement.Treasury{Authority: ln.Treasury.PublicKey(), Source: ln.TreasuryTokenAccount, Mint: ln.Mint}
-	memo := settlement.Memo(1, fmt.Sprintf("%064x", 1))
+	memo := domain.Memo(1, fmt.Sprintf("%064x", 1))
 	raws := make([][]byte, n)
 	sigs := make([]solana.Signature, n)
 	for i := range raws {

@@ -76,9 +76,8 @@ func (b *baseline) auth(w http.ResponseWriter, r *http.Request, register bool) (
 		b.mu.RUnlock()
 	}
 	ts, _ := strconv.ParseInt(r.Header.Get(api.HeaderTimestamp), 10, 64)
-	sig, _ := base58.Decode(r.Header.Get(api.HeaderSignature))
 	msg := api.RequestMessage(r.Method, r.URL.RequestURI(), sha256.Sum256(body), ts, r.Header.Get(api.HeaderNonce))
-	if n == nil || len(n.pub) != ed25519.PublicKeySize || len(sig) != ed25519.SignatureSize || !ed25519.Verify(n.pub, msg, sig) {
+	if n == nil || domain.VerifySig(n.pub, msg, r.Header.Get(api.HeaderSignature)) != nil {
 		refuse(w, 401, "bad signature")
 		return nil, nil, false
 	}
@@ -129,8 +128,7 @@ func (b *baseline) results(w http.ResponseWriter, r *http.Request) {
 	out := api.ResultsResponse{Results: make([]api.ResultStatus, len(req.Results))}
 	for i, res := range req.Results {
 		msg := domain.ProofMessage(res.JobID, res.Frame, n.id, res.OutputHash, res.DurationMS)
-		sig, _ := base58.Decode(res.Signature)
-		if len(sig) != ed25519.SignatureSize || !ed25519.Verify(n.pub, msg, sig) {
+		if domain.VerifySig(n.pub, msg, res.Signature) != nil {
 			refuse(w, 422, "proof signature")
 			return
 		}

@@ -13,6 +13,7 @@ import (
 
 	"github.com/mr-tron/base58"
 
+	"github.com/epochledger/epochledger/domain"
 	"github.com/epochledger/epochledger/workers/api"
 )
 
@@ -120,9 +121,8 @@ func (s *Server) preAuth(r *http.Request, register bool) (*signedAuth, error) {
 // verify checks the signature over the request message with the body, then
 // that the nonce is fresh, and raises the replay floor's durable mark.
 func (s *Server) verify(r *http.Request, a *signedAuth, body []byte) error {
-	sg, err := base58.Decode(a.sig)
 	msg := api.RequestMessage(r.Method, r.URL.RequestURI(), sha256.Sum256(body), a.tms, a.nonce)
-	if err != nil || len(sg) != ed25519.SignatureSize || !ed25519.Verify(a.pub, msg, sg) {
+	if domain.VerifySig(a.pub, msg, a.sig) != nil {
 		s.m.authFailures.WithLabelValues("bad_signature").Inc()
 		who := "the key " + a.key
 		if a.node != nil {
