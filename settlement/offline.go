@@ -167,35 +167,55 @@ func (s *Settler) DryRun(ctx context.Context) (*DryRun, error) {
 	return out, nil
 }
 
-// dryRunV0 is DryRun for v0: the transactions against the tables as they
-// will be once the missing token accounts are added (see offline_v0.go),
-// their compute budgets, the table steps, and what it all costs.
-func (s *Settler) dryRunV0(ctx context.Context, root string, transfers []Transfer, out *DryRun) (*DryRun, error) {
+// preparedV0 is what a dry run and an export of v0 transactions both
+// start from: the table steps the plan needs, the transfers packed against
+// the tables as those steps leave them, the cost, the priority price, one
+// blockhash, and the transactions built and simulated with it.
+type preparedV0 struct {
+	tables    *offlineTables
+	groups    [][]Transfer
+	cost      Cost
+	price     uint64
+	blockhash solana.Hash
+	lastValid uint64
+	built     []builtV0
+}
+
+// prepareV0 builds a preparedV0; nothing is recorded or sent.
+func (s *Settler) prepareV0(ctx context.Context, root string, transfers []Transfer) (*preparedV0, error) {
 	s.report = &Report{Epoch: s.cfg.Epoch, Root: root, TxVersion: TxV0} // scratch: nothing is recorded
 	ot, err := s.planTables(ctx, tableAddresses(&s.treasury, transfers))
 	if err != nil {
 		return nil, err
 	}
-	groups := PackV0(&s.treasury, transfers, s.memo, s.logHead, ot.after.tableOf())
-	c, err := s.cost(ctx, transfers, len(groups))
+	pv := &preparedV0{tables: ot, groups: PackV0(&s.treasury, transfers, s.memo, s.logHead, ot.after.tableOf())}
+	if pv.cost, err = s.cost(ctx, transfers, len(pv.groups)); err != nil {
+		return nil, err
+	}
+	if err := s.stepsCost(ctx, ot, &pv.cost); err != nil {
+		return nil, err
+	}
+	if pv.price, err = s.priorityPrice(ctx); err != nil {
+		return nil, err
+	}
+	if pv.blockhash, pv.lastValid, err = s.chain.LatestBlockhash(ctx); err != nil {
+		return nil, err
+	}
+	if pv.built, err = s.buildOffline(ctx, pv.groups, pv.blockhash, ot, pv.price); err != nil {
+		return nil, err
+	}
+	return pv, nil
+}
+
+// dryRunV0 is DryRun for v0: the transactions against the tables as they
+// will be once the missing token accounts are added (see offline_v0.go),
+// their compute budgets, the table steps, and what it all costs.
+func (s *Settler) dryRunV0(ctx context.Context, root string, transfers []Transfer, out *DryRun) (*DryRun, error) {
+	pv, err := s.prepareV0(ctx, root, transfers)
 	if err != nil {
 		return nil, err
 	}
-	if err := s.stepsCost(ctx, ot, &c); err != nil {
-		return nil, err
-	}
-	price, err := s.priorityPrice(ctx)
-	if err != nil {
-		return nil, err
-	}
-	bh, _, err := s.chain.LatestBlockhash(ctx)
-	if err != nil {
-		return nil, err
-	}
-	built, err := s.buildOffline(ctx, groups, bh, ot, price)
-	if err != nil {
-		return nil, err
-	}
+	ot, groups, c, price, built := pv.tables, pv.groups, pv.cost, pv.price, pv.built
 	for i, b := range built {
 		n, _ := TxSize(b.tx)
 		d := DryRunTx{Recipients: len(groups[i]), Bytes: n, Units: b.units, Version: TxV0, ComputeUnitLimit: b.budget.Units,
@@ -320,31 +340,12 @@ func (s *Settler) Export(ctx context.Context, dir string) (*Manifest, error) {
 // order they must land), then the payouts against the tables as the
 // steps leave them, all with one blockhash.
 func (s *Settler) exportV0(ctx context.Context, root string, transfers []Transfer, dir string) (*Manifest, error) {
-	s.report = &Report{Epoch: s.cfg.Epoch, Root: root, TxVersion: TxV0} // scratch: nothing is recorded
-	ot, err := s.planTables(ctx, tableAddresses(&s.treasury, transfers))
+	pv, err := s.prepareV0(ctx, root, transfers)
 	if err != nil {
 		return nil, err
 	}
-	groups := PackV0(&s.treasury, transfers, s.memo, s.logHead, ot.after.tableOf())
-	c, err := s.cost(ctx, transfers, len(groups))
-	if err != nil {
-		return nil, err
-	}
-	if err := s.stepsCost(ctx, ot, &c); err != nil {
-		return nil, err
-	}
-	price, err := s.priorityPrice(ctx)
-	if err != nil {
-		return nil, err
-	}
-	bh, lastValid, err := s.chain.LatestBlockhash(ctx)
-	if err != nil {
-		return nil, err
-	}
-	built, err := s.buildOffline(ctx, groups, bh, ot, price)
-	if err != nil {
-		return nil, err
-	}
+	ot, groups, c, built := pv.tables, pv.groups, pv.cost, pv.built
+	bh, lastValid := pv.blockhash, pv.lastValid
 	txs := make([]*solana.Transaction, len(built))
 	for i, b := range built {
 		if b.simErr != nil {
