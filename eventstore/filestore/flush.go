@@ -37,7 +37,6 @@ func (s *Store) openActive() error {
 	}
 	// Recovery left any zeros past the frames (a zero tail): reuse them.
 	s.flusher.file, s.flusher.end, s.flusher.zeroEnd = f, seg.size, size
-	s.flusher.early.ch = make(chan earlyChunk, earlyQueue)
 	return nil
 }
 
@@ -211,26 +210,16 @@ func (s *Store) flushLoop() {
 }
 
 // sleep releases the staging lock until kick, Close or the timer c (nil: none)
-// wakes the flusher, and reports whether the timer did. Meanwhile it
-// writes the chunks of an append that staging hands it as they are sealed
-// (early.go).
+// wakes the flusher, and reports whether the timer did.
 func (s *Store) sleep(c <-chan time.Time) (timedOut bool) {
 	s.staging.asleep = true
 	s.staging.Unlock()
-wait:
-	for {
-		select {
-		case <-s.staging.wake:
-			break wait
-		case <-c:
-			timedOut = true
-			break wait
-		case ec := <-s.flusher.early.ch:
-			s.writeEarly(ec) // and sleep on: the append is still being sealed
-		}
+	select {
+	case <-s.staging.wake:
+	case <-c:
+		timedOut = true
 	}
 	s.staging.Lock()
-	s.drainEarly() // chunks sent before the lock was taken
 	s.staging.asleep = false
 	return timedOut
 }
@@ -241,7 +230,6 @@ func (s *Store) commit(batch []*group, ops int) {
 	var err error
 	if p := s.flusher.werr.Load(); p != nil {
 		err = *p
-		_, _ = s.takeEarly(batch) // forgotten: the log is to be reopened
 	} else {
 		err = s.flush(batch)
 		var nw *notWritten
@@ -320,17 +308,6 @@ func (s *Store) flush(batch []*group) error {
 	}
 	// Staging placed every group right after the one before it.
 	begin := s.flusher.end
-	// The first bytes of batch may be on their way already (early.go).
-	skip, err := s.takeEarly(batch)
-	if err != nil {
-		if noSpace(err) {
-			if cerr := s.cutBack(begin); cerr != nil {
-				return fmt.Errorf("%w; cutting the partial write back to offset %d failed: %w", err, begin, cerr)
-			}
-			return &notWritten{err}
-		}
-		return err
-	}
 	at := s.flusher.end
 	for _, g := range batch {
 		if g.base != at {
@@ -341,8 +318,7 @@ func (s *Store) flush(batch []*group) error {
 	// Small chunks (many concurrent single-event appends make a group
 	// each) are gathered into one write: a write system call costs more
 	// than copying a few KiB. Large ones are written as they are.
-	s.flusher.end += skip
-	wrote := int(skip)
+	wrote := 0
 	write := func(c []byte) error {
 		n, err := s.flusher.file.WriteAt(c, s.flusher.end)
 		if err == nil && n < len(c) {
@@ -372,10 +348,6 @@ func (s *Store) flush(batch []*group) error {
 	gather := s.flusher.gather[:0]
 	for _, g := range batch {
 		for _, c := range g.chunks {
-			if skip > 0 {
-				k := min(skip, int64(len(c)))
-				c, skip = c[k:], skip-k
-			}
 			switch {
 			case len(c) == 0:
 			case len(c) < gatherMax:

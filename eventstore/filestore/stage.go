@@ -495,10 +495,6 @@ func (s *Store) stage(op *appendOp, seg *segment, g *group) error {
 	// without them.
 	inPlace := newEvents == len(op.keys)
 	inPlaceOff := g.base + int64(g.size)
-	// A large append into an idle log is written as it is sealed
-	// (early.go): sent counts the bytes of op.frames handed off.
-	early := inPlace && s.canWriteEarly(g, len(op.frames))
-	sent := 0
 	for i, r := range op.reqs {
 		if dup[i] {
 			for range r.Events {
@@ -529,13 +525,6 @@ func (s *Store) stage(op *appendOp, seg *segment, g *group) error {
 			}
 			src = src[fl:]
 			s.staging.lastHash, s.staging.lastCRC = sealFrame(f, kind, s.staging.next, rev, &s.staging.lastHash, s.staging.lastCRC, s.staging.hasher)
-			if early && remaining > 0 {
-				if sealed := len(op.frames) - len(src); sealed-sent >= earlyChunkBytes {
-					if early = s.sendEarly(g, inPlaceOff+int64(sent), op.frames[sent:sealed]); early {
-						sent = sealed
-					}
-				}
-			}
 			offs = append(offs, uint32(off))
 			s.staging.next++
 			rev++

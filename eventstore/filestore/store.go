@@ -211,8 +211,6 @@ type flusher struct {
 	durHash [32]byte
 	durCRC  uint32
 	gather  []byte // buffer for gathering small chunks into one write
-	// early: frames written while their append is sealed (early.go).
-	early earlyWriter
 	// zeroOff stops zeroing ahead after it failed, until the next segment.
 	zeroOff bool
 	// cw keeps the commit record up to date (nil: read-only, or the
