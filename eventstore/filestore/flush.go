@@ -155,7 +155,7 @@ func (s *Store) flushLoop() {
 	grow := 0          // events of the last commit, for pregrow
 	for {
 		s.staging.Lock()
-		if grow > 0 && len(s.staging.queue) == 0 && s.staging.deferredN.Load() <= 0 {
+		if grow >= pregrowMinEvents && len(s.staging.queue) == 0 && s.staging.deferredN.Load() <= 0 {
 			// Nothing to write yet: grow the id tables that the next
 			// append of this size would grow in its staging.
 			s.staging.ids.pregrow(grow, pregrowShards)
@@ -218,8 +218,13 @@ func (s *Store) flushLoop() {
 }
 
 // pregrowShards bounds the id tables grown ahead between two commits
-// (idIndex.pregrow).
-const pregrowShards = 16
+// (idIndex.pregrow); only commits of at least pregrowMinEvents events
+// (batched appends) grow ahead: the commits of many small concurrent
+// appends keep their path as it was.
+const (
+	pregrowShards    = 16
+	pregrowMinEvents = 256
+)
 
 // sleep releases the staging lock until kick, Close or the timer c (nil: none)
 // wakes the flusher, and reports whether the timer did.
