@@ -134,6 +134,7 @@ raw write+fsync (%d B)          %.0f fsyncs/s
 append, batch of 1              %.0f events/s (%.2f of raw)
 append, batch of 100            %.0f events/s
 append, batch of 1000, 1 appender  %.0f events/s
+  ratio to raw                  %.2f (disk limit around it: %.0f events/s)
 append, batch of 1000           %.0f events/s, %.1f MB/s on disk (%d appenders)
   ratio to raw                  %.2f (disk limit for these frames: %.0f events/s)
   mean group commit             %d B; raw write+fsync of that size %.1f MB/s, ratio %.2f
@@ -146,7 +147,7 @@ sequential read                 %.0f events/s, %.1f MB/s (%d events)
 `, r.GoMaxProcs, r.NumCPU, r.EventBytes, r.FrameBytes, r.RawChunkBytes, r.RawWriteFsyncBytesPerSec/1e6, r.RawFsyncsPerSec,
 		r.FrameBytes, r.RawSmallFsyncsPerSec,
 		r.AppendBatch1EventsPerSec, r.Batch1RatioToRaw, r.AppendBatch100EventsPerSec,
-		r.AppendBatch1000SingleEventsPerSec,
+		r.AppendBatch1000SingleEventsPerSec, r.SingleRatioToRaw, r.RawLimitSingleEventsPerSec,
 		r.AppendBatch1000EventsPerSec, r.AppendBatch1000BytesPerSec/1e6, r.AppendBatch1000Writers, r.RatioToRaw, r.RawLimitBatch1000EventsPerSec,
 		r.Batch1000BytesPerFsync, r.RawAtFlushSizeBytesPerSec/1e6, r.RatioToRawAtFlushSize,
 		r.Concurrent64EventsPerSec, r.Concurrent64P99Micros, r.Concurrent64LimitPerSec, r.Concurrent64RatioToLimit,

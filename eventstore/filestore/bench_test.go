@@ -254,3 +254,72 @@ func concurrent64(b *testing.B, s *Store) {
 	})
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "events/s")
 }
+
+// BenchmarkOneAppender is peerbench's workload A and bench store's
+// one-appender figure: one goroutine appending batches of 1,000 fresh
+// events, each waiting for its fdatasync. Half of b.N's batches are
+// measured raw (write+fdatasync of the same bytes, appended to a new
+// file) before the appends and half after, so ratio-to-raw compares the
+// store with the disk around it.
+func BenchmarkOneAppender(b *testing.B) {
+	const size = 1000
+	dir := b.TempDir()
+	s, err := Open(filepath.Join(dir, "log"), nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer s.Close()
+	tmpl := benchEvents(0, size)
+	batch := make([]eventstore.EventData, size)
+	id := []byte("00000000-0000-4000-8000-000000000000")
+	fresh := func(k int) {
+		copy(batch, tmpl)
+		for i := range batch {
+			n := uint64(k*size + i)
+			for j := len(id) - 1; j >= 24; j-- {
+				id[j] = "0123456789abcdef"[n&15]
+				n >>= 4
+			}
+			batch[i].ID = string(id)
+		}
+	}
+	fresh(0)
+	if _, err := s.Append(context.Background(), "s", eventstore.Any(), batch...); err != nil {
+		b.Fatal(err)
+	}
+	chunk := int(s.Stats().BytesWritten)
+	raw := func(name string, n int) time.Duration {
+		f, err := OSFS{}.OpenFile(filepath.Join(dir, name), os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o644)
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer f.Close()
+		buf := make([]byte, chunk)
+		start := time.Now()
+		for i := range n {
+			if _, err := f.WriteAt(buf, int64(i*chunk)); err != nil {
+				b.Fatal(err)
+			}
+			if err := f.Datasync(); err != nil {
+				b.Fatal(err)
+			}
+		}
+		return time.Since(start)
+	}
+	b.ResetTimer()
+	b.StopTimer()
+	rawTime := raw("raw-before", b.N/2+1)
+	var appendTime time.Duration
+	for i := 0; i < b.N; i++ {
+		fresh(i + 1)
+		start := time.Now()
+		if _, err := s.Append(context.Background(), "s", eventstore.Any(), batch...); err != nil {
+			b.Fatal(err)
+		}
+		appendTime += time.Since(start)
+	}
+	rawTime += raw("raw-after", b.N-b.N/2)
+	b.ReportMetric(float64(b.N*size)/appendTime.Seconds(), "events/s")
+	b.ReportMetric(float64(b.N+1)/rawTime.Seconds()*size, "raw-events/s")
+	b.ReportMetric(rawTime.Seconds()/float64(b.N+1)/(appendTime.Seconds()/float64(b.N)), "ratio-to-raw")
+}

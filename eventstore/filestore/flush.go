@@ -153,8 +153,15 @@ func (s *Store) flushLoop() {
 	backstop := time.NewTimer(time.Hour)
 	backstop.Stop()
 	var batch []*group // reused: the groups of one flush
+	grow := 0          // events of the last commit, for pregrow
 	for {
 		s.staging.Lock()
+		if grow >= pregrowMinEvents && len(s.staging.queue) == 0 && s.staging.deferredN.Load() <= 0 {
+			// Nothing to write yet: grow the id tables that the next
+			// append of this size would grow in its staging.
+			s.staging.ids.pregrow(grow, pregrowShards)
+		}
+		grow = 0
 		armed := false
 		for !s.ready() {
 			if len(s.staging.queue) == 0 && s.staging.deferredN.Load() <= 0 && s.staging.want.Load() == 0 {
@@ -200,6 +207,7 @@ func (s *Store) flushLoop() {
 		s.staging.Unlock()
 
 		if len(batch) > 0 {
+			grow = int(batch[len(batch)-1].last - batch[0].from + 1)
 			s.commit(batch, ops)
 		}
 		clear(batch)
@@ -209,6 +217,15 @@ func (s *Store) flushLoop() {
 		}
 	}
 }
+
+// pregrowShards bounds the id tables grown ahead between two commits
+// (idIndex.pregrow); only commits of at least pregrowMinEvents events
+// (batched appends) grow ahead: the commits of many small concurrent
+// appends keep their path as it was.
+const (
+	pregrowShards    = 16
+	pregrowMinEvents = 256
+)
 
 // sleep releases the staging lock until kick, Close or the timer c (nil: none)
 // wakes the flusher, and reports whether the timer did.

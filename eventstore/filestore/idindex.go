@@ -21,6 +21,8 @@ type idIndex struct {
 	other  map[string]uint64
 	n      int
 	sink   uint64 // keeps warm's loads
+	// growNext is the shard pregrow looks at first.
+	growNext int
 }
 
 const (
@@ -170,6 +172,28 @@ func (x *idIndex) remove(k idKey) {
 	t.slots[i] = uuidSlot{}
 	t.n--
 	x.n--
+}
+
+// pregrow grows, ahead of need, at most maxShards of the tables that an
+// append of n more ids could push past two thirds full (lookupOrInsert
+// grows a table at three quarters). The flusher calls it when it is idle
+// after a commit (staging locked), so that a lone appender of large
+// batches finds its tables grown while it prepares the next batch instead
+// of growing them inside its staging (amortized, about 100 µs of the
+// 600 µs a 1,000-event batch spent staging when profiled). maxShards
+// spreads the growth of tables that fill evenly over several commits.
+func (x *idIndex) pregrow(n, maxShards int) {
+	r := 2*n/idShards + 4 // a shard's share of n, with room for chance
+	for range idShards {
+		t := &x.shards[x.growNext]
+		x.growNext = (x.growNext + 1) % idShards
+		if len(t.slots) > 0 && 3*(t.n+r) > 2*len(t.slots) {
+			t.grow()
+			if maxShards--; maxShards == 0 {
+				return
+			}
+		}
+	}
 }
 
 // grow doubles t (or gives it its first slots) and reinserts its entries.

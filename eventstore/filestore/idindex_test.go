@@ -127,3 +127,47 @@ func TestParseUUID(t *testing.T) {
 		}
 	}
 }
+
+// TestIDIndexPregrow: pregrow grows at most the shards it is allowed,
+// only those an append of n ids could push past two thirds full, and
+// keeps every id where it was.
+func TestIDIndexPregrow(t *testing.T) {
+	x := newIDIndex()
+	const n = 20000
+	keys := make([]idKey, n)
+	for i := range keys {
+		keys[i] = keyOf(fmt.Sprintf("%08x-0000-4000-8000-%012x", i>>12, i&0xfff))
+		x.lookupOrInsert(keys[i], uint64(i+1))
+	}
+	crowded := func(r int) int {
+		c := 0
+		for i := range x.shards {
+			if t := &x.shards[i]; len(t.slots) > 0 && 3*(t.n+r) > 2*len(t.slots) {
+				c++
+			}
+		}
+		return c
+	}
+	const batch = 1000
+	r := 2*batch/idShards + 4
+	before := crowded(r)
+	if before < 2 {
+		t.Fatalf("only %d shards are near full: the test needs more", before)
+	}
+	x.pregrow(batch, 1)
+	if got := crowded(r); got != before-1 {
+		t.Fatalf("pregrow(…, 1) left %d crowded shards of %d", got, before)
+	}
+	x.pregrow(batch, idShards)
+	if got := crowded(r); got != 0 {
+		t.Fatalf("pregrow(…, all) left %d crowded shards", got)
+	}
+	for i, k := range keys {
+		if p, ok := x.lookup(k); !ok || p != uint64(i+1) {
+			t.Fatalf("key %d at %d, %v after pregrow", i, p, ok)
+		}
+	}
+	if x.Len() != n {
+		t.Fatalf("Len %d, want %d", x.Len(), n)
+	}
+}

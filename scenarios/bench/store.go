@@ -54,6 +54,13 @@ type StoreResult struct {
 	// AppendBatch1000SingleEventsPerSec is one appender waiting for each
 	// batch's fsync before sending the next: latency-bound.
 	AppendBatch1000SingleEventsPerSec float64 `json:"append_batch1000_single_writer_events_per_sec"`
+	// RawAroundSingleBytesPerSec is raw write+fsync of RawChunkBytes
+	// measured half just before the one appender's run and half just
+	// after; RawLimitSingleEventsPerSec is it in events, and
+	// SingleRatioToRaw the one appender's events/s against it.
+	RawAroundSingleBytesPerSec float64 `json:"raw_write_fsync_around_single_writer_bytes_per_sec"`
+	RawLimitSingleEventsPerSec float64 `json:"raw_limit_single_writer_events_per_sec"`
+	SingleRatioToRaw           float64 `json:"append_batch1000_single_writer_ratio_to_raw"`
 	// RawLimitBatch1000EventsPerSec is the raw bytes/s in events of this
 	// size on disk: no log of these frames can append faster on this disk.
 	RawLimitBatch1000EventsPerSec float64 `json:"raw_limit_batch1000_events_per_sec"`
@@ -201,10 +208,25 @@ func RunStore(ctx context.Context, o StoreOptions) (*StoreResult, error) {
 	if r.AppendBatch100EventsPerSec, _, err = appendRun(ctx, filepath.Join(o.Dir, "b100"), 100, 1, o.Duration); err != nil {
 		return nil, err
 	}
+	// One appender (import, migrate, a settlement journal) has its own
+	// baseline around it, like the headline below.
+	o.Progress("raw write+fsync, before one appender")
+	singleBefore, err := rawWriteCount(filepath.Join(o.Dir, "raw-single"), chunk, o.Duration/2)
+	if err != nil {
+		return nil, err
+	}
 	o.Progress("append batch 1000, one appender")
 	if r.AppendBatch1000SingleEventsPerSec, _, err = appendRun(ctx, filepath.Join(o.Dir, "b1000-single"), batch, 1, o.Duration); err != nil {
 		return nil, err
 	}
+	o.Progress("raw write+fsync, after one appender")
+	singleAfter, err := rawWriteCount(filepath.Join(o.Dir, "raw-single-after"), chunk, o.Duration-o.Duration/2)
+	if err != nil {
+		return nil, err
+	}
+	r.RawAroundSingleBytesPerSec = singleBefore.add(singleAfter).bytesPerSec()
+	r.RawLimitSingleEventsPerSec = r.RawAroundSingleBytesPerSec / float64(r.FrameBytes)
+	r.SingleRatioToRaw = r.AppendBatch1000SingleEventsPerSec / r.RawLimitSingleEventsPerSec
 	// The headline's baseline is measured on both sides of it, half its
 	// time before and half after (it used to be the run's first
 	// measurement, 15 s earlier, and the disk had often changed speed by
