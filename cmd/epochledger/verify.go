@@ -10,6 +10,7 @@ import (
 
 	"github.com/epochledger/epochledger/eventstore/filestore"
 	"github.com/epochledger/epochledger/projections"
+	"github.com/epochledger/epochledger/settlement"
 )
 
 type verifyOutput struct {
@@ -28,7 +29,7 @@ type verifyOutput struct {
 // epoch's anchor.
 type anchorsOutput struct {
 	verifyOutput
-	Anchors []anchorCheck `json:"anchors"`
+	Anchors []settlement.AnchorCheck `json:"anchors"`
 }
 
 type verifyProblem struct {
@@ -143,7 +144,7 @@ per event, so its plans record no log_head and list as unanchored.`)
 	if rep.CrashTailOnly() {
 		out.TornTail = rep.TornTail
 	}
-	var checks []anchorCheck
+	var checks []settlement.AnchorCheck
 	anchorsFailed := false
 	if *anchors && intact {
 		chain := cf.dial()
@@ -173,7 +174,7 @@ per event, so its plans record no log_head and list as unanchored.`)
 		var doc any = out
 		if *anchors {
 			if checks == nil {
-				checks = []anchorCheck{}
+				checks = []settlement.AnchorCheck{}
 			}
 			doc = anchorsOutput{verifyOutput: out, Anchors: checks}
 		}

@@ -17,7 +17,7 @@ import (
 
 type anchorsDoc struct {
 	OK      bool          `json:"ok"`
-	Anchors []anchorCheck `json:"anchors"`
+	Anchors []settlement.AnchorCheck `json:"anchors"`
 }
 
 func runAnchors(t *testing.T, env map[string]string, data string) (int, anchorsDoc, string) {
