@@ -16,7 +16,7 @@ import (
 )
 
 type anchorsDoc struct {
-	OK      bool          `json:"ok"`
+	OK      bool                     `json:"ok"`
 	Anchors []settlement.AnchorCheck `json:"anchors"`
 }
 
