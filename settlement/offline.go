@@ -114,10 +114,7 @@ func (s *Settler) DryRun(ctx context.Context) (*DryRun, error) {
 	for _, c := range out.WalletChanges {
 		s.cfg.Log.Warn(c.Advice, "operator", c.OperatorID, "planned_wallet", c.Planned, "current_wallet", c.Current)
 	}
-	var total domain.BaseUnits
-	for _, t := range transfers {
-		total += t.Amount
-	}
+	total, _ := sumTransfers(transfers)
 	out.Total = total.String()
 	out.TxVersion = s.cfg.TxVersion
 	if len(transfers) == 0 {
@@ -142,14 +139,8 @@ func (s *Settler) DryRun(ctx context.Context) (*DryRun, error) {
 	for i, tx := range txs {
 		n, _ := TxSize(tx)
 		d := DryRunTx{Recipients: len(groups[i]), Bytes: n, Version: TxLegacy}
-		var amt domain.BaseUnits
-		for _, t := range groups[i] {
-			amt += t.Amount
-			if t.Create {
-				d.Creates++
-			}
-		}
-		d.Amount = amt.String()
+		amt, creates := sumTransfers(groups[i])
+		d.Amount, d.Creates = amt.String(), creates
 		res, err := s.chain.Simulate(ctx, tx, len(s.cfg.Signer) == 64)
 		if err != nil {
 			return nil, err
@@ -220,14 +211,8 @@ func (s *Settler) dryRunV0(ctx context.Context, root string, transfers []Transfe
 		n, _ := TxSize(b.tx)
 		d := DryRunTx{Recipients: len(groups[i]), Bytes: n, Units: b.units, Version: TxV0, ComputeUnitLimit: b.budget.Units,
 			PriorityLamports: b.budget.PriorityLamports(), UnitsEstimated: b.estimated}
-		var amt domain.BaseUnits
-		for _, t := range groups[i] {
-			amt += t.Amount
-			if t.Create {
-				d.Creates++
-			}
-		}
-		d.Amount = amt.String()
+		amt, creates := sumTransfers(groups[i])
+		d.Amount, d.Creates = amt.String(), creates
 		if b.simErr != nil {
 			d.Err, d.Logs = b.simErr, b.logs
 			out.Failures++

@@ -392,12 +392,7 @@ type Cost struct {
 // cost computes the Cost of sending transfers in txs transactions.
 func (s *Settler) cost(ctx context.Context, transfers []Transfer, txs int) (Cost, error) {
 	c := Cost{Transactions: txs, SignatureLamports: uint64(txs) * SignatureFee}
-	for _, t := range transfers {
-		c.Tokens += t.Amount
-		if t.Create {
-			c.Creates++
-		}
-	}
+	c.Tokens, c.Creates = sumTransfers(transfers)
 	if c.Creates > 0 {
 		cctx, cancel := context.WithTimeout(ctx, s.chain.CallTimeout)
 		rent, err := s.chain.rpc.GetMinimumBalanceForRentExemption(cctx, tokenAccountLen, rpc.CommitmentFinalized)

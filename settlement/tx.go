@@ -44,6 +44,18 @@ type Transfer struct {
 	Create bool
 }
 
+// sumTransfers is what transfers pay in all and how many token accounts
+// they create: the one tally the cost, the dry run's rows and its total use.
+func sumTransfers(ts []Transfer) (amount domain.BaseUnits, creates int) {
+	for _, t := range ts {
+		amount += t.Amount
+		if t.Create {
+			creates++
+		}
+	}
+	return amount, creates
+}
+
 // NewTransfer resolves a recipient's wallet and associated token account.
 func NewTransfer(r domain.Recipient, mint solana.PublicKey) (Transfer, error) {
 	w, err := domain.ParseWallet(r.Wallet)

@@ -176,16 +176,10 @@ func RunSettle(ctx context.Context, o SettleOptions) (*SettleResult, error) {
 // every token account, the treasury's and the mint in one lookup table,
 // at full compute budget, and returns its wire size.
 func fullTxBytesV0(tr *settlement.Treasury, memo string, n int) int {
-	ts := make([]settlement.Transfer, n)
+	ts := syntheticTransfers(n, false)
 	table := solana.PublicKeySlice{tr.Source, tr.Mint}
-	for i := range ts {
-		var b [32]byte
-		b[0], b[1] = byte(i), 1
-		ts[i].Owner = solana.PublicKeyFromBytes(b[:])
-		b[1] = 2
-		ts[i].ATA = solana.PublicKeyFromBytes(b[:])
-		ts[i].Amount = 1
-		table = append(table, ts[i].ATA)
+	for _, t := range ts {
+		table = append(table, t.ATA)
 	}
 	tables := settlement.Tables{solana.PublicKey{9}: table}
 	tx, err := settlement.BuildTxV0(tr, ts, memo, solana.Hash{}, tables, settlement.Budget{Units: settlement.MaxComputeUnits, Price: 1})
@@ -196,7 +190,9 @@ func fullTxBytesV0(tr *settlement.Treasury, memo string, n int) int {
 	return size
 }
 
-func fullTxBytes(tr *settlement.Treasury, memo string, n int, create bool) int {
+// syntheticTransfers returns n transfers of 1 base unit to distinct
+// made-up owners and token accounts, for measuring a transaction's size.
+func syntheticTransfers(n int, create bool) []settlement.Transfer {
 	ts := make([]settlement.Transfer, n)
 	for i := range ts {
 		var b [32]byte
@@ -207,6 +203,11 @@ func fullTxBytes(tr *settlement.Treasury, memo string, n int, create bool) int {
 		ts[i].Create = create
 		ts[i].Amount = 1
 	}
+	return ts
+}
+
+func fullTxBytes(tr *settlement.Treasury, memo string, n int, create bool) int {
+	ts := syntheticTransfers(n, create)
 	tx, err := settlement.BuildTx(tr, ts, memo, solana.Hash{})
 	if err != nil {
 		return 0
