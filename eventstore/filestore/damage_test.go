@@ -268,96 +268,98 @@ func TestCommitRecordCatchesACutLog(t *testing.T) {
 // as committed, written before it existed) the same bytes are a torn tail
 // as before.
 func TestCleanCloseMarksTheLastFrame(t *testing.T) {
-	dir := golden(t, "good")
-	s, err := Open(dir, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := s.Close(); err != nil {
-		t.Fatal(err)
-	}
-	rep := mustVerify(t, OSFS{}, dir)
-	if !rep.ClosedCleanly {
-		t.Fatalf("a clean Close is not recorded: %+v", rep)
-	}
-	names := segFiles(t, dir)
-	p := filepath.Join(dir, names[len(names)-1])
-	b, _ := os.ReadFile(p)
-	b[len(b)-2] ^= 0x10 // the last frame's CRC
-	os.WriteFile(p, b, 0o644)
-	_, err = Open(dir, nil)
-	var ce *eventstore.CorruptError
-	if !errors.As(err, &ce) || ce.Segment != names[len(names)-1] {
-		t.Fatalf("Open of a cleanly closed log with a damaged last frame: %v", err)
-	}
-	if rep, err := Verify(dir, nil, nil); err != nil || rep.OK() || rep.CrashTailOnly() || !rep.ClosedCleanly {
-		t.Fatalf("Verify: %+v %v", rep, err)
-	}
-	os.Remove(filepath.Join(dir, commitRecordName))
-	rep, err = Verify(dir, nil, nil)
-	if err != nil || !rep.CrashTailOnly() || rep.ClosedCleanly {
-		t.Fatalf("Verify without the record: %+v %v", rep, err)
-	}
-	s, err = Open(dir, nil)
-	if err != nil || s.Repaired == "" {
-		t.Fatalf("Open without the record: %v, repaired %q", err, s.Repaired)
-	}
-	if h, _ := s.Head(t.Context()); h != 9 {
-		t.Fatalf("head %d after cutting the last batch, want 9", h)
-	}
-	s.Close()
+	forGoldenSets(t, func(t *testing.T, set string) {
+		dir := golden(t, set, "good")
+		s, err := Open(dir, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := s.Close(); err != nil {
+			t.Fatal(err)
+		}
+		rep := mustVerify(t, OSFS{}, dir)
+		if !rep.ClosedCleanly {
+			t.Fatalf("a clean Close is not recorded: %+v", rep)
+		}
+		names := segFiles(t, dir)
+		p := filepath.Join(dir, names[len(names)-1])
+		b, _ := os.ReadFile(p)
+		b[len(b)-2] ^= 0x10 // the last frame's CRC
+		os.WriteFile(p, b, 0o644)
+		_, err = Open(dir, nil)
+		var ce *eventstore.CorruptError
+		if !errors.As(err, &ce) || ce.Segment != names[len(names)-1] {
+			t.Fatalf("Open of a cleanly closed log with a damaged last frame: %v", err)
+		}
+		if rep, err := Verify(dir, nil, nil); err != nil || rep.OK() || rep.CrashTailOnly() || !rep.ClosedCleanly {
+			t.Fatalf("Verify: %+v %v", rep, err)
+		}
+		os.Remove(filepath.Join(dir, commitRecordName))
+		rep, err = Verify(dir, nil, nil)
+		if err != nil || !rep.CrashTailOnly() || rep.ClosedCleanly {
+			t.Fatalf("Verify without the record: %+v %v", rep, err)
+		}
+		s, err = Open(dir, nil)
+		if err != nil || s.Repaired == "" {
+			t.Fatalf("Open without the record: %v, repaired %q", err, s.Repaired)
+		}
+		if h, _ := s.Head(t.Context()); h != 9 {
+			t.Fatalf("head %d after cutting the last batch, want 9", h)
+		}
+		s.Close()
+	})
 }
 
 // TestVerifyReportsCrashTails: the torn and uncommitted tails a crash
 // leaves are reported as such (where, how many bytes), the damaged golden
 // logs are not.
 func TestVerifyReportsCrashTails(t *testing.T) {
-	good, _ := os.ReadFile(filepath.Join("testdata", "good", "00000000000000000007.seg"))
-	for _, name := range []string{"torn-tail", "uncommitted-tail", "torn-zero-tail"} {
-		rep, err := Verify(golden(t, name), nil, nil)
-		if err != nil || !rep.CrashTailOnly() {
-			t.Fatalf("%s: %+v %v", name, rep, err)
+	forGoldenSets(t, func(t *testing.T, set string) {
+		good, _ := os.ReadFile(filepath.Join("testdata", set, "good", "00000000000000000007.seg"))
+		for _, name := range []string{"torn-tail", "uncommitted-tail", "torn-zero-tail"} {
+			rep, err := Verify(golden(t, set, name), nil, nil)
+			if err != nil || !rep.CrashTailOnly() {
+				t.Fatalf("%s: %+v %v", name, rep, err)
+			}
+			tt := rep.TornTail
+			if tt.Segment != "00000000000000000007.seg" || tt.Offset != int64(len(good)) || tt.Bytes <= 0 || tt.Position != 13 || rep.Events != 12 {
+				t.Fatalf("%s: torn tail %+v, %d events", name, tt, rep.Events)
+			}
 		}
-		tt := rep.TornTail
-		if tt.Segment != "00000000000000000007.seg" || tt.Offset != int64(len(good)) || tt.Bytes <= 0 || tt.Position != 13 || rep.Events != 12 {
-			t.Fatalf("%s: torn tail %+v, %d events", name, tt, rep.Events)
+		for _, name := range []string{"corrupt-old-segment", "corrupt-newest-middle", "rewritten-event", "zeros-old-segment"} {
+			rep, err := Verify(golden(t, set, name), nil, nil)
+			if err != nil || rep.OK() || rep.CrashTailOnly() {
+				t.Fatalf("%s: %+v %v", name, rep, err)
+			}
 		}
-	}
-	for _, name := range []string{"corrupt-old-segment", "corrupt-newest-middle", "rewritten-event", "zeros-old-segment"} {
-		rep, err := Verify(golden(t, name), nil, nil)
-		if err != nil || rep.OK() || rep.CrashTailOnly() {
-			t.Fatalf("%s: %+v %v", name, rep, err)
-		}
-	}
+	})
 }
 
 // TestVerifyHead: the head hash verify prints, and any earlier event's
 // chain hash, is found; a log cut before that event does not hold it.
 func TestVerifyHead(t *testing.T) {
-	dir := golden(t, "good")
-	rep := mustVerify(t, OSFS{}, dir)
-	s, err := Open(dir, &Options{ReadOnly: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	var hashes [][32]byte
-	s.readAll(t.Context(), 1, func(_ *eventstore.RawEvent, h []byte) error {
-		hashes = append(hashes, [32]byte(h))
-		return nil
-	})
-	s.Close()
-	for i, h := range hashes {
-		r, err := VerifyHead(dir, nil, nil, h)
-		if err != nil || !r.OK() || r.HeadCheck == nil || r.HeadCheck.Position != uint64(i+1) {
-			t.Fatalf("hash of position %d: %+v %v", i+1, r.HeadCheck, err)
+	forGoldenSets(t, func(t *testing.T, set string) {
+		dir := golden(t, set, "good")
+		rep := mustVerify(t, OSFS{}, dir)
+		s, err := Open(dir, &Options{ReadOnly: true})
+		if err != nil {
+			t.Fatal(err)
 		}
-	}
-	names := segFiles(t, dir)
-	os.Remove(filepath.Join(dir, names[len(names)-1]))
-	r, err := VerifyHead(dir, nil, nil, hashes[len(hashes)-1])
-	if err != nil || !r.OK() || r.HeadCheck.Position != 0 || r.HeadHash == rep.HeadHash {
-		t.Fatalf("cut log: %+v %v", r, err)
-	}
+		s.Close()
+		hashes := chainOf(t, dir)
+		for i, h := range hashes {
+			r, err := VerifyHead(dir, nil, nil, h)
+			if err != nil || !r.OK() || r.HeadCheck == nil || r.HeadCheck.Position != uint64(i+1) {
+				t.Fatalf("hash of position %d: %+v %v", i+1, r.HeadCheck, err)
+			}
+		}
+		names := segFiles(t, dir)
+		os.Remove(filepath.Join(dir, names[len(names)-1]))
+		r, err := VerifyHead(dir, nil, nil, hashes[len(hashes)-1])
+		if err != nil || !r.OK() || r.HeadCheck.Position != 0 || r.HeadHash == rep.HeadHash {
+			t.Fatalf("cut log: %+v %v", r, err)
+		}
+	})
 }
 
 // TestPowerLossInsideALargeWriteOpens: a power cut that keeps a random half

@@ -15,14 +15,28 @@ import (
 // segment of an empty log.
 func (s *Store) openActive() error {
 	if len(s.segs) == 0 {
-		seg, err := s.createSegment(s.staging.next, s.staging.lastHash)
+		seg, err := s.createSegment(s.staging.next, s.headHash)
 		if err != nil {
 			return err
 		}
 		s.segs = append(s.segs, seg)
-		s.staging.lastCRC = seg.headerCRC
+		s.staging.lastCRC = seg.seed
 	}
 	seg := s.segs[len(s.segs)-1]
+	if seg.version != segVersion && len(seg.offsets) == 0 {
+		// An older version's newest segment without a frame (its writer
+		// stopped right after starting it, or its only batch was a torn
+		// tail): replaced by a segment of this version with the same
+		// name, so that no segment mixes versions. One with frames is
+		// continued by a new segment (enqueue).
+		made, err := s.createSegment(seg.first, seg.prevHash)
+		if err != nil {
+			return err
+		}
+		s.segs[len(s.segs)-1] = made
+		s.staging.lastCRC = made.seed
+		seg = made
+	}
 	f, err := s.fs.OpenFile(s.path(seg.name), os.O_WRONLY, 0)
 	if err != nil {
 		return fmt.Errorf("filestore: open %s for append: %w", seg.name, err)
@@ -48,8 +62,8 @@ func (s *Store) openActive() error {
 // prev is the record recovery read (nil: none).
 func (s *Store) openCommitRecord(prev *commitRecord) error {
 	seg := s.segs[len(s.segs)-1]
-	s.flusher.first, s.flusher.durHash, s.flusher.durCRC = seg.first, s.staging.lastHash, s.staging.lastCRC
-	r := commitRecord{segFirst: seg.first, end: seg.size, head: s.staging.next - 1, headHash: s.staging.lastHash}
+	s.flusher.first, s.flusher.durHash, s.flusher.durCRC = seg.first, s.headHash, s.staging.lastCRC
+	r := commitRecord{segFirst: seg.first, end: seg.size, head: s.staging.next - 1, headHash: s.headHash}
 	cw, err := openCommitWriter(s.fs, s.dir, s.path(commitRecordName), prev, r)
 	if err != nil {
 		if prev != nil && prev.clean {
@@ -150,18 +164,12 @@ const lingerMaxBytes = 128 << 10
 // just before the queue is taken.
 func (s *Store) flushLoop() {
 	defer close(s.flusher.done)
+	defer s.stopChainer()
 	backstop := time.NewTimer(time.Hour)
 	backstop.Stop()
 	var batch []*group // reused: the groups of one flush
-	grow := 0          // events of the last commit, for pregrow
 	for {
 		s.staging.Lock()
-		if grow >= pregrowMinEvents && len(s.staging.queue) == 0 && s.staging.deferredN.Load() <= 0 {
-			// Nothing to write yet: grow the id tables that the next
-			// append of this size would grow in its staging.
-			s.staging.ids.pregrow(grow, pregrowShards)
-		}
-		grow = 0
 		armed := false
 		for !s.ready() {
 			if len(s.staging.queue) == 0 && s.staging.deferredN.Load() <= 0 && s.staging.want.Load() == 0 {
@@ -207,7 +215,6 @@ func (s *Store) flushLoop() {
 		s.staging.Unlock()
 
 		if len(batch) > 0 {
-			grow = int(batch[len(batch)-1].last - batch[0].from + 1)
 			s.commit(batch, ops)
 		}
 		clear(batch)
@@ -217,15 +224,6 @@ func (s *Store) flushLoop() {
 		}
 	}
 }
-
-// pregrowShards bounds the id tables grown ahead between two commits
-// (idIndex.pregrow); only commits of at least pregrowMinEvents events
-// (batched appends) grow ahead: the commits of many small concurrent
-// appends keep their path as it was.
-const (
-	pregrowShards    = 16
-	pregrowMinEvents = 256
-)
 
 // sleep releases the staging lock until kick, Close or the timer c (nil: none)
 // wakes the flusher, and reports whether the timer did.
@@ -278,7 +276,7 @@ func (s *Store) commit(batch []*group, ops int) {
 		}
 		s.mu.Lock()
 		if lg.last > s.head {
-			s.head = lg.last
+			s.head, s.headHash = lg.last, lg.hash
 			close(s.headCh)
 			s.headCh = make(chan struct{})
 		}
@@ -312,6 +310,9 @@ func (s *Store) flush(batch []*group) error {
 		if err := s.trimZeros(); err != nil {
 			return err
 		}
+		// The chain hash before it is known now: every commit before this
+		// one is durable and hashed.
+		g.newSeg.prevHash = s.flusher.durHash
 		f, err := s.startSegment(g.newSeg)
 		if err != nil {
 			return err
@@ -321,7 +322,7 @@ func (s *Store) flush(batch []*group) error {
 			return err
 		}
 		s.flusher.file, s.flusher.end, s.flusher.zeroEnd, s.flusher.first = f, headerSize, headerSize, g.newSeg.first
-		s.flusher.durCRC = g.newSeg.headerCRC
+		s.flusher.durCRC = g.newSeg.seed
 		s.flusher.zeroOff = false
 	}
 	// Staging placed every group right after the one before it.
@@ -395,6 +396,7 @@ func (s *Store) flush(batch []*group) error {
 		}
 	}
 	if wrote == 0 {
+		chainGroups(s.flusher.hasher, batch, s.flusher.durHash) // groups kept for a roll: no events
 		return nil
 	}
 	s.flusher.zeroEnd = max(s.flusher.zeroEnd, s.flusher.end)
@@ -405,8 +407,13 @@ func (s *Store) flush(batch []*group) error {
 		s.flusher.zeroOff = true
 		s.opts.Logger.Warn("filestore: zeroing ahead failed; stopped until the next segment", "err", err)
 	}
+	// The frames' chain hashes are computed while they are on their way to
+	// disk (chain.go).
+	waitHashes := s.hashCommit(batch, wrote)
 	start := time.Now()
-	if err := s.flusher.file.Datasync(); err != nil {
+	err := s.flusher.file.Datasync()
+	waitHashes()
+	if err != nil {
 		return fmt.Errorf("fdatasync: %w", err)
 	}
 	s.flusher.stats.syncNanos.Add(uint64(time.Since(start)))

@@ -12,18 +12,25 @@ import (
 )
 
 const (
-	segMagic      = "EPLOGSEG"
-	segVersion    = 1
+	segMagic = "EPLOGSEG"
+	// segVersion is the format the writer writes: 2, whose payloads hold
+	// no chain hash (doc.go, "Versions"). Version 1 segments are read,
+	// verified and continued by a new segment.
+	segVersion    = 2
 	headerSize    = 64
 	frameOverhead = 4 + 1 + 4 // length, kind, crc
-	payloadFixed  = 56
+	// payloadFixed is the fixed part of a version 2 payload, and
+	// payloadFixedV1 of a version 1 payload, whose chain hash field
+	// (32 bytes after the revision) version 2 dropped.
+	payloadFixed   = 24
+	payloadFixedV1 = payloadFixed + 32
 
 	kindContinue = 1 // an event whose batch goes on
 	kindCommit   = 2 // the last event of a batch: commits it
 
 	// maxPayload bounds one frame, so a damaged length field cannot make
 	// recovery allocate gigabytes.
-	maxPayload = payloadFixed + 4*eventstore.MaxNameLen + eventstore.MaxDataLen
+	maxPayload = payloadFixedV1 + 4*eventstore.MaxNameLen + eventstore.MaxDataLen
 )
 
 var castagnoli = crc32.MakeTable(crc32.Castagnoli)
@@ -35,6 +42,7 @@ func segmentName(first uint64) string { return fmt.Sprintf("%020d.seg", first) }
 
 // header is a segment's header.
 type header struct {
+	version  uint32
 	first    uint64
 	prevHash [32]byte
 }
@@ -42,15 +50,29 @@ type header struct {
 func (h *header) encode() []byte {
 	b := make([]byte, headerSize)
 	copy(b, segMagic)
-	binary.LittleEndian.PutUint32(b[8:], segVersion)
+	binary.LittleEndian.PutUint32(b[8:], h.version)
 	binary.LittleEndian.PutUint64(b[16:], h.first)
 	copy(b[24:56], h.prevHash[:])
 	binary.LittleEndian.PutUint32(b[60:], crcUpdate(0, b[:60]))
 	return b
 }
 
+// frameSeed is the CRC the first frame of a segment with header h is
+// chained from. In version 1 it is the header's CRC. In version 2 it is the
+// CRC of the header's first 24 bytes (magic, version, first position),
+// which leave out the chain hash before the segment: the writer seals a
+// new segment's first frames before that hash is known (it is computed
+// while the commit before them is on its way to disk; see flush.go).
+func (h *header) frameSeed() uint32 {
+	b := h.encode()
+	if h.version == 1 {
+		return binary.LittleEndian.Uint32(b[60:])
+	}
+	return crcUpdate(0, b[:24])
+}
+
 // decodeHeader parses and checks a segment header; it returns the header
-// and its CRC, the seed of the first frame's CRC.
+// and the seed of its first frame's CRC (frameSeed).
 func decodeHeader(b []byte) (header, uint32, error) {
 	var h header
 	if len(b) < headerSize {
@@ -63,12 +85,13 @@ func decodeHeader(b []byte) (header, uint32, error) {
 	if got := crcUpdate(0, b[:60]); got != crc {
 		return h, 0, fmt.Errorf("segment header CRC mismatch (stored %08x, computed %08x)", crc, got)
 	}
-	if v := binary.LittleEndian.Uint32(b[8:]); v != segVersion {
-		return h, 0, fmt.Errorf("unsupported segment version %d", v)
+	h.version = binary.LittleEndian.Uint32(b[8:])
+	if h.version != 1 && h.version != 2 {
+		return h, 0, fmt.Errorf("unsupported segment version %d", h.version)
 	}
 	h.first = binary.LittleEndian.Uint64(b[16:])
 	copy(h.prevHash[:], b[24:56])
-	return h, crc, nil
+	return h, h.frameSeed(), nil
 }
 
 // payloadSize is the encoded payload size of e in stream.
@@ -76,20 +99,20 @@ func payloadSize(stream string, e *eventstore.EventData) int {
 	return payloadFixed + len(e.ID) + len(e.Type) + len(stream) + len(e.Time) + len(e.Data)
 }
 
-// encodeFrame appends e's frame to dst as an append's caller prepares it,
-// in its own goroutine and in parallel with other appenders: everything
-// but what depends on the event's place in the log. Kind, position,
-// revision, chain hash and CRC are left zero for sealFrame.
+// encodeFrame appends e's version 2 frame to dst as an append's caller
+// prepares it, in its own goroutine and in parallel with other appenders:
+// everything but what depends on the event's place in the log. Kind,
+// position, revision and CRC are left zero for sealFrame.
 func encodeFrame(dst []byte, stream string, e *eventstore.EventData) []byte {
 	n := payloadSize(stream, e)
 	start := len(dst)
 	dst = grow(dst, frameOverhead+n)
 	f := dst[start : start+frameOverhead+n]
-	clear(f[:5+48])
+	clear(f[:5+16])
 	binary.LittleEndian.PutUint32(f[0:], uint32(n))
 	p := f[5 : 5+n]
-	p[48], p[49], p[50], p[51] = byte(len(e.ID)), byte(len(e.Type)), byte(len(stream)), byte(len(e.Time))
-	binary.LittleEndian.PutUint32(p[52:], uint32(len(e.Data)))
+	p[16], p[17], p[18], p[19] = byte(len(e.ID)), byte(len(e.Type)), byte(len(stream)), byte(len(e.Time))
+	binary.LittleEndian.PutUint32(p[20:], uint32(len(e.Data)))
 	o := payloadFixed
 	o += copy(p[o:], e.ID)
 	o += copy(p[o:], e.Type)
@@ -101,38 +124,40 @@ func encodeFrame(dst []byte, stream string, e *eventstore.EventData) []byte {
 }
 
 // sealFrame completes a frame made by encodeFrame once its place in the
-// log is known: kind, position, revision, the chain hash (d is a reusable
-// digest; nil makes one) and the CRC chained from crcSeed. It returns the
-// chain hash and the CRC.
-func sealFrame(f []byte, kind byte, pos, rev uint64, prevHash *[32]byte, crcSeed uint32, d *chainDigest) ([32]byte, uint32) {
+// log is known: kind, position, revision and the CRC chained from
+// crcSeed, which it returns. The chain hash is not part of a version 2
+// frame: the flusher computes it after the frame is written (chainFrames).
+func sealFrame(f []byte, kind byte, pos, rev uint64, crcSeed uint32) uint32 {
 	n := len(f) - frameOverhead
 	f[4] = kind
 	p := f[5 : 5+n]
 	binary.LittleEndian.PutUint64(p[0:], pos)
 	binary.LittleEndian.PutUint64(p[8:], rev)
-	if d == nil {
-		d = newChainDigest()
-	}
-	h := chainHashWith(d, prevHash, p)
-	copy(p[16:48], h[:])
 	crc := crcUpdate(crcSeed, f[:5+n])
 	binary.LittleEndian.PutUint32(f[5+n:], crc)
-	return h, crc
+	return crc
 }
 
-// appendFrame encodes and seals one event's frame at the end of dst, for
-// tests and tools that build frames by hand.
+// appendFrame encodes and seals one event's version 2 frame at the end of
+// dst, for tests and tools that build frames by hand; it returns the
+// event's chain hash and the frame's CRC.
 func appendFrame(dst []byte, kind byte, pos, rev uint64, stream string, e *eventstore.EventData, prevHash *[32]byte, crcSeed uint32) ([]byte, [32]byte, uint32) {
 	start := len(dst)
 	dst = encodeFrame(dst, stream, e)
-	h, crc := sealFrame(dst[start:], kind, pos, rev, prevHash, crcSeed, nil)
-	return dst, h, crc
+	crc := sealFrame(dst[start:], kind, pos, rev, crcSeed)
+	return dst, chainHash(prevHash, 2, dst[start+5:len(dst)-4]), crc
 }
 
 // chainHash computes an event's chain hash from its predecessor's and its
-// payload (whose hash field is skipped).
-func chainHash(prev *[32]byte, payload []byte) [32]byte {
-	return chainHashWith(newChainDigest(), prev, payload)
+// payload of segment version v. The chain is the same in both versions:
+//
+//	SHA-256(previous chain hash || position, revision || the rest of the payload)
+//
+// where the rest of the payload starts after the revision (version 2) or
+// after the stored chain hash (version 1), so a log continued in version 2
+// keeps one chain through both.
+func chainHash(prev *[32]byte, v uint32, payload []byte) [32]byte {
+	return chainHashWith(newChainDigest(), prev, v, payload)
 }
 
 // chainDigest is a reusable SHA-256 for chain hashes with room for its
@@ -145,12 +170,17 @@ type chainDigest struct {
 
 func newChainDigest() *chainDigest { return &chainDigest{d: sha256.New()} }
 
-// chainHashWith is chainHash with a reusable digest (staging's hot path).
-func chainHashWith(c *chainDigest, prev *[32]byte, payload []byte) [32]byte {
+// chainHashWith is chainHash with a reusable digest (the hot paths: the
+// flusher's chain, recovery, verify).
+func chainHashWith(c *chainDigest, prev *[32]byte, v uint32, payload []byte) [32]byte {
 	c.d.Reset()
 	c.d.Write(prev[:])
-	c.d.Write(payload[0:16])
-	c.d.Write(payload[48:])
+	if v == 1 {
+		c.d.Write(payload[0:16])
+		c.d.Write(payload[16+32:])
+	} else {
+		c.d.Write(payload)
+	}
 	c.d.Sum(c.sum[:0])
 	return c.sum
 }
@@ -168,7 +198,7 @@ func grow(b []byte, n int) []byte {
 type payload struct {
 	position uint64
 	revision uint64
-	hash     []byte
+	hash     []byte // the stored chain hash: version 1 only (nil in version 2)
 	id       []byte
 	typ      []byte
 	stream   []byte
@@ -177,21 +207,28 @@ type payload struct {
 	raw      []byte
 }
 
-// decodePayload parses a payload without copying.
-func decodePayload(p []byte) (payload, error) {
+// decodePayload parses a payload of segment version v without copying.
+func decodePayload(p []byte, v uint32) (payload, error) {
 	var d payload
-	if len(p) < payloadFixed {
+	fixed := payloadFixed
+	if v == 1 {
+		fixed = payloadFixedV1
+	}
+	if len(p) < fixed {
 		return d, fmt.Errorf("payload of %d bytes is shorter than its fixed part", len(p))
 	}
 	d.position = binary.LittleEndian.Uint64(p[0:])
 	d.revision = binary.LittleEndian.Uint64(p[8:])
-	d.hash = p[16:48]
-	il, tl, sl, ml := int(p[48]), int(p[49]), int(p[50]), int(p[51])
-	dl := int(binary.LittleEndian.Uint32(p[52:]))
-	if payloadFixed+il+tl+sl+ml+dl != len(p) {
-		return d, fmt.Errorf("payload field lengths (%d+%d+%d+%d+%d) do not add up to %d bytes", il, tl, sl, ml, dl, len(p)-payloadFixed)
+	l := p[16:]
+	if v == 1 {
+		d.hash, l = p[16:48], p[48:]
 	}
-	o := payloadFixed
+	il, tl, sl, ml := int(l[0]), int(l[1]), int(l[2]), int(l[3])
+	dl := int(binary.LittleEndian.Uint32(l[4:]))
+	if fixed+il+tl+sl+ml+dl != len(p) {
+		return d, fmt.Errorf("payload field lengths (%d+%d+%d+%d+%d) do not add up to %d bytes", il, tl, sl, ml, dl, len(p)-fixed)
+	}
+	o := fixed
 	d.id, o = p[o:o+il], o+il
 	d.typ, o = p[o:o+tl], o+tl
 	d.stream, o = p[o:o+sl], o+sl

@@ -9,16 +9,20 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/epochledger/epochledger/eventstore"
 )
 
-var update = flag.Bool("update", false, "rewrite the golden logs under testdata/")
+var update = flag.Bool("update", false, "rewrite the golden logs under testdata/v2/")
 
 // The golden logs under testdata/ are committed bytes: they pin the on-disk
 // format (a change that breaks reading old logs fails here) and hold the
-// damaged cases recovery must tell apart.
+// damaged cases recovery must tell apart. There is one set per segment
+// version: testdata/<name> in version 1, written by the writer before
+// version 2 and kept as it was (no writer makes them any more), and
+// testdata/v2/<name>, which -update rewrites. The tests run on both.
 //
 //	good/                 two segments, 12 events
 //	torn-tail/            good + half a frame at the end of the newest segment
@@ -26,10 +30,25 @@ var update = flag.Bool("update", false, "rewrite the golden logs under testdata/
 //	corrupt-old-segment/  one payload byte flipped in the first (older) segment
 //	corrupt-newest-middle/ one payload byte flipped in the newest segment, valid frames after it
 //	rewritten-event/      an event's data altered and its CRCs recomputed: only the hash chain sees it
+//	                      (version 1: the event's stored hash; version 2: the next segment's header)
 //	zero-tail/            good + 4 KiB of zeros after the newest segment's frames, as a writer
 //	                      that zeroes ahead (Options.ZeroAhead) leaves it when it stops uncleanly
 //	torn-zero-tail/       zero-tail with half a frame written over the start of the zeros
 //	zeros-old-segment/    64 zero bytes after the frames of the first (older) segment
+
+// goldenSets are the golden sets' folders under testdata: version 1, version 2.
+var goldenSets = []string{"", "v2"}
+
+// forGoldenSets runs fn once per golden set, as a subtest named after it.
+func forGoldenSets(t *testing.T, fn func(t *testing.T, set string)) {
+	for _, set := range goldenSets {
+		name := set
+		if name == "" {
+			name = "v1"
+		}
+		t.Run(name, func(t *testing.T) { fn(t, set) })
+	}
+}
 
 func goldenEvents() []eventstore.EventData {
 	evs := make([]eventstore.EventData, 12)
@@ -58,6 +77,9 @@ func writeGood(t *testing.T, dir string) {
 	}
 	s.Close()
 	os.Remove(filepath.Join(dir, "LOCK"))
+	// The golden logs judge torn tails by their frames alone, as the
+	// version 1 set (written before the commit record existed) does.
+	os.Remove(filepath.Join(dir, commitRecordName))
 }
 
 func copyDir(t *testing.T, src, dst string) {
@@ -97,7 +119,7 @@ func frameOffsets(b []byte) []int {
 }
 
 func makeGolden(t *testing.T) {
-	root := "testdata"
+	root := filepath.Join("testdata", "v2")
 	good := filepath.Join(root, "good")
 	writeGood(t, good)
 	names := segFiles(t, good)
@@ -125,10 +147,6 @@ func makeGolden(t *testing.T) {
 		binary.LittleEndian.PutUint64(fr[5+8:], 6) // revision in stream s-1
 		idAt := 5 + payloadFixed + len("00000000-0000-4000-8000-00000000001")
 		fr[idAt] = '3' // id ...013, not yet stored
-		var prev [32]byte
-		copy(prev[:], fr[5+16:5+48])
-		h := chainHash(&prev, fr[5:len(fr)-4])
-		copy(fr[5+16:], h[:])
 		seed := binary.LittleEndian.Uint32(b[len(b)-4:])
 		n := len(fr) - 4
 		binary.LittleEndian.PutUint32(fr[n:], crcUpdate(seed, fr[:n]))
@@ -176,211 +194,225 @@ func makeGolden(t *testing.T) {
 	})
 }
 
-func golden(t *testing.T, name string) string {
+// golden copies the golden log name of set (goldenSets) into a temporary
+// directory.
+func golden(t *testing.T, set, name string) string {
 	t.Helper()
 	if *update {
-		makeGolden(t)
+		updateOnce.Do(func() { makeGolden(t) })
 	}
 	dir := filepath.Join(t.TempDir(), name)
-	copyDir(t, filepath.Join("testdata", name), dir)
+	copyDir(t, filepath.Join("testdata", set, name), dir)
 	return dir
 }
 
+var updateOnce sync.Once
+
 func TestGoldenGood(t *testing.T) {
-	dir := golden(t, "good")
-	rep := mustVerify(t, OSFS{}, dir)
-	if rep.Events != 12 || rep.Segments < 2 {
-		t.Fatalf("verify report %+v", rep)
-	}
-	s, err := Open(dir, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
-	var got []string
-	s.ReadAll(context.Background(), 1, func(e *eventstore.RecordedEvent) error {
-		got = append(got, fmt.Sprintf("%d %s %d %s", e.Position, e.Stream, e.Revision, e.Data))
-		return nil
+	forGoldenSets(t, func(t *testing.T, set string) {
+		dir := golden(t, set, "good")
+		rep := mustVerify(t, OSFS{}, dir)
+		if rep.Events != 12 || rep.Segments < 2 {
+			t.Fatalf("verify report %+v", rep)
+		}
+		s, err := Open(dir, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer s.Close()
+		var got []string
+		s.ReadAll(context.Background(), 1, func(e *eventstore.RecordedEvent) error {
+			got = append(got, fmt.Sprintf("%d %s %d %s", e.Position, e.Stream, e.Revision, e.Data))
+			return nil
+		})
+		if len(got) != 12 || got[0] != `1 s-0 0 {"n":1}` || got[11] != `12 s-1 5 {"n":12}` {
+			t.Fatalf("golden log reads back as %q", got)
+		}
 	})
-	if len(got) != 12 || got[0] != `1 s-0 0 {"n":1}` || got[11] != `12 s-1 5 {"n":12}` {
-		t.Fatalf("golden log reads back as %q", got)
-	}
 }
 
 // TestGoldenZeroTail: zeros after the newest segment's last frame are
 // space the writer zeroed ahead, not damage: the log verifies, opens with
 // nothing repaired, reuses them, and a clean Close leaves none behind.
 func TestGoldenZeroTail(t *testing.T) {
-	dir := golden(t, "zero-tail")
-	rep := mustVerify(t, OSFS{}, dir)
-	if rep.Events != 12 || rep.Tail != "" || rep.ZeroTailBytes != 4096 {
-		t.Fatalf("verify report %+v", rep)
-	}
-	r, err := Open(dir, &Options{ReadOnly: true})
-	if err != nil || r.Repaired != "" {
-		t.Fatalf("read-only open: %v, repaired %q", err, r.Repaired)
-	}
-	if h, _ := r.Head(context.Background()); h != 12 {
-		t.Fatalf("read-only head %d, want 12", h)
-	}
-	r.Close()
-	s, err := Open(dir, nil)
-	if err != nil || s.Repaired != "" {
-		t.Fatalf("open: %v, repaired %q", err, s.Repaired)
-	}
-	if _, err := s.Append(context.Background(), "s-0", eventstore.Any(), eventstore.EventData{ID: "00000000-0000-4000-8000-000000000099", Type: "TestEvent", Data: []byte(`{}`)}); err != nil {
-		t.Fatal(err)
-	}
-	s.Close()
-	rep = mustVerify(t, OSFS{}, dir)
-	if rep.Events != 13 {
-		t.Fatalf("verify after append: %+v", rep)
-	}
-	if aside, _ := filepath.Glob(filepath.Join(dir, "torn", "*")); len(aside) != 0 {
-		t.Fatalf("zeros copied aside as damage: %v", aside)
-	}
-	names := segFiles(t, dir)
-	b, _ := os.ReadFile(filepath.Join(dir, names[len(names)-1]))
-	if offs := frameOffsets(b); b[len(b)-1] == 0 || offs[len(offs)-1]+frameOverhead+int(binary.LittleEndian.Uint32(b[offs[len(offs)-1]:])) != len(b) {
-		t.Fatalf("a clean Close left zeros past the frames (%d bytes)", len(b))
-	}
+	forGoldenSets(t, func(t *testing.T, set string) {
+		dir := golden(t, set, "zero-tail")
+		rep := mustVerify(t, OSFS{}, dir)
+		if rep.Events != 12 || rep.Tail != "" || rep.ZeroTailBytes != 4096 {
+			t.Fatalf("verify report %+v", rep)
+		}
+		r, err := Open(dir, &Options{ReadOnly: true})
+		if err != nil || r.Repaired != "" {
+			t.Fatalf("read-only open: %v, repaired %q", err, r.Repaired)
+		}
+		if h, _ := r.Head(context.Background()); h != 12 {
+			t.Fatalf("read-only head %d, want 12", h)
+		}
+		r.Close()
+		s, err := Open(dir, nil)
+		if err != nil || s.Repaired != "" {
+			t.Fatalf("open: %v, repaired %q", err, s.Repaired)
+		}
+		if _, err := s.Append(context.Background(), "s-0", eventstore.Any(), eventstore.EventData{ID: "00000000-0000-4000-8000-000000000099", Type: "TestEvent", Data: []byte(`{}`)}); err != nil {
+			t.Fatal(err)
+		}
+		s.Close()
+		rep = mustVerify(t, OSFS{}, dir)
+		if rep.Events != 13 {
+			t.Fatalf("verify after append: %+v", rep)
+		}
+		if aside, _ := filepath.Glob(filepath.Join(dir, "torn", "*")); len(aside) != 0 {
+			t.Fatalf("zeros copied aside as damage: %v", aside)
+		}
+		names := segFiles(t, dir)
+		b, _ := os.ReadFile(filepath.Join(dir, names[len(names)-1]))
+		if offs := frameOffsets(b); b[len(b)-1] == 0 || offs[len(offs)-1]+frameOverhead+int(binary.LittleEndian.Uint32(b[offs[len(offs)-1]:])) != len(b) {
+			t.Fatalf("a clean Close left zeros past the frames (%d bytes)", len(b))
+		}
+	})
 }
 
 func TestGoldenTornTails(t *testing.T) {
-	for _, name := range []string{"torn-tail", "uncommitted-tail", "torn-zero-tail"} {
-		t.Run(name, func(t *testing.T) {
-			dir := golden(t, name)
-			// Verify is strict: a torn tail is reported until it is repaired.
-			rep, err := Verify(dir, nil, nil)
-			if err != nil || rep.OK() || !strings.Contains(rep.Problem.Reason, "torn") {
-				t.Fatalf("verify before repair: %+v %v", rep, err)
-			}
-			s, err := Open(dir, nil)
-			if err != nil {
-				t.Fatalf("Open must repair a torn tail: %v", err)
-			}
-			if s.Repaired == "" {
-				t.Fatal("repair not reported")
-			}
-			if h, _ := s.Head(context.Background()); h != 12 {
-				t.Fatalf("head %d after repair, want 12", h)
-			}
-			if name == "uncommitted-tail" {
-				// Recovery indexed the uncommitted event before it saw the
-				// batch never committed, and must have taken it back: its
-				// id and its stream revision are free again.
-				r, err := s.Append(context.Background(), "s-1", eventstore.Exact(5), eventstore.EventData{ID: "00000000-0000-4000-8000-000000000013", Type: "TestEvent", Data: []byte(`{}`)})
-				if err != nil || r.Duplicate || r.FirstPosition != 13 {
-					t.Fatalf("re-append of the cut event: %+v, %v", r, err)
+	forGoldenSets(t, func(t *testing.T, set string) {
+		for _, name := range []string{"torn-tail", "uncommitted-tail", "torn-zero-tail"} {
+			t.Run(name, func(t *testing.T) {
+				dir := golden(t, set, name)
+				// Verify is strict: a torn tail is reported until it is repaired.
+				rep, err := Verify(dir, nil, nil)
+				if err != nil || rep.OK() || !strings.Contains(rep.Problem.Reason, "torn") {
+					t.Fatalf("verify before repair: %+v %v", rep, err)
 				}
-			}
-			// The new event goes where the damage was, and the chain holds.
-			if _, err := s.Append(context.Background(), "s-0", eventstore.Any(), eventstore.EventData{ID: "00000000-0000-4000-8000-000000000099", Type: "TestEvent", Data: []byte(`{}`)}); err != nil {
-				t.Fatal(err)
-			}
-			s.Close()
-			mustVerify(t, OSFS{}, dir)
-			aside, _ := filepath.Glob(filepath.Join(dir, "torn", "*.torn"))
-			if len(aside) != 1 {
-				t.Fatalf("damaged bytes not copied aside: %v", aside)
-			}
-			// Only the damaged bytes are kept, not zeros written ahead.
-			if b, _ := os.ReadFile(aside[0]); len(b) == 0 || b[len(b)-1] == 0 {
-				t.Fatalf("copied aside %d bytes ending in a zero", len(b))
-			}
-		})
-	}
+				s, err := Open(dir, nil)
+				if err != nil {
+					t.Fatalf("Open must repair a torn tail: %v", err)
+				}
+				if s.Repaired == "" {
+					t.Fatal("repair not reported")
+				}
+				if h, _ := s.Head(context.Background()); h != 12 {
+					t.Fatalf("head %d after repair, want 12", h)
+				}
+				if name == "uncommitted-tail" {
+					// Recovery indexed the uncommitted event before it saw the
+					// batch never committed, and must have taken it back: its
+					// id and its stream revision are free again.
+					r, err := s.Append(context.Background(), "s-1", eventstore.Exact(5), eventstore.EventData{ID: "00000000-0000-4000-8000-000000000013", Type: "TestEvent", Data: []byte(`{}`)})
+					if err != nil || r.Duplicate || r.FirstPosition != 13 {
+						t.Fatalf("re-append of the cut event: %+v, %v", r, err)
+					}
+				}
+				// The new event goes where the damage was, and the chain holds.
+				if _, err := s.Append(context.Background(), "s-0", eventstore.Any(), eventstore.EventData{ID: "00000000-0000-4000-8000-000000000099", Type: "TestEvent", Data: []byte(`{}`)}); err != nil {
+					t.Fatal(err)
+				}
+				s.Close()
+				mustVerify(t, OSFS{}, dir)
+				aside, _ := filepath.Glob(filepath.Join(dir, "torn", "*.torn"))
+				if len(aside) != 1 {
+					t.Fatalf("damaged bytes not copied aside: %v", aside)
+				}
+				// Only the damaged bytes are kept, not zeros written ahead.
+				if b, _ := os.ReadFile(aside[0]); len(b) == 0 || b[len(b)-1] == 0 {
+					t.Fatalf("copied aside %d bytes ending in a zero", len(b))
+				}
+			})
+		}
+	})
 }
 
 func TestGoldenCorruption(t *testing.T) {
-	cases := []struct {
-		name     string
-		segment  int // index into the segment list
-		openFail bool
-		reason   string
-	}{
-		{"corrupt-old-segment", 0, true, "CRC mismatch"},
-		// Only the newest segment may end in zeros: the writer trims them
-		// before it starts a new segment.
-		{"zeros-old-segment", 0, true, "frame length 0 out of range"},
-		{"corrupt-newest-middle", -1, true, "CRC mismatch"},
-		{"rewritten-event", 0, false, "chain hash mismatch"},
-	}
-	for _, c := range cases {
-		t.Run(c.name, func(t *testing.T) {
-			dir := golden(t, c.name)
-			names := segFiles(t, dir)
-			seg := names[0]
-			if c.segment < 0 {
-				seg = names[len(names)-1]
-			}
-			before, _ := os.ReadFile(filepath.Join(dir, seg))
-			s, err := Open(dir, nil)
-			var ce *eventstore.CorruptError
-			if c.openFail {
-				if !errors.As(err, &ce) || ce.Segment != seg || ce.Offset < headerSize || !strings.Contains(ce.Reason, c.reason) {
-					t.Fatalf("Open: got %v, want corruption in %s", err, seg)
+	forGoldenSets(t, func(t *testing.T, set string) {
+		cases := []struct {
+			name     string
+			segment  int // index into the segment list
+			openFail bool
+			reason   string
+		}{
+			{"corrupt-old-segment", 0, true, "CRC mismatch"},
+			// Only the newest segment may end in zeros: the writer trims them
+			// before it starts a new segment.
+			{"zeros-old-segment", 0, true, "frame length 0 out of range"},
+			{"corrupt-newest-middle", -1, true, "CRC mismatch"},
+			{"rewritten-event", 0, false, "chain hash mismatch"},
+		}
+		for _, c := range cases {
+			t.Run(c.name, func(t *testing.T) {
+				dir := golden(t, set, c.name)
+				names := segFiles(t, dir)
+				seg := names[0]
+				if c.segment < 0 {
+					seg = names[len(names)-1]
 				}
-				// Nothing was "repaired" away.
-				after, _ := os.ReadFile(filepath.Join(dir, seg))
-				if string(after) != string(before) {
-					t.Fatal("Open changed a corrupt segment")
+				before, _ := os.ReadFile(filepath.Join(dir, seg))
+				s, err := Open(dir, nil)
+				var ce *eventstore.CorruptError
+				if c.openFail {
+					if !errors.As(err, &ce) || ce.Segment != seg || ce.Offset < headerSize || !strings.Contains(ce.Reason, c.reason) {
+						t.Fatalf("Open: got %v, want corruption in %s", err, seg)
+					}
+					// Nothing was "repaired" away.
+					after, _ := os.ReadFile(filepath.Join(dir, seg))
+					if string(after) != string(before) {
+						t.Fatal("Open changed a corrupt segment")
+					}
+				} else {
+					if err != nil {
+						t.Fatalf("Open: %v", err)
+					}
+					s.Close()
 				}
-			} else {
-				if err != nil {
-					t.Fatalf("Open: %v", err)
+				rep, err := Verify(dir, nil, nil)
+				if err != nil || rep.OK() || rep.Problem.Segment != seg || !strings.Contains(rep.Problem.Reason, c.reason) {
+					t.Fatalf("Verify: %+v %v", rep, err)
 				}
-				s.Close()
-			}
-			rep, err := Verify(dir, nil, nil)
-			if err != nil || rep.OK() || rep.Problem.Segment != seg || !strings.Contains(rep.Problem.Reason, c.reason) {
-				t.Fatalf("Verify: %+v %v", rep, err)
-			}
-			if rep.Problem.Position == 0 {
-				t.Fatalf("Verify names no position: %v", rep.Problem)
-			}
-		})
-	}
+				if rep.Problem.Position == 0 {
+					t.Fatalf("Verify names no position: %v", rep.Problem)
+				}
+			})
+		}
+	})
 }
 
 // TestVerifyFindsEveryFlippedByte alters each byte of the golden log in
 // turn: Verify must fail every time and name a position or offset.
 func TestVerifyFindsEveryFlippedByte(t *testing.T) {
-	src := golden(t, "good")
-	names := segFiles(t, src)
-	for _, seg := range names {
-		orig, _ := os.ReadFile(filepath.Join(src, seg))
-		for i := range orig {
-			dir := filepath.Join(t.TempDir(), "log")
-			copyDir(t, src, dir)
-			b := append([]byte(nil), orig...)
-			b[i] ^= 0x20
-			os.WriteFile(filepath.Join(dir, seg), b, 0o644)
-			rep, err := Verify(dir, nil, nil)
-			if err != nil {
-				t.Fatalf("%s byte %d: %v", seg, i, err)
-			}
-			if rep.OK() {
-				t.Fatalf("%s: flipping byte %d went unnoticed", seg, i)
+	forGoldenSets(t, func(t *testing.T, set string) {
+		src := golden(t, set, "good")
+		names := segFiles(t, src)
+		for _, seg := range names {
+			orig, _ := os.ReadFile(filepath.Join(src, seg))
+			for i := range orig {
+				dir := filepath.Join(t.TempDir(), "log")
+				copyDir(t, src, dir)
+				b := append([]byte(nil), orig...)
+				b[i] ^= 0x20
+				os.WriteFile(filepath.Join(dir, seg), b, 0o644)
+				rep, err := Verify(dir, nil, nil)
+				if err != nil {
+					t.Fatalf("%s byte %d: %v", seg, i, err)
+				}
+				if rep.OK() {
+					t.Fatalf("%s: flipping byte %d went unnoticed", seg, i)
+				}
 			}
 		}
-	}
+	})
 }
 
 // TestWriterReproducesGolden writes the golden log's events again, the way
 // writeGood did, and compares every segment byte for byte with
-// testdata/good: the writer's on-disk output is pinned, not only what
+// testdata/v2/good: the writer's on-disk output is pinned, not only what
 // readers accept.
 func TestWriterReproducesGolden(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "log")
 	writeGood(t, dir)
-	want := segFiles(t, filepath.Join("testdata", "good"))
+	want := segFiles(t, filepath.Join("testdata", "v2", "good"))
 	got := segFiles(t, dir)
 	if strings.Join(got, ",") != strings.Join(want, ",") {
 		t.Fatalf("segments %v, golden %v", got, want)
 	}
 	for _, name := range want {
-		a, _ := os.ReadFile(filepath.Join("testdata", "good", name))
+		a, _ := os.ReadFile(filepath.Join("testdata", "v2", "good", name))
 		b, _ := os.ReadFile(filepath.Join(dir, name))
 		if string(a) != string(b) {
 			t.Fatalf("%s differs from the golden bytes (%d vs %d bytes)", name, len(b), len(a))
@@ -417,7 +449,7 @@ func TestLargeAppendBytes(t *testing.T) {
 	}
 	s.Close()
 
-	h := header{first: 1}
+	h := header{version: segVersion, first: 1}
 	want := h.encode()
 	_, crc, _ := decodeHeader(want)
 	var prev [32]byte
@@ -458,7 +490,7 @@ func TestRetryInMultiAppendBytes(t *testing.T) {
 	}
 	s.Close()
 
-	h := header{first: 1}
+	h := header{version: segVersion, first: 1}
 	want := h.encode()
 	_, crc, _ := decodeHeader(want)
 	var prev [32]byte

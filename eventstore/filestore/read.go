@@ -29,7 +29,7 @@ func (s *Store) ReadAll(ctx context.Context, from uint64, fn func(*eventstore.Re
 		return v
 	}
 	var ev eventstore.RecordedEvent
-	return s.readAll(ctx, from, func(r *eventstore.RawEvent, _ []byte) error {
+	return s.readAll(ctx, from, func(r *eventstore.RawEvent) error {
 		ev = eventstore.RecordedEvent{
 			Position: r.Position, Revision: r.Revision,
 			Stream: str(r.Stream), ID: string(r.ID), Type: str(r.Type), Time: str(r.Time),
@@ -41,7 +41,7 @@ func (s *Store) ReadAll(ctx context.Context, from uint64, fn func(*eventstore.Re
 
 // ReadAllRaw is ReadAll without copying: see eventstore.RawReader.
 func (s *Store) ReadAllRaw(ctx context.Context, from uint64, fn func(*eventstore.RawEvent) error) error {
-	return s.readAll(ctx, from, func(r *eventstore.RawEvent, _ []byte) error { return fn(r) })
+	return s.readAll(ctx, from, fn)
 }
 
 // snapshot returns the head and the segments to read from position from,
@@ -85,8 +85,8 @@ func (s *Store) snapshot(from uint64) (uint64, []*segment, []uint32, error) {
 }
 
 // readAll reads frames from position from to the head, checking each CRC,
-// and passes each event with its stored chain hash (aliasing the buffer).
-func (s *Store) readAll(ctx context.Context, from uint64, fn func(e *eventstore.RawEvent, chainHash []byte) error) error {
+// and passes each event (aliasing the buffer).
+func (s *Store) readAll(ctx context.Context, from uint64, fn func(e *eventstore.RawEvent) error) error {
 	if from == 0 {
 		from = 1
 	}
@@ -117,7 +117,7 @@ func (s *Store) readAll(ctx context.Context, from uint64, fn func(e *eventstore.
 			f.Close()
 			return err
 		}
-		sc := newFrameScanner(f, size, int64(starts[j]), seed)
+		sc := newFrameScanner(f, size, int64(starts[j]), seed, seg.version)
 		for pos <= head {
 			d, _, err := sc.nextEvent(seg.name, pos)
 			if errors.Is(err, io.EOF) {
@@ -131,7 +131,7 @@ func (s *Store) readAll(ctx context.Context, from uint64, fn func(e *eventstore.
 				Position: pos, Revision: d.revision,
 				Stream: d.stream, ID: d.id, Type: d.typ, Time: d.time, Data: d.data,
 			}
-			if err := fn(&ev, d.hash); err != nil {
+			if err := fn(&ev); err != nil {
 				f.Close()
 				return err
 			}
@@ -155,7 +155,7 @@ func (s *Store) readAll(ctx context.Context, from uint64, fn func(e *eventstore.
 // just before it, or the header's for the first frame.
 func crcSeed(r io.ReaderAt, seg *segment, off int64) (uint32, error) {
 	if off == headerSize {
-		return seg.headerCRC, nil
+		return seg.seed, nil
 	}
 	var b [4]byte
 	if _, err := r.ReadAt(b[:], off-4); err != nil {
@@ -238,7 +238,7 @@ func (s *Store) ReadStream(ctx context.Context, stream string, from uint64, fn f
 		_, p, _, _, err := decodeFrame(buf, seed)
 		var d payload
 		if err == nil {
-			d, err = decodePayload(p)
+			d, err = decodePayload(p, l.seg.version)
 		}
 		if err == nil && d.position != l.pos {
 			err = fmt.Errorf("frame holds position %d, want %d", d.position, l.pos)

@@ -50,10 +50,16 @@ type recovery struct {
 	// matchPos is the position whose chain hash is matchHash (0: none).
 	matchPos uint64
 	scanned  int64 // bytes of the segments scanned so far
+	// chainSkipped: the last segment scanned is a version 2 one whose
+	// chain was not recomputed (recoverSegment); nextFirst is the first
+	// position of the segment after the one being scanned.
+	chainSkipped bool
+	nextFirst    uint64
 
 	// Scratch while it runs.
 	streams map[string]*streamRec
 	pending []pendingEvent
+	hasher  *chainDigest
 }
 
 // run scans every segment, rebuilds the indexes and, unless read-only,
@@ -75,7 +81,8 @@ func (r *recovery) run() error {
 		return err
 	}
 	r.streams = make(map[string]*streamRec)
-	defer func() { r.streams, r.pending = nil, nil }()
+	r.hasher = newChainDigest()
+	defer func() { r.streams, r.pending, r.hasher = nil, nil, nil }()
 	if s.lazy && len(names) > 0 {
 		return r.recoverLazy(names, firsts)
 	}
@@ -94,6 +101,10 @@ func (r *recovery) run() error {
 		last := i == len(names)-1
 		if firsts[i] != s.staging.next {
 			return &eventstore.CorruptError{Segment: name, Reason: fmt.Sprintf("segment starts at position %d, want %d (a segment is missing or out of place)", firsts[i], s.staging.next)}
+		}
+		r.nextFirst = ^uint64(0)
+		if !last {
+			r.nextFirst = firsts[i+1]
 		}
 		if err := r.recoverSegment(name, last); err != nil {
 			return err
@@ -168,9 +179,9 @@ func (r *recovery) recoverLazy(names []string, firsts []uint64) error {
 	}
 	last := len(names) - 1
 	for i := range last {
-		s.segs = append(s.segs, &segment{name: names[i], first: firsts[i], prevHash: headers[i].prevHash, headerCRC: crcs[i], lazy: true})
+		s.segs = append(s.segs, &segment{name: names[i], first: firsts[i], version: headers[i].version, prevHash: headers[i].prevHash, seed: crcs[i], lazy: true})
 	}
-	s.staging.next, s.staging.lastHash = firsts[last], headers[last].prevHash
+	s.staging.next, s.headHash = firsts[last], headers[last].prevHash
 	if err := r.recoverSegment(names[last], true); err != nil {
 		return err
 	}
@@ -221,7 +232,7 @@ func (s *Store) loadOffsets(seg *segment) error {
 		return fmt.Errorf("filestore: stat %s: %w", seg.name, err)
 	}
 	offs := make([]uint32, 0, end-seg.first)
-	sc := newFrameScanner(f, size, headerSize, seg.headerCRC)
+	sc := newFrameScanner(f, size, headerSize, seg.seed, seg.version)
 	for pos := seg.first; ; pos++ {
 		_, off, err := sc.nextEvent(seg.name, pos)
 		if errors.Is(err, io.EOF) {
@@ -310,14 +321,34 @@ func (r *recovery) recoverSegment(name string, last bool) error {
 	if h.first != s.staging.next {
 		return &eventstore.CorruptError{Segment: name, Reason: fmt.Sprintf("header says first position %d, want %d", h.first, s.staging.next)}
 	}
-	if h.prevHash != s.staging.lastHash {
+	if r.chainSkipped {
+		// The segment before was not hashed (see below): its chain ends
+		// where this header says.
+		s.headHash, r.chainSkipped = h.prevHash, false
+	}
+	if h.prevHash != s.headHash {
+		if n := len(s.segs); n > 0 && s.segs[n-1].version >= 2 {
+			// The segment before holds no chain hashes of its own: this
+			// header is the first place its chain is held against, so the
+			// altered event is in it (or before it).
+			p := s.segs[n-1]
+			return &eventstore.CorruptError{Segment: p.name, Offset: p.size, Position: s.staging.next - 1,
+				Reason: fmt.Sprintf("chain hash mismatch: the events of %s chain to %x, the header of %s holds %x (an event of %s, or one before it, was altered)", p.name, s.headHash[:8], name, h.prevHash[:8], p.name)}
+		}
 		return &eventstore.CorruptError{Segment: name, Reason: "header's previous chain hash does not match the last event of the previous segment"}
 	}
-	seg := &segment{name: name, first: h.first, prevHash: h.prevHash, headerCRC: hcrc, size: headerSize}
+	seg := &segment{name: name, first: h.first, version: h.version, prevHash: h.prevHash, seed: hcrc, size: headerSize}
 	s.segs = append(s.segs, seg)
 	s.staging.lastCRC = hcrc
+	// A version 2 frame holds no chain hash: the chain is recomputed where
+	// it is needed, which is the newest segment (the head's hash), the
+	// segment the commit record's head is in, and everywhere for Verify.
+	// An older segment's chain ends where the next one's header says, and
+	// Verify holds the two against each other.
+	hashed := h.version == 1 || last || r.verifyChain || r.matchHash != nil || (r.rec != nil && r.rec.head >= h.first && r.rec.head < r.nextFirst)
+	r.chainSkipped = !hashed
 
-	sc := newFrameScanner(f, size, headerSize, hcrc)
+	sc := newFrameScanner(f, size, headerSize, hcrc, h.version)
 	pending := r.pending[:0]
 	// undo takes the uncommitted batch back out of the indexes.
 	undo := func() {
@@ -333,7 +364,7 @@ func (r *recovery) recoverSegment(name string, last bool) error {
 		seg.offsets = seg.offsets[:s.staging.next-seg.first]
 	}
 	defer func() { r.pending = pending[:0] }()
-	prevHash := s.staging.lastHash
+	prevHash := s.headHash
 	var batchHash [32]byte // chain hash of the batch's latest event
 	committedEnd := int64(headerSize)
 	committedCRC := hcrc
@@ -371,7 +402,7 @@ func (r *recovery) recoverSegment(name string, last bool) error {
 			pending = pending[:0]
 			return r.endTail(f, seg, committedEnd, committedCRC, size, fe.reason, off, sc.seed)
 		}
-		d, err := decodePayload(p)
+		d, err := decodePayload(p, h.version)
 		pos := s.staging.next + uint64(len(pending))
 		if err == nil && d.position != pos {
 			err = fmt.Errorf("frame holds position %d, want %d", d.position, pos)
@@ -379,18 +410,24 @@ func (r *recovery) recoverSegment(name string, last bool) error {
 		if err != nil {
 			return &eventstore.CorruptError{Segment: name, Offset: off, Position: pos, Reason: err.Error()}
 		}
-		copy(batchHash[:], d.hash)
+		switch {
+		case h.version == 1:
+			copy(batchHash[:], d.hash)
+			if r.verifyChain {
+				if want := chainHashWith(r.hasher, &prevHash, 1, p); want != batchHash {
+					return &eventstore.CorruptError{Segment: name, Offset: off, Position: pos, Reason: fmt.Sprintf("chain hash mismatch: stored %x, recomputed %x (the event or one before it was altered)", batchHash[:8], want[:8])}
+				}
+				prevHash = batchHash
+			}
+		case hashed:
+			batchHash = chainHashWith(r.hasher, &prevHash, 2, p)
+			prevHash = batchHash
+		}
 		if r.matchHash != nil && r.matchPos == 0 && batchHash == *r.matchHash {
 			r.matchPos = pos
 		}
-		if r.verifyChain {
-			if want := chainHashWith(s.staging.hasher, &prevHash, p); want != batchHash {
-				return &eventstore.CorruptError{Segment: name, Offset: off, Position: pos, Reason: fmt.Sprintf("chain hash mismatch: stored %x, recomputed %x (the event or one before it was altered)", batchHash[:8], want[:8])}
-			}
-			prevHash = batchHash
-			if r.progress != nil && pos&4095 == 0 {
-				r.progress(r.scanned + off)
-			}
+		if r.verifyChain && r.progress != nil && pos&4095 == 0 {
+			r.progress(r.scanned + off)
 		}
 		var pe pendingEvent
 		if !s.lazy {
@@ -414,9 +451,9 @@ func (r *recovery) recoverSegment(name string, last bool) error {
 		seg.offsets = append(seg.offsets, uint32(off))
 		pending = append(pending, pe)
 		if kind == kindCommit {
-			s.staging.lastHash = batchHash
+			s.headHash = batchHash
 			s.staging.next += uint64(len(pending))
-			if cr := r.rec; cr != nil && cr.head == s.staging.next-1 && cr.headHash != batchHash {
+			if cr := r.rec; cr != nil && hashed && cr.head == s.staging.next-1 && cr.headHash != batchHash {
 				return &eventstore.CorruptError{Segment: name, Offset: off, Position: s.staging.next - 1,
 					Reason: fmt.Sprintf("chain hash %x differs from the one the commit record holds for this position (%x): the log was rewritten", batchHash[:8], cr.headHash[:8])}
 			}
@@ -487,7 +524,7 @@ func (r *recovery) judgeTail(f File, seg *segment, size, committedEnd, stop int6
 		}
 		return false, nil
 	}
-	v, err := findValidFrame(f, size, stop, seed, pos)
+	v, err := findValidFrame(f, size, stop, seed, pos, seg.version)
 	if err != nil {
 		return false, fmt.Errorf("filestore: read %s: %w", seg.name, err)
 	}

@@ -19,16 +19,17 @@ type frameScanner struct {
 	lo   int
 	hi   int
 	seed uint32 // CRC of the previous frame
+	v    uint32 // the segment's version: its payloads' layout
 }
 
 const scanChunk = 1 << 20
 
-func newFrameScanner(r io.ReaderAt, size, offset int64, seed uint32) *frameScanner {
+func newFrameScanner(r io.ReaderAt, size, offset int64, seed, version uint32) *frameScanner {
 	n := int64(scanChunk)
 	if rem := size - offset; rem < n {
 		n = max(rem, 64)
 	}
-	return &frameScanner{r: r, size: size, base: offset, buf: make([]byte, n), seed: seed}
+	return &frameScanner{r: r, size: size, base: offset, buf: make([]byte, n), seed: seed, v: version}
 }
 
 // offset is the file offset of the next frame.
@@ -111,7 +112,7 @@ func (s *frameScanner) nextEvent(seg string, pos uint64) (d payload, off int64, 
 		return d, off, err
 	}
 	if err == nil {
-		if d, err = decodePayload(p); err == nil && d.position != pos {
+		if d, err = decodePayload(p, s.v); err == nil && d.position != pos {
 			err = fmt.Errorf("frame holds position %d, want %d", d.position, pos)
 		}
 	}
@@ -137,8 +138,8 @@ func (s *frameScanner) nextEvent(seg string, pos uint64) (d payload, off int64, 
 // its length field places it, from the CRC recomputed over the bad frame
 // (in case only its CRC field was hit), and its payload decodes with a
 // position from pos (the bad frame's) on. seed is the CRC the bad frame
-// chains from.
-func findValidFrame(r io.ReaderAt, size, off int64, seed uint32, pos uint64) (int64, error) {
+// chains from; v is the segment's version.
+func findValidFrame(r io.ReaderAt, size, off int64, seed uint32, pos uint64, v uint32) (int64, error) {
 	if off+frameOverhead+payloadFixed > size {
 		return -1, nil
 	}
@@ -165,7 +166,7 @@ func findValidFrame(r io.ReaderAt, size, off int64, seed uint32, pos uint64) (in
 		}
 		for _, sd := range seeds {
 			if _, p, _, _, err := decodeFrame(frame, sd); err == nil {
-				d, err := decodePayload(p)
+				d, err := decodePayload(p, v)
 				return err == nil && d.position >= pos, nil
 			}
 		}

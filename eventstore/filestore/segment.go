@@ -14,12 +14,15 @@ import (
 
 // segment is the in-memory index of one segment file.
 type segment struct {
-	name      string
-	first     uint64
-	prevHash  [32]byte
-	headerCRC uint32
-	offsets   []uint32 // frame offset of position first+i
-	size      int64    // encoded bytes, including groups not yet flushed
+	name    string
+	first   uint64
+	version uint32 // of its format: 1 or 2 (format.go)
+	// prevHash is the chain hash before the segment's first event. Of a
+	// segment staging starts, the flusher sets it when it creates the file.
+	prevHash [32]byte
+	seed     uint32   // the CRC its first frame is chained from (header.frameSeed)
+	offsets  []uint32 // frame offset of position first+i
+	size     int64    // encoded bytes, including groups not yet flushed
 	// lazy: offsets are not loaded yet (an older segment of a read-only
 	// open; see Store.lazy).
 	lazy bool
@@ -78,7 +81,7 @@ func writeFileSync(fs FS, name string, data []byte) error {
 // createSegment writes a new segment file durably: header to a temporary
 // file, fsync, rename, fsync the directory.
 func (s *Store) createSegment(first uint64, prevHash [32]byte) (*segment, error) {
-	h := header{first: first, prevHash: prevHash}
+	h := header{version: segVersion, first: first, prevHash: prevHash}
 	b := h.encode()
 	name := segmentName(first)
 	tmp := s.path(name + ".tmp")
@@ -91,8 +94,7 @@ func (s *Store) createSegment(first uint64, prevHash [32]byte) (*segment, error)
 	if err := s.fs.SyncDir(s.dir); err != nil {
 		return nil, fmt.Errorf("filestore: sync %s: %w", s.dir, err)
 	}
-	_, crc, _ := decodeHeader(b)
-	return &segment{name: name, first: first, prevHash: prevHash, headerCRC: crc, size: headerSize}, nil
+	return &segment{name: name, first: first, version: h.version, prevHash: prevHash, seed: h.frameSeed(), size: headerSize}, nil
 }
 
 // segmentOf returns the segment holding pos; the caller holds mu.
@@ -113,8 +115,8 @@ func (s *Store) startSegment(seg *segment) (File, error) {
 	if err != nil {
 		return nil, s.unmake(seg, err)
 	}
-	if made.headerCRC != seg.headerCRC {
-		return nil, fmt.Errorf("segment %s header changed between encode and write", seg.name)
+	if made.seed != seg.seed {
+		return nil, fmt.Errorf("segment %s header changed between staging and write", seg.name)
 	}
 	f, err := s.fs.OpenFile(s.path(seg.name), os.O_WRONLY, 0)
 	if err != nil {

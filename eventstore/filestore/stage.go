@@ -64,7 +64,7 @@ type group struct {
 	base       int64    // offset in the segment where the chunks go
 	from       uint64   // position of the group's first event
 	last       uint64   // head once the group is durable
-	hash       [32]byte // chain hash of the event at last
+	hash       [32]byte // chain hash of the event at last, set by the flusher (chainGroups)
 	crc        uint32   // CRC of the group's last frame
 
 	// done is closed when the group is durable, or has failed with err
@@ -322,7 +322,7 @@ func (s *Store) closeDeferred() {
 }
 
 // enqueue stages op (staging locked): checks it against the indexes, seals
-// its frames into the hash chain and queues them for the flusher, in the
+// its frames (positions, revisions, CRCs) and queues them for the flusher, in the
 // group at the end of the queue when it has room. An append of more than
 // maxDeferredEvents stages itself, in its own goroutine, so that its
 // staging overlaps the flush before it; smaller ones are staged by the
@@ -340,12 +340,15 @@ func (s *Store) enqueue(op *appendOp) error {
 	active := s.segs[len(s.segs)-1]
 	var g *group
 	switch n := len(s.staging.queue); {
-	case active.size >= s.opts.SegmentSize && len(active.offsets) > 0:
+	case (active.size >= s.opts.SegmentSize || active.version != segVersion) && len(active.offsets) > 0:
 		// A segment is rolled only between groups, so a batch never spans
-		// segments; the flusher starts the new file with this group.
-		h := header{first: s.staging.next, prevHash: s.staging.lastHash}
-		_, crc, _ := decodeHeader(h.encode())
-		seg := &segment{name: segmentName(s.staging.next), first: s.staging.next, prevHash: s.staging.lastHash, headerCRC: crc, size: headerSize}
+		// segments; the flusher starts the new file with this group. A
+		// segment of an older version is continued by a new one.
+		// Its header's chain hash is set by the flusher (flush); the seed
+		// of its frames' CRCs does not depend on it.
+		h := header{version: segVersion, first: s.staging.next}
+		crc := h.frameSeed()
+		seg := &segment{name: segmentName(s.staging.next), first: s.staging.next, version: segVersion, seed: crc, size: headerSize}
 		s.mu.Lock()
 		s.segs = append(s.segs, seg)
 		s.mu.Unlock()
@@ -368,7 +371,7 @@ func (s *Store) enqueue(op *appendOp) error {
 	g.ops++
 	op.g = g
 	active.size = g.base + int64(g.size)
-	g.last, g.hash, g.crc = s.staging.next-1, s.staging.lastHash, s.staging.lastCRC
+	g.last, g.crc = s.staging.next-1, s.staging.lastCRC
 	s.staging.queueOps.Add(1)
 	s.staging.queueLen += g.size - before
 	return nil
@@ -379,10 +382,10 @@ func (s *Store) enqueue(op *appendOp) error {
 func (s *Store) newQueued(hint int, seg *segment) *group {
 	g := newGroup(hint)
 	// An empty group (one kept for its segment roll after its append was
-	// refused) still ends at the head: its hash and CRC are the head's, as
-	// the commit record it may end is.
+	// refused) still ends at the head: its CRC is the head's, and its
+	// chain hash (chainGroups) too, as the commit record it may end is.
 	g.base, g.from, g.last = seg.size, s.staging.next, s.staging.next-1
-	g.hash, g.crc = s.staging.lastHash, s.staging.lastCRC
+	g.crc = s.staging.lastCRC
 	s.staging.queue = append(s.staging.queue, g)
 	return g
 }
@@ -524,7 +527,7 @@ func (s *Store) stage(op *appendOp, seg *segment, g *group) error {
 				f = g.appendCopy(src[:fl])
 			}
 			src = src[fl:]
-			s.staging.lastHash, s.staging.lastCRC = sealFrame(f, kind, s.staging.next, rev, &s.staging.lastHash, s.staging.lastCRC, s.staging.hasher)
+			s.staging.lastCRC = sealFrame(f, kind, s.staging.next, rev, s.staging.lastCRC)
 			offs = append(offs, uint32(off))
 			s.staging.next++
 			rev++
@@ -588,7 +591,7 @@ func (s *Store) unstage(batch []*group) (extra []*group, extraOps int) {
 			for _, c := range g.chunks {
 				for len(c) >= frameOverhead {
 					n := int(binary.LittleEndian.Uint32(c))
-					if d, err := decodePayload(c[5 : 5+n]); err == nil {
+					if d, err := decodePayload(c[5:5+n], segVersion); err == nil {
 						k := keyOfBytes(d.id)
 						if p, ok := s.staging.ids.lookup(k); ok && p >= from {
 							s.staging.ids.remove(k)
@@ -620,6 +623,6 @@ func (s *Store) unstage(batch []*group) (extra []*group, extraOps int) {
 	active.offsets = active.offsets[:from-active.first]
 	active.size = s.flusher.end
 	s.mu.Unlock()
-	s.staging.next, s.staging.lastHash, s.staging.lastCRC = from, s.flusher.durHash, s.flusher.durCRC
+	s.staging.next, s.staging.lastCRC = from, s.flusher.durCRC
 	return extra, extraOps
 }

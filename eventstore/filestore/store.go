@@ -93,12 +93,13 @@ type Store struct {
 	// mu guards the indexes and the published head. Appenders write the
 	// indexes while staging (holding the staging lock too); readers see
 	// positions <= head.
-	mu      sync.RWMutex
-	segs    []*segment
-	streams map[string][]uint64 // stream -> positions, index = revision
-	head    uint64
-	headCh  chan struct{} // closed and replaced when head moves
-	closed  bool
+	mu       sync.RWMutex
+	segs     []*segment
+	streams  map[string][]uint64 // stream -> positions, index = revision
+	head     uint64
+	headHash [32]byte      // chain hash of the event at head (zeros when empty)
+	headCh   chan struct{} // closed and replaced when head moves
+	closed   bool
 
 	// staging is what appenders check and seal their appends against, one
 	// at a time, and the queue they hand the flusher (stage.go).
@@ -123,16 +124,14 @@ type Store struct {
 // queue of staged groups the flusher takes. Its mutex serializes staging:
 // each appender in turn (or the flusher, for the small appends it stages;
 // see deferOp) checks its append against the indexes, seals its frames
-// into the hash chain and puts them in the queue (see enqueue). Recovery
+// (positions, revisions, CRCs) and puts them in the queue (see enqueue). Recovery
 // sets it before the flusher starts; the flusher resets it after a commit
 // that failed before anything reached the log (unstage).
 type staging struct {
 	sync.Mutex
-	next     uint64   // position the next event gets
-	ids      *idIndex // event id -> position, of every stored or staged event
-	lastHash [32]byte
-	lastCRC  uint32
-	hasher   *chainDigest // staging's reusable SHA-256
+	next    uint64   // position the next event gets
+	ids     *idIndex // event id -> position, of every stored or staged event
+	lastCRC uint32   // of the last frame staged
 	// offs is staging's scratch for an append's frame offsets.
 	offs     []uint32
 	closing  bool     // no more appends
@@ -182,6 +181,9 @@ type flusher struct {
 	// anything of it reached the log; see unstage).
 	durHash [32]byte
 	durCRC  uint32
+	// hasher hashes small commits; chainer large ones (chain.go).
+	hasher  *chainDigest
+	chainer *chainer
 	gather  []byte // buffer for gathering small chunks into one write
 	// zeroOff stops zeroing ahead after it failed, until the next segment.
 	zeroOff bool
@@ -233,6 +235,8 @@ func Open(dir string, opts *Options) (*Store, error) {
 	}
 	s.staging.wake = make(chan struct{}, 1)
 	s.flusher.done = make(chan struct{})
+	s.flusher.hasher = newChainDigest()
+	s.startChainer()
 	go s.flushLoop()
 	return s, nil
 }
@@ -249,7 +253,6 @@ func newStore(dir string, o Options, lazy bool) *Store {
 	}
 	s.staging.next = 1
 	s.staging.ids = newIDIndex()
-	s.staging.hasher = newChainDigest()
 	return s
 }
 
@@ -279,17 +282,11 @@ func (s *Store) Head(ctx context.Context) (uint64, error) {
 // the log is empty) with its position: what an auditor records.
 func (s *Store) HeadHash(ctx context.Context) (uint64, [32]byte, error) {
 	s.mu.RLock()
-	head := s.head
-	s.mu.RUnlock()
-	var h [32]byte
-	if head == 0 {
-		return 0, h, nil
+	defer s.mu.RUnlock()
+	if s.closed {
+		return 0, [32]byte{}, eventstore.ErrClosed
 	}
-	err := s.readAll(ctx, head, func(_ *eventstore.RawEvent, hash []byte) error {
-		copy(h[:], hash)
-		return nil
-	})
-	return head, h, err
+	return s.head, s.headHash, nil
 }
 
 // Close stops the writer after the appends already queued and releases

@@ -147,7 +147,7 @@ func verify(dir string, opts *Options, progress func(done, total int64), want *[
 	rep.Segments = len(s.segs)
 	rep.Events = s.staging.next - 1
 	rep.Bytes = total
-	rep.HeadHash = hex.EncodeToString(s.staging.lastHash[:])
+	rep.HeadHash = hex.EncodeToString(s.headHash[:])
 	rep.Tail = r.repaired
 	rep.ZeroTailBytes = r.zeroTail
 	rep.ClosedCleanly = r.rec != nil && r.rec.clean
