@@ -129,7 +129,7 @@ func TestParseUUID(t *testing.T) {
 }
 
 // TestIDIndexPregrow: pregrowOne grows one table at a time, only tables
-// an append of n ids could push past two thirds full, and keeps every id
+// an append of n ids could push past their thresholds, and keeps every id
 // where it was.
 func TestIDIndexPregrow(t *testing.T) {
 	x := newIDIndex()
@@ -142,7 +142,7 @@ func TestIDIndexPregrow(t *testing.T) {
 	crowded := func(r int) int {
 		c := 0
 		for i := range x.shards {
-			if t := &x.shards[i]; len(t.slots) > 0 && 3*(t.n+r) > 2*len(t.slots) {
+			if x.crowded(i, r) {
 				c++
 			}
 		}
@@ -154,11 +154,24 @@ func TestIDIndexPregrow(t *testing.T) {
 	if before < 2 {
 		t.Fatalf("only %d shards are near full: the test needs more", before)
 	}
+	var was [idShards]int
+	for i := range x.shards {
+		was[i] = len(x.shards[i].slots)
+	}
 	if x.pregrowOne(batch) == 0 {
 		t.Fatal("pregrowOne grew nothing")
 	}
-	if got := crowded(r); got != before-1 {
-		t.Fatalf("pregrowOne left %d crowded shards of %d", got, before)
+	grown := 0
+	for i := range x.shards {
+		switch n := len(x.shards[i].slots); {
+		case n == 2*was[i]:
+			grown++
+		case n != was[i]:
+			t.Fatalf("table %d went from %d to %d slots", i, was[i], n)
+		}
+	}
+	if grown != 1 {
+		t.Fatalf("pregrowOne grew %d tables, want 1", grown)
 	}
 	for x.pregrowOne(batch) > 0 {
 	}
