@@ -120,5 +120,11 @@ func (s *Store) hashCommit(batch []*group, wrote int) (wait func()) {
 		return func() { <-c.hashed }
 	}
 	chainGroups(s.flusher.hasher, batch, s.flusher.durHash)
+	if c := s.flusher.chainer; c != nil && events >= pregrowMinEvents {
+		select {
+		case c.grow <- events: // small events, many of them: grow ahead all the same
+		default:
+		}
+	}
 	return func() {}
 }

@@ -412,11 +412,12 @@ func (s *Store) flush(batch []*group) error {
 	waitHashes := s.hashCommit(batch, wrote)
 	start := time.Now()
 	err := s.flusher.file.Datasync()
+	synced := time.Since(start)
 	waitHashes()
 	if err != nil {
 		return fmt.Errorf("fdatasync: %w", err)
 	}
-	s.flusher.stats.syncNanos.Add(uint64(time.Since(start)))
+	s.flusher.stats.syncNanos.Add(uint64(synced))
 	s.flusher.stats.fsyncs.Add(1)
 	s.flusher.stats.bytes.Add(uint64(wrote))
 	return nil

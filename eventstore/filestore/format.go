@@ -126,7 +126,7 @@ func encodeFrame(dst []byte, stream string, e *eventstore.EventData) []byte {
 // sealFrame completes a frame made by encodeFrame once its place in the
 // log is known: kind, position, revision and the CRC chained from
 // crcSeed, which it returns. The chain hash is not part of a version 2
-// frame: the flusher computes it after the frame is written (chainFrames).
+// frame: the flusher computes it after the frame is written (chainGroups).
 func sealFrame(f []byte, kind byte, pos, rev uint64, crcSeed uint32) uint32 {
 	n := len(f) - frameOverhead
 	f[4] = kind
