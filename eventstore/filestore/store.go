@@ -2,9 +2,11 @@ package filestore
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
 	"path/filepath"
 	"sync"
 	"sync/atomic"
@@ -97,9 +99,15 @@ type Store struct {
 	segs     []*segment
 	streams  map[string][]uint64 // stream -> positions, index = revision
 	head     uint64
-	headHash [32]byte      // chain hash of the event at head (zeros when empty)
-	headCh   chan struct{} // closed and replaced when head moves
-	closed   bool
+	headHash [32]byte // chain hash of the event at head (zeros when empty)
+	// headHashFrom is the newest segment of a read-only open, whose chain
+	// recovery left for HeadHash to compute once (headHashOnce; nil: none,
+	// headHash is known).
+	headHashFrom *segment
+	headHashOnce sync.Once
+	headHashErr  error
+	headCh       chan struct{} // closed and replaced when head moves
+	closed       bool
 
 	// staging is what appenders check and seal their appends against, one
 	// at a time, and the queue they hand the flusher (stage.go).
@@ -281,12 +289,45 @@ func (s *Store) Head(ctx context.Context) (uint64, error) {
 // HeadHash returns the chain hash of the last durable event (zeros when
 // the log is empty) with its position: what an auditor records.
 func (s *Store) HeadHash(ctx context.Context) (uint64, [32]byte, error) {
+	if s.headHashFrom != nil {
+		s.headHashOnce.Do(func() {
+			h, err := s.chainThrough(s.headHashFrom)
+			s.mu.Lock()
+			s.headHash, s.headHashErr = h, err
+			s.mu.Unlock()
+		})
+	}
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	if s.closed {
 		return 0, [32]byte{}, eventstore.ErrClosed
 	}
-	return s.head, s.headHash, nil
+	return s.head, s.headHash, s.headHashErr
+}
+
+// chainThrough recomputes the chain hash of the last event of seg, the
+// newest segment of a read-only store, from its header's (HeadHash). Each
+// frame's CRC and position are checked again as it is read.
+func (s *Store) chainThrough(seg *segment) ([32]byte, error) {
+	h := seg.prevHash
+	f, err := s.fs.OpenFile(s.path(seg.name), os.O_RDONLY, 0)
+	if err != nil {
+		return h, fmt.Errorf("filestore: open %s: %w", seg.name, err)
+	}
+	defer f.Close()
+	d := newChainDigest()
+	sc := newFrameScanner(f, seg.size, headerSize, seg.seed, seg.version)
+	for pos := seg.first; pos < seg.first+uint64(len(seg.offsets)); pos++ {
+		dp, _, err := sc.nextEvent(seg.name, pos)
+		if err != nil {
+			if errors.Is(err, io.EOF) {
+				err = &eventstore.CorruptError{Segment: seg.name, Position: pos, Reason: "segment ends before the head"}
+			}
+			return h, err
+		}
+		h = chainHashWith(d, &h, seg.version, dp.raw)
+	}
+	return h, nil
 }
 
 // Close stops the writer after the appends already queued and releases
