@@ -220,8 +220,9 @@
 // as damage.
 //
 // A read-only Open (Options.ReadOnly: replay, queries, export) scans only
-// the newest segment, for the head and its tail, and reads the older
-// segments' headers: an older segment's frame offsets are loaded when a
+// the newest segment, for the head and its tail (the chain hash of a
+// version 2 head is computed by the first HeadHash, which those never
+// call), and reads the older segments' headers: an older segment's frame offsets are loaded when a
 // read starts inside it, and the stream index is built by a full scan the
 // first time a stream is read. Each frame's CRC and position are checked
 // as it is read, so damage anywhere is still reported, with its segment,
