@@ -16,24 +16,20 @@ import (
 // writes: for tests that build old logs and check that they still open,
 // verify and are continued. It returns the chain hash and the CRC.
 func appendFrameV1(dst []byte, kind byte, pos, rev uint64, stream string, e *eventstore.EventData, prevHash *[32]byte, crcSeed uint32) ([]byte, [32]byte, uint32) {
-	n := payloadFixedV1 + len(e.ID) + len(e.Type) + len(stream) + len(e.Time) + len(e.Data)
+	// A version 1 payload is the version 2 payload with the chain hash
+	// put in after the revision (bytes 16:48).
+	v2 := encodeFrame(nil, stream, e)
+	sealFrame(v2, kind, pos, rev, 0)
+	p2 := v2[5 : len(v2)-4]
+	n := len(p2) + 32
 	start := len(dst)
 	dst = grow(dst, frameOverhead+n)
 	f := dst[start:]
-	clear(f)
 	binary.LittleEndian.PutUint32(f[0:], uint32(n))
 	f[4] = kind
 	p := f[5 : 5+n]
-	binary.LittleEndian.PutUint64(p[0:], pos)
-	binary.LittleEndian.PutUint64(p[8:], rev)
-	p[48], p[49], p[50], p[51] = byte(len(e.ID)), byte(len(e.Type)), byte(len(stream)), byte(len(e.Time))
-	binary.LittleEndian.PutUint32(p[52:], uint32(len(e.Data)))
-	o := payloadFixedV1
-	o += copy(p[o:], e.ID)
-	o += copy(p[o:], e.Type)
-	o += copy(p[o:], stream)
-	o += copy(p[o:], e.Time)
-	copy(p[o:], e.Data)
+	copy(p[:16], p2[:16])
+	copy(p[48:], p2[16:])
 	h := chainHash(prevHash, 1, p)
 	copy(p[16:48], h[:])
 	crc := crcUpdate(crcSeed, f[:5+n])
