@@ -62,12 +62,7 @@ func (s *Store) startChainer() {
 		for j := range c.jobs {
 			chainGroups(d, j.batch, j.prev)
 			c.hashed <- struct{}{}
-			if j.grow >= pregrowMinEvents {
-				select {
-				case c.grow <- j.grow:
-				default: // the grower is still at the last one
-				}
-			}
+			c.growAhead(j.grow)
 		}
 	}()
 	go func() {
@@ -84,6 +79,19 @@ func (s *Store) startChainer() {
 			}
 		}
 	}()
+}
+
+// growAhead has the grower grow the id tables for a commit of n events,
+// if it is large enough to (pregrowMinEvents) and the grower is not still
+// at the last one.
+func (c *chainer) growAhead(n int) {
+	if n < pregrowMinEvents {
+		return
+	}
+	select {
+	case c.grow <- n:
+	default:
+	}
 }
 
 func (s *Store) stopChainer() {
@@ -111,20 +119,16 @@ func chainGroups(d *chainDigest, batch []*group, prev [32]byte) {
 }
 
 // hashCommit starts the chain hashes of batch, whose frames are written
-// and not yet synced (flusher); the wait it returns blocks until every
-// group's hash is set.
+// and not yet synced (flusher, whose chainer runs as long as it does);
+// the wait it returns blocks until every group's hash is set.
 func (s *Store) hashCommit(batch []*group, wrote int) (wait func()) {
 	events := int(batch[len(batch)-1].last + 1 - batch[0].from)
-	if c := s.flusher.chainer; c != nil && wrote >= chainAsyncBytes {
+	c := s.flusher.chainer
+	if wrote >= chainAsyncBytes {
 		c.jobs <- chainJob{batch: batch, prev: s.flusher.durHash, grow: events}
 		return func() { <-c.hashed }
 	}
 	chainGroups(s.flusher.hasher, batch, s.flusher.durHash)
-	if c := s.flusher.chainer; c != nil && events >= pregrowMinEvents {
-		select {
-		case c.grow <- events: // small events, many of them: grow ahead all the same
-		default:
-		}
-	}
+	c.growAhead(events) // small events, many of them: grow ahead all the same
 	return func() {}
 }
