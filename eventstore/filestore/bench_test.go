@@ -2,6 +2,7 @@ package filestore
 
 import (
 	"context"
+	"encoding/binary"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -331,5 +332,112 @@ func BenchmarkOneAppender(b *testing.B) {
 	// (the chain hashes and the id tables' growth on the other core).
 	after := s.Stats()
 	b.ReportMetric(float64((after.SyncTime-before.SyncTime).Microseconds())/float64(after.Fsyncs-before.Fsyncs), "sync-us")
+	b.ReportMetric(float64(rawSync.Microseconds())/float64(b.N+1), "raw-sync-us")
+}
+
+// BenchmarkOneAppenderFloor is the least any store keeping this format's
+// promises can do for workload A, measured against raw write+fdatasync of
+// the same bytes as BenchmarkOneAppender is. One goroutine encodes a
+// batch of 1,000 events into frames, seals them (positions, revisions,
+// the CRC chain), writes them and waits for their fdatasync; no id index,
+// no stream index, no hand-off to a flusher. The sub-benchmarks add the
+// chain hashes, which the format and every recorded log_head fix (each is
+// SHA-256 of the one before and the next payload, so they cannot be
+// computed in parallel):
+//
+//   - format: no chain hashes.
+//   - chain-beside-fdatasync: hashed on another goroutine while the
+//     fdatasync runs, as the store's chainer does.
+//   - chain-before-write: hashed by the appender before the write.
+//
+// Their ratio-to-raw bounds what the store's can reach on the machine it
+// runs on (docs/benchmarks.md).
+func BenchmarkOneAppenderFloor(b *testing.B) {
+	for _, mode := range []string{"format", "chain-beside-fdatasync", "chain-before-write"} {
+		b.Run(mode, func(b *testing.B) { oneAppenderFloor(b, mode) })
+	}
+}
+
+func oneAppenderFloor(b *testing.B, mode string) {
+	const size = 1000
+	dir := b.TempDir()
+	batch := benchEvents(0, size)
+	frames := make([]byte, 0, size*512)
+	encode := func(pos uint64, crc uint32) ([]byte, uint32) {
+		frames = frames[:0]
+		for i := range batch {
+			frames = encodeFrame(frames, "s", &batch[i])
+		}
+		for f := frames; len(f) > 0; pos++ {
+			fl := frameOverhead + int(binary.LittleEndian.Uint32(f))
+			kind := byte(kindContinue)
+			if fl == len(f) {
+				kind = kindCommit
+			}
+			crc = sealFrame(f[:fl], kind, pos, pos, crc)
+			f = f[fl:]
+		}
+		return frames, crc
+	}
+	d := newChainDigest()
+	var head [32]byte
+	chain := func(frames []byte) {
+		for f := frames; len(f) > 0; {
+			n := int(binary.LittleEndian.Uint32(f))
+			head = chainHashWith(d, &head, segVersion, f[5:5+n])
+			f = f[frameOverhead+n:]
+		}
+	}
+	first, _ := encode(1, 0)
+	chunk := len(first)
+	var rawSync, floorSync time.Duration
+	loop := func(name string, n int, work bool) time.Duration {
+		f, err := OSFS{}.OpenFile(filepath.Join(dir, name), os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o644)
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer f.Close()
+		buf := make([]byte, chunk)
+		var crc uint32
+		hashed := make(chan struct{})
+		start := time.Now()
+		for i := range n {
+			if work {
+				buf, crc = encode(uint64(i*size+1), crc)
+				if mode == "chain-before-write" {
+					chain(buf)
+				}
+			}
+			if _, err := f.WriteAt(buf, int64(i*chunk)); err != nil {
+				b.Fatal(err)
+			}
+			t := time.Now()
+			beside := work && mode == "chain-beside-fdatasync"
+			if beside {
+				go func() { chain(buf); hashed <- struct{}{} }()
+			}
+			if err := f.Datasync(); err != nil {
+				b.Fatal(err)
+			}
+			if beside {
+				<-hashed
+			}
+			if work {
+				floorSync += time.Since(t)
+			} else {
+				rawSync += time.Since(t)
+			}
+		}
+		return time.Since(start)
+	}
+	b.ResetTimer()
+	rawTime := loop("raw-before", b.N/2+1, false)
+	floorTime := loop("floor", b.N, true)
+	rawTime += loop("raw-after", b.N-b.N/2, false)
+	b.ReportMetric(float64(b.N*size)/floorTime.Seconds(), "events/s")
+	b.ReportMetric(float64(b.N+1)/rawTime.Seconds()*size, "raw-events/s")
+	b.ReportMetric(rawTime.Seconds()/float64(b.N+1)/(floorTime.Seconds()/float64(b.N)), "ratio-to-raw")
+	// sync-us is the fdatasync and, beside it, the wait for the hashes.
+	b.ReportMetric(float64(floorSync.Microseconds())/float64(b.N), "sync-us")
 	b.ReportMetric(float64(rawSync.Microseconds())/float64(b.N+1), "raw-sync-us")
 }

@@ -176,14 +176,28 @@ func (x *idIndex) remove(k idKey) {
 }
 
 // pregrowOne grows, ahead of need, the next table (in turn) that an
-// append of n more ids could push past its threshold (below; lookupOrInsert
-// grows a table at three quarters full), and returns how many entries it
-// moved (0: no table needed it). The chainer's grower calls it, one table
-// per hold of the staging lock, after a large commit (chain.go), so that
-// a lone appender of large batches finds its tables grown instead of
-// growing them inside its staging: amortized, about 110 ns per id on a
-// log of a few million events, a fifth of a 1,000-event batch's staging
-// when profiled.
+// append of n more ids could push past its threshold, and returns how
+// many entries it moved (0: no table needed it). It is nextCrowded and
+// growInto in one step; the grower (chain.go) takes the two apart, so
+// that the new table's memory is allocated and faulted in without the
+// staging lock.
+func (x *idIndex) pregrowOne(n int) int {
+	i, size := x.nextCrowded(n)
+	if i < 0 {
+		return 0
+	}
+	moved, _ := x.growInto(i, newSlots(size))
+	return max(moved, 1)
+}
+
+// nextCrowded returns the next table (in turn) that an append of n more
+// ids could push past its pregrow threshold (below; lookupOrInsert grows
+// a table at three quarters full) and the slots it grows to, or -1. The
+// grower grows tables ahead, one per hold of the staging lock, after a
+// large commit (chain.go), so that a lone appender of large batches finds
+// its tables grown instead of growing them inside its staging:
+// amortized, about 110 ns per id on a log of a few million events, a
+// fifth of a 1,000-event batch's staging when profiled.
 //
 // Tables fill evenly (the keys are hashed), so at one threshold they would
 // all need growing within a few commits of each other, more than one
@@ -192,19 +206,29 @@ func (x *idIndex) remove(k idKey) {
 // (a factor of two): each table still doubles once while the index
 // doubles, but at its own moment, so the growth is spread evenly over
 // the commits (at the cost of tables a little emptier on average).
-func (x *idIndex) pregrowOne(n int) int {
+func (x *idIndex) nextCrowded(n int) (i, size int) {
 	r := 2*n/idShards + 4 // a shard's share of n, with room for chance
 	for range idShards {
 		i := x.growNext
-		t := &x.shards[i]
 		x.growNext = (x.growNext + 1) % idShards
 		if x.crowded(i, r) {
-			moved := max(t.n, 1)
-			t.grow()
-			return moved
+			return i, 2 * len(x.shards[i].slots)
 		}
 	}
-	return 0
+	return -1, 0
+}
+
+// growInto moves table i into slots, fresh and twice its size, and
+// returns how many entries it moved; ok is false, and nothing changes, if
+// the table is no longer the size slots was made for (staging grew it in
+// between).
+func (x *idIndex) growInto(i int, slots []uuidSlot) (moved int, ok bool) {
+	t := &x.shards[i]
+	if len(slots) != 2*len(t.slots) {
+		return 0, false
+	}
+	t.rehash(slots)
+	return t.n, true
 }
 
 // crowded reports whether table i, with r more ids, is full past its
@@ -214,16 +238,23 @@ func (x *idIndex) crowded(i, r int) bool {
 	return len(t.slots) > 0 && 8*idShards*(t.n+r) > (3*idShards+3*i)*len(t.slots)
 }
 
+// newSlots returns size empty slots, their pages already faulted in.
+func newSlots(size int) []uuidSlot {
+	slots := make([]uuidSlot, size)
+	prefault(slots)
+	return slots
+}
+
 // grow doubles t (or gives it its first slots) and reinserts its entries.
 func (t *uuidTable) grow() {
-	size := 2 * len(t.slots)
-	if size == 0 {
-		size = minShardSize
-	}
+	t.rehash(newSlots(max(2*len(t.slots), minShardSize)))
+}
+
+// rehash moves t's entries into slots, empty and a power of two in size.
+func (t *uuidTable) rehash(slots []uuidSlot) {
 	old := t.slots
-	t.slots = make([]uuidSlot, size)
-	prefault(t.slots)
-	mask := uint64(size - 1)
+	t.slots = slots
+	mask := uint64(len(slots) - 1)
 	for _, s := range old {
 		if s.pos == 0 {
 			continue
