@@ -3,6 +3,7 @@ package filestore
 import (
 	"encoding/binary"
 	"sync"
+	"sync/atomic"
 )
 
 // The chain hashes of version 2 frames are not in the frames (doc.go,
@@ -18,13 +19,14 @@ import (
 // adding to it. Before it hashes, the chainer has the grower grow the id
 // tables that the next append of that size would grow in its staging
 // (idIndex.nextCrowded), one table per hold of the staging lock, so that
-// the growth too happens in the fdatasync's shadow. It used to start
-// after the hashes, and then ran while the flusher answered the commit
-// and the lone appender prepared its next batch, which waited for the
-// staging lock: one appender's ratio to raw write+fdatasync went from
-// 0.46 to 0.53 (medians of six alternated runs, docs/benchmarks.md) when
-// it moved. A small commit is hashed by the flusher itself: a hand-off to
-// another goroutine would cost more than the hashing.
+// the growth too happens in the fdatasync's shadow. The grower starts a
+// table only while the fdatasync runs (chainer.syncing), so that it
+// holds the lock as little as it can while an appender stages. It used
+// to start after the hashes, and then ran while the flusher answered the
+// commit and the lone appender prepared its next batch, which waited for
+// the staging lock (docs/benchmarks.md has the figures). A small commit
+// is hashed by the flusher itself: a hand-off to another goroutine would
+// cost more than the hashing.
 
 // chainAsyncBytes is the smallest commit the chainer hashes.
 const chainAsyncBytes = 64 << 10
@@ -48,9 +50,12 @@ type chainJob struct {
 // chainer is the goroutine that hashes large commits, and the grower
 // (see above).
 type chainer struct {
-	jobs    chan chainJob
-	hashed  chan struct{} // one value per job, once its hashes are set
-	grow    chan int      // capacity 1: the events of the last large commit
+	jobs   chan chainJob
+	hashed chan struct{} // one value per job, once its hashes are set
+	grow   chan int      // capacity 1: the events of the last large commit
+	// syncing is set while the flusher's fdatasync runs: the grower
+	// starts a table only then.
+	syncing atomic.Bool
 	stopped sync.WaitGroup
 }
 
@@ -72,7 +77,7 @@ func (s *Store) startChainer() {
 	go func() {
 		defer c.stopped.Done()
 		for n := range c.grow {
-			for moved := 0; moved < pregrowMoves; {
+			for moved := 0; moved < pregrowMoves && c.syncing.Load(); {
 				s.staging.Lock()
 				i, size := s.staging.ids.nextCrowded(n)
 				s.staging.Unlock()

@@ -284,10 +284,7 @@ func (s *Store) commit(batch []*group, ops int) {
 	}
 	// Everyone waiting now will be back soon: expect them in the next
 	// flush.
-	want := s.staging.inflight.Load()
-	s.staging.Lock()
-	s.staging.want.Store(want)
-	s.staging.Unlock()
+	s.staging.want.Store(s.staging.inflight.Load())
 	s.staging.inflight.Add(-int64(ops))
 	for _, g := range batch {
 		g.release()
@@ -409,10 +406,12 @@ func (s *Store) flush(batch []*group) error {
 	}
 	// The frames' chain hashes are computed while they are on their way to
 	// disk (chain.go).
+	s.flusher.chainer.syncing.Store(true)
 	waitHashes := s.hashCommit(batch, wrote)
 	start := time.Now()
 	err := s.flusher.file.Datasync()
 	synced := time.Since(start)
+	s.flusher.chainer.syncing.Store(false)
 	waitHashes()
 	if err != nil {
 		return fmt.Errorf("fdatasync: %w", err)

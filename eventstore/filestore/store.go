@@ -147,9 +147,13 @@ type staging struct {
 	queueLen int      // bytes in queue
 	// queueOps counts the appends in queue, and want how many appends the
 	// flusher expects in its next flush: those waiting when the last one
-	// ended (its writers come back). Both change under the lock; they are
-	// atomic for the deferred appends, which read them without it to
-	// decide whether theirs completes the flush (deferOp).
+	// ended (its writers come back). queueOps changes under the lock; want
+	// is set by the flusher after each commit without it: only a sleeping
+	// flusher is woken on it (kick), and the flusher reads it again under
+	// the lock before it sleeps (flushLoop), so the grower holding the lock
+	// does not delay the commit's answer. Both are atomic for the deferred
+	// appends, which read them without the lock to decide whether theirs
+	// completes the flush (deferOp).
 	queueOps, want atomic.Int64
 	// asleep: the flusher waits on wake until the queue is ready; whoever
 	// makes it so (an appender, Close) sends the one wake-up.
