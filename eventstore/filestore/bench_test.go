@@ -380,13 +380,10 @@ func oneAppenderFloor(b *testing.B, mode string) {
 		return frames, crc
 	}
 	d := newChainDigest()
-	var head [32]byte
-	chain := func(frames []byte) {
-		for f := frames; len(f) > 0; {
-			n := int(binary.LittleEndian.Uint32(f))
-			head = chainHashWith(d, &head, segVersion, f[5:5+n])
-			f = f[frameOverhead+n:]
-		}
+	g := newGroup(0)
+	chain := func(frames []byte) { // the flusher's loop, on one chunk
+		g.chunks = append(g.chunks[:0], frames)
+		chainGroups(d, []*group{g}, g.hash)
 	}
 	first, _ := encode(1, 0)
 	chunk := len(first)

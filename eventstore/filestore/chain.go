@@ -78,19 +78,11 @@ func (s *Store) startChainer() {
 		defer c.stopped.Done()
 		for n := range c.grow {
 			for moved := 0; moved < pregrowMoves && c.syncing.Load(); {
-				s.staging.Lock()
-				i, size := s.staging.ids.nextCrowded(n)
-				s.staging.Unlock()
-				if i < 0 {
+				m := s.staging.ids.pregrowOne(n, &s.staging.Mutex)
+				if m == 0 {
 					break
 				}
-				// The new table's pages are faulted in without the lock:
-				// that is most of a grow's time on a virtual machine.
-				slots := newSlots(size)
-				s.staging.Lock()
-				m, _ := s.staging.ids.growInto(i, slots)
-				s.staging.Unlock()
-				moved += max(m, 1)
+				moved += m
 			}
 		}
 	}()

@@ -2,6 +2,7 @@ package filestore
 
 import (
 	"hash/maphash"
+	"sync"
 )
 
 // idIndex maps event ids to their positions: the idempotency check of every
@@ -177,16 +178,22 @@ func (x *idIndex) remove(k idKey) {
 
 // pregrowOne grows, ahead of need, the next table (in turn) that an
 // append of n more ids could push past its threshold, and returns how
-// many entries it moved (0: no table needed it). It is nextCrowded and
-// growInto in one step; the grower (chain.go) takes the two apart, so
-// that the new table's memory is allocated and faulted in without the
-// staging lock.
-func (x *idIndex) pregrowOne(n int) int {
+// many entries it moved (0: no table needed it). mu is the lock that
+// guards x (the staging lock): it is held to pick the table
+// (nextCrowded) and to move its entries (growInto), and released while
+// the new table's memory is allocated and faulted in, which is most of a
+// grow's time on a virtual machine.
+func (x *idIndex) pregrowOne(n int, mu sync.Locker) int {
+	mu.Lock()
 	i, size := x.nextCrowded(n)
+	mu.Unlock()
 	if i < 0 {
 		return 0
 	}
-	moved, _ := x.growInto(i, newSlots(size))
+	slots := newSlots(size)
+	mu.Lock()
+	moved, _ := x.growInto(i, slots)
+	mu.Unlock()
 	return max(moved, 1)
 }
 

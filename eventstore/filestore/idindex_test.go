@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"strings"
+	"sync"
 	"testing"
 )
 
@@ -158,7 +159,7 @@ func TestIDIndexPregrow(t *testing.T) {
 	for i := range x.shards {
 		was[i] = len(x.shards[i].slots)
 	}
-	if x.pregrowOne(batch) == 0 {
+	if x.pregrowOne(batch, new(sync.Mutex)) == 0 {
 		t.Fatal("pregrowOne grew nothing")
 	}
 	grown := 0
@@ -173,7 +174,7 @@ func TestIDIndexPregrow(t *testing.T) {
 	if grown != 1 {
 		t.Fatalf("pregrowOne grew %d tables, want 1", grown)
 	}
-	for x.pregrowOne(batch) > 0 {
+	for x.pregrowOne(batch, new(sync.Mutex)) > 0 {
 	}
 	if got := crowded(r); got != 0 {
 		t.Fatalf("pregrowOne until done left %d crowded shards", got)
